@@ -1,0 +1,118 @@
+"""Cross-file consistency: what metadata.json says against itself and against other members."""
+
+from __future__ import annotations
+
+from math import prod
+from typing import Iterator
+
+from mlfcheck.checks.base import Context, check
+from mlfcheck.findings import Code, Finding
+from mlfcheck.jsondoc import escape_token
+from mlfcheck.layouts import params_path
+from mlfcheck.model import dtype_bytes
+from mlfcheck.params import ParamsFile
+
+
+@check(Code.C001, Code.C002, needs="model")
+def external_dependencies(ctx: Context) -> Iterator[Finding]:
+    """`external_dependencies` with url_type mlf_path ⇔ that folder exists (mlf-spec.md §4)."""
+    model = ctx.model
+    assert model is not None
+    declared = False
+    for module in model.modules:
+        for i, dep in enumerate(module.external_dependencies):
+            if dep.get("url_type") != "mlf_path":
+                continue
+            declared = True
+            folder = str(dep.get("url", "")).removeprefix("./").rstrip("/")
+            if folder and not ctx.archive.has_dir(folder):
+                yield ctx.at(Code.C001, f"{dep.get('short_name', 'dependency')} points at "
+                             f"{dep.get('url')!r}, which the archive does not contain",
+                             f"{module.pointer}/external_dependencies/{i}/url")
+    if not declared and ctx.archive.has_dir("runtime"):
+        yield Finding(Code.C002, "runtime/ is present but no module lists it in "
+                      "external_dependencies", member="runtime")
+
+
+@check(Code.C003, Code.C004, needs="model")
+def io_sizes(ctx: Context) -> Iterator[Finding]:
+    """io_size_bytes = Σ inputs + outputs; each size is whole elements (= prod(shape) × dtype)."""
+    model = ctx.model
+    assert model is not None
+    for module in model.modules:
+        for entry in module.main:
+            if entry.inputs is None or entry.outputs is None:
+                continue
+            tensors = entry.inputs + entry.outputs
+            total = sum(t.size for t in tensors)
+            if total != entry.io_size_bytes:
+                yield ctx.at(Code.C003, f"io_size_bytes is {entry.io_size_bytes} but inputs and "
+                             f"outputs add up to {total}", entry.pointer + "/io_size_bytes")
+            for kind, group in (("inputs", entry.inputs), ("outputs", entry.outputs)):
+                for t in group:
+                    problem = _size_problem(t.dtype, t.size, t.shape)
+                    if problem:
+                        yield ctx.at(Code.C004, f"{kind[:-1]} {t.name!r}: {problem}",
+                                     f"{entry.pointer}/{kind}/{escape_token(t.name)}/size")
+        for i, b in enumerate(module.buffers):
+            problem = _size_problem(b.dtype, b.size_bytes, b.shape)
+            if problem:
+                yield ctx.at(Code.C004, f"buffer of {b.function!r}: {problem}",
+                             f"{module.pointer}/memory/{escape_token(b.function)}")
+
+
+def _size_problem(dtype: str, size: int, shape: tuple[int, ...] | None) -> str | None:
+    width = dtype_bytes(dtype)
+    if width is None:
+        return None
+    if shape is not None and prod(shape) * width != size:
+        return f"size {size} differs from shape {list(shape)} x {width} bytes ({dtype})"
+    if size % width:
+        return f"size {size} is not a whole number of {dtype} elements ({width} bytes each)"
+    return None
+
+
+@check(Code.C005, needs="model")
+def module_names(ctx: Context) -> Iterator[Finding]:
+    """modules.<m>.model_name equals <m> (mlf-spec.md §2.7)."""
+    modules = ctx.meta.get("modules")
+    if not isinstance(modules, dict):
+        return
+    for key, entry in sorted(modules.items()):
+        if entry.get("model_name") != key:
+            yield ctx.at(Code.C005, f"module key {key!r} but model_name "
+                         f"{entry.get('model_name')!r}",
+                         f"/modules/{escape_token(key)}/model_name")
+
+
+@check(Code.C006, needs="model")
+def constants_size(ctx: Context) -> Iterator[Finding]:
+    """The parameters file holds no more tensor bytes than constants_size_bytes declares."""
+    model = ctx.model
+    assert model is not None
+    for module in model.modules:
+        if not module.main:
+            continue
+        params = ctx.params(params_path(module))
+        if not isinstance(params, ParamsFile):
+            continue
+        declared = sum(e.constants_size_bytes for e in module.main)
+        if params.total_bytes > declared:
+            yield ctx.at(Code.C006, f"{params_path(module)} holds {params.total_bytes} bytes of "
+                         f"tensors but constants_size_bytes says {declared}",
+                         module.main[0].pointer + "/constants_size_bytes")
+
+
+@check(Code.C007, needs="model")
+def workspace_covers_operators(ctx: Context) -> Iterator[Finding]:
+    """main workspace ≥ every operator's workspace on the same device (mlf-spec.md §2.2)."""
+    model = ctx.model
+    assert model is not None
+    for module in model.modules:
+        for entry in module.main:
+            for op in module.operator_functions:
+                for device, size in op.workspace:
+                    if device == entry.device and size > entry.workspace_size_bytes:
+                        yield ctx.at(Code.C007, f"workspace_size_bytes {entry.workspace_size_bytes}"
+                                     f" on device {device} is smaller than {op.name}'s {size}",
+                                     entry.pointer + "/workspace_size_bytes")

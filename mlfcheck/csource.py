@@ -1,0 +1,102 @@
+"""Generated C source split into top-level function definitions.
+
+Not a C parser: a tokenizer that skips comments, strings and preprocessor lines and matches
+braces, which is enough for the code TVM generates (and robust on anything else: text it cannot
+place is simply not a function).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+
+_TOKENS = re.compile(
+    r"//[^\n]*"
+    r"|/\*.*?(?:\*/|\Z)"
+    r"|\"(?:\\.|[^\"\\\n])*\"?"
+    r"|'(?:\\.|[^'\\\n])*'?"
+    r"|^[ \t]*\#(?:\\\n|[^\n])*"
+    r"|[{};]",
+    re.S | re.M,
+)
+_IDENT_BEFORE_PAREN = re.compile(r"([A-Za-z_]\w*)\s*$")
+_NOT_FUNCTION = re.compile(r"(?:^|\s)(?:struct|union|enum|typedef)\s+\w*\s*$|=\s*$")
+_SPACE = re.compile(r"\s+")
+_COMMENT = re.compile(r"//[^\n]*|/\*.*?\*/", re.S)
+
+
+@dataclass(frozen=True)
+class Function:
+    """One top-level function definition: its name, full text and where it starts."""
+
+    name: str
+    text: str
+    line: int
+
+    @property
+    def body_digest(self) -> str:
+        """Digest of the text without comments and with whitespace folded (for rename matching)."""
+        return hashlib.sha256(normalise(self.text).encode()).hexdigest()[:16]
+
+
+def normalise(text: str) -> str:
+    """Text with comments removed and runs of whitespace folded to one space."""
+    return _SPACE.sub(" ", _COMMENT.sub(" ", text)).strip()
+
+
+def functions(source: str) -> list[Function]:
+    """Top-level function definitions of `source`, in file order."""
+    found: list[Function] = []
+    depth = 0
+    header_start = 0
+    body_start = 0
+    name = ""
+    for m in _TOKENS.finditer(source):
+        tok = m.group()
+        if tok == "{":
+            if depth == 0:
+                name = _function_name(source[header_start:m.start()])
+                body_start = header_start
+            depth += 1
+        elif tok == "}":
+            if depth == 0:
+                header_start = m.end()
+                continue
+            depth -= 1
+            if depth == 0:
+                if name:
+                    text = source[body_start:m.end()].strip()
+                    line = source.count("\n", 0, body_start + _leading(source, body_start)) + 1
+                    found.append(Function(name, text, line))
+                header_start = m.end()
+        elif depth == 0 and (tok == ";" or tok.lstrip().startswith("#")):
+            header_start = m.end()
+    return found
+
+
+def _leading(source: str, start: int) -> int:
+    """Length of the whitespace that starts at `start`."""
+    i = start
+    while i < len(source) and source[i].isspace():
+        i += 1
+    return i - start
+
+
+def _function_name(header: str) -> str:
+    """The defined function's name when `header` ends with a parameter list, else ''."""
+    text = _COMMENT.sub(" ", header).rstrip()
+    if not text.endswith(")") or _NOT_FUNCTION.search(text):
+        return ""
+    depth = 0
+    for i in range(len(text) - 1, -1, -1):
+        if text[i] == ")":
+            depth += 1
+        elif text[i] == "(":
+            depth -= 1
+            if depth == 0:
+                m = _IDENT_BEFORE_PAREN.search(text[:i])
+                if m is None or m.group(1) in ("if", "while", "for", "switch", "return", "sizeof"):
+                    return ""
+                return m.group(1)
+    return ""

@@ -1,0 +1,35 @@
+"""The exception tree: every error mlfcheck raises on purpose derives from MlfcheckError."""
+
+from __future__ import annotations
+
+
+class MlfcheckError(Exception):
+    """Base class: something mlfcheck could not do, explained in one line."""
+
+
+class UsageError(MlfcheckError):
+    """The caller asked for something that does not exist (unknown code, version, format)."""
+
+
+class ArchiveError(MlfcheckError):
+    """An input could not be read as an archive at all (not a tar, truncated, over a limit)."""
+
+    def __init__(self, path: str, message: str, *, member: str | None = None) -> None:
+        where = f"{path}:{member}" if member else path
+        super().__init__(f"{where}: {message}")
+        self.path = path
+        self.member = member
+
+
+class ExportError(MlfcheckError):
+    """Exporting a model failed at a named stage: import, compile, codegen, write or verify."""
+
+    STAGES = ("import", "compile", "codegen", "write", "verify")
+
+    def __init__(self, stage: str, message: str, *, operator: str | None = None) -> None:
+        if stage not in self.STAGES:
+            raise ValueError(f"unknown export stage {stage!r}")
+        op = f" (operator {operator})" if operator else ""
+        super().__init__(f"{stage} failed{op}: {message}")
+        self.stage = stage
+        self.operator = operator

@@ -1,0 +1,238 @@
+"""Finding codes, severities and the Finding record every check yields."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Iterable
+
+from mlfcheck.errors import UsageError
+
+
+class Severity(enum.IntEnum):
+    """How bad a finding is; ordered so that `max()` gives the worst."""
+
+    INFO = 0
+    WARNING = 1
+    ERROR = 2
+
+    def __str__(self) -> str:
+        return self.name.lower()
+
+
+@dataclass(frozen=True)
+class CodeInfo:
+    """A finding code's fixed facts: default severity, one-line title, longer explanation."""
+
+    severity: Severity
+    title: str
+    explanation: str
+
+
+class Code(enum.Enum):
+    """The closed set of finding codes. The value holds what `mlfcheck explain` prints."""
+
+    # A: the container (tar / folder) itself
+    A101 = CodeInfo(Severity.ERROR, "member path escapes the archive",
+        "A member name is absolute or contains '..'. Extracting it would write outside the "
+        "target folder (a 'tar slip'). mlfcheck never extracts and skips the member.")
+    A102 = CodeInfo(Severity.ERROR, "link member",
+        "A symlink or hardlink member. TVM never writes links into an MLF archive "
+        "(mlf-spec.md §1.1); a link can point outside the archive. The member is skipped, "
+        "never followed.")
+    A103 = CodeInfo(Severity.ERROR, "special member",
+        "A device, FIFO or other non-regular, non-directory member. TVM never writes one; the "
+        "member is skipped.")
+    A104 = CodeInfo(Severity.ERROR, "duplicate member name",
+        "Two members normalise to the same path. Which one a consumer sees depends on the "
+        "tool that extracts it, so the archive is ambiguous.")
+    A105 = CodeInfo(Severity.ERROR, "unsafe member name",
+        "A member name holds control characters, is not valid UTF-8, or is longer than the "
+        "name limit. Such names break consumers and terminals; the member is skipped.")
+    A106 = CodeInfo(Severity.ERROR, "member over the size limit",
+        "A member is larger than --max-member-size. It is listed but never read, so checks "
+        "that need its bytes are skipped.")
+    A107 = CodeInfo(Severity.WARNING, "compressed archive",
+        "TVM writes uncompressed tar (mlf-spec.md §1.1). The Zephyr and CRT-host project "
+        "templates open archives with tarfile.TarFile and the Arduino template with mode 'r:', "
+        "so none of them can read a gzip-compressed archive.")
+    A108 = CodeInfo(Severity.INFO, "member names not rooted at './'",
+        "TVM adds the export folder with arcname '.', so members are named './metadata.json' "
+        "and so on. Upstream helpers such as mlf_extract_workspace_size_bytes look up exactly "
+        "'./metadata.json' and fail on other spellings.")
+    # M: metadata.json as a JSON document
+    M001 = CodeInfo(Severity.ERROR, "metadata.json missing",
+        "Every MLF archive has metadata.json at its root (mlf-spec.md §1.2). Without it the "
+        "version, and therefore the layout, cannot be known; no further checks run.")
+    M002 = CodeInfo(Severity.ERROR, "metadata.json is not a regular file",
+        "metadata.json exists but is a directory, link or special file.")
+    M003 = CodeInfo(Severity.ERROR, "metadata.json is not UTF-8",
+        "TVM writes metadata.json as UTF-8 (json.dump). The byte offset of the first invalid "
+        "sequence is given.")
+    M004 = CodeInfo(Severity.ERROR, "metadata.json is not valid JSON",
+        "The document does not parse (truncated, stray characters, trailing data). The "
+        "line:column of the first error is given.")
+    M005 = CodeInfo(Severity.ERROR, "duplicate key in metadata.json",
+        "An object has the same key twice. Python keeps the last one, other parsers the first, "
+        "so readers disagree about the archive.")
+    M006 = CodeInfo(Severity.ERROR, "non-finite number in metadata.json",
+        "NaN, Infinity and -Infinity are not JSON (RFC 8259) and TVM never writes them.")
+    M007 = CodeInfo(Severity.ERROR, "metadata.json nested too deeply",
+        "Objects and arrays nest deeper than --max-json-depth. Real metadata nests at most 8 "
+        "levels; deep nesting is a resource attack on readers.")
+    M008 = CodeInfo(Severity.ERROR, "metadata.json over the size limit",
+        "metadata.json is larger than --max-metadata-size. Real metadata is a few kilobytes.")
+    # S: JSON Schema per version
+    S001 = CodeInfo(Severity.ERROR, "version missing or not an integer",
+        "metadata.json must have an integer 'version' (mlf-spec.md §0). Strings, floats and "
+        "booleans are rejected before schema selection.")
+    S002 = CodeInfo(Severity.ERROR, "unknown MLF version",
+        "The declared version has no schema. TVM wrote versions 1-7; mlfcheck's exporter "
+        "writes 8. Upstream never defined a compatibility rule, so only exact versions are "
+        "accepted.")
+    S003 = CodeInfo(Severity.ERROR, "schema violation",
+        "metadata.json does not match the JSON Schema of its declared version "
+        "(schemas/mlf-vN.schema.json). The JSON Pointer and line:column say where.")
+    S004 = CodeInfo(Severity.ERROR, "not MLF: a microTVM Artifact archive",
+        "The metadata has 'labelled_files': this is the pre-MLF micro Artifact format "
+        "(python/tvm/micro/artifact.py, deleted in a7297870c0), not Model Library Format.")
+    # V: version fingerprint
+    V001 = CodeInfo(Severity.WARNING, "archive looks like another version",
+        "The keys and paths present fit another MLF version better than the declared one "
+        "(for example runtime-config/ in a v5 archive). The archive may have been edited by "
+        "hand or written by a patched exporter.")
+    # L: layout per version
+    L001 = CodeInfo(Severity.ERROR, "required member missing",
+        "A file the declared version always writes is missing: parameters/<m>.params, the "
+        "Relay/Relax text, the graph executor config for graph modules (mlf-spec.md §2).")
+    L002 = CodeInfo(Severity.WARNING, "member not part of the layout",
+        "A member is not part of the declared version's layout. Tutorials add their own "
+        "files (samples/), so this is a warning; when the path belongs to another version the "
+        "message says which.")
+    L003 = CodeInfo(Severity.WARNING, "codegen file name does not follow the version's convention",
+        "From v3 on, full-model codegen files are named <model_name>_lib<N>.<ext>; before v3 "
+        "and in operator style they are lib<N>.<ext> (mlf-spec.md §2.3).")
+    # C: cross-file consistency
+    C001 = CodeInfo(Severity.WARNING, "external dependency missing from the archive",
+        "external_dependencies names an mlf_path (./runtime) that the archive does not "
+        "contain. Consumers that bring their own C runtime still work; those that build "
+        "runtime/ from the archive (the ethosu/cmsisnn Makefiles) cannot.")
+    C002 = CodeInfo(Severity.INFO, "runtime/ present without external_dependencies",
+        "The archive carries runtime/ but no module declares it in external_dependencies.")
+    C003 = CodeInfo(Severity.WARNING, "io_size_bytes differs from inputs + outputs",
+        "main[].io_size_bytes should equal the sum of the sizes in main[].inputs and "
+        "main[].outputs. Some TVM builds counted more than the graph's inputs and outputs.")
+    C004 = CodeInfo(Severity.ERROR, "tensor size does not fit its dtype or shape",
+        "An input/output size is not a whole number of dtype elements, or (v8) does not equal "
+        "prod(shape) x dtype bytes.")
+    C005 = CodeInfo(Severity.ERROR, "module key differs from model_name",
+        "In v7 and later, modules.<m>.model_name equals the key <m> (mlf-spec.md §2.7).")
+    C006 = CodeInfo(Severity.WARNING, "constants_size_bytes differs from the parameters file",
+        "When parameters are not linked into the code, constants_size_bytes should equal the "
+        "bytes of the tensors in parameters/<m>.params.")
+    C007 = CodeInfo(Severity.ERROR, "main workspace smaller than an operator's workspace",
+        "main[].workspace_size_bytes is the largest operator workspace plus main's own "
+        "(mlf-spec.md §2.2), so it can never be smaller than any operator's workspace on the "
+        "same device.")
+    # P: parameters file
+    P001 = CodeInfo(Severity.ERROR, "parameters file malformed",
+        "parameters/<m>.params does not follow the TVM param-dict format (mlf-spec.md §5): "
+        "wrong magic, impossible counts, shapes or sizes, truncated data. The byte offset is "
+        "given.")
+    P002 = CodeInfo(Severity.WARNING, "trailing bytes after the parameters",
+        "The param dict ends before the file does. TVM's loader ignores the rest, so it is "
+        "probably a concatenation or a corrupted write.")
+    P003 = CodeInfo(Severity.ERROR, "duplicate parameter name",
+        "Two tensors in the parameters file have the same name; a Map cannot hold both.")
+    # G: graph executor config
+    G001 = CodeInfo(Severity.ERROR, "graph executor config unreadable",
+        "The graph JSON is not valid JSON or lacks nodes, arg_nodes, heads or "
+        "attrs.storage_id (mlf-spec.md §4).")
+    G002 = CodeInfo(Severity.ERROR, "sids disagree with the graph",
+        "memory.sids lists one entry per distinct storage_id of the graph, in order of first "
+        "appearance; input_binding names must be arg node names (mlf-spec.md §4).")
+    G003 = CodeInfo(Severity.ERROR, "parameter not a graph input",
+        "A tensor in the parameters file has no input node of that name in the graph. The CRT "
+        "graph executor rejects unknown names (TVMGraphExecutor_LoadParams).")
+    # X: generated code
+    X001 = CodeInfo(Severity.ERROR, "operator function not defined in the generated C",
+        "Each memory.functions.operator_functions[].function_name is a function TVM generated; "
+        "it must be defined in one of codegen/host/src/*.c (checked only when there are no "
+        "object files, whose symbols cannot be read as text).")
+    X002 = CodeInfo(Severity.WARNING, "interface header does not declare a tensor",
+        "codegen/host/include/tvmgen_<m>.h declares one struct field per input and output "
+        "named in metadata; a name from metadata is not found in the header.")
+
+    @property
+    def info(self) -> CodeInfo:
+        """The code's fixed facts."""
+        return self.value
+
+    @property
+    def severity(self) -> Severity:
+        """The code's default severity."""
+        return self.value.severity
+
+    @property
+    def title(self) -> str:
+        """The code's one-line description."""
+        return self.value.title
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One thing a check found, and where."""
+
+    code: Code
+    """Stable code; see `mlfcheck explain CODE`."""
+    message: str
+    """What is wrong, in one line, naming the values involved."""
+    member: str | None = None
+    """Archive member path (normalised, no leading './') the finding is about."""
+    pointer: str | None = None
+    """JSON Pointer inside `member` (RFC 6901), for JSON members."""
+    line: int | None = None
+    """1-based line in `member`, when known."""
+    column: int | None = None
+    """1-based column in `member`, when known."""
+    offset: int | None = None
+    """Byte offset in `member`, for binary members."""
+    severity: Severity | None = None
+    """Overrides the code's default severity (set by --strict); None means the default."""
+
+    @property
+    def level(self) -> Severity:
+        """The severity in force."""
+        return self.severity if self.severity is not None else self.code.severity
+
+    def location(self) -> str:
+        """`member:line:column`, `member@offset` or `member#pointer`, as precise as known."""
+        if self.member is None:
+            return "<archive>"
+        where = self.member
+        if self.line is not None:
+            where += f":{self.line}:{self.column or 1}"
+        elif self.offset is not None:
+            where += f"@{self.offset}"
+        if self.pointer is not None:
+            where += f"#{self.pointer}"
+        return where
+
+    def sort_key(self) -> tuple[str, int, int, str, str]:
+        """Order for reports: by member, position, then code."""
+        return (self.member or "", self.line or 0, self.offset or 0, self.code.name, self.message)
+
+
+def parse_code_selection(patterns: Iterable[str]) -> frozenset[Code]:
+    """Codes matched by `--select`/`--ignore` patterns (a code or a prefix such as 'A' or 'C00')."""
+    chosen: set[Code] = set()
+    for raw in patterns:
+        for pattern in (p.strip().upper() for p in raw.split(",")):
+            if not pattern:
+                continue
+            matched = {c for c in Code if c.name.startswith(pattern)}
+            if not matched:
+                raise UsageError(f"unknown finding code or prefix {pattern!r}; "
+                                 "see 'mlfcheck explain --list'")
+            chosen |= matched
+    return frozenset(chosen)

@@ -1,0 +1,175 @@
+"""The normalised, version-independent view of an MLF metadata document.
+
+Versions 1-8 spell the same facts differently (`runtimes` vs `executors`, a target dict vs a list,
+a flat document vs `modules`). `Model.from_metadata` reads a schema-valid document of any version
+into one shape, remembering the JSON Pointer each fact came from so findings can point back.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from mlfcheck.jsondoc import escape_token
+
+_DTYPE = re.compile(r"^(?:bfloat|float|int|uint|bool)(\d*)(?:x(\d+))?$")
+
+
+def dtype_bytes(dtype: str) -> int | None:
+    """Bytes per element of a TVM dtype string ('float32' → 4, 'int8x4' → 4), None if unknown."""
+    if dtype == "bool":
+        return 1
+    m = _DTYPE.match(dtype)
+    if m is None or not m.group(1):
+        return None
+    bits = int(m.group(1)) * int(m.group(2) or 1)
+    return (bits + 7) // 8
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """An input or output of `main`: dtype, size in bytes, and (v8) shape."""
+
+    name: str
+    dtype: str
+    size: int
+    shape: tuple[int, ...] | None = None
+
+
+@dataclass(frozen=True)
+class MainEntry:
+    """Memory of `main` on one device."""
+
+    device: int
+    workspace_size_bytes: int
+    constants_size_bytes: int
+    io_size_bytes: int
+    inputs: tuple[TensorSpec, ...] | None
+    outputs: tuple[TensorSpec, ...] | None
+    pointer: str
+
+
+@dataclass(frozen=True)
+class OperatorFunction:
+    """A generated operator function and its workspace per device."""
+
+    name: str
+    workspace: tuple[tuple[int, int], ...]
+    pointer: str
+
+    @property
+    def max_workspace(self) -> int:
+        """Largest workspace over devices."""
+        return max((size for _, size in self.workspace), default=0)
+
+
+@dataclass(frozen=True)
+class Sid:
+    """A graph-executor storage entry (memory.sids)."""
+
+    storage_id: int
+    size_bytes: int
+    input_binding: str | None
+
+
+@dataclass(frozen=True)
+class Buffer:
+    """An operator-style buffer (memory.<func>[i])."""
+
+    function: str
+    size_bytes: int
+    shape: tuple[int, ...]
+    dtype: str
+    input_binding: str | None
+
+
+@dataclass(frozen=True)
+class Module:
+    """One compiled model (full-model) or operator library inside an archive."""
+
+    name: str
+    style: str
+    executors: tuple[str, ...]
+    targets: tuple[str, ...]
+    export_datetime: str
+    pointer: str
+    main: tuple[MainEntry, ...] = ()
+    operator_functions: tuple[OperatorFunction, ...] = ()
+    sids: tuple[Sid, ...] | None = None
+    buffers: tuple[Buffer, ...] = ()
+    external_dependencies: tuple[dict[str, Any], ...] = ()
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def executor(self) -> str | None:
+        """'graph', 'aot' or None (operator style)."""
+        return self.executors[0] if self.executors else None
+
+
+@dataclass(frozen=True)
+class Model:
+    """All modules of one archive, with the version they were read as."""
+
+    version: int
+    modules: tuple[Module, ...]
+
+    @classmethod
+    def from_metadata(cls, meta: dict[str, Any], version: int) -> Model:
+        """Read a metadata document that is valid against its version's schema."""
+        if "modules" in meta:
+            modules = tuple(
+                _module(entry, name, f"/modules/{escape_token(name)}", version)
+                for name, entry in sorted(meta["modules"].items()))
+        else:
+            modules = (_module(meta, meta["model_name"], "", version),)
+        return cls(version, modules)
+
+
+def _targets(raw: Any) -> tuple[str, ...]:
+    if isinstance(raw, dict):
+        return tuple(raw[k] for k in sorted(raw, key=lambda k: (len(k), k)))
+    return tuple(raw)
+
+
+def _tensors(raw: dict[str, Any] | None) -> tuple[TensorSpec, ...] | None:
+    if raw is None:
+        return None
+    return tuple(TensorSpec(name, spec["dtype"], spec["size"],
+                            tuple(spec["shape"]) if "shape" in spec else None)
+                 for name, spec in raw.items())
+
+
+def _module(entry: dict[str, Any], name: str, base: str, version: int) -> Module:
+    style = entry.get("style", "full-model")
+    executors = tuple(entry.get("executors", entry.get("runtimes", ())))
+    memory = entry["memory"]
+    common = dict(name=name, style=style, executors=executors,
+                  targets=_targets(entry["target"]), export_datetime=entry["export_datetime"],
+                  pointer=base,
+                  external_dependencies=tuple(entry.get("external_dependencies", ())),
+                  extra={k: v for k, v in entry.items() if k in ("generator", "storage")})
+    if style == "operator":
+        buffers = tuple(Buffer(func, b["size_bytes"], tuple(b["shape"]), b["dtype"],
+                               b.get("input_binding"))
+                        for func, entries in memory.items() for b in entries)
+        return Module(**common, buffers=buffers)  # type: ignore[arg-type]
+    if isinstance(memory, list):  # v1: the sid list is the whole memory map
+        return Module(**common, sids=_sids(memory))  # type: ignore[arg-type]
+    functions = memory["functions"]
+    main = tuple(
+        MainEntry(e["device"], e["workspace_size_bytes"], e["constants_size_bytes"],
+                  e["io_size_bytes"], _tensors(e.get("inputs")), _tensors(e.get("outputs")),
+                  f"{base}/memory/functions/main/{i}")
+        for i, e in enumerate(functions["main"]))
+    ops = tuple(
+        OperatorFunction(f["function_name"],
+                         tuple((w["device"], w["workspace_size_bytes"]) for w in f["workspace"]),
+                         f"{base}/memory/functions/operator_functions/{i}")
+        for i, f in enumerate(functions["operator_functions"]))
+    sids = _sids(memory["sids"]) if "sids" in memory else None
+    return Module(**common, main=main, operator_functions=ops, sids=sids)  # type: ignore[arg-type]
+
+
+def _sids(raw: list[dict[str, Any]]) -> tuple[Sid, ...]:
+    return tuple(Sid(s["storage_id"], s["size_bytes"], s.get("input_binding")) for s in raw)

@@ -1,0 +1,165 @@
+"""Renderers for validation reports: text, json, sarif, markdown."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Callable, Sequence
+
+from mlfcheck import __version__
+from mlfcheck.findings import Code, Finding, Severity
+from mlfcheck.validate import Report
+
+FORMAT_VERSION = 1
+SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
+INFO_URI = "https://github.com/mlfcheck/mlfcheck"
+
+Outcome = Report | tuple[str, str]
+"""A report, or (path, error message) for an archive that could not be read."""
+
+
+def _counts(report: Report) -> str:
+    parts = []
+    for s in (Severity.ERROR, Severity.WARNING, Severity.INFO):
+        n = report.count(s)
+        parts.append(f"{n} {s}" + ("s" if n != 1 and s != Severity.INFO else ""))
+    return ", ".join(parts)
+
+
+def _version_line(report: Report) -> str:
+    declared = f"v{report.declared_version}" if report.declared_version else "unknown version"
+    detected = "/".join(f"v{v}" for v in report.detected_versions) or "?"
+    return f"MLF {declared} (layout looks like {detected})"
+
+
+def render_text(outcomes: Sequence[Outcome]) -> str:
+    """One block per archive: a verdict line, then one line per finding."""
+    lines: list[str] = []
+    for outcome in outcomes:
+        if isinstance(outcome, tuple):
+            lines.append(f"{outcome[0]}: could not read: {outcome[1]}")
+            continue
+        verdict = "valid" if outcome.ok else "INVALID"
+        lines.append(f"{outcome.path}: {verdict}, {_version_line(outcome)}: {_counts(outcome)}")
+        for f in outcome.findings:
+            lines.append(f"  {f.location()}: {f.code.name} {f.level}: {f.message}")
+        for name, why in outcome.skipped:
+            lines.append(f"  (skipped {name}: {why})")
+    return "\n".join(lines) + "\n"
+
+
+def _finding_json(f: Finding) -> dict[str, Any]:
+    return {"code": f.code.name, "severity": str(f.level), "title": f.code.title,
+            "message": f.message, "member": f.member, "pointer": f.pointer, "line": f.line,
+            "column": f.column, "offset": f.offset}
+
+
+def _report_json(outcome: Outcome) -> dict[str, Any]:
+    if isinstance(outcome, tuple):
+        return {"path": outcome[0], "error": outcome[1]}
+    return {
+        "path": outcome.path,
+        "valid": outcome.ok,
+        "declared_version": outcome.declared_version,
+        "detected_versions": list(outcome.detected_versions),
+        "summary": {str(s): outcome.count(s) for s in Severity},
+        "findings": [_finding_json(f) for f in outcome.findings],
+        "skipped_checks": [{"check": n, "reason": why} for n, why in outcome.skipped],
+    }
+
+
+def render_json(outcomes: Sequence[Outcome]) -> str:
+    """The validate-report format (schemas/validate-report.schema.json)."""
+    doc = {"format": "mlfcheck-validate", "format_version": FORMAT_VERSION,
+           "tool": {"name": "mlfcheck", "version": __version__},
+           "archives": [_report_json(o) for o in outcomes]}
+    return json.dumps(doc, indent=2, sort_keys=True) + "\n"
+
+
+_SARIF_LEVEL = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "note"}
+
+
+def render_sarif(outcomes: Sequence[Outcome]) -> str:
+    """SARIF 2.1.0: one run; each archive an artifact, each member a nested artifact."""
+    rules = [{"id": c.name, "name": c.title.replace(" ", "-"),
+              "shortDescription": {"text": c.title},
+              "fullDescription": {"text": c.info.explanation},
+              "defaultConfiguration": {"level": _SARIF_LEVEL[c.severity]},
+              "helpUri": f"{INFO_URI}#finding-codes"} for c in Code]
+    rule_index = {c.name: i for i, c in enumerate(Code)}
+    artifacts: list[dict[str, Any]] = []
+    index: dict[tuple[str, str | None], int] = {}
+
+    def artifact(path: str, member: str | None) -> int:
+        key = (path, member)
+        if key not in index:
+            if member is None:
+                artifacts.append({"location": {"uri": path}})
+            else:
+                artifacts.append({"location": {"uri": member}, "parentIndex": artifact(path, None)})
+            index[key] = len(artifacts) - 1
+        return index[key]
+
+    results: list[dict[str, Any]] = []
+    notifications: list[dict[str, Any]] = []
+    for outcome in outcomes:
+        if isinstance(outcome, tuple):
+            notifications.append({"level": "error", "message": {"text": f"{outcome[0]}: "
+                                                                  f"{outcome[1]}"}})
+            continue
+        for f in outcome.findings:
+            member = f.member
+            loc: dict[str, Any] = {"artifactLocation": {
+                "uri": member if member else outcome.path,
+                "index": artifact(outcome.path, member)}}
+            region: dict[str, Any] = {}
+            if f.line is not None:
+                region = {"startLine": f.line, "startColumn": f.column or 1}
+            elif f.offset is not None:
+                region = {"byteOffset": f.offset}
+            if region:
+                loc["region"] = region
+            result: dict[str, Any] = {
+                "ruleId": f.code.name, "ruleIndex": rule_index[f.code.name],
+                "level": _SARIF_LEVEL[f.level], "message": {"text": f.message},
+                "locations": [{"physicalLocation": loc}]}
+            if f.pointer is not None:
+                result["properties"] = {"jsonPointer": f.pointer, "archive": outcome.path}
+            else:
+                result["properties"] = {"archive": outcome.path}
+            results.append(result)
+    run: dict[str, Any] = {
+        "tool": {"driver": {"name": "mlfcheck", "version": __version__,
+                            "informationUri": INFO_URI, "rules": rules}},
+        "artifacts": artifacts, "results": results,
+        "invocations": [{"executionSuccessful": not notifications,
+                         "toolExecutionNotifications": notifications}],
+    }
+    doc = {"$schema": SARIF_SCHEMA, "version": "2.1.0", "runs": [run]}
+    return json.dumps(doc, indent=2, sort_keys=True) + "\n"
+
+
+def render_markdown(outcomes: Sequence[Outcome]) -> str:
+    """A summary table of archives, then a findings table per archive that has findings."""
+    lines = ["| archive | verdict | version | errors | warnings | info |", "|---|---|---|---|---|---|"]
+    for o in outcomes:
+        if isinstance(o, tuple):
+            lines.append(f"| `{o[0]}` | could not read | | | | |")
+            continue
+        verdict = "✅ valid" if o.ok else "❌ invalid"
+        version = f"v{o.declared_version}" if o.declared_version else "?"
+        lines.append(f"| `{o.path}` | {verdict} | {version} | {o.count(Severity.ERROR)} | "
+                     f"{o.count(Severity.WARNING)} | {o.count(Severity.INFO)} |")
+    for o in outcomes:
+        if isinstance(o, tuple) or not o.findings:
+            continue
+        lines += ["", f"### `{o.path}`", "", "| code | severity | where | message |",
+                  "|---|---|---|---|"]
+        for f in o.findings:
+            message = f.message.replace("|", "\\|")
+            lines.append(f"| {f.code.name} | {f.level} | `{f.location()}` | {message} |")
+    return "\n".join(lines) + "\n"
+
+
+RENDERERS: dict[str, Callable[[Sequence[Outcome]], str]] = {
+    "text": render_text, "json": render_json, "sarif": render_sarif, "markdown": render_markdown,
+}

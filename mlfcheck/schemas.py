@@ -1,0 +1,60 @@
+"""The schema registry: version → JSON Schema, loaded from the package's `schemas/` data."""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator
+
+from mlfcheck.errors import UsageError
+
+_MLF_NAME = re.compile(r"^mlf-v(\d+)\.schema\.json$")
+
+
+def schema_dir() -> Path:
+    """Where the schemas live: inside the installed wheel, or `schemas/` in a source checkout."""
+    packaged = resources.files("mlfcheck").joinpath("schemas")
+    if packaged.is_dir():
+        return Path(str(packaged))
+    return Path(__file__).resolve().parent.parent / "schemas"
+
+
+def schema_names() -> list[str]:
+    """File names of every schema shipped, sorted (MLF versions in numeric order first)."""
+    names = [p.name for p in schema_dir().glob("*.schema.json")]
+    return sorted(names, key=lambda n: (0, int(m.group(1)), n) if (m := _MLF_NAME.match(n))
+                  else (1, 0, n))
+
+
+def known_versions() -> tuple[int, ...]:
+    """MLF versions that have a schema."""
+    return tuple(int(m.group(1)) for n in schema_names() if (m := _MLF_NAME.match(n)))
+
+
+@lru_cache(maxsize=None)
+def load(name: str) -> dict[str, Any]:
+    """One schema by file name ('mlf-v7.schema.json', 'validate-report.schema.json')."""
+    path = schema_dir() / name
+    if not path.is_file():
+        raise UsageError(f"no schema named {name!r}; known: {', '.join(schema_names())}")
+    result: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return result
+
+
+def mlf_schema(version: int) -> dict[str, Any]:
+    """The metadata.json schema of one MLF version."""
+    if version not in known_versions():
+        raise UsageError(f"no schema for MLF version {version}; known versions: "
+                         f"{', '.join(map(str, known_versions()))}")
+    return load(f"mlf-v{version}.schema.json")
+
+
+@lru_cache(maxsize=None)
+def validator(name: str) -> Draft202012Validator:
+    """A ready validator for one schema file (format checks off, as the schemas use patterns)."""
+    return Draft202012Validator(load(name))
