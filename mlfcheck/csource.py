@@ -24,6 +24,7 @@ _IDENT_BEFORE_PAREN = re.compile(r"([A-Za-z_]\w*)\s*$")
 _NOT_FUNCTION = re.compile(r"(?:^|\s)(?:struct|union|enum|typedef)\s+\w*\s*$|=\s*$")
 _SPACE = re.compile(r"\s+")
 _COMMENT = re.compile(r"//[^\n]*|/\*.*?\*/", re.S)
+_AROUND_PUNCT = re.compile(r" ?([{}()\[\];,=+\-*/<>&|!:?]) ?")
 
 
 @dataclass(frozen=True)
@@ -41,8 +42,9 @@ class Function:
 
 
 def normalise(text: str) -> str:
-    """Text with comments removed and runs of whitespace folded to one space."""
-    return _SPACE.sub(" ", _COMMENT.sub(" ", text)).strip()
+    """Text without comments, whitespace folded, and none around punctuation."""
+    folded = _SPACE.sub(" ", _COMMENT.sub(" ", text)).strip()
+    return _AROUND_PUNCT.sub(r"\1", folded)
 
 
 def functions(source: str) -> list[Function]:

@@ -65,7 +65,8 @@ def render_text(summary: Summary) -> str:
         lines += ["", "  codegen:"]
         width = max(len(c["path"]) for c in d["codegen"])
         for c in d["codegen"]:
-            funcs = f", {c['functions']} functions" if c.get("functions") is not None else ""
+            n = c.get("functions")
+            funcs = "" if n is None else f", {n} function" + ("s" if n != 1 else "")
             lines.append(f"    {c['path'].ljust(width)}  {c['bytes']:>10,} B{funcs}")
     return "\n".join(lines) + "\n"
 
