@@ -96,6 +96,7 @@ class Archive:
         self._tar: tarfile.TarFile | None = None
         self._file: IO[bytes] | None = None
         self._folder: Path | None = None
+        self._last = ""
         self._open()
 
     # -- opening -----------------------------------------------------------------------------
@@ -135,7 +136,8 @@ class Archive:
             raise
         except (tarfile.TarError, EOFError, OSError, zlib.error, gzip.BadGzipFile) as exc:
             self.close()
-            raise ArchiveError(self.path, _tar_message(exc)) from None
+            after = f" at or after member {self._last!r}" if self._last else ""
+            raise ArchiveError(self.path, _tar_message(exc) + after) from None
 
     def _scan_tar(self, tar: tarfile.TarFile, *, compressed_size: int) -> None:
         total = 0
@@ -157,6 +159,7 @@ class Archive:
                 raise ArchiveError(self.path, f"declares {total} bytes from {compressed_size} "
                                    f"compressed bytes (over {BOMB_RATIO}:1): a compression bomb")
             raw = info.name
+            self._last = _printable(raw)
             saw_dot = saw_dot or raw.startswith("./") or raw == "."
             kind = KIND_OF_TAR_TYPE.get(info.type)
             if kind is None and not (info.isfile() or info.isdir()):

@@ -127,9 +127,11 @@ class Code(enum.Enum):
         "prod(shape) x dtype bytes.")
     C005 = CodeInfo(Severity.ERROR, "module key differs from model_name",
         "In v7 and later, modules.<m>.model_name equals the key <m> (mlf-spec.md §2.7).")
-    C006 = CodeInfo(Severity.WARNING, "constants_size_bytes differs from the parameters file",
-        "When parameters are not linked into the code, constants_size_bytes should equal the "
-        "bytes of the tensors in parameters/<m>.params.")
+    C006 = CodeInfo(Severity.WARNING, "parameters file holds more than constants_size_bytes",
+        "constants_size_bytes counts every constant of main, including the tensors in "
+        "parameters/<m>.params (it can be larger when parameters are linked into the code, as "
+        "in esp32s3-example-v7-aot), so the file holding more tensor bytes than that means one "
+        "of the two is stale.")
     C007 = CodeInfo(Severity.ERROR, "main workspace smaller than an operator's workspace",
         "main[].workspace_size_bytes is the largest operator workspace plus main's own "
         "(mlf-spec.md §2.2), so it can never be smaller than any operator's workspace on the "
@@ -214,7 +216,7 @@ class Finding:
             where += f":{self.line}:{self.column or 1}"
         elif self.offset is not None:
             where += f"@{self.offset}"
-        if self.pointer is not None:
+        if self.pointer:
             where += f"#{self.pointer}"
         return where
 

@@ -61,8 +61,9 @@ def validate(paths: tuple[str, ...], fmt: str, output: str | None, select: tuple
             outcomes.append((path, str(exc).removeprefix(f"{path}: ")))
     emit(validate_reporters.RENDERERS[fmt](outcomes), output)
     unreadable = [o for o in outcomes if isinstance(o, tuple)]
-    for path, message in unreadable:
-        click.echo(f"mlfcheck validate: error: {path}: {message}", err=True)
+    if fmt != "text" or output:  # the text report on stdout already says it
+        for path, message in unreadable:
+            click.echo(f"mlfcheck validate: error: {path}: {message}", err=True)
     if unreadable:
         sys.exit(EXIT_TROUBLE)
     sys.exit(EXIT_CLEAN if all(not isinstance(o, tuple) and o.ok for o in outcomes)

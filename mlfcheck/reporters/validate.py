@@ -42,8 +42,11 @@ def render_text(outcomes: Sequence[Outcome]) -> str:
         lines.append(f"{outcome.path}: {verdict}, {_version_line(outcome)}: {_counts(outcome)}")
         for f in outcome.findings:
             lines.append(f"  {f.location()}: {f.code.name} {f.level}: {f.message}")
-        for name, why in outcome.skipped:
-            lines.append(f"  (skipped {name}: {why})")
+        reasons: dict[str, int] = {}
+        for _, why in outcome.skipped:
+            reasons[why] = reasons.get(why, 0) + 1
+        for why, n in reasons.items():
+            lines.append(f"  ({n} later check{'s' if n != 1 else ''} skipped: {why})")
     return "\n".join(lines) + "\n"
 
 
