@@ -12,10 +12,11 @@ import os
 import stat
 import tarfile
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Iterator
+from typing import IO
 
 from mlfcheck.errors import ArchiveError
 from mlfcheck.findings import Code, Finding
@@ -116,7 +117,7 @@ class Archive:
         self._open_tar(p)
 
     def _open_tar(self, p: Path) -> None:
-        self._file = open(p, "rb")
+        self._file = open(p, "rb")  # noqa: SIM115 - held until close()
         head = self._file.read(512)
         if not head:
             self.close()
@@ -127,7 +128,7 @@ class Archive:
             self.compressed = True
             self.findings.append(Finding(Code.A107, "archive is gzip-compressed; TVM and its "
                                          "project templates use uncompressed tar"))
-            fileobj = gzip.GzipFile(fileobj=self._file, mode="rb")  # type: ignore[assignment]
+            fileobj = gzip.GzipFile(fileobj=self._file, mode="rb")  # noqa: SIM115
         try:
             self._tar = tarfile.open(fileobj=fileobj, mode="r:")
             self._scan_tar(self._tar, compressed_size=p.stat().st_size)
@@ -153,8 +154,9 @@ class Archive:
                                    "(raise with --max-members)")
             total += max(info.size, 0)
             if total > self.limits.max_total_size:
-                raise ArchiveError(self.path, f"members total more than {self.limits.max_total_size}"
-                                   " bytes (raise with --max-total-size)")
+                raise ArchiveError(self.path, "members total more than "
+                                   f"{self.limits.max_total_size} bytes (raise with "
+                                   "--max-total-size)")
             if self.compressed and total > max(BOMB_FLOOR, BOMB_RATIO * compressed_size):
                 raise ArchiveError(self.path, f"declares {total} bytes from {compressed_size} "
                                    f"compressed bytes (over {BOMB_RATIO}:1): a compression bomb")
@@ -165,7 +167,6 @@ class Archive:
             if kind is None and not (info.isfile() or info.isdir()):
                 kind = "special file"
             self._add(raw, info.size, info.isdir(), kind, info.mode, info)
-        tar.members = []  # drop tarfile's own cache; our index holds what we need
         self.rooted_at_dot = saw_dot
         if self.members and not saw_dot:
             self.findings.append(Finding(Code.A108, "member names do not start with './' as "
@@ -263,7 +264,7 @@ class Archive:
         except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
             raise ArchiveError(self.path, _tar_message(exc), member=name) from None
         assert stream is not None
-        return _GuardedStream(stream, self.path, name)
+        return io.BufferedReader(_GuardedStream(stream, self.path, name))
 
     def read(self, name: str, *, limit: int | None = None) -> bytes:
         """All bytes of one member, refusing members larger than `limit` (default: member limit)."""

@@ -93,9 +93,7 @@ def place_of(version: int, path: str, modules: tuple[Module, ...]) -> bool:
         return True
     if version >= 5 and (path == "runtime" or path.startswith("runtime/")):
         return True
-    if version >= 7 and (path == "templates" or path.startswith("templates/")):
-        return True
-    return False
+    return version >= 7 and (path == "templates" or path.startswith("templates/"))
 
 
 _PATH_VERSIONS: tuple[tuple[re.Pattern[str], frozenset[int]], ...] = (

@@ -153,9 +153,9 @@ def _module(entry: dict[str, Any], name: str, base: str, version: int) -> Module
         buffers = tuple(Buffer(func, b["size_bytes"], tuple(b["shape"]), b["dtype"],
                                b.get("input_binding"))
                         for func, entries in memory.items() for b in entries)
-        return Module(**common, buffers=buffers)  # type: ignore[arg-type]
+        return Module(**common, buffers=buffers)
     if isinstance(memory, list):  # v1: the sid list is the whole memory map
-        return Module(**common, sids=_sids(memory))  # type: ignore[arg-type]
+        return Module(**common, sids=_sids(memory))
     functions = memory["functions"]
     main = tuple(
         MainEntry(e["device"], e["workspace_size_bytes"], e["constants_size_bytes"],
@@ -168,7 +168,7 @@ def _module(entry: dict[str, Any], name: str, base: str, version: int) -> Module
                          f"{base}/memory/functions/operator_functions/{i}")
         for i, f in enumerate(functions["operator_functions"]))
     sids = _sids(memory["sids"]) if "sids" in memory else None
-    return Module(**common, main=main, operator_functions=ops, sids=sids)  # type: ignore[arg-type]
+    return Module(**common, main=main, operator_functions=ops, sids=sids)
 
 
 def _sids(raw: list[dict[str, Any]]) -> tuple[Sid, ...]:

@@ -135,7 +135,7 @@ def _read_tensor(r: _Reader, name: str) -> Tensor:
         raise ParamsError(f"tensor {name!r}: bad magic 0x{magic:016X}", start)
     r.u64("reserved")
     at = r.offset
-    device_type, device_id, ndim, code, bits, lanes = struct.unpack(
+    device_type, _device_id, ndim, code, bits, lanes = struct.unpack(
         "<iiiBBH", r.take(16, f"header of tensor {name!r}"))
     if device_type != 1:
         raise ParamsError(f"tensor {name!r}: device_type {device_type}, expected 1 (CPU)", at)

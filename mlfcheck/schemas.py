@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -36,7 +36,7 @@ def known_versions() -> tuple[int, ...]:
     return tuple(int(m.group(1)) for n in schema_names() if (m := _MLF_NAME.match(n)))
 
 
-@lru_cache(maxsize=None)
+@cache
 def load(name: str) -> dict[str, Any]:
     """One schema by file name ('mlf-v7.schema.json', 'validate-report.schema.json')."""
     path = schema_dir() / name
@@ -54,7 +54,7 @@ def mlf_schema(version: int) -> dict[str, Any]:
     return load(f"mlf-v{version}.schema.json")
 
 
-@lru_cache(maxsize=None)
+@cache
 def validator(name: str) -> Draft202012Validator:
     """A ready validator for one schema file (format checks off, as the schemas use patterns)."""
     return Draft202012Validator(load(name))

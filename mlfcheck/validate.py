@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from typing import Iterable
 
 from mlfcheck.archive import Archive, Limits
 from mlfcheck.checks import CHECKS, Context

@@ -1,4 +1,4 @@
-"""validate/show/explain/schema through the CLI, on real archives, with outputs checked against schemas."""
+"""validate/show/explain/schema through the CLI on real archives; outputs checked by schema."""
 
 from __future__ import annotations
 
@@ -169,7 +169,7 @@ def test_read_only_commands_never_import_tvm(argv: list[str], real: dict[str, Pa
     probe = ("import sys, runpy\nsys.argv = ['mlfcheck', *sys.argv[1:]]\n"
              "try:\n    runpy.run_module('mlfcheck', run_name='__main__')\n"
              "except SystemExit:\n    pass\n"
-             "assert not any(m == 'tvm' or m.startswith('tvm.') for m in sys.modules), 'tvm imported'\n"
+             "assert not [m for m in sys.modules if m.split('.')[0] == 'tvm'], 'tvm'\n"
              "print('NO-TVM')\n")
     result = subprocess.run([sys.executable, "-c", probe, *args], capture_output=True, text=True,
                             cwd=REPO, timeout=60)

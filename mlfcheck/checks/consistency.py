@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from math import prod
-from typing import Iterator
 
 from mlfcheck.checks.base import Context, check
 from mlfcheck.findings import Code, Finding
@@ -54,7 +54,7 @@ def io_sizes(ctx: Context) -> Iterator[Finding]:
                     if problem:
                         yield ctx.at(Code.C004, f"{kind[:-1]} {t.name!r}: {problem}",
                                      f"{entry.pointer}/{kind}/{escape_token(t.name)}/size")
-        for i, b in enumerate(module.buffers):
+        for b in module.buffers:
             problem = _size_problem(b.dtype, b.size_bytes, b.shape)
             if problem:
                 yield ctx.at(Code.C004, f"buffer of {b.function!r}: {problem}",

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from mlfcheck.checks.base import Context, check
 from mlfcheck.findings import Code, Finding
@@ -108,7 +109,7 @@ def params_are_graph_inputs(ctx: Context) -> Iterator[Finding]:
 
 
 def _short(values: list[int]) -> str:
-    return json.dumps(values if len(values) <= 8 else values[:8] + ["..."])
+    return json.dumps(values if len(values) <= 8 else [*values[:8], "..."])
 
 
 @check(Code.X001, needs="model")

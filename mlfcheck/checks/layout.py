@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Iterator
+from collections.abc import Iterator
 
 from mlfcheck.checks.base import Context, check
 from mlfcheck.findings import Code, Finding

@@ -1,4 +1,4 @@
-"""The `mlfcheck` command group: parse options, call a plain function, report, pick the exit code."""
+"""The `mlfcheck` command group: parse options, call a function, report, pick the exit code."""
 
 from __future__ import annotations
 
@@ -93,7 +93,7 @@ def explain(code: str | None, list_all: bool) -> None:
     """Explain a finding code (e.g. P001), or list all codes."""
     if list_all or code is None:
         for c in Code:
-            click.echo(f"{c.name}  {str(c.severity):<7}  {c.title}")
+            click.echo(f"{c.name}  {c.severity!s:<7}  {c.title}")
         return
     try:
         info = Code[code.strip().upper()]
@@ -126,4 +126,4 @@ def schema_show(which: str) -> None:
     click.echo(json.dumps(doc, indent=2))
 
 
-__all__ = ["main", "EXIT_CLEAN", "EXIT_FOUND", "EXIT_TROUBLE"]
+__all__ = ["EXIT_CLEAN", "EXIT_FOUND", "EXIT_TROUBLE", "main"]

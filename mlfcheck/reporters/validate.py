@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from mlfcheck import __version__
 from mlfcheck.findings import Code, Finding, Severity
@@ -143,7 +144,8 @@ def render_sarif(outcomes: Sequence[Outcome]) -> str:
 
 def render_markdown(outcomes: Sequence[Outcome]) -> str:
     """A summary table of archives, then a findings table per archive that has findings."""
-    lines = ["| archive | verdict | version | errors | warnings | info |", "|---|---|---|---|---|---|"]
+    lines = ["| archive | verdict | version | errors | warnings | info |",
+             "|---|---|---|---|---|---|"]
     for o in outcomes:
         if isinstance(o, tuple):
             lines.append(f"| `{o[0]}` | could not read | | | | |")
