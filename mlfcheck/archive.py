@@ -128,9 +128,9 @@ class Archive:
             self.compressed = True
             self.findings.append(Finding(Code.A107, "archive is gzip-compressed; TVM and its "
                                          "project templates use uncompressed tar"))
-            fileobj = gzip.GzipFile(fileobj=self._file, mode="rb")  # noqa: SIM115
+            fileobj = gzip.GzipFile(fileobj=self._file, mode="rb")  # type: ignore[assignment]
         try:
-            self._tar = tarfile.open(fileobj=fileobj, mode="r:")
+            self._tar = tarfile.open(fileobj=fileobj, mode="r:")  # noqa: SIM115 - closed in close()
             self._scan_tar(self._tar, compressed_size=p.stat().st_size)
         except ArchiveError:
             self.close()
