@@ -13,7 +13,7 @@ import stat
 import tarfile
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import IO
@@ -47,7 +47,8 @@ class Member:
     size: int
     is_dir: bool
     mode: int = 0o644
-    _locator: object = field(default=None, compare=False, repr=False)
+    offset: int = -1
+    """Where the member's data starts in the (decompressed) tar stream; -1 in a folder."""
 
 
 KIND_OF_TAR_TYPE = {
@@ -94,7 +95,7 @@ class Archive:
         self.members: dict[str, Member] = {}
         self.compressed = False
         self.rooted_at_dot = False
-        self._tar: tarfile.TarFile | None = None
+        self._data: IO[bytes] | None = None
         self._file: IO[bytes] | None = None
         self._folder: Path | None = None
         self._last = ""
@@ -130,8 +131,9 @@ class Archive:
                                          "project templates use uncompressed tar"))
             fileobj = gzip.GzipFile(fileobj=self._file, mode="rb")  # type: ignore[assignment]
         try:
-            self._tar = tarfile.open(fileobj=fileobj, mode="r:")  # noqa: SIM115 - closed in close()
-            self._scan_tar(self._tar, compressed_size=p.stat().st_size)
+            with tarfile.open(fileobj=fileobj, mode="r:") as tar:
+                self._scan_tar(tar, compressed_size=p.stat().st_size)
+            self._data = fileobj
         except ArchiveError:
             self.close()
             raise
@@ -143,6 +145,7 @@ class Archive:
     def _scan_tar(self, tar: tarfile.TarFile, *, compressed_size: int) -> None:
         total = 0
         count = 0
+        end = 0
         saw_dot = False
         while True:
             info = tar.next()
@@ -162,11 +165,17 @@ class Archive:
                                    f"compressed bytes (over {BOMB_RATIO}:1): a compression bomb")
             raw = info.name
             self._last = _printable(raw)
+            end = max(end, info.offset_data + max(info.size, 0))
             saw_dot = saw_dot or raw.startswith("./") or raw == "."
             kind = KIND_OF_TAR_TYPE.get(info.type)
-            if kind is None and not (info.isfile() or info.isdir()):
+            if kind is None and info.issparse():
+                kind = "sparse file"
+            elif kind is None and not (info.isfile() or info.isdir()):
                 kind = "special file"
-            self._add(raw, info.size, info.isdir(), kind, info.mode, info)
+            self._add(raw, info.size, info.isdir(), kind, info.mode, info.offset_data)
+        if not self.compressed and end > compressed_size:
+            raise ArchiveError(self.path, f"truncated: members need {end} bytes, the file has "
+                               f"{compressed_size} (last member {self._last!r})")
         self.rooted_at_dot = saw_dot
         if self.members and not saw_dot:
             self.findings.append(Finding(Code.A108, "member names do not start with './' as "
@@ -198,10 +207,10 @@ class Archive:
                     raise ArchiveError(self.path, "files total more than "
                                        f"{self.limits.max_total_size} bytes (raise with "
                                        "--max-total-size)")
-                self._add(rel, size, stat.S_ISDIR(st.st_mode), kind, st.st_mode & 0o7777, full)
+                self._add(rel, size, stat.S_ISDIR(st.st_mode), kind, st.st_mode & 0o7777, -1)
 
     def _add(self, raw: str, size: int, is_dir: bool, kind: str | None, mode: int,
-             locator: object) -> None:
+             offset: int) -> None:
         problem = name_problem(raw, self.limits)
         shown = _printable(raw)
         if problem is not None:
@@ -224,7 +233,7 @@ class Archive:
             self.findings.append(Finding(Code.A106, f"member is {size} bytes, over the "
                                          f"{self.limits.max_member_size}-byte limit; not read",
                                          member=name))
-        self.members[name] = Member(name, size, is_dir, mode, locator)
+        self.members[name] = Member(name, size, is_dir, mode, offset)
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -255,16 +264,10 @@ class Archive:
             raise ArchiveError(self.path, f"member is over the {self.limits.max_member_size}"
                                "-byte limit", member=name)
         if self._folder is not None:
-            assert isinstance(m._locator, Path)
-            fd = os.open(m._locator, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+            fd = os.open(self._folder / name, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
             return os.fdopen(fd, "rb")
-        assert self._tar is not None and isinstance(m._locator, tarfile.TarInfo)
-        try:
-            stream = self._tar.extractfile(m._locator)
-        except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
-            raise ArchiveError(self.path, _tar_message(exc), member=name) from None
-        assert stream is not None
-        return io.BufferedReader(_GuardedStream(stream, self.path, name))
+        assert self._data is not None
+        return io.BufferedReader(_Slice(self._data, m.offset, m.size, self.path, name))
 
     def read(self, name: str, *, limit: int | None = None) -> bytes:
         """All bytes of one member, refusing members larger than `limit` (default: member limit)."""
@@ -274,17 +277,16 @@ class Archive:
             raise ArchiveError(self.path, f"member is {m.size} bytes, over the {cap}-byte "
                                "limit", member=name)
         with self.open(name) as stream:
-            data = stream.read(cap + 1)
-        if len(data) != (m.size if m else len(data)) and self._folder is None:
-            raise ArchiveError(self.path, f"member is truncated: header says {m.size if m else 0} "
-                               f"bytes, {len(data)} present", member=name)
+            data = stream.read(min(cap, m.size if m else cap) + 1)
+        if len(data) > cap:
+            raise ArchiveError(self.path, f"member grew past the {cap}-byte limit", member=name)
         return data
 
     def close(self) -> None:
         """Release the file handle."""
-        if self._tar is not None:
-            self._tar.close()
-            self._tar = None
+        if self._data is not None and self._data is not self._file:
+            self._data.close()
+        self._data = None
         if self._file is not None:
             self._file.close()
             self._file = None
@@ -300,28 +302,47 @@ class Archive:
         return iter(sorted(self.members.values(), key=lambda m: m.name))
 
 
-class _GuardedStream(io.RawIOBase):
-    """A member stream whose read errors (truncation, bad gzip) become ArchiveError."""
+class _Slice(io.RawIOBase):
+    """One member's bytes inside the shared tar stream; read errors become ArchiveError."""
 
-    def __init__(self, inner: IO[bytes], path: str, member: str) -> None:
-        self._inner = inner
+    def __init__(self, data: IO[bytes], start: int, size: int, path: str, member: str) -> None:
+        self._data = data
+        self._start = start
+        self._size = size
+        self._pos = 0
         self._path = path
         self._member = member
 
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
-        try:
-            data = self._inner.read(len(buffer))
-        except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
-            raise ArchiveError(self._path, _tar_message(exc), member=self._member) from None
-        buffer[: len(data)] = data
-        return len(data)
+    def seekable(self) -> bool:
+        return True
 
-    def close(self) -> None:
-        self._inner.close()
-        super().close()
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
+        self._pos = max(0, min(self._size, base + offset))
+        return self._pos
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        want = min(len(buffer), self._size - self._pos)
+        if want <= 0:
+            return 0
+        try:
+            self._data.seek(self._start + self._pos)
+            data = self._data.read(want)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise ArchiveError(self._path, _tar_message(exc), member=self._member) from None
+        if len(data) < want:
+            raise ArchiveError(self._path, f"member is truncated: header says {self._size} "
+                               f"bytes, the archive ends after {self._pos + len(data)}",
+                               member=self._member)
+        buffer[: len(data)] = data
+        self._pos += len(data)
+        return len(data)
 
 
 def _printable(raw: str) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from mlfcheck.findings import Code
@@ -36,10 +37,18 @@ class JSONDocError(ValueError):
 
 @dataclass
 class JSONDoc:
-    """A parsed document and the (line, column) of each value by JSON Pointer."""
+    """A parsed document; positions of values are found again only when a finding asks."""
 
     value: Any
-    positions: dict[str, tuple[int, int]] = field(default_factory=dict)
+    text: str = field(repr=False)
+    max_depth: int = field(repr=False)
+
+    @cached_property
+    def positions(self) -> dict[str, tuple[int, int]]:
+        """(line, column) of every value by JSON Pointer (a second, recording parse)."""
+        parser = _Parser(self.text, self.max_depth, record=True)
+        parser.parse()
+        return parser.positions
 
     def position(self, pointer: str) -> tuple[int, int] | None:
         """Position of the value at `pointer`, or of its nearest ancestor that has one."""
@@ -70,17 +79,22 @@ def parse_bytes(data: bytes, *, max_depth: int) -> JSONDoc:
                            offset=exc.start) from None
     if text.startswith("\ufeff"):
         text = text[1:]
-    return _Parser(text, max_depth).parse()
+    value = _Parser(text, max_depth, record=False).parse()
+    return JSONDoc(value, text, max_depth)
 
 
 class _Parser:
     """Recursive-descent parser over one string; depth is bounded before Python's stack is."""
 
-    def __init__(self, text: str, max_depth: int) -> None:
+    def __init__(self, text: str, max_depth: int, *, record: bool) -> None:
         self.text = text
         self.max_depth = max_depth
+        self.record = record
         self.positions: dict[str, tuple[int, int]] = {}
-        self._line_starts = [0] + [m.end() for m in re.finditer("\n", text)]
+
+    @cached_property
+    def _line_starts(self) -> list[int]:
+        return [0] + [m.end() for m in re.finditer("\n", self.text)]
 
     def where(self, pos: int) -> tuple[int, int]:
         lo, hi = 0, len(self._line_starts) - 1
@@ -99,7 +113,7 @@ class _Parser:
     def skip(self, pos: int) -> int:
         return _WS.match(self.text, pos).end()  # type: ignore[union-attr]
 
-    def parse(self) -> JSONDoc:
+    def parse(self) -> Any:
         pos = self.skip(0)
         if pos >= len(self.text):
             raise self.fail(Code.M004, "empty document", pos)
@@ -107,10 +121,11 @@ class _Parser:
         pos = self.skip(pos)
         if pos != len(self.text):
             raise self.fail(Code.M004, "extra data after the JSON value", pos)
-        return JSONDoc(value, self.positions)
+        return value
 
     def value(self, pos: int, pointer: str, depth: int) -> tuple[Any, int]:
-        self.positions[pointer] = self.where(pos)
+        if self.record:
+            self.positions[pointer] = self.where(pos)
         text = self.text
         ch = text[pos] if pos < len(text) else ""
         if ch in "{[":

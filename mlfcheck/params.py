@@ -38,7 +38,8 @@ class Tensor:
     shape: tuple[int, ...]
     nbytes: int
     data_offset: int
-    sha256: str
+    sha256: str | None
+    """Digest of the data, when the reader was asked for digests."""
 
 
 @dataclass(frozen=True)
@@ -86,9 +87,14 @@ class _Reader:
     def u64(self, what: str) -> int:
         return int(struct.unpack("<Q", self.take(8, what))[0])
 
-    def digest(self, n: int, what: str) -> str:
+    def skip(self, n: int, what: str, *, digest: bool) -> str | None:
+        """Pass over `n` bytes (seeking when possible); their SHA-256 when `digest`."""
         if n > self.left:
             raise ParamsError(f"truncated: {what} needs {n} bytes, {self.left} left", self.offset)
+        if not digest and self.stream.seekable():
+            self.stream.seek(n, 1)
+            self.offset += n
+            return None
         h = hashlib.sha256()
         remaining = n
         while remaining:
@@ -101,8 +107,11 @@ class _Reader:
         return h.hexdigest()
 
 
-def read_params(stream: IO[bytes], size: int) -> ParamsFile:
-    """Parse a param dict of `size` bytes from `stream`; raise ParamsError on any defect."""
+def read_params(stream: IO[bytes], size: int, *, digest: bool = False) -> ParamsFile:
+    """Parse a param dict of `size` bytes from `stream`; raise ParamsError on any defect.
+
+    With `digest`, every tensor's data is hashed (for comparing values); without, it is skipped.
+    """
     r = _Reader(stream, size)
     magic = r.u64("magic")
     if magic != LIST_MAGIC:
@@ -124,11 +133,11 @@ def read_params(stream: IO[bytes], size: int) -> ParamsFile:
     n_arrays = r.u64("tensor count")
     if n_arrays != n_names:
         raise ParamsError(f"tensor count {n_arrays} differs from name count {n_names}", at)
-    tensors = tuple(_read_tensor(r, name) for name in names)
+    tensors = tuple(_read_tensor(r, name, digest) for name in names)
     return ParamsFile(tensors, size, r.left)
 
 
-def _read_tensor(r: _Reader, name: str) -> Tensor:
+def _read_tensor(r: _Reader, name: str, digest: bool) -> Tensor:
     start = r.offset
     magic = r.u64(f"magic of tensor {name!r}")
     if magic != TENSOR_MAGIC:
@@ -157,5 +166,5 @@ def _read_tensor(r: _Reader, name: str) -> Tensor:
         raise ParamsError(f"tensor {name!r}: data size {nbytes} differs from shape "
                           f"{list(shape)} x {(bits + 7) // 8} bytes = {expected}", at)
     data_offset = r.offset
-    digest = r.digest(nbytes, f"data of tensor {name!r}")
-    return Tensor(name, dtype_name(code, bits, lanes), tuple(shape), nbytes, data_offset, digest)
+    sha = r.skip(nbytes, f"data of tensor {name!r}", digest=digest)
+    return Tensor(name, dtype_name(code, bits, lanes), tuple(shape), nbytes, data_offset, sha)

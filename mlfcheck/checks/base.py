@@ -58,8 +58,10 @@ def check(*codes: Code, needs: str) -> Callable[[CheckFn], Check]:
 class Context:
     """One archive under validation; derived facts are computed once, on first use."""
 
-    def __init__(self, archive: Archive) -> None:
+    def __init__(self, archive: Archive, *, digest_params: bool = False) -> None:
         self.archive = archive
+        self.digest_params = digest_params
+        """Hash every parameter tensor's data (the differ compares values; validate does not)."""
 
     # -- metadata.json ------------------------------------------------------------------------
 
@@ -164,7 +166,8 @@ class Context:
                 member = self.archive.members[path]
                 try:
                     with self.archive.open(path) as stream:
-                        result = read_params(stream, member.size)
+                        result = read_params(stream, member.size,
+                                             digest=self.digest_params)
                 except ParamsError as exc:
                     result = exc
                 except ArchiveError as exc:

@@ -14,7 +14,7 @@ from mlfcheck.layouts import graph_path, header_path, params_path
 from mlfcheck.model import Module
 from mlfcheck.params import ParamsError, ParamsFile
 
-_CALLED = re.compile(rb"([A-Za-z_][A-Za-z0-9_]*)\s*\(")
+_CALLED = re.compile(rb"\b([A-Za-z_][A-Za-z0-9_]*)\s*\(")
 
 
 @check(Code.P001, Code.P002, Code.P003, needs="model")
