@@ -67,7 +67,11 @@ def expected_members(version: int, module: Module) -> list[Expected]:
         out.append(Expected(graph_path(version, module), True,
                             "graph-executor modules carry the graph JSON"))
     if version >= 8:
-        out.append(Expected(header_path(module), True, "v8 always writes the C interface header"))
+        out += [Expected(header_path(module), True, "v8 always writes the C interface header"),
+                Expected(f"codegen/host/src/{module.name}_lib0.c", True,
+                         "v8 writes the kernels in <m>_lib0.c"),
+                Expected(f"codegen/host/src/{module.name}_lib1.c", True,
+                         "v8 writes the AOT entry tvmgen_<m>_run() in <m>_lib1.c")]
     return out
 
 

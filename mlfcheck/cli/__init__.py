@@ -10,6 +10,7 @@ import click
 from mlfcheck import __version__, schemas
 from mlfcheck.archive import Limits
 from mlfcheck.cli._common import EXIT_CLEAN, EXIT_FOUND, EXIT_TROUBLE, emit, fail, limit_options
+from mlfcheck.cli.export import export
 from mlfcheck.errors import ArchiveError, MlfcheckError
 from mlfcheck.findings import Code, parse_code_selection
 from mlfcheck.reporters import show as show_reporters
@@ -125,5 +126,7 @@ def schema_show(which: str) -> None:
         fail("schema show", str(exc))
     click.echo(json.dumps(doc, indent=2))
 
+
+main.add_command(export)
 
 __all__ = ["EXIT_CLEAN", "EXIT_FOUND", "EXIT_TROUBLE", "main"]

@@ -1,0 +1,114 @@
+"""The `mlfcheck export` command: options in, export_model called, a short summary out."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any, NoReturn
+
+import click
+
+from mlfcheck.cli._common import EXIT_CLEAN, EXIT_FOUND, EXIT_TROUBLE
+from mlfcheck.errors import ExportError
+
+NEEDS_TVM = "mlfcheck export needs TVM: pip install 'mlfcheck[tvm]'"
+
+
+def _shape(ctx: click.Context, param: click.Parameter,
+           values: tuple[str, ...]) -> dict[str, tuple[int, ...]]:
+    shapes: dict[str, tuple[int, ...]] = {}
+    for value in values:
+        name, sep, dims = value.partition("=")
+        try:
+            shapes[name] = tuple(int(d) for d in dims.split(","))
+        except ValueError:
+            sep = ""
+        if not sep or not name or any(d <= 0 for d in shapes.get(name, (0,))):
+            raise click.BadParameter(f"{value!r} is not name=d0,d1,... with positive dims")
+    return shapes
+
+
+def _tvm_installed() -> bool:
+    from importlib.util import find_spec
+
+    return all(find_spec(m) is not None for m in ("tvm", "numpy"))
+
+
+def _fail(line: str) -> NoReturn:
+    """Print one line to stderr and exit 2, keeping stderr quiet afterwards.
+
+    TVM's C++ objects held by the failed stage log warnings (e.g. "BlockBuilder destroyed with
+    remaining blocks") when they are freed at exit; the one-line contract wins over them.
+    """
+    click.echo(line, err=True)
+    sys.stderr.flush()
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    sys.exit(EXIT_TROUBLE)
+
+
+def _summary(result: Any) -> str:
+    plan = result.plan
+    lines = [f"wrote {result.path} (MLF version 8, module {result.name})"]
+    lines += [f"  {path}: {size} bytes" for path, size in sorted(result.c_files.items())]
+    lines.append(f"  workspace {plan.arena_size} bytes (TVM's planned blocks: "
+                 f"{plan.tvm_plan_bytes}, plus kernel scratch; packed by liveness), "
+                 f"constants {sum(t.nbytes for t in plan.constants)} bytes"
+                 f"{'' if result.link_params else ' (not linked)'}, io "
+                 f"{sum(t.nbytes for t in plan.inputs + plan.outputs)} bytes")
+    check = result.verification
+    if check is not None:
+        lines.append(f"  verify: {'ok' if check.ok else 'MISMATCH'} against TVM's Relax VM on "
+                     f"llvm (tolerance {check.tolerance:g}, {check.seconds:.2f} s)")
+        lines += [f"    {name}: max abs error {err:.3g}"
+                  for name, err in sorted(check.max_abs_error.items())]
+        lines.append(f"    workspace used by the C run: {check.workspace_measured} of "
+                     f"{check.workspace_planned} bytes")
+    return "\n".join(lines)
+
+
+@click.command("export")
+@click.argument("model", required=False)
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="Archive to write (.tar).")
+@click.option("--default", "use_default", is_flag=True,
+              help="Export the embedded default model (same as MODEL 'default').")
+@click.option("--name", default="default", show_default=True,
+              help="Module name: C symbols tvmgen_<name>_*, paths <name>_lib0.c, ...")
+@click.option("--verify", is_flag=True,
+              help="Build the archive with the system C compiler, run it on seeded inputs and "
+                   "compare with TVM's Relax VM on llvm.")
+@click.option("--tolerance", type=click.FloatRange(min=0), default=None,
+              help="Largest absolute error per output element --verify accepts [1e-05].")
+@click.option("--no-runtime", is_flag=True, help="Leave out runtime/ (headers and stubs).")
+@click.option("--link-params/--no-link-params", default=True, show_default=True,
+              help="Put constants in <name>_lib1.c as const arrays, or let the caller pass them.")
+@click.option("--source-date-epoch", type=int, default=None,
+              help="Timestamp for export_datetime and tar mtimes [$SOURCE_DATE_EPOCH, else now].")
+@click.option("--input-shape", "input_shapes", multiple=True, callback=_shape,
+              metavar="NAME=D0,D1,...", help="Fix an input's shape (repeatable).")
+def export(model: str | None, output: str, use_default: bool, name: str, verify: bool,
+           tolerance: float | None, no_runtime: bool, link_params: bool,
+           source_date_epoch: int | None, input_shapes: dict[str, tuple[int, ...]]) -> None:
+    """Compile MODEL (.onnx, .tflite, a Python model file, or 'default') with TVM and write
+    an MLF version 8 archive that builds with nothing but a C compiler.
+
+    Exit 0 written (and verified), 1 --verify found a difference beyond the tolerance,
+    2 could not export.
+    """
+    if use_default == (model is not None):
+        raise click.UsageError("give MODEL or --default, not both or neither")
+    if not _tvm_installed():
+        click.echo(NEEDS_TVM, err=True)
+        sys.exit(EXIT_TROUBLE)
+    from mlfcheck.export import DEFAULT_TOLERANCE, export_model
+
+    try:
+        result = export_model(model or "default", output, name=name, verify=verify,
+                              tolerance=DEFAULT_TOLERANCE if tolerance is None else tolerance,
+                              with_runtime=not no_runtime, link_params=link_params,
+                              epoch=source_date_epoch, input_shapes=input_shapes)
+    except ExportError as exc:
+        _fail(f"mlfcheck export: {exc}".splitlines()[0])
+    click.echo(_summary(result))
+    sys.exit(EXIT_FOUND if result.verification and not result.verification.ok else EXIT_CLEAN)

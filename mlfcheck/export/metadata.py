@@ -1,0 +1,66 @@
+"""metadata.json of a version-8 archive: v7's full-model shape plus the v8 additions."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from typing import Any
+
+from mlfcheck import __version__
+from mlfcheck.export.pipeline import kernel_symbol
+from mlfcheck.export.plan import Plan, Tensor
+
+VERSION = 8
+DEVICE_CPU = 1
+
+
+def export_datetime(epoch: int) -> str:
+    """`epoch` as v7's pattern, but in true UTC."""
+    return datetime.fromtimestamp(epoch, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def generator() -> dict[str, str]:
+    """Who wrote the archive: tool, tool version, TVM and TVM-FFI versions."""
+    import tvm
+    import tvm_ffi
+
+    return {"tool": "mlfcheck", "tool_version": __version__, "tvm_version": tvm.__version__,
+            "tvm_ffi_version": tvm_ffi.__version__}
+
+
+def _tensors(tensors: tuple[Tensor, ...]) -> dict[str, dict[str, Any]]:
+    return {t.name: {"dtype": t.dtype, "shape": list(t.shape), "size": t.nbytes}
+            for t in tensors}
+
+
+def module_entry(plan: Plan, name: str, *, target: str, epoch: int,
+                 with_runtime: bool) -> dict[str, Any]:
+    """One entry of `modules`."""
+    io_bytes = sum(t.nbytes for t in plan.inputs + plan.outputs)
+    main = {"constants_size_bytes": sum(t.nbytes for t in plan.constants),
+            "device": DEVICE_CPU, "inputs": _tensors(plan.inputs), "io_size_bytes": io_bytes,
+            "outputs": _tensors(plan.outputs), "workspace_size_bytes": plan.arena_size}
+    operators = [{"function_name": kernel_symbol(name, k),
+                  "workspace": [{"device": DEVICE_CPU, "workspace_size_bytes": size}]}
+                 for k, size in sorted(plan.kernel_scratch.items())]
+    entry: dict[str, Any] = {
+        "executors": ["aot"],
+        "export_datetime": export_datetime(epoch),
+        "generator": generator(),
+        "memory": {"functions": {"main": [main], "operator_functions": operators}},
+        "model_name": name,
+        "storage": [{"dtype": b.dtype, "offset": b.offset, "size_bytes": b.size,
+                     "storage_id": i} for i, b in enumerate(plan.storage)],
+        "style": "full-model",
+        "target": [target],
+    }
+    if with_runtime:
+        entry["external_dependencies"] = [{"short_name": "mlfcheck_runtime", "url": "./runtime",
+                                           "url_type": "mlf_path", "version_spec": __version__}]
+    return entry
+
+
+def metadata_json(entry: dict[str, Any], name: str) -> bytes:
+    """The document, written as TVM wrote full-model metadata: sorted keys, indent 2."""
+    doc = {"modules": {name: entry}, "version": VERSION}
+    return (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode()

@@ -1,0 +1,108 @@
+"""The Relax pipeline: legalize, fold constants, fuse, plan memory, then emit kernels as C."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from mlfcheck.export.frontends import Imported
+from mlfcheck.export.stages import stage
+
+TARGET = "c"
+_LIBRARY_CTX = re.compile(r"^void\* __tvm_ffi__library_ctx = NULL;\n", re.M)
+_QUIET_GCC = """\
+/* TVM initialises reduction accumulators inside their loop (`if (k == 0)`), which GCC's
+   -Wmaybe-uninitialized cannot follow; the code is correct, so that one warning is off. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+"""
+
+
+@dataclass(frozen=True)
+class Compiled:
+    """What the exporter needs from TVM: the planned entry function and the kernels' C source."""
+
+    planned: Any
+    """The entry relax Function after StaticPlanBlockMemory (alloc_storage/alloc_tensor form)."""
+    kernels_c: str
+    """C source of every kernel, symbols prefixed `__tvm_ffi_tvmgen_<name>_`, link-safe."""
+    target: str
+    """str(tvm.target.Target) of the C target."""
+
+
+def kernel_prefix(name: str) -> str:
+    """The prefix TVM's system_lib_prefix gives kernel names of module `name`."""
+    return f"tvmgen_{name}_"
+
+
+def kernel_symbol(name: str, kernel: str) -> str:
+    """The C symbol of one kernel (TVM-FFI packed calling convention)."""
+    return f"__tvm_ffi_{kernel_prefix(name)}{kernel}"
+
+
+def _passes() -> tuple[list[Any], list[Any]]:
+    """(up to and including memory planning, after it) — tvm.compile's CPU pipeline plus fusion."""
+    from tvm import relax
+
+    planning = [
+        relax.backend.DispatchSampling(), relax.backend.DispatchSortScan(),
+        relax.transform.LegalizeOps(), relax.transform.AnnotateTIROpPattern(),
+        relax.transform.FoldConstant(), relax.transform.FuseOps(), relax.transform.FuseTIR(),
+        relax.transform.RewriteDataflowReshape(), relax.transform.ToNonDataflow(),
+        relax.transform.RemovePurityChecking(), relax.transform.CallTIRRewrite(),
+        relax.transform.StaticPlanBlockMemory(),
+    ]
+    lowering = [
+        relax.transform.RewriteCUDAGraph(), relax.transform.LowerAllocTensor(),
+        relax.transform.KillAfterLastUse(), relax.transform.LowerRuntimeBuiltin(),
+        relax.transform.ComputePrimValue(), relax.transform.VMShapeLower(),
+        relax.transform.AttachGlobalSymbol(),
+    ]
+    return planning, lowering
+
+
+def relax_pipeline() -> Any:
+    """The whole pass list as one Sequential (what `tvm.compile` would run with our passes)."""
+    import tvm
+
+    planning, lowering = _passes()
+    return tvm.transform.Sequential(planning + lowering)
+
+
+def compile_model(imported: Imported, name: str) -> Compiled:
+    """Run the passes on the C target and generate the kernels' C source."""
+    import tvm
+    from tvm import relax
+
+    planning, lowering = _passes()
+    target = tvm.target.Target(TARGET)
+    mod = imported.mod.with_attr("system_lib_prefix", kernel_prefix(name))
+    with stage("compile"), target:
+        planned = tvm.transform.Sequential(planning)(mod)
+    with stage("codegen"), target:
+        final = tvm.transform.Sequential(lowering)(planned)
+    with stage("codegen", operator=lambda: _failing_kernel(final, target, name)), target:
+        executable = relax.build(final, target=target, relax_pipeline=None, system_lib=True)
+        source = executable.mod.imports[0].inspect_source()
+    return Compiled(planned[imported.entry], _link_safe(source), str(target))
+
+
+def _failing_kernel(final: Any, target: Any, name: str) -> str | None:
+    """After a failed build: the first kernel that cannot be emitted as C on its own."""
+    import tvm
+
+    for gv, fn in final.functions_items():
+        if isinstance(fn, tvm.tirx.PrimFunc):
+            try:
+                tvm.tirx.build(tvm.IRModule({gv: fn}), target=target)
+            except Exception:
+                return str(gv.name_hint).removeprefix(kernel_prefix(name))
+    return None
+
+
+def _link_safe(source: str) -> str:
+    """Drop the module-loader context TVM defines in every C file (unused, clashes at link),
+    and silence GCC's false maybe-uninitialized warning so `-Wall -Werror` builds work."""
+    return _LIBRARY_CTX.sub(_QUIET_GCC, source, count=1)

@@ -1,0 +1,201 @@
+"""--verify: build the archive alone with the system C compiler, run it, compare with TVM's VM.
+
+The archive is unpacked to a temporary folder and compiled from its own files plus a generated
+driver. The driver reads seeded random inputs, runs the model twice with the workspace filled
+with two different patterns (the highest byte either run changed is the workspace the run used),
+and writes the outputs. TVM's reference is the same imported model compiled for LLVM and run on
+the Relax VM.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tarfile
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mlfcheck.errors import ExportError
+from mlfcheck.export.cgen import constant_array, constants_struct
+from mlfcheck.export.frontends import Imported
+from mlfcheck.export.plan import Plan, Tensor
+from mlfcheck.export.stages import stage
+
+DEFAULT_TOLERANCE = 1e-5
+"""Largest absolute difference per output element accepted between the C run and TVM."""
+SEED = 0
+CFLAGS = ("-std=c11", "-O1", "-Wall", "-Werror")
+RUN_TIMEOUT = 120
+
+
+@dataclass(frozen=True)
+class Verification:
+    """How the archive's own C build compared with TVM's Relax VM on LLVM."""
+
+    max_abs_error: dict[str, float]
+    """Output name → largest absolute difference."""
+    tolerance: float
+    workspace_planned: int
+    workspace_measured: int
+    seconds: float
+
+    @property
+    def ok(self) -> bool:
+        """True when every output is within the tolerance."""
+        return all(err <= self.tolerance for err in self.max_abs_error.values())
+
+
+def compiler() -> str:
+    """The system C compiler: $CC, else cc, else gcc."""
+    import os
+
+    found = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
+    if not found:
+        raise ExportError("verify", "no C compiler found (set CC)")
+    return found
+
+
+def random_inputs(tensors: tuple[Tensor, ...]) -> list[Any]:
+    """Seeded inputs: floats uniform in [-1, 1), integers over their whole range."""
+    import numpy as np
+
+    rng = np.random.default_rng(SEED)
+    out = []
+    for t in tensors:
+        dtype = np.dtype("bool" if t.dtype == "bool" else t.dtype)
+        if dtype.kind == "f":
+            out.append(rng.uniform(-1, 1, t.shape).astype(dtype))
+        elif dtype.kind == "b":
+            out.append(rng.integers(0, 2, t.shape).astype(dtype))
+        else:
+            info = np.iinfo(dtype)
+            out.append(rng.integers(info.min, info.max, t.shape, endpoint=True).astype(dtype))
+    return out
+
+
+def reference_outputs(imported: Imported, inputs: list[Any]) -> list[Any]:
+    """TVM's own result: the imported model compiled for LLVM, run on the Relax VM."""
+    import tvm
+    from tvm import relax
+
+    executable = tvm.compile(imported.mod, target="llvm")
+    vm = relax.VirtualMachine(executable, tvm.cpu())
+    result = vm[imported.entry](*[tvm.runtime.tensor(x) for x in inputs])
+    flat = list(result) if not hasattr(result, "numpy") else [result]
+    return [r.numpy() for r in flat]
+
+
+def driver_source(plan: Plan, name: str, *, link_params: bool) -> str:
+    """main.c for the check: read inputs, run twice over two fill patterns, write outputs."""
+    ws = f"tvmgen_{name}_workspace"
+    buffers = [(f"in{i}", t) for i, t in enumerate(plan.inputs)] + \
+              [(f"out{i}", t) for i, t in enumerate(plan.outputs)]
+    lines = ['#include <stdio.h>', '#include <stdint.h>', '#include <string.h>',
+             '#include "tvmgen_platform.h"', f'#include "tvmgen_{name}.h"', ""]
+    lines += [f"static uint8_t {b}[{max(1, t.nbytes)}] __attribute__((aligned(64)));"
+              for b, t in buffers]
+    run_args = "&in, &out"
+    if not link_params:
+        lines += [constant_array(f"c_{t.name}", t, v, static=True)
+                  for t, v in zip(plan.constants, plan.constant_values, strict=True)]
+        fields = ", ".join(f"c_{t.name}" for t in plan.constants) or "0"
+        lines.append(f"static const struct {constants_struct(name)} constants = {{{fields}}};")
+        run_args += ", &constants"
+    inputs = ", ".join(f"in{i}" for i in range(len(plan.inputs))) or "0"
+    outputs = ", ".join(f"out{i}" for i in range(len(plan.outputs))) or "0"
+    reads = "\n".join(f"  if (fread(in{i}, 1, {t.nbytes}, f) != {t.nbytes}) return 3;"
+                      for i, t in enumerate(plan.inputs))
+    writes = "\n".join(f"  fwrite(out{i}, 1, {t.nbytes}, f);"
+                       for i, t in enumerate(plan.outputs))
+    lines.append(f"""
+static long run(uint8_t fill) {{
+  struct tvmgen_{name}_inputs in = {{{inputs}}};
+  struct tvmgen_{name}_outputs out = {{{outputs}}};
+  size_t n = sizeof({ws});
+  memset({ws}, fill, n);
+  if (tvmgen_{name}_run({run_args}) != 0) return -1;
+  while (n > 0 && {ws}[n - 1] == fill) --n;
+  return (long)n;
+}}
+
+int main(int argc, char** argv) {{
+  FILE* f;
+  long a, b;
+  if (argc != 3 || (f = fopen(argv[1], "rb")) == NULL) return 3;
+{reads}
+  fclose(f);
+  a = run(0xA5);
+  b = run(0x5A);
+  if (a < 0 || b < 0) {{
+    fprintf(stderr, "%s\\n", tvmgen_platform_last_error());
+    return 2;
+  }}
+  if ((f = fopen(argv[2], "wb")) == NULL) return 3;
+{writes}
+  fclose(f);
+  printf("%ld\\n", a > b ? a : b);
+  return 0;
+}}
+""")
+    return "\n".join(lines)
+
+
+def build_and_run(root: Path, plan: Plan, name: str, inputs: list[Any], *,
+                  link_params: bool) -> tuple[list[Any], int]:
+    """Compile the unpacked archive at `root` with the driver, run it: (outputs, used bytes)."""
+    import numpy as np
+
+    driver = root / "mlfcheck_driver.c"
+    driver.write_text(driver_source(plan, name, link_params=link_params))
+    sources = sorted(str(p) for p in (root / "codegen/host/src").glob("*.c"))
+    sources += sorted(str(p) for p in (root / "runtime/src").glob("*.c"))
+    exe = root / "mlfcheck_driver"
+    cmd = [compiler(), *CFLAGS, f"-I{root / 'codegen/host/include'}",
+           f"-I{root / 'runtime/include'}", *sources, str(driver), "-o", str(exe), "-lm"]
+    built = subprocess.run(cmd, capture_output=True, text=True)
+    if built.returncode:
+        raise ExportError("verify", f"the archive does not build: {_first_error(built.stderr)}")
+    (root / "in.bin").write_bytes(b"".join(x.tobytes() for x in inputs))
+    ran = subprocess.run([str(exe), str(root / "in.bin"), str(root / "out.bin")],
+                         capture_output=True, text=True, timeout=RUN_TIMEOUT)
+    if ran.returncode:
+        raise ExportError("verify", f"the built model failed (exit {ran.returncode}): "
+                          + (ran.stderr.strip().splitlines() or [""])[0])
+    raw = (root / "out.bin").read_bytes()
+    outputs, at = [], 0
+    for t in plan.outputs:
+        dtype = np.dtype("bool" if t.dtype == "bool" else t.dtype)
+        outputs.append(np.frombuffer(raw[at:at + t.nbytes], dtype=dtype).reshape(t.shape))
+        at += t.nbytes
+    return outputs, int(ran.stdout.strip())
+
+
+def _first_error(stderr: str) -> str:
+    lines = stderr.strip().splitlines()
+    return next((ln for ln in lines if "error" in ln), lines[0] if lines else "no compiler output")
+
+
+def verify_archive(archive: Path, imported: Imported, plan: Plan, name: str, *,
+                   link_params: bool, tolerance: float) -> Verification:
+    """Unpack, build, run and compare one archive."""
+    import numpy as np
+
+    start = time.perf_counter()
+    inputs = random_inputs(plan.inputs)
+    with tempfile.TemporaryDirectory(prefix="mlfcheck-verify-") as tmp:
+        root = Path(tmp)
+        with stage("verify"):
+            with tarfile.open(archive) as tar:
+                tar.extractall(root, filter="data")
+            got, used = build_and_run(root, plan, name, inputs, link_params=link_params)
+            want = reference_outputs(imported, inputs)
+    if len(want) != len(got):
+        raise ExportError("verify", f"TVM gives {len(want)} outputs, the archive {len(got)}")
+    errors = {t.name: float(np.max(np.abs(g.astype(np.float64) - w.astype(np.float64)),
+                                   initial=0.0))
+              for t, g, w in zip(plan.outputs, got, want, strict=True)}
+    return Verification(errors, tolerance, plan.arena_size, used,
+                        time.perf_counter() - start)
