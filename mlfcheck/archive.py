@@ -51,6 +51,29 @@ class Member:
     """Where the member's data starts in the (decompressed) tar stream; -1 in a folder."""
 
 
+MAX_EXTENDED_HEADER = 1 * MiB
+"""Largest PAX or GNU long-name record read; tarfile would otherwise read any size whole."""
+_EXTENDED_TYPES = (tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK, tarfile.XHDTYPE,
+                   tarfile.XGLTYPE, tarfile.SOLARIS_XHDTYPE)
+
+
+class _ExtendedHeaderTooLarge(Exception):
+    """Raised from inside tarfile when an extended header is over MAX_EXTENDED_HEADER."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__(size)
+        self.size = size
+
+
+class _GuardedTarInfo(tarfile.TarInfo):
+    """A TarInfo that refuses oversized extended headers before tarfile reads them."""
+
+    def _proc_member(self, tarfile: tarfile.TarFile) -> tarfile.TarInfo:  # type: ignore[override]
+        if self.type in _EXTENDED_TYPES and self.size > MAX_EXTENDED_HEADER:
+            raise _ExtendedHeaderTooLarge(self.size)
+        return super()._proc_member(tarfile)  # type: ignore[misc,no-any-return]
+
+
 KIND_OF_TAR_TYPE = {
     tarfile.SYMTYPE: "symlink",
     tarfile.LNKTYPE: "hardlink",
@@ -131,12 +154,17 @@ class Archive:
                                          "project templates use uncompressed tar"))
             fileobj = gzip.GzipFile(fileobj=self._file, mode="rb")  # type: ignore[assignment]
         try:
-            with tarfile.open(fileobj=fileobj, mode="r:") as tar:
+            with tarfile.open(fileobj=fileobj, mode="r:", tarinfo=_GuardedTarInfo) as tar:
                 self._scan_tar(tar, compressed_size=p.stat().st_size)
             self._data = fileobj
         except ArchiveError:
             self.close()
             raise
+        except _ExtendedHeaderTooLarge as exc:
+            self.close()
+            after = f" after member {self._last!r}" if self._last else ""
+            raise ArchiveError(self.path, f"extended (PAX or long-name) header of {exc.size} "
+                               f"bytes{after}, over the {MAX_EXTENDED_HEADER}-byte limit") from None
         except (tarfile.TarError, EOFError, OSError, zlib.error, gzip.BadGzipFile) as exc:
             self.close()
             after = f" at or after member {self._last!r}" if self._last else ""
@@ -146,6 +174,7 @@ class Archive:
         total = 0
         count = 0
         end = 0
+        last_data = ""
         saw_dot = False
         while True:
             info = tar.next()
@@ -165,7 +194,8 @@ class Archive:
                                    f"compressed bytes (over {BOMB_RATIO}:1): a compression bomb")
             raw = info.name
             self._last = _printable(raw)
-            end = max(end, info.offset_data + max(info.size, 0))
+            if not info.issparse() and info.offset_data + max(info.size, 0) > end:
+                end, last_data = info.offset_data + max(info.size, 0), self._last
             saw_dot = saw_dot or raw.startswith("./") or raw == "."
             kind = KIND_OF_TAR_TYPE.get(info.type)
             if kind is None and info.issparse():
@@ -174,8 +204,8 @@ class Archive:
                 kind = "special file"
             self._add(raw, info.size, info.isdir(), kind, info.mode, info.offset_data)
         if not self.compressed and end > compressed_size:
-            raise ArchiveError(self.path, f"truncated: members need {end} bytes, the file has "
-                               f"{compressed_size} (last member {self._last!r})")
+            raise ArchiveError(self.path, f"truncated: member {last_data!r} needs {end} bytes, "
+                               f"the file has {compressed_size}")
         self.rooted_at_dot = saw_dot
         if self.members and not saw_dot:
             self.findings.append(Finding(Code.A108, "member names do not start with './' as "

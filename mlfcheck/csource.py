@@ -20,7 +20,6 @@ _TOKENS = re.compile(
     r"|[{};]",
     re.S | re.M,
 )
-_IDENT_BEFORE_PAREN = re.compile(r"([A-Za-z_]\w*)\s*$")
 _NOT_FUNCTION = re.compile(r"(?:^|\s)(?:struct|union|enum|typedef)\s+\w*\s*$|=\s*$")
 _SPACE = re.compile(r"\s+")
 _COMMENT = re.compile(r"//[^\n]*|/\*.*?\*/", re.S)
@@ -85,6 +84,18 @@ def _leading(source: str, start: int) -> int:
     return i - start
 
 
+def _identifier_ending_at(text: str, end: int) -> str:
+    """The identifier just before `end` (whitespace between allowed), or ''; linear time."""
+    j = end
+    while j > 0 and text[j - 1].isspace():
+        j -= 1
+    k = j
+    while k > 0 and (text[k - 1].isalnum() or text[k - 1] == "_") and text[k - 1].isascii():
+        k -= 1
+    name = text[k:j]
+    return name if name and not name[0].isdigit() else ""
+
+
 def _function_name(header: str) -> str:
     """The defined function's name when `header` ends with a parameter list, else ''."""
     text = _COMMENT.sub(" ", header).rstrip()
@@ -97,8 +108,7 @@ def _function_name(header: str) -> str:
         elif text[i] == "(":
             depth -= 1
             if depth == 0:
-                m = _IDENT_BEFORE_PAREN.search(text[:i])
-                if m is None or m.group(1) in ("if", "while", "for", "switch", "return", "sizeof"):
-                    return ""
-                return m.group(1)
+                name = _identifier_ending_at(text, i)
+                keywords = ("if", "while", "for", "switch", "return", "sizeof")
+                return "" if name in keywords else name
     return ""

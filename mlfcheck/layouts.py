@@ -100,64 +100,114 @@ def place_of(version: int, path: str, modules: tuple[Module, ...]) -> bool:
     return version >= 7 and (path == "templates" or path.startswith("templates/"))
 
 
-_PATH_VERSIONS: tuple[tuple[re.Pattern[str], frozenset[int]], ...] = (
-    (re.compile(r"^relay\.txt$"), frozenset({1, 2, 3})),
-    (re.compile(r"^src/relay\.txt$"), frozenset({4, 5, 6})),
-    (re.compile(r"^src/[^/]+\.relay$"), frozenset({7})),
-    (re.compile(r"^src/[^/]+\.relax$"), frozenset({8})),
-    (re.compile(r"^runtime-config/"), frozenset({1, 2, 3, 4})),
-    (re.compile(r"^executor-config/graph/graph\.json$"), frozenset({5, 6})),
-    (re.compile(r"^executor-config/graph/[^/]+\.graph$"), frozenset({7, 8})),
-    (re.compile(r"^templates/"), frozenset({7})),
-    (re.compile(r"^codegen/host/include/"), frozenset({5, 6, 7, 8})),
+_PATH_VERSIONS: tuple[tuple[re.Pattern[str], str, frozenset[int]], ...] = (
+    (re.compile(r"^relay\.txt$"), "relay.txt at the root", frozenset({1, 2, 3})),
+    (re.compile(r"^src/relay\.txt$"), "src/relay.txt", frozenset({4, 5, 6})),
+    (re.compile(r"^src/[^/]+\.relay$"), "src/<m>.relay", frozenset({7})),
+    (re.compile(r"^src/[^/]+\.relax$"), "src/<m>.relax", frozenset({8})),
+    (re.compile(r"^runtime-config/"), "runtime-config/", frozenset({1, 2, 3, 4})),
+    (re.compile(r"^executor-config/graph/graph\.json$"), "executor-config/graph/graph.json",
+     frozenset({5, 6})),
+    (re.compile(r"^executor-config/graph/[^/]+\.graph$"), "executor-config/graph/<m>.graph",
+     frozenset({7, 8})),
+    (re.compile(r"^templates/"), "templates/", frozenset({7})),
+    (re.compile(r"^codegen/host/include/"), "codegen/host/include/", frozenset({5, 6, 7, 8})),
 )
+_CODEGEN_NAME = re.compile(r"^codegen/host/src/(lib\d+|.+_lib\d+)\.\w+$")
 
 
 def versions_of_path(path: str) -> frozenset[int] | None:
     """The versions whose layout has this path, when the path is version-specific."""
-    for pattern, versions in _PATH_VERSIONS:
+    for pattern, _, versions in _PATH_VERSIONS:
         if pattern.search(path):
             return versions
     return None
 
 
-def fingerprint(meta: dict[str, Any], archive: Archive) -> dict[int, int]:
-    """Score each version by how many version-specific clues in the archive it agrees with."""
-    clues: list[frozenset[int]] = []
-    flat = meta
+def describe_versions(versions: frozenset[int]) -> str:
+    """'v4', 'v1-v4' or 'v2/v5' for a set of versions."""
+    ordered = sorted(versions)
+    if len(ordered) > 1 and ordered == list(range(ordered[0], ordered[-1] + 1)):
+        return f"v{ordered[0]}-v{ordered[-1]}"
+    return "/".join(f"v{v}" for v in ordered)
+
+
+@dataclass(frozen=True)
+class Clue:
+    """One version-specific fact about an archive and the versions it fits."""
+
+    what: str
+    versions: frozenset[int]
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """The version-specific clues an archive shows, and what they suggest."""
+
+    clues: tuple[Clue, ...]
+
+    def score(self, version: int) -> int:
+        """How many clues fit `version`."""
+        return sum(version in c.versions for c in self.clues)
+
+    def best(self) -> tuple[int, ...]:
+        """The versions that fit the most clues (empty when there are no clues)."""
+        scores = {v: self.score(v) for v in sorted(ALL_VERSIONS)}
+        top = max(scores.values())
+        return tuple(v for v, s in scores.items() if s == top) if top else ()
+
+    def against(self, version: int) -> tuple[Clue, ...]:
+        """The clues that rule `version` out."""
+        return tuple(c for c in self.clues if version not in c.versions)
+
+
+def _key_clues(meta: dict[str, Any]) -> list[Clue]:
+    clues: list[Clue] = []
+    flat: Any = meta
     if isinstance(meta.get("modules"), dict):
-        clues.append(frozenset({7, 8}))
-        flat = next(iter(meta["modules"].values()), {}) if meta["modules"] else {}
-        if not isinstance(flat, dict):
-            flat = {}
+        clues.append(Clue("top-level 'modules'", frozenset({7, 8})))
+        flat = next(iter(meta["modules"].values()), {})
     elif "model_name" in meta:
-        clues.append(frozenset(range(1, 8)))
-    if "runtimes" in flat:
-        clues.append(frozenset({1, 2, 3, 4}))
-    if "executors" in flat:
-        clues.append(frozenset({5, 6, 7, 8}))
+        clues.append(Clue("a flat document with 'model_name'", frozenset(range(1, 8))))
+    if not isinstance(flat, dict):
+        return clues
+    for key, versions in (("runtimes", {1, 2, 3, 4}), ("executors", {5, 6, 7, 8}),
+                          ("generator", {8})):
+        if key in flat:
+            clues.append(Clue(f"key '{key}'", frozenset(versions)))
     if "style" in flat:
-        clues.append(frozenset({4, 5, 6, 7, 8}))
+        clues.append(Clue("key 'style'", frozenset({4, 5, 6, 7, 8})))
     elif flat:
-        clues.append(frozenset({1, 2, 3}))
+        clues.append(Clue("no key 'style'", frozenset({1, 2, 3})))
     memory = flat.get("memory")
     if isinstance(memory, list):
-        clues.append(frozenset({1}))
+        clues.append(Clue("'memory' as a list", frozenset({1})))
     elif isinstance(memory, dict) and "functions" in memory:
-        clues.append(frozenset({2, 3, 4, 5, 6, 7, 8}))
+        clues.append(Clue("'memory.functions'", frozenset(range(2, 9))))
     target = flat.get("target")
     if isinstance(target, dict):
-        clues.append(frozenset({1, 2, 3, 4, 5}))
+        clues.append(Clue("'target' as an object", frozenset({1, 2, 3, 4, 5})))
     elif isinstance(target, list):
-        clues.append(frozenset({6, 7, 8}))
-    if "generator" in flat:
-        clues.append(frozenset({8}))
+        clues.append(Clue("'target' as a list", frozenset({6, 7, 8})))
+    return clues
+
+
+def fingerprint(meta: dict[str, Any], archive: Archive) -> Fingerprint:
+    """The version-specific clues in an archive's keys and paths (each kind counted once)."""
+    clues = _key_clues(meta)
+    full_model = meta.get("style", "full-model") == "full-model"
+    seen: set[str] = set()
     for member in archive.files():
-        versions = versions_of_path(member.name)
-        if versions is not None:
-            clues.append(versions)
-        m = re.match(r"^codegen/host/src/(lib\d+|.+_lib\d+)\.\w+$", member.name)
-        if m and flat.get("style", "full-model") == "full-model":
-            clues.append(frozenset({1, 2}) if m.group(1).startswith("lib")
-                         else frozenset(range(3, 9)))
-    return {v: sum(v in c for c in clues) for v in sorted(ALL_VERSIONS)}
+        for pattern, what, versions in _PATH_VERSIONS:
+            if what not in seen and pattern.search(member.name):
+                seen.add(what)
+                clues.append(Clue(what, versions))
+        m = _CODEGEN_NAME.match(member.name)
+        if m and full_model:
+            prefixed = not m.group(1).startswith("lib")
+            what = "codegen files named <m>_lib<N>" if prefixed else "codegen files named lib<N>"
+            if what not in seen:
+                seen.add(what)
+                clues.append(Clue(what, frozenset(range(3, 9)) if prefixed
+                                  else frozenset({1, 2})))
+    return Fingerprint(tuple(clues))

@@ -12,7 +12,7 @@ from mlfcheck.archive import Archive, Limits
 from mlfcheck.checks import Context
 from mlfcheck.csource import functions
 from mlfcheck.errors import MlfcheckError
-from mlfcheck.layouts import fingerprint, params_path
+from mlfcheck.layouts import params_path
 from mlfcheck.model import Module
 from mlfcheck.params import ParamsFile
 
@@ -42,14 +42,12 @@ def summarize(path: str | os.PathLike[str], *, limits: Limits | None = None) -> 
             raise ShowError(f"{path}: cannot summarise, {where}: {why} "
                             "(run 'mlfcheck validate' for every finding)")
         model = ctx.model
-        scores = fingerprint(ctx.meta, archive)
-        best = max(scores.values())
         data: dict[str, Any] = {
             "path": str(path),
             "container": "folder" if Path(path).is_dir() else (
                 "tar.gz" if archive.compressed else "tar"),
             "declared_version": model.version,
-            "detected_versions": [v for v, s in scores.items() if s == best],
+            "detected_versions": list(ctx.fingerprint.best()),
             "members": sum(1 for m in archive.members.values() if not m.is_dir),
             "total_bytes": sum(m.size for m in archive.members.values()),
             "modules": [_module(ctx, m) for m in model.modules],

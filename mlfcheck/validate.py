@@ -10,7 +10,6 @@ from mlfcheck.archive import Archive, Limits
 from mlfcheck.checks import CHECKS, Context
 from mlfcheck.checks.base import NEEDS
 from mlfcheck.findings import Code, Finding, Severity
-from mlfcheck.layouts import fingerprint
 
 _WHY_SKIPPED = {
     "document": "metadata.json could not be parsed",
@@ -82,8 +81,4 @@ def _unmet(ctx: Context, needs: str) -> str | None:
 
 
 def _detected(ctx: Context) -> tuple[int, ...]:
-    if ctx.doc is None or not ctx.meta:
-        return ()
-    scores = fingerprint(ctx.meta, ctx.archive)
-    best = max(scores.values())
-    return tuple(v for v, s in scores.items() if s == best) if best else ()
+    return ctx.fingerprint.best() if ctx.meta else ()

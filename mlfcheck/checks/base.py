@@ -14,6 +14,7 @@ from mlfcheck.archive import Archive
 from mlfcheck.errors import ArchiveError
 from mlfcheck.findings import Code, Finding
 from mlfcheck.jsondoc import JSONDoc, JSONDocError, parse_bytes, pointer_of
+from mlfcheck.layouts import Fingerprint, fingerprint
 from mlfcheck.model import Model
 from mlfcheck.params import ParamsError, ParamsFile, read_params
 
@@ -131,6 +132,11 @@ class Context:
     def version(self) -> int | None:
         """The declared, known MLF version."""
         return self.declared_version[0]
+
+    @cached_property
+    def fingerprint(self) -> Fingerprint:
+        """Which versions the archive's keys and paths suggest."""
+        return fingerprint(self.meta, self.archive)
 
     @cached_property
     def schema_findings(self) -> list[Finding]:

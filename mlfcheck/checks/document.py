@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 from mlfcheck.checks.base import Context, check
 from mlfcheck.findings import Code, Finding
-from mlfcheck.layouts import fingerprint
+from mlfcheck.layouts import describe_versions
 
 
 @check(Code.A101, Code.A102, Code.A103, Code.A104, Code.A105, Code.A106, Code.A107, Code.A108,
@@ -44,10 +44,11 @@ def version_fingerprint(ctx: Context) -> Iterator[Finding]:
     """The keys and paths present fit the declared version at least as well as any other."""
     declared = ctx.version
     assert declared is not None
-    scores = fingerprint(ctx.meta, ctx.archive)
-    best = max(scores.values())
-    if scores[declared] < best:
-        likely = [v for v, s in scores.items() if s == best]
-        shown = " or ".join(f"v{v}" for v in likely)
-        yield ctx.at(Code.V001, f"declares version {declared} but its keys and paths look like "
-                     f"{shown} ({best} clues against {scores[declared]})", "/version")
+    against = ctx.fingerprint.against(declared)
+    if against:
+        why = "; ".join(f"{c.what} ({describe_versions(c.versions)} only)" for c in against)
+        best = ctx.fingerprint.best()
+        looks = "" if declared in best else (
+            f"; it looks like {describe_versions(frozenset(best))}")
+        yield ctx.at(Code.V001, f"declares version {declared}, but found: {why}{looks}",
+                     "/version")

@@ -7,7 +7,13 @@ from collections.abc import Iterator
 
 from mlfcheck.checks.base import Context, check
 from mlfcheck.findings import Code, Finding
-from mlfcheck.layouts import codegen_prefix, expected_members, place_of, versions_of_path
+from mlfcheck.layouts import (
+    codegen_prefix,
+    describe_versions,
+    expected_members,
+    place_of,
+    versions_of_path,
+)
 
 _SOURCE = re.compile(r"^codegen/host/(?:src|lib)/(?P<stem>[^/]+)\.(?:c|cc|cpp|o)$")
 
@@ -38,10 +44,7 @@ def unexpected_members(ctx: Context) -> Iterator[Finding]:
             continue
         reported.add(member.name)
         versions = versions_of_path(member.name)
-        hint = ""
-        if versions:
-            hint = f"; this path belongs to v{min(versions)}" + (
-                f"-v{max(versions)}" if len(versions) > 1 else "")
+        hint = f"; this path belongs to {describe_versions(versions)}" if versions else ""
         what = "folder" if member.is_dir else "file"
         yield Finding(Code.L002, f"{what} is not part of the MLF v{model.version} layout{hint}",
                       member=member.name)
