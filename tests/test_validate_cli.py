@@ -181,3 +181,16 @@ def test_every_command_has_help() -> None:
                  ["schema", "show", "--help"], ["--version"]):
         code, out, _ = run(*argv)
         assert code == 0 and out
+
+
+def test_readme_lists_every_finding_code_with_its_severity_and_title() -> None:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    for c in Code:
+        assert f"| {c.name} | {c.severity} | {c.title} |" in readme, c.name
+
+
+def test_ci_runs_the_test_command_the_readme_gives() -> None:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    command = next(line for line in readme.splitlines() if "pytest" in line
+                   and line.startswith("pip install"))
+    assert command in (REPO / ".ci" / "run").read_text(encoding="utf-8")

@@ -43,7 +43,8 @@ def _module_rows(m: dict[str, Any]) -> list[tuple[str, str]]:
     p = m["parameters"]
     if p is not None:
         dtypes = ", ".join(f"{k} x{v}" for k, v in p["dtypes"].items()) or "none"
-        rows.append(("parameters", f"{p['count']} tensors, {_bytes(p['total_bytes'])} ({dtypes})"))
+        noun = "tensor" if p["count"] == 1 else "tensors"
+        rows.append(("parameters", f"{p['count']} {noun}, {_bytes(p['total_bytes'])} ({dtypes})"))
     return rows
 
 
