@@ -68,10 +68,10 @@ class _ExtendedHeaderTooLarge(Exception):
 class _GuardedTarInfo(tarfile.TarInfo):
     """A TarInfo that refuses oversized extended headers before tarfile reads them."""
 
-    def _proc_member(self, tarfile: tarfile.TarFile) -> tarfile.TarInfo:  # type: ignore[override]
+    def _proc_member(self, tar: tarfile.TarFile) -> tarfile.TarInfo:
         if self.type in _EXTENDED_TYPES and self.size > MAX_EXTENDED_HEADER:
             raise _ExtendedHeaderTooLarge(self.size)
-        return super()._proc_member(tarfile)  # type: ignore[misc,no-any-return]
+        return super()._proc_member(tar)  # type: ignore[misc,no-any-return]
 
 
 KIND_OF_TAR_TYPE = {

@@ -53,6 +53,8 @@ def functions(source: str) -> list[Function]:
     header_start = 0
     body_start = 0
     name = ""
+    newlines = 0
+    counted_to = 0
     for m in _TOKENS.finditer(source):
         tok = m.group()
         if tok == "{":
@@ -68,8 +70,10 @@ def functions(source: str) -> list[Function]:
             if depth == 0:
                 if name:
                     text = source[body_start:m.end()].strip()
-                    line = source.count("\n", 0, body_start + _leading(source, body_start)) + 1
-                    found.append(Function(name, text, line))
+                    start = body_start + _leading(source, body_start)
+                    newlines += source.count("\n", counted_to, start)
+                    counted_to = start
+                    found.append(Function(name, text, newlines + 1))
                 header_start = m.end()
         elif depth == 0 and (tok == ";" or tok.lstrip().startswith("#")):
             header_start = m.end()

@@ -128,7 +128,14 @@ V2_ADD_GRAPH = {
     "export_datetime": "2021-05-07 14:54:40Z",
     "memory": {
         "functions": {
-            "main": [{"constants_size_bytes": 8, "device": 1, "io_size_bytes": 18, "workspace_size_bytes": 0}],
+            "main": [
+                {
+                    "constants_size_bytes": 8,
+                    "device": 1,
+                    "io_size_bytes": 18,
+                    "workspace_size_bytes": 0,
+                }
+            ],
             "operator_functions": [
                 {
                     "function_name": "fused_cast_multiply_add",
@@ -144,13 +151,16 @@ V2_ADD_GRAPH = {
     "version": 2,
 }
 
-# §2.2: "The AOT variant has no sids, has runtimes ["aot"], and its target string contains -executor=aot."
+# §2.2: "The AOT variant has no sids, has runtimes ["aot"], and its target string contains
+# -executor=aot."
 V2_ADD_AOT = {
     "export_datetime": "2021-05-07 14:54:40Z",
     "memory": {"functions": copy.deepcopy(V2_ADD_GRAPH["memory"]["functions"])},
     "model_name": "add",
     "runtimes": ["aot"],
-    "target": {"1": "c -executor=aot -keys=cpu -link-params=0 -model=host -runtime=c -system-lib=1"},
+    "target": {
+        "1": "c -executor=aot -keys=cpu -link-params=0 -model=host -runtime=c -system-lib=1"
+    },
     "version": 2,
 }
 
@@ -177,11 +187,23 @@ V5_AOT_CRT = {
     "executors": ["aot"],
     "export_datetime": "2022-02-01 12:00:00Z",
     "external_dependencies": [
-        {"short_name": "tvm_standalone_crt", "url": "./runtime", "url_type": "mlf_path", "version_spec": "0.9.dev0"}
+        {
+            "short_name": "tvm_standalone_crt",
+            "url": "./runtime",
+            "url_type": "mlf_path",
+            "version_spec": "0.9.dev0",
+        }
     ],
     "memory": {
         "functions": {
-            "main": [{"constants_size_bytes": 8, "device": 1, "io_size_bytes": 18, "workspace_size_bytes": 0}],
+            "main": [
+                {
+                    "constants_size_bytes": 8,
+                    "device": 1,
+                    "io_size_bytes": 18,
+                    "workspace_size_bytes": 0,
+                }
+            ],
             "operator_functions": [
                 {
                     "function_name": "tvmgen_add_fused_cast_multiply_add",
@@ -197,14 +219,23 @@ V5_AOT_CRT = {
 }
 
 # §2.5: "the v4 operator example with version 5 and executors [] in place of runtimes []".
-V5_OPERATOR = {k: v for k, v in with_version(V4_OPERATOR, 5, executors=[]).items() if k != "runtimes"}
+V5_OPERATOR = {
+    k: v for k, v in with_version(V4_OPERATOR, 5, executors=[]).items() if k != "runtimes"
+}
 
 V6_GRAPH = {
     "executors": ["graph"],
     "export_datetime": "2022-05-23 12:00:00Z",
     "memory": {
         "functions": {
-            "main": [{"constants_size_bytes": 8, "device": 1, "io_size_bytes": 18, "workspace_size_bytes": 0}],
+            "main": [
+                {
+                    "constants_size_bytes": 8,
+                    "device": 1,
+                    "io_size_bytes": 18,
+                    "workspace_size_bytes": 0,
+                }
+            ],
             "operator_functions": [
                 {
                     "function_name": "tvmgen_add_fused_cast_multiply_add",
@@ -226,7 +257,12 @@ V7_MOD1 = {
             "executors": ["aot"],
             "export_datetime": "2023-05-05 12:00:00Z",
             "external_dependencies": [
-                {"short_name": "tvm_standalone_crt", "url": "./runtime", "url_type": "mlf_path", "version_spec": "0.12.0"}
+                {
+                    "short_name": "tvm_standalone_crt",
+                    "url": "./runtime",
+                    "url_type": "mlf_path",
+                    "version_spec": "0.12.0",
+                }
             ],
             "memory": {
                 "functions": {
@@ -318,12 +354,16 @@ def test_each_schema_is_a_valid_draft_2020_12_schema(version: int) -> None:
 
 
 @pytest.mark.parametrize("version", VERSIONS)
-def test_each_schema_has_its_id_title_and_a_description_naming_tvm_commits_and_the_draft(version: int) -> None:
+def test_each_schema_has_its_id_title_and_a_description_naming_tvm_commits_and_the_draft(
+    version: int,
+) -> None:
     s = schema(version)
     assert s["$id"] == f"https://mlfcheck.dev/schemas/mlf-v{version}.schema.json"
     assert f"version {version}" in s["title"]
     assert "2020-12" in s["description"]
-    assert re.search(r"\b[0-9a-f]{10}\b", s["description"]), "description should name the TVM commit"
+    assert re.search(r"\b[0-9a-f]{10}\b", s["description"]), (
+        "description should name the TVM commit"
+    )
 
 
 @pytest.mark.parametrize("version", VERSIONS)
@@ -355,14 +395,20 @@ def test_each_object_and_each_of_its_properties_is_described(version: int) -> No
     missing = []
     for pointer, node in subschemas(schema(version)):
         # Objects: typed ones and the whole-document $defs (which leave "type" to the top level).
-        if not isinstance(node, dict) or (node.get("type") != "object" and "additionalProperties" not in node):
+        if not isinstance(node, dict) or (
+            node.get("type") != "object" and "additionalProperties" not in node
+        ):
             continue
         if "description" not in node:
             missing.append(pointer)
         for name, prop in node.get("properties", {}).items():
             if isinstance(prop, dict) and "description" not in prop:
                 missing.append(f"{pointer}/properties/{name}")
-    missing += [f"#/$defs/{name}" for name, node in schema(version)["$defs"].items() if "description" not in node]
+    missing += [
+        f"#/$defs/{name}"
+        for name, node in schema(version)["$defs"].items()
+        if "description" not in node
+    ]
     assert missing == []
 
 
@@ -387,7 +433,9 @@ def test_a_real_archive_fails_against_every_other_version_schema(name: str) -> N
     metadata = real_metadata(name)
     for version in VERSIONS:
         if version != metadata["version"]:
-            assert not validator(version).is_valid(metadata), f"v{version} accepted a v{metadata['version']} archive"
+            assert not validator(version).is_valid(metadata), (
+                f"v{version} accepted a v{metadata['version']} archive"
+            )
 
 
 @pytest.mark.parametrize("name", real_fixture_names())
@@ -456,7 +504,9 @@ def test_a_missing_version_is_reported_once(version: int) -> None:
     assert [e.message for e in errs].count("'version' is a required property") == 1
 
 
-@pytest.mark.parametrize("bad", ["1", True, 2, None], ids=["string", "boolean", "other-integer", "null"])
+@pytest.mark.parametrize(
+    "bad", ["1", True, 2, None], ids=["string", "boolean", "other-integer", "null"]
+)
 def test_a_version_that_is_not_the_integer_itself_is_reported_at_version(bad: Any) -> None:
     errs = errors(1, V1_ADD_GRAPH | {"version": bad})
     assert errs
@@ -464,7 +514,7 @@ def test_a_version_that_is_not_the_integer_itself_is_reported_at_version(bad: An
 
 
 def test_a_float_version_equal_to_the_integer_is_left_to_the_json_reader() -> None:
-    """Draft 2020-12 counts 1.0 as an integer; mlfcheck's reader rejects floats before the schema."""
+    """Draft 2020-12 counts 1.0 as an integer; mlfcheck rejects floats before the schema."""
     assert errors(1, V1_ADD_GRAPH | {"version": 1.0}) == []
 
 
@@ -546,7 +596,9 @@ def test_an_unknown_top_level_key_is_reported_at_the_root() -> None:
 def test_a_key_of_a_later_version_is_rejected_in_an_earlier_one() -> None:
     document = copy.deepcopy(V6_GRAPH)
     document["memory"]["functions"]["main"][0]["inputs"] = {"a": {"size": 2, "dtype": "uint8"}}
-    document["memory"]["functions"]["main"][0]["outputs"] = {"output": {"size": 8, "dtype": "float32"}}
+    document["memory"]["functions"]["main"][0]["outputs"] = {
+        "output": {"size": 8, "dtype": "float32"}
+    }
     errs = errors(6, document)
     assert where(errs) == {("$.memory.functions.main[0]", "additionalProperties")}
 
@@ -575,25 +627,44 @@ def test_a_negative_size_is_reported_at_that_size() -> None:
     document["modules"]["mod1"]["memory"]["functions"]["main"][0]["inputs"]["data"]["size"] = -1
     errs = errors(7, document)
     assert where(errs) == {("$.modules.mod1.memory.functions.main[0].inputs.data.size", "minimum")}
-    assert list(errs[0].absolute_path) == ["modules", "mod1", "memory", "functions", "main", 0, "inputs", "data", "size"]
+    assert list(errs[0].absolute_path) == [
+        "modules",
+        "mod1",
+        "memory",
+        "functions",
+        "main",
+        0,
+        "inputs",
+        "data",
+        "size",
+    ]
 
 
 def test_a_device_of_zero_is_reported_at_device() -> None:
     document = copy.deepcopy(V2_ADD_GRAPH)
     document["memory"]["functions"]["operator_functions"][0]["workspace"][0]["device"] = 0
     errs = errors(2, document)
-    assert where(errs) == {("$.memory.functions.operator_functions[0].workspace[0].device", "minimum")}
+    assert where(errs) == {
+        ("$.memory.functions.operator_functions[0].workspace[0].device", "minimum")
+    }
 
 
 def test_v7_inputs_without_outputs_are_reported_at_the_main_entry() -> None:
     document = copy.deepcopy(V7_MOD1)
     del document["modules"]["mod1"]["memory"]["functions"]["main"][0]["outputs"]
-    assert where(errors(7, document)) == {("$.modules.mod1.memory.functions.main[0]", "dependentRequired")}
+    assert where(errors(7, document)) == {
+        ("$.modules.mod1.memory.functions.main[0]", "dependentRequired")
+    }
 
 
 @pytest.mark.parametrize(
     "stamp",
-    ["2021-03-10T07:22:20Z", "2021-03-10 07:22:20", "2021-03-10 07:22:20+00:00", "21-03-10 07:22:20Z"],
+    [
+        "2021-03-10T07:22:20Z",
+        "2021-03-10 07:22:20",
+        "2021-03-10 07:22:20+00:00",
+        "21-03-10 07:22:20Z",
+    ],
 )
 def test_a_malformed_export_datetime_is_reported_at_export_datetime(stamp: str) -> None:
     errs = errors(6, V6_GRAPH | {"export_datetime": stamp})

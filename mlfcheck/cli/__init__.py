@@ -10,7 +10,9 @@ import click
 from mlfcheck import __version__, schemas
 from mlfcheck.archive import Limits
 from mlfcheck.cli._common import EXIT_CLEAN, EXIT_FOUND, EXIT_TROUBLE, emit, fail, limit_options
+from mlfcheck.cli.diff import diff
 from mlfcheck.cli.export import export
+from mlfcheck.diff.rules import Rule
 from mlfcheck.errors import ArchiveError, MlfcheckError
 from mlfcheck.findings import Code, parse_code_selection
 from mlfcheck.reporters import show as show_reporters
@@ -89,18 +91,24 @@ def show(path: str, fmt: str, output: str | None, limits: Limits) -> None:
 
 @main.command()
 @click.argument("code", required=False)
-@click.option("--list", "list_all", is_flag=True, help="List every code with its title.")
+@click.option("--list", "list_all", is_flag=True, help="List every code and rule with its title.")
 def explain(code: str | None, list_all: bool) -> None:
-    """Explain a finding code (e.g. P001), or list all codes."""
+    """Explain a finding code (e.g. P001) or a diff rule (e.g. D301), or list them all."""
     if list_all or code is None:
         for c in Code:
-            click.echo(f"{c.name}  {c.severity!s:<7}  {c.title}")
+            click.echo(f"{c.name}  {c.severity!s:<8}  {c.title}")
+        for r in Rule:
+            click.echo(f"{r.name}  {r.level!s:<8}  {r.title}")
         return
-    try:
-        info = Code[code.strip().upper()]
-    except KeyError:
-        fail("explain", f"unknown code {code!r}; 'mlfcheck explain --list' lists them")
-    click.echo(f"{info.name} ({info.severity}): {info.title}\n\n{info.info.explanation}")
+    name = code.strip().upper()
+    if name in Code.__members__:
+        c = Code[name]
+        click.echo(f"{c.name} ({c.severity}): {c.title}\n\n{c.info.explanation}")
+    elif name in Rule.__members__:
+        r = Rule[name]
+        click.echo(f"{r.name} ({r.level}): {r.title}\n\n{r.explanation}")
+    else:
+        fail("explain", f"unknown code or rule {code!r}; 'mlfcheck explain --list' lists them")
 
 
 @main.group()
@@ -127,6 +135,7 @@ def schema_show(which: str) -> None:
     click.echo(json.dumps(doc, indent=2))
 
 
+main.add_command(diff)
 main.add_command(export)
 
 __all__ = ["EXIT_CLEAN", "EXIT_FOUND", "EXIT_TROUBLE", "main"]

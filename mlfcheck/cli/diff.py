@@ -1,0 +1,54 @@
+"""The `mlfcheck diff` command: options in, DiffResult out, reporter, exit code 0/1/2."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from mlfcheck.archive import Limits
+from mlfcheck.cli._common import EXIT_CLEAN, EXIT_FOUND, emit, fail, limit_options
+from mlfcheck.diff import diff_archives
+from mlfcheck.diff.config import find_config, load_config, parse_threshold_option
+from mlfcheck.diff.rules import FAIL_ON
+from mlfcheck.errors import MlfcheckError
+from mlfcheck.reporters.diff import RENDERERS
+
+
+@click.command()
+@click.argument("old", type=click.Path())
+@click.argument("new", type=click.Path())
+@click.option("--format", "fmt", type=click.Choice(sorted(RENDERERS)), default="text",
+              show_default=True, help="Report format.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True),
+              help="Write the report to a file instead of stdout.")
+@click.option("--fail-on", type=click.Choice(list(FAIL_ON)), default="breaking",
+              show_default=True, help="Exit 1 when a change is at or above this level.")
+@click.option("--include-volatile", is_flag=True,
+              help="Also report volatile fields such as export_datetime.")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False),
+              help="Configuration file (default: the nearest mlfcheck.toml, or pyproject.toml "
+                   "with [tool.mlfcheck]).")
+@click.option("--threshold", "thresholds", multiple=True, metavar="METRIC=VALUE",
+              help="Growth threshold for workspace, constants or code, in bytes (4096, 4KiB) "
+                   "or percent (10%); repeatable, overrides the config.")
+@limit_options
+def diff(old: str, new: str, fmt: str, output: str | None, fail_on: str,
+         include_volatile: bool, config_path: str | None, thresholds: tuple[str, ...],
+         limits: Limits) -> None:
+    """Compare two MLF archives by meaning: what changed, and does it break consumers?
+
+    OLD and NEW are .tar, .tar.gz/.tgz files or extracted folders of any MLF version. Exit 0
+    when no change is at or above --fail-on, 1 when one is, 2 when they could not be compared.
+    """
+    try:
+        source = Path(config_path) if config_path else find_config(Path.cwd())
+        config = load_config(source).with_thresholds(
+            dict(parse_threshold_option(t) for t in thresholds))
+        result = diff_archives(old, new, config=config, include_volatile=include_volatile,
+                               limits=limits)
+    except MlfcheckError as exc:
+        fail("diff", str(exc))
+    emit(RENDERERS[fmt](result), output)
+    sys.exit(EXIT_FOUND if result.fails(FAIL_ON[fail_on]) else EXIT_CLEAN)

@@ -1,0 +1,83 @@
+"""Semantic diff of two MLF archives: validate both, run the comparators, apply the config."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from dataclasses import replace
+
+from mlfcheck.archive import Archive, Limits
+from mlfcheck.checks import Context
+from mlfcheck.diff.comparators import COMPARATORS, Pair
+from mlfcheck.diff.config import DiffConfig
+from mlfcheck.diff.normalise import Snapshot, UnusableArchive
+from mlfcheck.diff.result import Change, ConfigProblem, DiffResult, Note, Side
+from mlfcheck.diff.rules import FAIL_ON, Level, Rule
+from mlfcheck.findings import Severity
+from mlfcheck.validate import Report, validate
+
+__all__ = ["FAIL_ON", "DiffConfig", "DiffResult", "Level", "Rule", "UnusableArchive",
+           "diff_archives"]
+
+
+def diff_archives(old: str | os.PathLike[str], new: str | os.PathLike[str], *,
+                  config: DiffConfig | None = None, include_volatile: bool = False,
+                  limits: Limits | None = None, today: dt.date | None = None) -> DiffResult:
+    """Compare two archives of any versions.
+
+    Raises ArchiveError when an input cannot be read and UnusableArchive when its metadata
+    cannot be read into a model; archives with other validation errors are still compared.
+    """
+    config = config or DiffConfig()
+    reports = (validate(old, limits=limits), validate(new, limits=limits))
+    changes: list[Change] = []
+    notes: list[Note] = []
+    with Archive(old, limits=limits) as a, Archive(new, limits=limits) as b:
+        pair = Pair(Snapshot(str(old), Context(a, digest_params=True), reports[0]),
+                    Snapshot(str(new), Context(b, digest_params=True), reports[1]),
+                    config.thresholds)
+        for comparator in COMPARATORS:
+            for item in comparator.fn(pair):
+                if isinstance(item, Note):
+                    notes.append(item)
+                elif item.rule.volatile and not include_volatile:
+                    notes.append(Note(item.section, item.module, "volatile",
+                                      f"{item.subject} differs (volatile, ignored; "
+                                      "--include-volatile shows it)"))
+                else:
+                    changes.append(item)
+        sides = (_side(pair.old, reports[0]), _side(pair.new, reports[1]))
+    judged, problems = _apply(config, changes, today or dt.date.today())
+    return DiffResult(
+        old=sides[0], new=sides[1],
+        changes=tuple(sorted(judged, key=Change.sort_key)),
+        notes=tuple(sorted(notes, key=Note.sort_key)),
+        compared=tuple(c.section for c in COMPARATORS),
+        thresholds=tuple((k, str(v)) for k, v in sorted(config.thresholds.items())),
+        config_source=config.source,
+        config_problems=problems)
+
+
+def _side(snapshot: Snapshot, report: Report) -> Side:
+    errors = [f for f in report.findings if f.level == Severity.ERROR]
+    first = f"{errors[0].location()}: {errors[0].message}" if errors else None
+    return Side(snapshot.label, snapshot.version, len(errors), first)
+
+
+def _apply(config: DiffConfig, changes: list[Change],
+           today: dt.date) -> tuple[list[Change], tuple[ConfigProblem, ...]]:
+    """Set each change's level in force and allow-list entry; report expired/unused entries."""
+    live = [e for e in config.allow if e.expires is None or e.expires >= today]
+    used: set[int] = set()
+    out = []
+    for change in changes:
+        entry = next((i for i, e in enumerate(live) if e.matches(change)), None)
+        if entry is not None:
+            used.add(entry)
+        out.append(replace(change, level=config.level_of(change.rule),
+                           allowed_by=live[entry].reason if entry is not None else None))
+    problems = [ConfigProblem("expired", e.describe(), e.reason) for e in config.allow
+                if e not in live]
+    problems += [ConfigProblem("unused", e.describe(), e.reason)
+                 for i, e in enumerate(live) if i not in used]
+    return out, tuple(sorted(problems, key=lambda p: (p.kind, p.entry, p.reason)))

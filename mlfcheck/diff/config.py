@@ -1,0 +1,223 @@
+"""Diff configuration: `[tool.mlfcheck.diff]` in pyproject.toml or `[diff]` in mlfcheck.toml.
+
+```toml
+[tool.mlfcheck.diff]
+levels = { D405 = "warning", D112 = "info" }   # per-rule level overrides
+thresholds = { workspace = "10%", constants = "2048", code = "5%" }
+
+[[tool.mlfcheck.diff.allow]]
+rule = "D201"                       # required
+module = "default"                  # optional: only this module
+subject = "main workspace*"         # optional: fnmatch pattern on the subject
+reason = "USMP disabled until #123"  # required
+expires = 2025-06-30                # optional: TOML date or "YYYY-MM-DD"
+```
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import sys
+from dataclasses import dataclass, field, replace
+from fnmatch import fnmatchcase
+from pathlib import Path
+from typing import Any
+
+from mlfcheck.diff.result import Change
+from mlfcheck.diff.rules import Level, Rule
+from mlfcheck.errors import UsageError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10 needs the tomli backport
+    import tomli as tomllib  # type: ignore[import-not-found]
+
+METRICS = ("workspace", "constants", "code")
+"""Metrics that have a growth threshold (D201/D206, D203, D406)."""
+
+_THRESHOLD = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(%|B|KiB|MiB)?\s*$")
+_UNITS = {None: 1, "B": 1, "KiB": 1024, "MiB": 1024 * 1024}
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """How much a metric may grow before it is a warning: bytes, or percent of the old value."""
+
+    value: float
+    percent: bool
+
+    @classmethod
+    def parse(cls, text: str, *, what: str) -> Threshold:
+        """'10%', '4096', '4096B', '4KiB' or '1MiB'; UsageError otherwise."""
+        m = _THRESHOLD.match(str(text))
+        if m is None:
+            raise UsageError(f"{what}: threshold {text!r} is not a number of bytes or a "
+                             "percentage (e.g. 4096, 4KiB, 10%)")
+        number, unit = float(m.group(1)), m.group(2)
+        if unit == "%":
+            return cls(number, True)
+        return cls(number * _UNITS[unit], False)
+
+    def exceeded(self, old: int, new: int) -> bool:
+        """True when growing from `old` to `new` is more than allowed (shrinking never is)."""
+        growth = new - old
+        if growth <= 0:
+            return False
+        if not self.percent:
+            return growth > self.value
+        return old == 0 or growth * 100 > self.value * old
+
+    def __str__(self) -> str:
+        if self.percent:
+            return f"{self.value:g}%"
+        return f"{int(self.value)} B"
+
+
+DEFAULT_THRESHOLDS = {"workspace": Threshold(5, True), "constants": Threshold(5, True),
+                      "code": Threshold(5, True)}
+
+
+@dataclass(frozen=True)
+class AllowEntry:
+    """One allow-list entry: which changes it accepts, why, and until when."""
+
+    rule: Rule
+    reason: str
+    module: str | None = None
+    subject: str | None = None
+    """An fnmatch pattern on the change's subject."""
+    expires: dt.date | None = None
+
+    def matches(self, change: Change) -> bool:
+        """True when this entry describes `change`."""
+        return (change.rule == self.rule
+                and (self.module is None or change.module == self.module)
+                and (self.subject is None or fnmatchcase(change.subject, self.subject)))
+
+    def describe(self) -> str:
+        """The entry in one line, for reports of expired or unused entries."""
+        parts = [self.rule.name]
+        if self.module is not None:
+            parts.append(f"module={self.module}")
+        if self.subject is not None:
+            parts.append(f"subject={self.subject!r}")
+        if self.expires is not None:
+            parts.append(f"expires={self.expires.isoformat()}")
+        return " ".join(parts)
+
+
+@dataclass(frozen=True)
+class DiffConfig:
+    """Level overrides, thresholds and the allow-list; the defaults when no file is used."""
+
+    levels: dict[Rule, Level] = field(default_factory=dict)
+    thresholds: dict[str, Threshold] = field(default_factory=lambda: dict(DEFAULT_THRESHOLDS))
+    allow: tuple[AllowEntry, ...] = ()
+    source: str | None = None
+    """The file the configuration came from."""
+
+    def level_of(self, rule: Rule) -> Level:
+        """The level in force for `rule`."""
+        return self.levels.get(rule, rule.level)
+
+    def with_thresholds(self, overrides: dict[str, Threshold]) -> DiffConfig:
+        """A copy with some thresholds replaced (command-line flags win over the file)."""
+        return replace(self, thresholds={**self.thresholds, **overrides})
+
+
+def parse_threshold_option(text: str) -> tuple[str, Threshold]:
+    """A `--threshold metric=VALUE` option."""
+    metric, sep, value = text.partition("=")
+    metric = metric.strip()
+    if not sep or metric not in METRICS:
+        raise UsageError(f"--threshold {text!r}: expected METRIC=VALUE with METRIC one of "
+                         f"{', '.join(METRICS)}")
+    return metric, Threshold.parse(value, what=f"--threshold {metric}")
+
+
+def find_config(start: Path) -> Path | None:
+    """The nearest mlfcheck.toml, or pyproject.toml with [tool.mlfcheck], at or above `start`."""
+    for folder in (start, *start.parents):
+        own = folder / "mlfcheck.toml"
+        if own.is_file():
+            return own
+        pyproject = folder / "pyproject.toml"
+        if pyproject.is_file() and "mlfcheck" in _read(pyproject).get("tool", {}):
+            return pyproject
+    return None
+
+
+def load_config(path: Path | None) -> DiffConfig:
+    """The configuration in `path` (None: the defaults). Raises UsageError on any mistake."""
+    if path is None:
+        return DiffConfig()
+    doc = _read(path)
+    table = doc.get("tool", {}).get("mlfcheck", {}) if path.name == "pyproject.toml" else doc
+    section = table.get("diff", {})
+    where = f"{path}: [{'tool.mlfcheck.' if path.name == 'pyproject.toml' else ''}diff]"
+    if not isinstance(section, dict):
+        raise UsageError(f"{where} must be a table")
+    unknown = sorted(set(section) - {"levels", "thresholds", "allow"})
+    if unknown:
+        raise UsageError(f"{where}: unknown key(s) {', '.join(unknown)}; expected levels, "
+                         "thresholds, allow")
+    levels = {Rule.parse(k, what=f"{where}.levels"): Level.parse(str(v), what=f"{where}.levels.{k}")
+              for k, v in _table(section, "levels", where).items()}
+    thresholds = dict(DEFAULT_THRESHOLDS)
+    for metric, value in _table(section, "thresholds", where).items():
+        if metric not in METRICS:
+            raise UsageError(f"{where}.thresholds: unknown metric {metric!r}; expected "
+                             f"{', '.join(METRICS)}")
+        thresholds[metric] = Threshold.parse(str(value), what=f"{where}.thresholds.{metric}")
+    raw_allow = section.get("allow", [])
+    if not isinstance(raw_allow, list):
+        raise UsageError(f"{where}.allow must be an array of tables ([[...allow]])")
+    allow = tuple(_allow_entry(entry, f"{where}.allow[{i}]") for i, entry in enumerate(raw_allow))
+    return DiffConfig(levels, thresholds, allow, str(path))
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as fh:
+            doc: dict[str, Any] = tomllib.load(fh)
+            return doc
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read configuration: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"{path}: not valid TOML: {exc}") from None
+
+
+def _table(section: dict[str, Any], key: str, where: str) -> dict[str, Any]:
+    value = section.get(key, {})
+    if not isinstance(value, dict):
+        raise UsageError(f"{where}.{key} must be a table")
+    return value
+
+
+def _allow_entry(raw: Any, where: str) -> AllowEntry:
+    if not isinstance(raw, dict):
+        raise UsageError(f"{where} must be a table")
+    unknown = sorted(set(raw) - {"rule", "module", "subject", "reason", "expires"})
+    if unknown:
+        raise UsageError(f"{where}: unknown key(s) {', '.join(unknown)}")
+    if "rule" not in raw:
+        raise UsageError(f"{where}: 'rule' is required")
+    reason = raw.get("reason")
+    if not isinstance(reason, str) or not reason.strip():
+        raise UsageError(f"{where}: 'reason' is required: say why the change is accepted")
+    expires = raw.get("expires")
+    if isinstance(expires, str):
+        try:
+            expires = dt.date.fromisoformat(expires)
+        except ValueError:
+            raise UsageError(f"{where}: expires {expires!r} is not a YYYY-MM-DD date") from None
+    elif isinstance(expires, dt.datetime):
+        expires = expires.date()
+    elif expires is not None and not isinstance(expires, dt.date):
+        raise UsageError(f"{where}: expires must be a date (YYYY-MM-DD)")
+    for key in ("module", "subject"):
+        if key in raw and not isinstance(raw[key], str):
+            raise UsageError(f"{where}: '{key}' must be a string")
+    return AllowEntry(Rule.parse(str(raw["rule"]), what=f"{where}.rule"), reason.strip(),
+                      raw.get("module"), raw.get("subject"), expires)

@@ -1,0 +1,347 @@
+"""A `Snapshot` of one archive: the normalised model plus every comparable fact beside it.
+
+Wraps a validated archive's `Context` and adds what only the diff needs: generated C split into
+functions and top-level declarations per module, the graph config's inputs, outputs and called
+functions, the IR text, and which members those facts came from.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+from mlfcheck.checks.base import METADATA, Context
+from mlfcheck.csource import Function, functions, normalise
+from mlfcheck.errors import MlfcheckError
+from mlfcheck.jsondoc import JSONDocError, parse_bytes
+from mlfcheck.layouts import codegen_prefix, graph_path, ir_path, params_path
+from mlfcheck.model import Model, Module, TensorSpec, dtype_bytes
+from mlfcheck.params import ParamsError, ParamsFile
+from mlfcheck.validate import Report
+
+C_SOURCE = re.compile(r"^codegen/host/src/[^/]+\.(?:c|cc|cpp)$")
+
+
+class UnusableArchive(MlfcheckError):
+    """An archive whose metadata cannot be read into a model, so it cannot be compared."""
+
+
+@dataclass(frozen=True)
+class CodeFunction:
+    """A generated C function and the file it is defined in."""
+
+    fn: Function
+    file: str
+
+    @property
+    def size(self) -> int:
+        """Bytes of the definition's text."""
+        return len(self.fn.text.encode())
+
+
+@dataclass(frozen=True)
+class Declaration:
+    """A top-level C statement that is not a function definition, folded for comparison."""
+
+    key: str
+    """The declared name (or the folded text when no name can be found)."""
+    text: str
+    """Folded text (csource.normalise)."""
+
+    @property
+    def elements(self) -> tuple[str, ...]:
+        """Head plus the sorted elements of a brace initializer, for ordering-only tests.
+
+        String literals of NUL-separated names (the system-lib registry) count one element per
+        name, so a registry that lists the same functions in another order compares equal.
+        """
+        head, sep, body = self.text.partition("={")
+        if not sep:
+            return (self.text,)
+        parts: list[str] = []
+        for element in _split_top(body[:-1] if body.endswith("}") else body):
+            if element.startswith('"') and "\\000" in element:
+                parts += [n for n in re.sub(r'^"\\\d{3}', "", element).strip('"').split("\\000")
+                          if n]
+            elif element:
+                parts.append(element)
+        return (head, *sorted(parts))
+
+
+@dataclass(frozen=True)
+class CodeUnit:
+    """A module's generated C: functions by unique name, and top-level declarations."""
+
+    functions: dict[str, CodeFunction]
+    order: tuple[str, ...]
+    """Function keys in file order (files sorted by name)."""
+    declarations: dict[str, Declaration]
+
+
+@dataclass(frozen=True)
+class Graph:
+    """The parts of a graph executor config the diff reads."""
+
+    doc: dict[str, Any]
+    inputs: tuple[TensorSpec, ...]
+    outputs: tuple[TensorSpec, ...]
+    calls: frozenset[str]
+    """Function names of tvm_op nodes."""
+
+
+class Snapshot:
+    """One archive read for comparison; facts are computed once, on first use."""
+
+    def __init__(self, label: str, ctx: Context, report: Report) -> None:
+        self.label = label
+        self.ctx = ctx
+        self.model = _model(ctx, label, report)
+
+    @property
+    def version(self) -> int:
+        """The declared MLF version."""
+        return self.model.version
+
+    @cached_property
+    def modules(self) -> dict[str, Module]:
+        """Modules by name."""
+        return {m.name: m for m in self.model.modules}
+
+    def entry(self, module: Module) -> dict[str, Any]:
+        """The module's own metadata object (modules.<m> in v7+, the whole document before)."""
+        meta = self.ctx.meta
+        if isinstance(meta.get("modules"), dict):
+            value = meta["modules"].get(module.name, {})
+            return value if isinstance(value, dict) else {}
+        return {k: v for k, v in meta.items() if k != "version"}
+
+    # -- members per role -----------------------------------------------------------------------
+
+    def role_paths(self, module: Module) -> dict[str, str]:
+        """Where this module's IR text, parameters and graph config live (when present)."""
+        out = {"IR text": ir_path(self.version, module), "parameters": params_path(module)}
+        if module.executor == "graph":
+            out["graph config"] = graph_path(self.version, module)
+        return {role: path for role, path in out.items() if path in self.ctx.archive.members}
+
+    @cached_property
+    def claimed(self) -> frozenset[str]:
+        """Members a specific comparator reads; the rest go to the generic member comparator."""
+        paths = {METADATA} | {p for f in self.c_files.values() for p in f}
+        for module in self.model.modules:
+            paths |= set(self.role_paths(module).values())
+        return frozenset(paths)
+
+    # -- generated code -------------------------------------------------------------------------
+
+    @cached_property
+    def c_files(self) -> dict[str, tuple[str, ...]]:
+        """C source members per module name, by codegen file prefix (else the first module)."""
+        names = [m.name for m in self.model.modules]
+        prefixes = sorted(((codegen_prefix(self.version, m), m.name) for m in self.model.modules),
+                          key=lambda p: -len(p[0]))
+        out: dict[str, list[str]] = {n: [] for n in names}
+        for member in self.ctx.archive.files("codegen/host/src"):
+            if not C_SOURCE.match(member.name):
+                continue
+            base = member.name.rsplit("/", 1)[1]
+            owner = next((n for pre, n in prefixes if base.startswith(pre)), names[0])
+            out[owner].append(member.name)
+        return {n: tuple(files) for n, files in out.items()}
+
+    def code(self, module: Module) -> CodeUnit:
+        """The module's functions and declarations, pooled over its C files."""
+        return self._code[module.name]
+
+    @cached_property
+    def _code(self) -> dict[str, CodeUnit]:
+        out = {}
+        for name, files in self.c_files.items():
+            funcs: dict[str, CodeFunction] = {}
+            decls: dict[str, Declaration] = {}
+            for path in sorted(files, key=_natural):
+                source = self.ctx.text(path)
+                if source is None:
+                    continue
+                found = functions(source)
+                for fn in found:
+                    funcs[_unique(fn.name, funcs)] = CodeFunction(fn, path)
+                for decl in declarations(source, found):
+                    decls[_unique(decl.key, decls)] = decl
+            out[name] = CodeUnit(funcs, tuple(funcs), decls)
+        return out
+
+    # -- graph config, I/O, parameters, IR ---------------------------------------------------------
+
+    def graph(self, module: Module) -> Graph | None:
+        """The parsed graph config, None when absent or unreadable (validation says why)."""
+        path = self.role_paths(module).get("graph config")
+        if path is None:
+            return None
+        try:
+            doc = parse_bytes(self.ctx.archive.read(path),
+                              max_depth=self.ctx.archive.limits.max_json_depth).value
+        except JSONDocError:
+            return None
+        try:
+            return _graph(doc, self.params(module))
+        except (KeyError, IndexError, TypeError, ValueError):
+            return None
+
+    def io(self, module: Module) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]] | None:
+        """Inputs and outputs from metadata (v7+), else from the graph config, else None."""
+        for entry in module.main:
+            if entry.inputs is not None and entry.outputs is not None:
+                return entry.inputs, entry.outputs
+        graph = self.graph(module)
+        if graph is not None:
+            return graph.inputs, graph.outputs
+        return None
+
+    def params(self, module: Module) -> ParamsFile | ParamsError | None:
+        """The module's parsed parameters (cached by the validation context)."""
+        return self.ctx.params(params_path(module))
+
+    def tensor_bytes(self, module: Module, offset: int, nbytes: int) -> bytes:
+        """Raw bytes of one tensor's data in the module's parameters file."""
+        with self.ctx.archive.open(params_path(module)) as stream:
+            stream.seek(offset)
+            return stream.read(nbytes)
+
+    def ir_text(self, module: Module) -> str | None:
+        """The IR text with line endings, trailing spaces and blank lines normalised."""
+        path = self.role_paths(module).get("IR text")
+        text = self.ctx.text(path) if path else None
+        if text is None:
+            return None
+        lines = (line.rstrip() for line in text.replace("\r\n", "\n").split("\n"))
+        return "\n".join(line for line in lines if line)
+
+
+def _model(ctx: Context, label: str, report: Report) -> Model:
+    """The normalised model, also of a schema-invalid document when the normaliser can read it.
+
+    Validation has already run the schema (its findings are in `report`), so it is not run
+    again here.
+    """
+    problem = ctx.metadata[1] or ctx.declared_version[1]
+    if problem is None and ctx.version is not None:
+        try:
+            return Model.from_metadata(ctx.meta, ctx.version)
+        except (KeyError, IndexError, TypeError, ValueError, AttributeError):
+            pass
+    first = problem or next(iter(report.findings), None)
+    why = f"{first.location()}: {first.message}" if first else "no usable metadata"
+    raise UnusableArchive(f"{label}: cannot compare, metadata is unusable: {why}")
+
+
+def _unique(key: str, taken: dict[str, Any]) -> str:
+    """`key`, or `key#2`, `key#3`... when the name is already taken (static duplicates)."""
+    if key not in taken:
+        return key
+    n = 2
+    while f"{key}#{n}" in taken:
+        n += 1
+    return f"{key}#{n}"
+
+
+def _natural(path: str) -> tuple[Any, ...]:
+    """Sort key that puts lib2 before lib10."""
+    return tuple(int(p) if p.isdigit() else p for p in re.split(r"(\d+)", path))
+
+
+_STATEMENT = re.compile(r'"(?:\\.|[^"\\\n])*"|\'(?:\\.|[^\'\\\n])*\'|[{};]')
+_COMMENTS = re.compile(r"//[^\n]*|/\*.*?\*/", re.S)
+_PREPROCESSOR = re.compile(r"^[ \t]*#(?:\\\n|[^\n])*", re.M)
+_DECL_NAME = re.compile(r"([A-Za-z_]\w*)\s*(?:\[[^\]]*\]\s*)*(?:\((?:[^()]|\([^()]*\))*\))?\s*$")
+
+
+def declarations(source: str, defined: list[Function]) -> list[Declaration]:
+    """Top-level statements of `source` outside the function definitions `defined`.
+
+    The gaps between definitions are split at ';' outside braces and string literals, after
+    dropping comments and preprocessor lines. Empty statements and prototypes are skipped.
+    """
+    gaps: list[str] = []
+    cursor = 0
+    for fn in defined:
+        at = source.find(fn.text, cursor)
+        if at < 0:
+            continue
+        gaps.append(source[cursor:at])
+        cursor = at + len(fn.text)
+    gaps.append(source[cursor:])
+    out = []
+    for gap in gaps:
+        text = _PREPROCESSOR.sub(" ", _COMMENTS.sub(" ", gap))
+        depth = 0
+        start = 0
+        for m in _STATEMENT.finditer(text):
+            tok = m.group()
+            if tok == "{":
+                depth += 1
+            elif tok == "}":
+                depth = max(depth - 1, 0)
+            elif tok == ";" and depth == 0:
+                folded = normalise(text[start:m.start()])
+                start = m.end()
+                if folded and not _is_prototype(folded):
+                    out.append(Declaration(_declared_name(folded), folded))
+    return out
+
+
+def _is_prototype(folded: str) -> bool:
+    """A function declaration: it only names code defined elsewhere, so it is not compared."""
+    return "=" not in folded and folded.endswith(")")
+
+
+def _declared_name(folded: str) -> str:
+    head = folded.split("=", 1)[0]
+    m = _DECL_NAME.search(head)
+    return m.group(1) if m else folded
+
+
+def _split_top(body: str) -> list[str]:
+    """Split an initializer body at commas outside nested braces/parentheses and strings."""
+    parts: list[str] = []
+    depth = 0
+    start = 0
+    for m in re.finditer(r'"(?:\\.|[^"\\])*"|[{(]|[})]|,', body):
+        tok = m.group()
+        if tok in "{(":
+            depth += 1
+        elif tok in "})":
+            depth -= 1
+        elif tok == "," and depth == 0:
+            parts.append(body[start:m.start()].strip())
+            start = m.end()
+    parts.append(body[start:].strip())
+    return parts
+
+
+def _graph(doc: Any, params: ParamsFile | ParamsError | None) -> Graph:
+    """Inputs (arg nodes that are not parameters), outputs (heads) and called functions."""
+    nodes = doc["nodes"]
+    attrs = doc["attrs"]
+    shapes = attrs["shape"][1]
+    dtypes = attrs["dltype"][1]
+    row = doc.get("node_row_ptr") or list(range(len(nodes) + 1))
+    bound = {t.name for t in params.tensors} if isinstance(params, ParamsFile) else set()
+
+    def spec(name: str, entry: int) -> TensorSpec:
+        shape = tuple(int(d) for d in shapes[entry])
+        size = 1
+        for d in shape:
+            size *= d
+        return TensorSpec(name, dtypes[entry], size * (dtype_bytes(dtypes[entry]) or 0), shape)
+
+    inputs = tuple(spec(nodes[i]["name"], row[i]) for i in doc["arg_nodes"]
+                   if nodes[i]["name"] not in bound)
+    heads = doc["heads"]
+    names = ["output"] if len(heads) == 1 else [f"output{i}" for i in range(len(heads))]
+    outputs = tuple(spec(name, row[h[0]] + h[1]) for name, h in zip(names, heads, strict=True))
+    calls = frozenset(n["attrs"]["func_name"] for n in nodes
+                      if n.get("op") == "tvm_op" and "func_name" in n.get("attrs", {}))
+    return Graph(doc, inputs, outputs, calls)

@@ -1,0 +1,222 @@
+"""Diff rule IDs and levels: the closed set of kinds of change `mlfcheck diff` reports."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from mlfcheck.errors import UsageError
+
+
+class Level(enum.IntEnum):
+    """How much a change matters to a consumer of the old archive; `max()` gives the worst."""
+
+    INFO = 0
+    WARNING = 1
+    BREAKING = 2
+
+    def __str__(self) -> str:
+        return self.name.lower()
+
+    @classmethod
+    def parse(cls, text: str, *, what: str) -> Level:
+        """A level from its name ('breaking', 'warning', 'info'); UsageError otherwise."""
+        try:
+            return cls[text.strip().upper()]
+        except KeyError:
+            raise UsageError(f"{what}: unknown level {text!r}; use breaking, warning or "
+                             "info") from None
+
+
+@dataclass(frozen=True)
+class RuleInfo:
+    """A rule's fixed facts: default level, one-line title, explanation, volatility."""
+
+    level: Level
+    title: str
+    explanation: str
+    volatile: bool = False
+    """Volatile facts (export time) differ between any two exports; hidden unless asked for."""
+
+
+class Rule(enum.Enum):
+    """The closed set of diff rules. The value holds what `mlfcheck explain` prints."""
+
+    # D1: format, modules and metadata
+    D101 = RuleInfo(Level.BREAKING, "MLF version went down",
+        "The new archive declares an older MLF version than the old one. Consumers written "
+        "for the old version read keys and paths that the older format spells differently "
+        "(mlf-spec.md §3.1), and version checks such as TVMC's reject it.")
+    D102 = RuleInfo(Level.INFO, "MLF version went up",
+        "The new archive declares a newer MLF version. Consumers that check the version (all "
+        "of TVM's do, see mlf-spec.md §6) learn about the format change; the renamed keys and "
+        "paths are listed as D103/D104.")
+    D103 = RuleInfo(Level.INFO, "metadata key renamed by a version bump",
+        "A metadata key is spelled differently because the version changed, e.g. 'runtimes' "
+        "became 'executors' in v5 and 'target' became a list in v6 (mlf-spec.md §3.1). The "
+        "fact is the same; only the spelling moved.")
+    D104 = RuleInfo(Level.INFO, "member path renamed by a version bump",
+        "A file lives at another path because the version changed, e.g. runtime-config/ "
+        "became executor-config/ in v5 and src/relay.txt became src/<m>.relay in v7 "
+        "(mlf-spec.md §3.1). Its content is compared under the new path.")
+    D105 = RuleInfo(Level.BREAKING, "metadata key removed without a version bump",
+        "Both archives declare the same version but a key the old archive has is missing from "
+        "the new one. A consumer reading that JSON Pointer fails, and nothing told it the "
+        "format changed.")
+    D106 = RuleInfo(Level.INFO, "metadata key added, or removed with a version change",
+        "A key appears that the old archive lacks (consumers ignore keys they do not read), or "
+        "a key disappears together with a version change that consumers can check.")
+    D107 = RuleInfo(Level.INFO, "module added",
+        "The new archive has a module (modules.<m> in v7+) the old one lacks.")
+    D108 = RuleInfo(Level.BREAKING, "module removed",
+        "A module of the old archive is missing from the new one; its consumers lose their "
+        "parameters, code and entry points.")
+    D109 = RuleInfo(Level.BREAKING, "module renamed",
+        "The only module has another name. Paths (parameters/<m>.params), the interface "
+        "header and every generated symbol (tvmgen_<m>_...) change with it.")
+    D110 = RuleInfo(Level.INFO, "metadata value changed",
+        "A descriptive metadata value changed: external_dependencies, generator or another "
+        "value no consumer computes with.")
+    D111 = RuleInfo(Level.BREAKING, "executor or style changed",
+        "The module moved between the graph and AOT executors (or between full-model and "
+        "operator style). Consumers drive each executor through a different API.")
+    D112 = RuleInfo(Level.WARNING, "target changed",
+        "The code was generated for another target string (CPU, features, options). It may not "
+        "run, or run differently, on the device the old archive was built for.")
+    D113 = RuleInfo(Level.INFO, "export time changed",
+        "export_datetime differs. Every export writes the time, so this is ignored unless "
+        "--include-volatile is given.", volatile=True)
+    # D2: memory map
+    D201 = RuleInfo(Level.WARNING, "main workspace grew beyond the threshold",
+        "main's workspace_size_bytes on a device grew by more than the 'workspace' threshold. "
+        "The application must reserve that much RAM for the model's scratch space.")
+    D202 = RuleInfo(Level.INFO, "main workspace changed",
+        "main's workspace_size_bytes changed, within the 'workspace' threshold or down.")
+    D203 = RuleInfo(Level.WARNING, "constants grew beyond the threshold",
+        "main's constants_size_bytes on a device grew by more than the 'constants' threshold: "
+        "more flash or RAM for weights.")
+    D204 = RuleInfo(Level.INFO, "constants changed",
+        "main's constants_size_bytes changed, within the 'constants' threshold or down.")
+    D205 = RuleInfo(Level.INFO, "io size changed",
+        "main's io_size_bytes changed. The inputs and outputs that cause it are reported by "
+        "the D3 rules.")
+    D206 = RuleInfo(Level.WARNING, "operator workspace grew beyond the threshold",
+        "One operator's workspace grew by more than the 'workspace' threshold.")
+    D207 = RuleInfo(Level.INFO, "operator workspace changed",
+        "One operator's workspace changed, within the 'workspace' threshold or down.")
+    D208 = RuleInfo(Level.INFO, "operator added to or removed from the memory map",
+        "memory.functions.operator_functions lists a function in one archive only.")
+    D209 = RuleInfo(Level.INFO, "graph storage map changed",
+        "memory.sids (the graph executor's storage entries) differ in number, size or input "
+        "binding.")
+    D210 = RuleInfo(Level.INFO, "operator buffers changed",
+        "An operator-style archive's buffers (memory.<function>[]) differ.")
+    # D3: inputs and outputs
+    D301 = RuleInfo(Level.BREAKING, "input removed",
+        "The old archive's consumer sets an input the new model no longer has.")
+    D302 = RuleInfo(Level.BREAKING, "input added",
+        "The new model needs an input the old archive's consumer never sets.")
+    D303 = RuleInfo(Level.BREAKING, "input dtype changed",
+        "The consumer passes data of the old dtype; the model reads it as another.")
+    D304 = RuleInfo(Level.BREAKING, "input size or shape changed",
+        "The consumer's input buffer has the old size or shape.")
+    D305 = RuleInfo(Level.BREAKING, "output removed",
+        "The old archive's consumer reads an output the new model no longer writes.")
+    D306 = RuleInfo(Level.WARNING, "output added",
+        "The new model writes an output the old consumer does not know: AOT consumers must "
+        "pass a buffer for it, graph consumers can ignore it.")
+    D307 = RuleInfo(Level.BREAKING, "output dtype changed",
+        "The consumer interprets the output with the old dtype.")
+    D308 = RuleInfo(Level.BREAKING, "output size or shape changed",
+        "The consumer's output buffer has the old size or shape.")
+    # D4: generated code
+    D401 = RuleInfo(Level.INFO, "function added",
+        "A C function is defined in the new archive's generated code only (after matching "
+        "renamed functions by body).")
+    D402 = RuleInfo(Level.INFO, "function removed",
+        "A C function is defined in the old archive's generated code only, and no graph "
+        "config calls it.")
+    D403 = RuleInfo(Level.BREAKING, "function the graph config calls is gone",
+        "The old graph config calls a function (nodes[].attrs.func_name) that the new code no "
+        "longer defines under that name, so a graph runtime holding the old config fails to "
+        "look it up.")
+    D404 = RuleInfo(Level.INFO, "function renamed",
+        "A function has a new name but the same body (comments and whitespace ignored, "
+        "renamed callees substituted): TVM renumbers fused functions between exports.")
+    D405 = RuleInfo(Level.INFO, "function body changed",
+        "A function with the same name has a different body. The size delta and a short "
+        "unified diff are given.")
+    D406 = RuleInfo(Level.WARNING, "generated code grew beyond the threshold",
+        "The module's generated C functions total more bytes than the 'code' threshold allows "
+        "over the old ones (C text size, a proxy for flash).")
+    D407 = RuleInfo(Level.INFO, "generated code size changed",
+        "The module's generated C functions total a different number of bytes, within the "
+        "'code' threshold or down.")
+    D408 = RuleInfo(Level.INFO, "top-level declaration changed",
+        "A top-level C declaration that is not a function (a prototype, a constant array such "
+        "as linked parameters, the system-lib registry) was added, removed or changed, beyond "
+        "the order of its elements.")
+    # D5: parameters
+    D501 = RuleInfo(Level.INFO, "parameter added",
+        "parameters/<m>.params holds a tensor the old file lacks.")
+    D502 = RuleInfo(Level.INFO, "parameter removed",
+        "parameters/<m>.params lacks a tensor the old file holds.")
+    D503 = RuleInfo(Level.WARNING, "parameter shape changed",
+        "A parameter tensor has another shape; anything that loads parameters by name with "
+        "the old layout feeds mismatched data.")
+    D504 = RuleInfo(Level.WARNING, "parameter dtype changed",
+        "A parameter tensor has another dtype.")
+    D505 = RuleInfo(Level.INFO, "parameter values changed",
+        "A parameter tensor has the same name, shape and dtype but other values; the largest "
+        "absolute difference is given for numeric dtypes.")
+    # D6-D8: graph config, IR text, any other member
+    D601 = RuleInfo(Level.INFO, "graph config changed",
+        "The graph executor config differs as JSON (nodes, arg_nodes, heads, attrs); each "
+        "differing JSON Pointer is listed.")
+    D701 = RuleInfo(Level.INFO, "IR text changed",
+        "The Relay/Relax text differs after normalising line endings, trailing spaces and "
+        "blank lines.")
+    D801 = RuleInfo(Level.INFO, "member added",
+        "A file that no other rule covers exists in the new archive only.")
+    D802 = RuleInfo(Level.INFO, "member removed",
+        "A file that no other rule covers exists in the old archive only.")
+    D803 = RuleInfo(Level.INFO, "member changed",
+        "A file that no other rule covers differs: a text diff, or sizes and SHA-256 for "
+        "binary files.")
+    D804 = RuleInfo(Level.BREAKING, "interface header removed",
+        "codegen/host/include/tvmgen_<m>.h is gone; application code that includes it no "
+        "longer compiles.")
+
+    @property
+    def level(self) -> Level:
+        """The rule's default level."""
+        return self.value.level
+
+    @property
+    def title(self) -> str:
+        """The rule's one-line description."""
+        return self.value.title
+
+    @property
+    def explanation(self) -> str:
+        """What the rule means and why it has its level."""
+        return self.value.explanation
+
+    @property
+    def volatile(self) -> bool:
+        """True for facts that differ between any two exports (hidden by default)."""
+        return self.value.volatile
+
+    @classmethod
+    def parse(cls, text: str, *, what: str) -> Rule:
+        """A rule from its ID ('D101'); UsageError naming `what` otherwise."""
+        try:
+            return cls[text.strip().upper()]
+        except KeyError:
+            raise UsageError(f"{what}: unknown diff rule {text!r}; 'mlfcheck explain --list' "
+                             "lists them") from None
+
+
+FAIL_ON: dict[str, Level | None] = {"breaking": Level.BREAKING, "warning": Level.WARNING,
+                                    "info": Level.INFO, "never": None}
+"""`--fail-on` choices: the lowest level that fails the run (None: never fail)."""
