@@ -1,0 +1,57 @@
+"""`mlfcheck validate`: check archives, report findings, exit 0/1/2."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from mlfcheck.archive import Limits
+from mlfcheck.cli._common import EXIT_CLEAN, EXIT_FOUND, EXIT_TROUBLE, emit, fail, limit_options
+from mlfcheck.errors import ArchiveError, MlfcheckError
+from mlfcheck.findings import parse_code_selection
+from mlfcheck.reporters import validate as validate_reporters
+from mlfcheck.reporters.validate import Outcome
+from mlfcheck.validate import validate as validate_archive
+
+
+@click.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option("--format", "fmt", type=click.Choice(sorted(validate_reporters.RENDERERS)),
+              default="text", show_default=True, help="Report format.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True),
+              help="Write the report to a file instead of stdout.")
+@click.option("--select", multiple=True, metavar="CODES",
+              help="Only report these codes or prefixes (comma-separated, repeatable).")
+@click.option("--ignore", multiple=True, metavar="CODES",
+              help="Never report these codes or prefixes (comma-separated, repeatable).")
+@click.option("--strict", is_flag=True, help="Treat warnings as errors.")
+@limit_options
+def validate(paths: tuple[str, ...], fmt: str, output: str | None, select: tuple[str, ...],
+             ignore: tuple[str, ...], strict: bool, limits: Limits) -> None:
+    """Validate MLF archives (.tar, .tar.gz/.tgz or extracted folders).
+
+    Exit 0 when no archive has errors (warnings allowed unless --strict), 1 when some
+    archive has errors, 2 when some archive could not be read.
+    """
+    try:
+        chosen = parse_code_selection(select)
+        dropped = parse_code_selection(ignore)
+    except MlfcheckError as exc:
+        fail("validate", str(exc))
+    outcomes: list[Outcome] = []
+    for path in paths:
+        try:
+            outcomes.append(validate_archive(path, limits=limits, select=chosen, ignore=dropped,
+                                             strict=strict))
+        except ArchiveError as exc:
+            outcomes.append((path, str(exc).removeprefix(f"{path}: ")))
+    emit(validate_reporters.RENDERERS[fmt](outcomes), output)
+    unreadable = [o for o in outcomes if isinstance(o, tuple)]
+    if fmt != "text" or output:  # the text report on stdout already says it
+        for path, message in unreadable:
+            click.echo(f"mlfcheck validate: error: {path}: {message}", err=True)
+    if unreadable:
+        sys.exit(EXIT_TROUBLE)
+    sys.exit(EXIT_CLEAN if all(not isinstance(o, tuple) and o.ok for o in outcomes)
+             else EXIT_FOUND)
