@@ -8,12 +8,10 @@ the input is a resource attack.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import signal
 import struct
-import sys
 import tarfile
 import time
 import tracemalloc
@@ -21,11 +19,12 @@ import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType, ModuleType
+from types import FrameType
 from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
+from fixture_writer import mf
 
 from mlfcheck.archive import Limits
 from mlfcheck.cli import main
@@ -34,18 +33,6 @@ REPO = Path(__file__).resolve().parent.parent
 MiB = 1 << 20
 
 
-def _load_fixture_writer() -> ModuleType:
-    """fixtures/make_fixtures.py, which has the deterministic tar and .params writers."""
-    spec = importlib.util.spec_from_file_location("make_fixtures",
-                                                  REPO / "fixtures" / "make_fixtures.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("make_fixtures", module)
-    spec.loader.exec_module(module)
-    return module
-
-
-mf = _load_fixture_writer()
 
 
 # ------------------------------------------------------------------------------------------

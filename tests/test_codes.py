@@ -7,16 +7,14 @@ archives byte-identically, and rewrites the goldens only with MLFCHECK_REGEN_GOL
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from functools import cache
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from fixture_writer import mf
 
 from mlfcheck.checks import CHECKS
 from mlfcheck.cli import main
@@ -40,17 +38,6 @@ SIZE_EXCEPTIONS = {"v7-multi-module.tar": 24 * 1024}
 """v7-multi-module.tar carries two modules, the CRT stand-in and a header (§7.4 item 21)."""
 
 
-def _load_fixture_writer() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("make_fixtures",
-                                                  FIXTURES / "make_fixtures.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("make_fixtures", module)
-    spec.loader.exec_module(module)
-    return module
-
-
-mf = _load_fixture_writer()
 
 
 def golden_of(path: Path) -> dict[str, Any]:
