@@ -40,6 +40,18 @@ class Function:
         return hashlib.sha256(normalise(self.text).encode()).hexdigest()[:16]
 
 
+_DEFINITION = re.compile(rb"\b([A-Za-z_]\w*)\s*\((?:[^;{}()]|\([^;{}()]*\))*\)\s*\{")
+
+
+def defined_names(source: bytes) -> set[str]:
+    """Names written as `name(...) {`: every defined function, plus keywords such as `if`.
+
+    A single linear regex pass, much cheaper than `functions()`; it never counts a call or a
+    prototype, so it answers "is NAME defined here?" for any NAME that is not a keyword.
+    """
+    return {m.decode("ascii") for m in _DEFINITION.findall(source)}
+
+
 def normalise(text: str) -> str:
     """Text without comments, whitespace folded, and none around punctuation."""
     folded = _SPACE.sub(" ", _COMMENT.sub(" ", text)).strip()

@@ -183,3 +183,12 @@ def test_a_truncated_member_is_reported_when_read(tmp_path: Path) -> None:
     (tmp_path / "cut.tar").write_bytes(data[:1024])
     with pytest.raises(ArchiveError, match="truncated"), Archive(tmp_path / "cut.tar") as archive:
         archive.read("metadata.json")
+
+
+def test_defined_names_counts_definitions_not_calls_or_prototypes() -> None:
+    from mlfcheck.csource import defined_names
+
+    src = (b"int32_t proto(void* a);\nint32_t called(int x) { return proto((void*)0); }\n"
+           b"static void fp(void (*cb)(int), int n)\n{\n  if (n) { cb(n); }\n}\n")
+    assert defined_names(src) - {"if"} == {"called", "fp"}
+    assert defined_names(b"x" * 1_000_000 + b"(") == set()

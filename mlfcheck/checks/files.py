@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from mlfcheck.checks.base import Context, check
-from mlfcheck.csource import functions
+from mlfcheck.csource import defined_names
 from mlfcheck.findings import Code, Finding
 from mlfcheck.jsondoc import JSONDocError, escape_token, parse_bytes
 from mlfcheck.layouts import graph_path, header_path, params_path
@@ -124,10 +124,9 @@ def operator_functions_defined(ctx: Context) -> Iterator[Finding]:
         return
     found: set[str] = set()
     for path in sources:
-        text = ctx.text(path)
-        if text is None:
+        if not ctx.archive.readable(path):
             return
-        found.update(f.name for f in functions(text) if f.name in wanted)
+        found |= defined_names(ctx.archive.read(path)) & wanted
     for module in model.modules:
         for op in module.operator_functions:
             if op.name not in found:
