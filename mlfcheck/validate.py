@@ -46,16 +46,21 @@ def validate(path: str | os.PathLike[str], *, limits: Limits | None = None,
              strict: bool = False) -> Report:
     """Validate one archive. Raises ArchiveError when the input cannot be read at all."""
     with Archive(path, limits=limits) as archive:
-        ctx = Context(archive)
-        found: list[Finding] = []
-        skipped: list[tuple[str, str]] = []
-        for chk in CHECKS:
-            missing = _unmet(ctx, chk.needs)
-            if missing:
-                skipped.append((chk.name, _WHY_SKIPPED[missing]))
-                continue
-            found.extend(chk.fn(ctx))
-        detected = _detected(ctx)
+        return validate_context(Context(archive), select=select, ignore=ignore, strict=strict)
+
+
+def validate_context(ctx: Context, *, select: Iterable[Code] = (), ignore: Iterable[Code] = (),
+                     strict: bool = False) -> Report:
+    """Validate an archive already opened in `ctx` (callers that go on using it share its work)."""
+    found: list[Finding] = []
+    skipped: list[tuple[str, str]] = []
+    for chk in CHECKS:
+        missing = _unmet(ctx, chk.needs)
+        if missing:
+            skipped.append((chk.name, _WHY_SKIPPED[missing]))
+            continue
+        found.extend(chk.fn(ctx))
+    detected = _detected(ctx)
     chosen = set(select) if select else set(Code)
     chosen -= set(ignore)
     kept = [f for f in found if f.code in chosen]
@@ -63,7 +68,7 @@ def validate(path: str | os.PathLike[str], *, limits: Limits | None = None,
         kept = [replace(f, severity=Severity.ERROR) if f.level == Severity.WARNING else f
                 for f in kept]
     kept.sort(key=Finding.sort_key)
-    return Report(str(path), ctx.version, detected, tuple(kept), tuple(skipped))
+    return Report(ctx.archive.path, ctx.version, detected, tuple(kept), tuple(skipped))
 
 
 def _unmet(ctx: Context, needs: str) -> str | None:

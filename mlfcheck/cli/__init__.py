@@ -14,6 +14,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "show": ("mlfcheck.cli.show", "Summarise an archive: version, memory, I/O, codegen."),
     "diff": ("mlfcheck.cli.diff", "Compare two archives by meaning and classify changes."),
     "export": ("mlfcheck.cli.export", "Compile a model with TVM into an MLF v8 archive."),
+    "compat": ("mlfcheck.cli.compat", "Can a consumer read an archive? Which read fails, and why."),
+    "audit": ("mlfcheck.cli.audit", "Audit many archives and models for a release, with a gate."),
     "explain": ("mlfcheck.cli.explain", "Explain a finding code or a diff rule."),
     "schema": ("mlfcheck.cli.schema", "List or print the JSON Schemas mlfcheck ships."),
 }

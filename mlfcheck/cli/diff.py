@@ -9,6 +9,7 @@ import click
 
 from mlfcheck.archive import Limits
 from mlfcheck.cli._common import EXIT_CLEAN, EXIT_FOUND, emit, fail, limit_options
+from mlfcheck.consumers import select_profiles
 from mlfcheck.diff import diff_archives
 from mlfcheck.diff.config import find_config, load_config, parse_threshold_option
 from mlfcheck.diff.rules import FAIL_ON
@@ -33,10 +34,15 @@ from mlfcheck.reporters.diff import RENDERERS
 @click.option("--threshold", "thresholds", multiple=True, metavar="METRIC=VALUE",
               help="Growth threshold for workspace, constants or code, in bytes (4096, 4KiB) "
                    "or percent (10%); repeatable, overrides the config.")
+@click.option("--consumer", metavar="NAME",
+              help="Judge for one consumer: breaking exactly when its reads fail (see "
+                   "'mlfcheck compat --list-consumers').")
+@click.option("--profile", "profile_files", multiple=True, type=click.Path(dir_okay=False),
+              help="A consumer profile file (docs/consumers.md); repeatable.")
 @limit_options
 def diff(old: str, new: str, fmt: str, output: str | None, fail_on: str,
          include_volatile: bool, config_path: str | None, thresholds: tuple[str, ...],
-         limits: Limits) -> None:
+         consumer: str | None, profile_files: tuple[str, ...], limits: Limits) -> None:
     """Compare two MLF archives by meaning: what changed, and does it break consumers?
 
     OLD and NEW are .tar, .tar.gz/.tgz files or extracted folders of any MLF version. Exit 0
@@ -46,8 +52,10 @@ def diff(old: str, new: str, fmt: str, output: str | None, fail_on: str,
         source = Path(config_path) if config_path else find_config(Path.cwd())
         config = load_config(source).with_thresholds(
             dict(parse_threshold_option(t) for t in thresholds))
+        profile = (select_profiles((consumer,), profile_files, every=False)[0]
+                   if consumer else None)
         result = diff_archives(old, new, config=config, include_volatile=include_volatile,
-                               limits=limits)
+                               limits=limits, consumer=profile)
     except MlfcheckError as exc:
         fail("diff", str(exc))
     emit(RENDERERS[fmt](result), output)

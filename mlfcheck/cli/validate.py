@@ -11,13 +11,17 @@ from mlfcheck.cli._common import EXIT_CLEAN, EXIT_FOUND, EXIT_TROUBLE, emit, fai
 from mlfcheck.errors import ArchiveError, MlfcheckError
 from mlfcheck.findings import parse_code_selection
 from mlfcheck.reporters import validate as validate_reporters
+from mlfcheck.reporters.junit import render_junit
 from mlfcheck.reporters.validate import Outcome
 from mlfcheck.validate import validate as validate_archive
+
+RENDERERS = {**validate_reporters.RENDERERS, "junit": render_junit}
+"""Report formats of `validate` (JUnit lives in its own reporter, shared with `audit`)."""
 
 
 @click.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
-@click.option("--format", "fmt", type=click.Choice(sorted(validate_reporters.RENDERERS)),
+@click.option("--format", "fmt", type=click.Choice(sorted(RENDERERS)),
               default="text", show_default=True, help="Report format.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True),
               help="Write the report to a file instead of stdout.")
@@ -46,7 +50,7 @@ def validate(paths: tuple[str, ...], fmt: str, output: str | None, select: tuple
                                              strict=strict))
         except ArchiveError as exc:
             outcomes.append((path, str(exc).removeprefix(f"{path}: ")))
-    emit(validate_reporters.RENDERERS[fmt](outcomes), output)
+    emit(RENDERERS[fmt](outcomes), output)
     unreadable = [o for o in outcomes if isinstance(o, tuple)]
     if fmt != "text" or output:  # the text report on stdout already says it
         for path, message in unreadable:

@@ -8,13 +8,14 @@ from dataclasses import replace
 
 from mlfcheck.archive import Archive, Limits
 from mlfcheck.checks import Context
+from mlfcheck.consumers import Profile, breaks, evaluate
 from mlfcheck.diff.comparators import COMPARATORS, Pair
 from mlfcheck.diff.config import DiffConfig
 from mlfcheck.diff.normalise import Snapshot, UnusableArchive
 from mlfcheck.diff.result import Change, ConfigProblem, DiffResult, Note, Side
 from mlfcheck.diff.rules import FAIL_ON, Level, Rule
 from mlfcheck.findings import Severity
-from mlfcheck.validate import Report, validate
+from mlfcheck.validate import Report, validate_context
 
 __all__ = ["FAIL_ON", "DiffConfig", "DiffResult", "Level", "Rule", "UnusableArchive",
            "diff_archives"]
@@ -22,19 +23,24 @@ __all__ = ["FAIL_ON", "DiffConfig", "DiffResult", "Level", "Rule", "UnusableArch
 
 def diff_archives(old: str | os.PathLike[str], new: str | os.PathLike[str], *,
                   config: DiffConfig | None = None, include_volatile: bool = False,
-                  limits: Limits | None = None, today: dt.date | None = None) -> DiffResult:
+                  limits: Limits | None = None, today: dt.date | None = None,
+                  consumer: Profile | None = None) -> DiffResult:
     """Compare two archives of any versions.
+
+    With `consumer`, a change is breaking exactly when it breaks that consumer's reads (D901);
+    every other change is capped at warning.
 
     Raises ArchiveError when an input cannot be read and UnusableArchive when its metadata
     cannot be read into a model; archives with other validation errors are still compared.
     """
     config = config or DiffConfig()
-    reports = (validate(old, limits=limits), validate(new, limits=limits))
     changes: list[Change] = []
     notes: list[Note] = []
     with Archive(old, limits=limits) as a, Archive(new, limits=limits) as b:
-        pair = Pair(Snapshot(str(old), Context(a, digest_params=True), reports[0]),
-                    Snapshot(str(new), Context(b, digest_params=True), reports[1]),
+        contexts = (Context(a, digest_params=True), Context(b, digest_params=True))
+        reports = (validate_context(contexts[0]), validate_context(contexts[1]))
+        pair = Pair(Snapshot(str(old), contexts[0], reports[0]),
+                    Snapshot(str(new), contexts[1], reports[1]),
                     config.thresholds)
         for comparator in COMPARATORS:
             for item in comparator.fn(pair):
@@ -46,8 +52,16 @@ def diff_archives(old: str | os.PathLike[str], new: str | os.PathLike[str], *,
                                       "--include-volatile shows it)"))
                 else:
                     changes.append(item)
+        if consumer is not None:
+            changes += _consumer_changes(consumer, contexts)
+            if not evaluate(consumer, contexts[0]).readable:
+                notes.append(Note("metadata", "", "skipped", f"consumer {consumer.name} cannot "
+                                  "read the old archive either; nothing of it can break"))
         sides = (_side(pair.old, reports[0]), _side(pair.new, reports[1]))
     judged, problems = _apply(config, changes, today or dt.date.today())
+    if consumer is not None:  # breaking means: breaks this consumer, and only D901 says that
+        judged = [c if c.rule is Rule.D901 or c.effective_level < Level.BREAKING
+                  else replace(c, level=Level.WARNING) for c in judged]
     return DiffResult(
         old=sides[0], new=sides[1],
         changes=tuple(sorted(judged, key=Change.sort_key)),
@@ -55,7 +69,19 @@ def diff_archives(old: str | os.PathLike[str], new: str | os.PathLike[str], *,
         compared=tuple(c.section for c in COMPARATORS),
         thresholds=tuple((k, str(v)) for k, v in sorted(config.thresholds.items())),
         config_source=config.source,
-        config_problems=problems)
+        config_problems=problems,
+        consumer=consumer.name if consumer is not None else None)
+
+
+def _consumer_changes(consumer: Profile, contexts: tuple[Context, Context]) -> list[Change]:
+    """One D901 change per read of `consumer` that works on the old archive, fails on the new."""
+    out = []
+    for f in breaks(consumer, contexts[0], contexts[1]):
+        why = f"the consumer {f.why}" + (f"; {f.error}" if f.error else "")
+        out.append(Change(Rule.D901, "metadata" if f.member == "metadata.json" else "layout",
+                          f.module or "", f"{consumer.name}: {f.read}", "read succeeds",
+                          f.message, why, (f.location(),) if f.location() else ()))
+    return out
 
 
 def _side(snapshot: Snapshot, report: Report) -> Side:

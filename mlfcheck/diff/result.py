@@ -108,6 +108,8 @@ class DiffResult:
     """(metric, threshold as text) in force."""
     config_source: str | None
     config_problems: tuple[ConfigProblem, ...]
+    consumer: str | None = None
+    """With `--consumer`: the profile whose reads decide what is breaking."""
 
     @property
     def active(self) -> tuple[Change, ...]:

@@ -186,6 +186,11 @@ class Rule(enum.Enum):
     D804 = RuleInfo(Level.BREAKING, "interface header removed",
         "codegen/host/include/tvmgen_<m>.h is gone; application code that includes it no "
         "longer compiles.")
+    # D9: a named consumer (diff --consumer)
+    D901 = RuleInfo(Level.BREAKING, "consumer can no longer read the archive",
+        "With --consumer: a read of that consumer's profile succeeds on the old archive and "
+        "fails on the new one (docs/consumers.md). With --consumer, only D901 is breaking; "
+        "every other change is capped at warning.")
 
     @property
     def level(self) -> Level:

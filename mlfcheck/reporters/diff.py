@@ -64,6 +64,9 @@ def render_text(result: DiffResult) -> str:
     """A header, the summary, changes grouped by module, notes, and what did not change."""
     lines = [f"mlfcheck diff: {_side(result.old)} → {_side(result.new)}",
              summary_line(result), *_warnings(result)]
+    if result.consumer:
+        lines.append(f"judged for consumer {result.consumer}: breaking means its reads fail "
+                     "(D901); other changes are at most warnings")
     for module, sections in result.tree().items():
         lines += ["", f"module {module}" if module else "archive"]
         for changes in sections.values():
@@ -108,6 +111,7 @@ def render_json(result: DiffResult) -> str:
                   for n in result.notes],
         "unchanged": list(result.unchanged),
         "thresholds": dict(result.thresholds),
+        "consumer": result.consumer,
         "config": {"source": result.config_source,
                    "problems": [{"kind": p.kind, "entry": p.entry, "reason": p.reason}
                                 for p in result.config_problems]},

@@ -1,0 +1,315 @@
+"""`audit`: find archives and models under paths, check each in parallel, compare with a baseline.
+
+Each archive is validated, summarised (memory, code size), read by every consumer profile and,
+when the baseline has an archive under the same key, diffed against it. Models are exported
+first, into a temporary folder, never next to the model.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from mlfcheck.archive import Archive, Limits
+from mlfcheck.checks import Context
+from mlfcheck.consumers import Profile, Verdict, builtin_profiles, evaluate
+from mlfcheck.diff import DiffConfig, DiffResult, Level, diff_archives
+from mlfcheck.errors import MlfcheckError, UsageError
+from mlfcheck.summary import Summary, summarize
+from mlfcheck.validate import Report, validate
+
+ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz")
+MODEL_SUFFIXES = (".onnx", ".tflite")
+EXPORT_EPOCH = 0
+"""Models are exported with a fixed timestamp so audits of the same models are reproducible."""
+
+
+@dataclass(frozen=True)
+class Item:
+    """One thing to audit: an archive (file or folder) or a model to export first."""
+
+    key: str
+    """Its path relative to the PATH it was found under; matches baseline items."""
+    path: str
+    kind: str
+    """'archive' or 'model'."""
+
+
+@dataclass(frozen=True)
+class Memory:
+    """An archive's memory, summed over modules and devices, and its generated code size."""
+
+    workspace: int
+    constants: int
+    io: int
+    code: int
+
+
+@dataclass(frozen=True)
+class Operator:
+    """One operator function's largest workspace."""
+
+    module: str
+    name: str
+    workspace: int
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The diff against the baseline archive with the same key, or why there is none."""
+
+    baseline: str
+    result: DiffResult | None
+    error: str | None
+
+
+@dataclass(frozen=True)
+class ArchiveAudit:
+    """Everything the audit found about one item."""
+
+    item: Item
+    error: str | None = None
+    """Why the item could not be read or exported; nothing else is set then."""
+    report: Report | None = None
+    summary: Summary | None = None
+    """None when metadata.json is not usable enough to summarise."""
+    memory: Memory | None = None
+    operators: tuple[Operator, ...] = ()
+    verdicts: tuple[Verdict, ...] = ()
+    comparison: Comparison | None = None
+
+    @property
+    def status(self) -> str:
+        """'unreadable', 'invalid' or 'valid'."""
+        if self.report is None:
+            return "unreadable"
+        return "valid" if self.report.ok else "invalid"
+
+    def fails(self, threshold: Level | None) -> bool:
+        """True when invalid, or when a change against the baseline reaches `threshold`."""
+        result = self.comparison.result if self.comparison else None
+        return self.status == "invalid" or (result is not None and result.fails(threshold))
+
+
+@dataclass(frozen=True)
+class AuditResult:
+    """All archives in discovery order, and what only the baseline has."""
+
+    archives: tuple[ArchiveAudit, ...]
+    removed: tuple[Item, ...]
+    baseline: tuple[str, ...]
+    consumers: tuple[str, ...]
+    fail_on: Level | None
+    timestamp: str | None
+
+    @property
+    def unreadable(self) -> bool:
+        """True when some item could not be read or exported."""
+        return any(a.status == "unreadable" for a in self.archives)
+
+    @property
+    def fails(self) -> bool:
+        """True when some archive is invalid or changed at or above --fail-on."""
+        return any(a.fails(self.fail_on) for a in self.archives)
+
+
+@dataclass(frozen=True)
+class _Job:
+    """What one worker needs: the item, its baseline item, and the settings (all picklable)."""
+
+    item: Item
+    base: Item | None
+    limits: Limits
+    profiles: tuple[Profile, ...]
+    config: DiffConfig
+
+
+# -- discovery ---------------------------------------------------------------------------------
+
+
+def _kind(path: Path) -> str | None:
+    name = path.name.lower()
+    if path.is_dir():
+        return "archive" if (path / "metadata.json").is_file() else None
+    if name.endswith(ARCHIVE_SUFFIXES):
+        return "archive"
+    return "model" if name.endswith(MODEL_SUFFIXES) else None
+
+
+def _walk(root: Path) -> Iterator[Path]:
+    """Archives and models under a folder, sorted; archive folders are not searched inside."""
+    for entry in sorted(root.iterdir(), key=lambda p: p.name):
+        if entry.is_symlink():
+            continue
+        if _kind(entry) is not None:
+            yield entry
+        elif entry.is_dir():
+            yield from _walk(entry)
+
+
+def _manifest_entries(manifest: Path) -> list[str]:
+    """Paths listed in a manifest: one a line, '#' starts a comment."""
+    try:
+        lines = manifest.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{manifest}: cannot read manifest: {exc}") from None
+    return [e for e in (line.split("#", 1)[0].strip() for line in lines) if e]
+
+
+def _items_of(given: str, key: str, seen: frozenset[Path]) -> list[Item]:
+    """Items of one PATH; `key` is what the PATH itself is called in keys."""
+    path = Path(given)
+    if not path.exists():
+        raise UsageError(f"{given}: no such file or directory")
+    kind = _kind(path)
+    if kind is not None:
+        return [Item(key, given, kind)]
+    if path.is_dir():
+        prefix = f"{key}/" if key else ""
+        return [Item(prefix + p.relative_to(path).as_posix(), str(p), k) for p in _walk(path)
+                if (k := _kind(p)) is not None]
+    if path.resolve() in seen:
+        raise UsageError(f"{given}: manifest lists itself")
+    return [i for entry in _manifest_entries(path)
+            for i in _items_of(str(path.parent / entry), entry, seen | {path.resolve()})]
+
+
+def discover(paths: Sequence[str]) -> tuple[Item, ...]:
+    """Items under each PATH (archive, model, folder or manifest), in order, keys unique.
+
+    Raises UsageError for a missing path or when nothing is found.
+    """
+    items = [i for p in paths
+             for i in _items_of(p, Path(p).name if _kind(Path(p)) else "", frozenset())]
+    if not items:
+        raise UsageError(f"no archives or models found in {', '.join(paths)}")
+    keys = [i.key for i in items]
+    return tuple(i if keys.count(i.key) == 1 else Item(i.path, i.path, i.kind) for i in items)
+
+
+# -- one archive -------------------------------------------------------------------------------
+
+
+def _materialise(item: Item, folder: str, label: str) -> str:
+    """The archive path of an item: itself, or the model exported into `folder`."""
+    if item.kind == "archive":
+        return item.path
+    from mlfcheck.export import export_model
+
+    out = Path(folder) / f"{label}.tar"
+    export_model(item.path, out, epoch=EXPORT_EPOCH)
+    return str(out)
+
+
+def _memory(summary: Summary) -> Memory:
+    entries = [e for m in summary.data["modules"] for e in m["memory"]]
+    return Memory(workspace=sum(e["workspace_bytes"] for e in entries),
+                  constants=sum(e["constants_bytes"] for e in entries),
+                  io=sum(e["io_bytes"] for e in entries),
+                  code=sum(c["bytes"] for c in summary.data["codegen"]))
+
+
+def _inspect(job: _Job, path: str) -> ArchiveAudit:
+    """Validate, summarise and run the consumer profiles on one readable archive."""
+    report = validate(path, limits=job.limits)
+    try:
+        summary: Summary | None = summarize(path, limits=job.limits)
+    except MlfcheckError:
+        summary = None
+    with Archive(path, limits=job.limits) as archive:
+        ctx = Context(archive)
+        verdicts = tuple(evaluate(p, ctx) for p in job.profiles)
+        model = ctx.model
+        operators = tuple(Operator(m.name, o.name, o.max_workspace)
+                          for m in (model.modules if model else ()) for o in m.operator_functions)
+    return ArchiveAudit(job.item, report=report, summary=summary,
+                        memory=_memory(summary) if summary else None,
+                        operators=operators, verdicts=verdicts)
+
+
+def _compare(job: _Job, base: Item, old: str, new: str) -> Comparison:
+    try:
+        return Comparison(base.key, diff_archives(old, new, config=job.config,
+                                                  limits=job.limits), None)
+    except MlfcheckError as exc:
+        return Comparison(base.key, None, str(exc))
+
+
+def audit_one(job: _Job) -> ArchiveAudit:
+    """The audit of one item (run in a worker process when --jobs > 1)."""
+    with tempfile.TemporaryDirectory(prefix="mlfcheck-audit-") as folder:
+        try:
+            path = _materialise(job.item, folder, "current")
+            found = _relabel(_inspect(job, path), path, job.item.path)
+        except MlfcheckError as exc:
+            return ArchiveAudit(job.item, error=str(exc))
+        if job.base is None:
+            return found
+        try:
+            old = _materialise(job.base, folder, "baseline")
+        except MlfcheckError as exc:
+            return replace(found, comparison=Comparison(job.base.key, None, str(exc)))
+        comparison = _compare(job, job.base, old, path)
+        if comparison.result is not None:
+            result = comparison.result
+            comparison = replace(comparison, result=replace(
+                result, old=replace(result.old, path=job.base.path),
+                new=replace(result.new, path=job.item.path)))
+        return replace(found, comparison=comparison)
+
+
+def _relabel(found: ArchiveAudit, path: str, shown: str) -> ArchiveAudit:
+    """Reports name the model, not the temporary archive it was exported to."""
+    if path == shown:
+        return found
+    return replace(found,
+                   report=replace(found.report, path=shown) if found.report else None,
+                   summary=Summary({**found.summary.data, "path": shown})
+                   if found.summary else None,
+                   verdicts=tuple(replace(v, path=shown) for v in found.verdicts))
+
+
+# -- many archives -----------------------------------------------------------------------------
+
+
+def _run(jobs: list[_Job], workers: int,
+         progress: Callable[[ArchiveAudit], None] | None) -> list[ArchiveAudit]:
+    """Results in job order; `progress` sees each as it completes."""
+    report = progress or (lambda _: None)
+    if workers <= 1 or len(jobs) <= 1:
+        results = []
+        for job in jobs:
+            results.append(audit_one(job))
+            report(results[-1])
+        return results
+    with ProcessPoolExecutor(max_workers=min(workers, len(jobs))) as pool:
+        futures = [pool.submit(audit_one, job) for job in jobs]
+        for future in as_completed(futures):
+            report(future.result())
+        return [f.result() for f in futures]
+
+
+def audit(items: Sequence[Item], *, baseline: Sequence[Item] = (),
+          baseline_paths: Sequence[str] = (), profiles: Sequence[Profile] | None = None,
+          jobs: int = 1, limits: Limits | None = None, config: DiffConfig | None = None,
+          fail_on: Level | None = Level.BREAKING, timestamp: str | None = None,
+          progress: Callable[[ArchiveAudit], None] | None = None) -> AuditResult:
+    """Audit `items` (from `discover`), each against the baseline item with the same key."""
+    base = {i.key: i for i in baseline}
+    chosen = tuple(profiles) if profiles is not None else builtin_profiles()
+    work = [_Job(i, base.get(i.key), limits or Limits(), chosen, config or DiffConfig())
+            for i in items]
+    found = _run(work, jobs, progress)
+    keys = {i.key for i in items}
+    return AuditResult(tuple(found), tuple(i for k, i in base.items() if k not in keys),
+                       tuple(baseline_paths), tuple(p.name for p in chosen), fail_on, timestamp)
+
+
+def default_jobs() -> int:
+    """One worker per available CPU."""
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+               else os.cpu_count() or 1)

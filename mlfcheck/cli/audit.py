@@ -1,0 +1,103 @@
+"""The `mlfcheck audit` command: a release report over many archives, with a gate. Exit 0/1/2."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from mlfcheck import audit as auditing
+from mlfcheck.archive import Limits
+from mlfcheck.audit import ArchiveAudit, AuditResult
+from mlfcheck.cli._common import EXIT_CLEAN, EXIT_FOUND, EXIT_TROUBLE, emit, fail, limit_options
+from mlfcheck.consumers import select_profiles
+from mlfcheck.diff import FAIL_ON
+from mlfcheck.diff.config import find_config, load_config
+from mlfcheck.errors import MlfcheckError
+from mlfcheck.reporters.audit import RENDERERS
+
+
+@click.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option("--baseline", "baseline", multiple=True, type=click.Path(), metavar="PATH",
+              help="The previous release (archive, folder or manifest; repeatable). Archives "
+                   "are paired by their path relative to the PATH they were found under.")
+@click.option("--format", "fmt", type=click.Choice(sorted(RENDERERS)), default="markdown",
+              show_default=True, help="Report format.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True),
+              help="Write the report to a file instead of stdout.")
+@click.option("--jobs", type=click.IntRange(min=1), default=None,
+              help="Archives checked in parallel  [default: one per CPU]")
+@click.option("--fail-on", type=click.Choice(list(FAIL_ON)), default="breaking",
+              show_default=True,
+              help="Exit 1 when a change against the baseline is at or above this level.")
+@click.option("--profile", "profiles", multiple=True, type=click.Path(dir_okay=False),
+              metavar="FILE", help="Also evaluate this consumer profile (repeatable).")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False),
+              help="Diff configuration (default: the nearest mlfcheck.toml, or pyproject.toml "
+                   "with [tool.mlfcheck]).")
+@click.option("--timestamp", metavar="TEXT",
+              help="A date to print in the report (reports carry none otherwise).")
+@limit_options
+def audit(paths: tuple[str, ...], baseline: tuple[str, ...], fmt: str,
+                  output: str | None, jobs: int | None, fail_on: str,
+                  profiles: tuple[str, ...], config_path: str | None, timestamp: str | None,
+                  limits: Limits) -> None:
+    """Audit every archive and model under PATHS for a release.
+
+    A PATH is an archive (.tar, .tar.gz/.tgz or a folder holding metadata.json), a model
+    (.onnx/.tflite, exported to a temporary archive first), a folder searched recursively for
+    both, or a manifest file listing them one per line. For each archive: validation,
+    version, memory, the consumers that can read it and, with --baseline, the classified
+    diff. Exit 0 when all is well, 1 when an archive is invalid or a change is at or above
+    --fail-on, 2 when an archive or model could not be read or exported (or bad usage).
+    """
+    try:
+        chosen = select_profiles((), profiles, every=True)
+        source = Path(config_path) if config_path else find_config(Path.cwd())
+        config = load_config(source)
+        items = auditing.discover(paths)
+        base = auditing.discover(baseline) if baseline else ()
+        with _progress(len(items)) as tick:
+            result = auditing.audit(items, baseline=base, baseline_paths=baseline,
+                                    profiles=chosen, jobs=jobs or auditing.default_jobs(),
+                                    limits=limits, config=config, fail_on=FAIL_ON[fail_on],
+                                    timestamp=timestamp, progress=tick)
+    except MlfcheckError as exc:
+        fail("audit", str(exc))
+    emit(RENDERERS[fmt](result), output)
+    sys.exit(_exit_code(result))
+
+
+def _exit_code(result: AuditResult) -> int:
+    if result.unreadable:
+        for a in result.archives:
+            if a.error:
+                click.echo(f"mlfcheck audit: error: {a.item.path}: {a.error}", err=True)
+        return EXIT_TROUBLE
+    return EXIT_FOUND if result.fails else EXIT_CLEAN
+
+
+class _progress:
+    """A progress bar on stderr when it is a terminal; silent otherwise."""
+
+    def __init__(self, total: int) -> None:
+        stream = click.get_text_stream("stderr")
+        self._bar = (click.progressbar(length=total, label="auditing", file=stream,
+                                       item_show_func=lambda key: key)
+                     if stream.isatty() and total > 1 else None)
+
+    def __enter__(self) -> _progress:
+        if self._bar is not None:
+            self._bar.__enter__()
+        return self
+
+    def __call__(self, done: ArchiveAudit) -> None:
+        if self._bar is not None:
+            self._bar.update(1, done.item.key)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(None, None, None)
+

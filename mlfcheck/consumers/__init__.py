@@ -1,0 +1,15 @@
+"""Consumer profiles (who reads MLF archives, and how) and the compat evaluator."""
+
+from __future__ import annotations
+
+from mlfcheck.consumers.evaluate import Failure, Verdict, breaks, check_archive, evaluate
+from mlfcheck.consumers.profile import (
+    Profile,
+    ProfileError,
+    builtin_profiles,
+    load_profile,
+    select_profiles,
+)
+
+__all__ = ["Failure", "Profile", "ProfileError", "Verdict", "breaks", "builtin_profiles",
+           "check_archive", "evaluate", "load_profile", "select_profiles"]

@@ -1,0 +1,414 @@
+"""The evaluator: can a consumer read an archive, and which of its reads fail and why."""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mlfcheck.archive import Archive, Limits
+from mlfcheck.checks.base import METADATA, Context
+from mlfcheck.consumers.profile import MODULE, Condition, Profile, Read, Test
+from mlfcheck.jsondoc import escape_token
+from mlfcheck.layouts import describe_versions
+
+_CONTAINER_NAMES = {"tar": "an uncompressed tar", "tar.gz": "a gzip-compressed tar",
+                    "folder": "an extracted folder"}
+_JSON_TYPES: dict[str, type | tuple[type, ...]] = {
+    "object": dict, "array": list, "string": str, "integer": int, "number": (int, float),
+    "boolean": bool}
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One read that fails (or, when optional, misses), and where."""
+
+    read: str
+    """The read as described in the profile ('metadata.json /runtimes', 'container')."""
+    message: str
+    """What the archive has instead."""
+    why: str
+    """What the consumer does with it."""
+    error: str | None
+    """What the consumer raises, or how its build fails."""
+    module: str | None = None
+    member: str | None = None
+    pointer: str | None = None
+    line: int | None = None
+    column: int | None = None
+
+    def cause(self) -> tuple[str, str | None, str | None]:
+        """What went wrong and where: reads that fail for the same cause are reported once."""
+        return (self.message, self.member, self.pointer)
+
+    def location(self) -> str:
+        """'metadata.json:3:5#/runtimes', a member path, or '' for the archive."""
+        if self.member is None:
+            return ""
+        where = self.member
+        if self.line is not None:
+            where += f":{self.line}:{self.column}"
+        return where + (f"#{self.pointer}" if self.pointer else "")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Whether one consumer can read one archive."""
+
+    profile: Profile
+    path: str
+    version: int | None
+    """The declared version when it is an integer."""
+    container: str
+    """'tar', 'tar.gz' or 'folder'."""
+    failures: tuple[Failure, ...]
+    """Required reads that fail, in the order the consumer performs them."""
+    misses: tuple[Failure, ...]
+    """Optional reads that miss."""
+    notes: tuple[str, ...]
+
+    @property
+    def readable(self) -> bool:
+        """True when every required read succeeds."""
+        return not self.failures
+
+    @property
+    def first(self) -> Failure | None:
+        """The failure the consumer hits first."""
+        return self.failures[0] if self.failures else None
+
+
+class _Facts:
+    """What reads look at in one archive: members, the metadata value, module names."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.archive = ctx.archive
+        doc, problem = ctx.metadata
+        self.meta: Any = doc.value if doc is not None else None
+        self.meta_problem = problem.message if problem is not None else None
+        self.modules = _module_names(self.meta)
+
+    def container(self) -> str:
+        if Path(self.archive.path).is_dir():
+            return "folder"
+        return "tar.gz" if self.archive.compressed else "tar"
+
+    def version(self) -> int | None:
+        raw = self.meta.get("version") if isinstance(self.meta, dict) else None
+        return raw if isinstance(raw, int) and not isinstance(raw, bool) else None
+
+
+def _module_names(meta: Any) -> tuple[str, ...]:
+    if not isinstance(meta, dict):
+        return ()
+    if isinstance(meta.get("modules"), dict):
+        return tuple(meta["modules"])
+    return (meta["model_name"],) if isinstance(meta.get("model_name"), str) else ()
+
+
+def evaluate(profile: Profile, ctx: Context) -> Verdict:
+    """Run every read of `profile` against an opened archive."""
+    facts = _Facts(ctx)
+    failures: list[Failure] = []
+    misses: list[Failure] = []
+    failures += _container_failures(profile, facts)
+    version_failure, notes = _version_check(profile, facts)
+    failures += version_failure
+    for read in profile.reads:
+        for failure in _run(read, facts):
+            if failure.cause() not in {f.cause() for f in failures + misses}:
+                (misses if read.optional else failures).append(failure)
+    return Verdict(profile, facts.archive.path, facts.version(), facts.container(),
+                   tuple(failures), tuple(misses), tuple(notes))
+
+
+def check_archive(path: str | os.PathLike[str], profiles: Sequence[Profile], *,
+                  limits: Limits | None = None) -> tuple[Verdict, ...]:
+    """Every profile's verdict on one archive. Raises ArchiveError when it cannot be read."""
+    with Archive(path, limits=limits) as archive:
+        ctx = Context(archive)
+        return tuple(evaluate(p, ctx) for p in profiles)
+
+
+def breaks(profile: Profile, old: Context, new: Context) -> tuple[Failure, ...]:
+    """The reads of `profile` that succeed on the old archive and fail on the new one.
+
+    Empty when the consumer could not read the old archive either (nothing of it can break)
+    or can still read the new one.
+    """
+    if not evaluate(profile, old).readable:
+        return ()
+    return evaluate(profile, new).failures
+
+
+# -- container and version --------------------------------------------------------------------
+
+
+def _container_failures(profile: Profile, facts: _Facts) -> list[Failure]:
+    kind = facts.container()
+    opened = profile.opened_with or " or ".join(_CONTAINER_NAMES[f] for f in profile.formats)
+    out = []
+    if kind not in profile.formats:
+        out.append(Failure("container", f"the archive is {_CONTAINER_NAMES[kind]}",
+                           f"opens it with {opened}", _container_error(kind)))
+    elif (profile.member_names == "dot-rooted" and kind != "folder"
+          and not facts.archive.rooted_at_dot):
+        out.append(Failure("container", "member names do not start with './'",
+                           "looks members up by their exact tar names, e.g. './metadata.json'",
+                           "KeyError or AssertionError: member not found"))
+    return out
+
+
+def _container_error(kind: str) -> str:
+    if kind == "folder":
+        return "the consumer takes a tar file path; pack the folder with tar first"
+    return "tarfile.ReadError: the consumer cannot open a compressed tar"
+
+
+def _version_check(profile: Profile, facts: _Facts) -> tuple[list[Failure], list[str]]:
+    version = facts.version()
+    if version is None or version in profile.versions:
+        return [], []
+    written_for = describe_versions(frozenset(profile.versions))
+    if profile.version_checked:
+        return [_at(facts, Failure("metadata.json /version",
+                                   f"the archive declares v{version}",
+                                   f"accepts only {written_for}", "the consumer refuses the "
+                                   "version"), "/version")], []
+    return [], [f"written for MLF {written_for}; this archive declares v{version} (the consumer "
+                "never checks the version, so its reads decide)"]
+
+
+# -- reads -------------------------------------------------------------------------------------
+
+
+def _run(read: Read, facts: _Facts) -> Iterator[Failure]:
+    """The failures of one read, once per module when it names {module}."""
+    if not read.per_module:
+        yield from _run_one(read, facts, None)
+        return
+    if not facts.modules:
+        yield Failure(read.describe(), "metadata names no module (neither /modules nor "
+                      "/model_name), so the path cannot be built", read.why, read.error,
+                      member=METADATA)
+        return
+    for module in facts.modules:
+        yield from _run_one(read, facts, module)
+
+
+def _substitute(text: str, module: str | None, *, pointer: bool) -> str:
+    if module is None:
+        return text
+    return text.replace(MODULE, escape_token(module) if pointer else module)
+
+
+def _run_one(read: Read, facts: _Facts, module: str | None) -> Iterator[Failure]:
+    is_json = read.kind == "json"
+    targets = tuple(_substitute(t, module, pointer=is_json) for t in read.targets)
+    if read.when is not None and not _holds(read.when, facts, module):
+        return
+    shown = f"metadata.json {' or '.join(targets)}" if is_json else (
+        f"{read.kind} {' or '.join(targets)}")
+    for message, member, pointer in _CHECKS[read.kind](targets, read.test, facts):
+        failure = Failure(shown, message, read.why, read.error, module=module, member=member)
+        yield _at(facts, failure, pointer) if pointer is not None else failure
+
+
+Problem = tuple[str, str | None, str | None]
+"""(message, member, JSON Pointer) of one failed read."""
+
+
+def _holds(cond: Condition, facts: _Facts, module: str | None) -> bool:
+    pointers = tuple(_substitute(p, module, pointer=True) for p in cond.pointers)
+    found = _first_resolved(facts.meta, pointers)
+    return found is not None and not any(_test_value(cond.test, p, v) for p, v in found)
+
+
+def _check_json(targets: tuple[str, ...], test: Test, facts: _Facts) -> Iterator[Problem]:
+    if facts.meta is None:
+        yield (f"metadata.json cannot be read: {facts.meta_problem}", METADATA, None)
+        return
+    found = _first_resolved(facts.meta, targets)
+    if found is None:
+        if len(targets) == 1:
+            message = _why_unresolved(facts.meta, targets[0])
+        else:
+            message = "no alternative exists: " + "; ".join(
+                f"{t}: {_why_unresolved(facts.meta, t)}" for t in targets)
+        yield (message, METADATA, _deepest(facts.meta, targets[0]))
+        return
+    for pointer, value in found:
+        problem = _test_value(test, pointer, value)
+        if problem:
+            yield (problem, METADATA, pointer)
+
+
+def _check_file(targets: tuple[str, ...], test: Test, facts: _Facts) -> Iterator[Problem]:
+    if any(facts.archive.readable(t) for t in targets):
+        return
+    reasons = [_why_no_file(facts.archive, t) for t in targets]
+    yield ("; ".join(reasons), targets[0], None)
+
+
+def _check_glob(targets: tuple[str, ...], test: Test, facts: _Facts) -> Iterator[Problem]:
+    names = [m.name for m in facts.archive.files()]
+    for target in targets:
+        matches = sum(_glob_match(n, target) for n in names)
+        if matches:
+            message = _count_problem(test, matches, f"{target} matches")
+            if message:
+                yield (message, None, None)
+            return
+    if _count_problem(test, 0, ""):
+        yield (f"no member matches {' or '.join(targets)}", None, None)
+
+
+def _check_dir(targets: tuple[str, ...], test: Test, facts: _Facts) -> Iterator[Problem]:
+    if not any(facts.archive.has_dir(t) for t in targets):
+        what = " or ".join(f"{t}/" for t in targets)
+        yield (f"the archive has no directory {what}", None, None)
+
+
+_CHECKS = {"json": _check_json, "file": _check_file, "glob": _check_glob, "dir": _check_dir}
+
+
+def _glob_match(name: str, pattern: str) -> bool:
+    """fnmatch per path segment: '*' never crosses '/'."""
+    parts, pats = name.split("/"), pattern.split("/")
+    return len(parts) == len(pats) and all(fnmatch.fnmatchcase(n, p)
+                                           for n, p in zip(parts, pats, strict=True))
+
+
+def _why_no_file(archive: Archive, path: str) -> str:
+    member = archive.members.get(path)
+    if member is None:
+        return f"no member {path}"
+    if member.is_dir:
+        return f"{path} is a directory"
+    return f"{path} is over the member size limit"
+
+
+# -- JSON Pointers with '*' --------------------------------------------------------------------
+
+
+def _tokens(pointer: str) -> list[str]:
+    return [t.replace("~1", "/").replace("~0", "~") for t in pointer.split("/")[1:]]
+
+
+def _children(value: Any, token: str) -> list[tuple[str, Any]] | None:
+    """(token, child) pairs for one step, None when the step is impossible."""
+    if token == "*":
+        if isinstance(value, dict):
+            return list(value.items())
+        if isinstance(value, list):
+            return [(str(i), v) for i, v in enumerate(value)]
+        return None
+    if isinstance(value, dict):
+        return [(token, value[token])] if token in value else None
+    if isinstance(value, list) and token.isdigit() and int(token) < len(value):
+        return [(token, value[int(token)])]
+    return None
+
+
+def _resolve(doc: Any, pointer: str) -> tuple[list[tuple[str, Any]], str, str] | None:
+    """All (pointer, value) the pointer reaches, or None; also where it stopped and why."""
+    frontier: list[tuple[str, Any]] = [("", doc)]
+    for token in _tokens(pointer):
+        step: list[tuple[str, Any]] = []
+        for at, value in frontier:
+            kids = _children(value, token)
+            if kids is None:
+                return [], at, _missing(value, token)
+            step += [(f"{at}/{escape_token(k)}", v) for k, v in kids]
+        if not step:
+            return [], frontier[0][0], "has no entries"
+        frontier = step
+    return frontier, "", ""
+
+
+def _missing(value: Any, token: str) -> str:
+    if isinstance(value, dict):
+        return f"has no key {token!r}"
+    if isinstance(value, list):
+        return f"has {len(value)} entries, no index {token}" if token != "*" else "is empty"
+    return f"is {_type_name(value)}, not an object or array"
+
+
+def _first_resolved(doc: Any, pointers: tuple[str, ...]) -> list[tuple[str, Any]] | None:
+    for pointer in pointers:
+        resolved = _resolve(doc, pointer)
+        if resolved is not None and resolved[0]:
+            return resolved[0]
+    return None
+
+
+def _why_unresolved(doc: Any, pointer: str) -> str:
+    resolved = _resolve(doc, pointer)
+    assert resolved is not None
+    _, at, why = resolved
+    return f"{at or 'the document'} {why}"
+
+
+def _deepest(doc: Any, pointer: str) -> str:
+    resolved = _resolve(doc, pointer)
+    return resolved[1] if resolved is not None else ""
+
+
+def _type_name(value: Any) -> str:
+    names = {bool: "a boolean", int: "an integer", float: "a number", str: "a string",
+             list: "an array", dict: "an object", type(None): "null"}
+    return names[type(value)]
+
+
+def _shown(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _test_value(test: Test, pointer: str, value: Any) -> str | None:
+    """Why `value` fails `test`, or None."""
+    if test.type is not None and not _is_type(value, test.type):
+        return f"{pointer} is {_type_name(value)}, expected {test.type}"
+    if test.equals is not None and value != test.equals[0]:
+        return f"{pointer} is {_shown(value)}, expected {_shown(test.equals[0])}"
+    if test.contains is not None and (not isinstance(value, list)
+                                      or test.contains[0] not in value):
+        return f"{pointer} is {_shown(value)}, which does not contain {_shown(test.contains[0])}"
+    if test.count_min is not None or test.count_max is not None:
+        size = len(value) if isinstance(value, (dict, list)) else 0
+        return _count_problem(test, size, f"{pointer} has")
+    return None
+
+
+def _is_type(value: Any, name: str) -> bool:
+    if isinstance(value, bool) and name != "boolean":
+        return False
+    return isinstance(value, _JSON_TYPES[name])
+
+
+def _count_problem(test: Test, size: int, subject: str) -> str | None:
+    low, high = test.count_min, test.count_max
+    if (low is None or size >= low) and (high is None or size <= high):
+        return None
+    if low == high:
+        wanted = f"exactly {low}"
+    elif high is None:
+        wanted = f"at least {low}"
+    elif low is None:
+        wanted = f"at most {high}"
+    else:
+        wanted = f"{low} to {high}"
+    return f"{subject} {size} entr{'y' if size == 1 else 'ies'}, expected {wanted}"
+
+
+def _at(facts: _Facts, failure: Failure, pointer: str) -> Failure:
+    """The failure placed at a JSON Pointer of metadata.json (line and column when known)."""
+    doc = facts.ctx.doc
+    pos = doc.position(pointer) if doc is not None else None
+    return Failure(failure.read, failure.message, failure.why, failure.error, failure.module,
+                   METADATA, pointer, pos[0] if pos else None, pos[1] if pos else None)

@@ -1,0 +1,398 @@
+"""Renderers for audit results: json, markdown (release notes) and one self-contained HTML file."""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from mlfcheck import __version__
+from mlfcheck.audit import ArchiveAudit, AuditResult, Memory, Operator
+from mlfcheck.findings import Severity
+from mlfcheck.reporters import diff as diff_reporters
+from mlfcheck.reporters import validate as validate_reporters
+from mlfcheck.reporters.compat import CONTAINER, cell, verdict_json
+from mlfcheck.reporters.junit import render_audit_junit
+
+FORMAT_VERSION = 1
+METRICS = (("workspace", "workspace", "#1f77b4"), ("constants", "constants", "#ff7f0e"),
+           ("io", "inputs + outputs", "#2ca02c"), ("code", "generated code", "#9467bd"))
+"""(Memory field, label, bar colour) of the memory-per-model chart."""
+OPERATOR_COLOUR = "#d62728"
+TOP_OPERATORS = 8
+MATRIX_MARK = {"yes": "✅", "no": "❌", "pack": "📦"}
+PACK_NOTE = ("every read succeeds, but the consumer opens a tar file and this archive is an "
+             "extracted folder: pack it with tar first.")
+STATUS_MARK = {"valid": "✅ valid", "invalid": "❌ invalid", "unreadable": "⛔ unreadable"}
+
+
+def size(n: int) -> str:
+    """Bytes for people: '980 B', '17.0 KiB', '1.2 MiB'."""
+    if n < 1024:
+        return f"{n} B"
+    if n < 1024 * 1024:
+        return f"{n / 1024:.1f} KiB"
+    return f"{n / 1024 / 1024:.1f} MiB"
+
+
+def _counts(result: AuditResult) -> dict[str, int]:
+    statuses = [a.status for a in result.archives]
+    return {"archives": len(statuses), "valid": statuses.count("valid"),
+            "invalid": statuses.count("invalid"), "unreadable": statuses.count("unreadable"),
+            "compared": sum(1 for a in result.archives
+                            if a.comparison and a.comparison.result is not None),
+            "failing": sum(a.fails(result.fail_on) for a in result.archives),
+            "removed": len(result.removed)}
+
+
+def headline(result: AuditResult) -> str:
+    """'7 archives: 7 valid, 0 invalid, 0 unreadable' plus the baseline outcome."""
+    c = _counts(result)
+    text = (f"{c['archives']} archive{'s' if c['archives'] != 1 else ''}: {c['valid']} valid, "
+            f"{c['invalid']} invalid, {c['unreadable']} unreadable")
+    if result.baseline:
+        new = sum(1 for a in result.archives if a.comparison is None and a.report is not None)
+        text += (f"; against the baseline: {c['compared']} compared, {new} new, "
+                 f"{c['removed']} removed")
+    if result.fail_on is not None:
+        text += f"; {c['failing']} failing (invalid, or a change at or above {result.fail_on})"
+    return text
+
+
+def _label(a: ArchiveAudit) -> str:
+    return a.item.key + (" (exported model)" if a.item.kind == "model" else "")
+
+
+def _short_operator(op: Operator) -> str:
+    name = op.name.removeprefix(f"tvmgen_{op.module}_")
+    return name if len(name) <= 48 else name[:47] + "…"
+
+
+# -- json --------------------------------------------------------------------------------------
+
+
+def _memory_json(m: Memory | None) -> dict[str, int] | None:
+    if m is None:
+        return None
+    return {"workspace_bytes": m.workspace, "constants_bytes": m.constants, "io_bytes": m.io,
+            "code_bytes": m.code}
+
+
+def _archive_json(a: ArchiveAudit, result: AuditResult) -> dict[str, Any]:
+    comparison = None
+    if a.comparison is not None:
+        diff_doc = (json.loads(diff_reporters.render_json(a.comparison.result))
+                    if a.comparison.result is not None else None)
+        comparison = {"key": a.comparison.baseline, "error": a.comparison.error,
+                      "diff": diff_doc}
+    validation = (json.loads(validate_reporters.render_json([a.report]))["archives"][0]
+                  if a.report is not None else None)
+    return {"key": a.item.key, "path": a.item.path, "kind": a.item.kind, "status": a.status,
+            "error": a.error, "fails": a.fails(result.fail_on), "validation": validation,
+            "summary": a.summary.data if a.summary else None, "memory": _memory_json(a.memory),
+            "operators": [{"module": o.module, "name": o.name, "workspace_bytes": o.workspace}
+                          for o in a.operators],
+            "consumers": [verdict_json(v) for v in a.verdicts], "baseline": comparison}
+
+
+def render_json(result: AuditResult) -> str:
+    """The audit format (schemas/audit-report.schema.json)."""
+    doc = {"format": "mlfcheck-audit", "format_version": FORMAT_VERSION,
+           "tool": {"name": "mlfcheck", "version": __version__},
+           "timestamp": result.timestamp, "baseline": list(result.baseline),
+           "fail_on": None if result.fail_on is None else str(result.fail_on),
+           "consumers": list(result.consumers), "summary": _counts(result),
+           "archives": [_archive_json(a, result) for a in result.archives],
+           "removed": [{"key": i.key, "path": i.path, "kind": i.kind} for i in result.removed]}
+    return json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+# -- markdown ----------------------------------------------------------------------------------
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _version(a: ArchiveAudit) -> str:
+    v = a.report.declared_version if a.report else None
+    return f"v{v}" if v is not None else "?"
+
+
+def _readers(a: ArchiveAudit) -> str:
+    if not a.verdicts:
+        return ""
+    packed = sum(_matrix_value(cell(v)) == "pack" for v in a.verdicts)
+    extra = f" (+{packed} once packed as tar)" if packed else ""
+    return f"{sum(v.readable for v in a.verdicts)} of {len(a.verdicts)}{extra}"
+
+
+def _memory_cells(a: ArchiveAudit) -> list[str]:
+    m = a.memory
+    return [size(getattr(m, field)) if m else "" for field, _, _ in METRICS]
+
+
+def _baseline_cell(a: ArchiveAudit) -> str:
+    if a.comparison is None:
+        return "new"
+    if a.comparison.result is None:
+        return f"could not compare: {a.comparison.error}"
+    return diff_reporters.summary_line(a.comparison.result)
+
+
+def _table_rows(result: AuditResult, marks: dict[str, str]) -> list[list[str]]:
+    """Header, then one row per archive (shared by Markdown and HTML)."""
+    header = ["#", "archive", "status", "MLF", *(label for _, label, _ in METRICS),
+              "consumers that read it"]
+    if result.baseline:
+        header.append("since the baseline")
+    rows = [header]
+    for i, a in enumerate(result.archives, 1):
+        row = [str(i), _label(a), marks[a.status], _version(a), *_memory_cells(a),
+               _readers(a)]
+        if result.baseline:
+            row.append(_baseline_cell(a))
+        rows.append(row)
+    return rows
+
+
+def _matrix_rows(result: AuditResult) -> list[list[str]]:
+    """Header (consumer, #1, #2, ...), then one row per consumer (yes / no)."""
+    readable = [a for a in result.archives if a.verdicts]
+    rows = [["consumer", *(f"#{result.archives.index(a) + 1}" for a in readable)]]
+    for i, name in enumerate(result.consumers):
+        rows.append([name, *(_matrix_value(cell(a.verdicts[i])) for a in readable)])
+    return rows
+
+
+def _matrix_value(verdict: str) -> str:
+    """'yes', 'no', or 'pack' when only the container (an extracted folder) is refused."""
+    if verdict == "yes":
+        return "yes"
+    return "pack" if verdict == f"no ({CONTAINER} only)" else "no"
+
+
+def _md_table(rows: list[list[str]], *, code_column: int | None = None) -> list[str]:
+    def fmt(r: list[str]) -> str:
+        cells = [f"`{_md(c)}`" if i == code_column and c else _md(c) for i, c in enumerate(r)]
+        return "| " + " | ".join(cells) + " |"
+
+    head = "| " + " | ".join(map(_md, rows[0])) + " |"
+    return [head, "|" + "---|" * len(rows[0]), *map(fmt, rows[1:])]
+
+
+def _finding_lines(a: ArchiveAudit) -> list[str]:
+    if a.error is not None:
+        return [f"- `{a.item.key}`: could not audit: {_md(a.error)}"]
+    if a.report is None or not a.report.findings:
+        return []
+    return [f"- `{a.item.key}`: {f.code.name} {f.level} at `{f.location()}`: {_md(f.message)}"
+            for f in a.report.findings]
+
+
+def render_markdown(result: AuditResult) -> str:
+    """Release notes: headline, archive table, consumer matrix, changes, findings."""
+    lines = ["## MLF audit", "", f"**{headline(result)}**"]
+    if result.timestamp:
+        lines += ["", f"Generated {result.timestamp}."]
+    lines += ["", *_md_table(_table_rows(result, STATUS_MARK), code_column=1)]
+    if result.consumers:
+        matrix = _matrix_rows(result)
+        marks = [[r[0], *(MATRIX_MARK[c] for c in r[1:])] for r in matrix[1:]]
+        lines += ["", "### Who can read each archive", "",
+                  *_md_table([matrix[0], *marks], code_column=0)]
+        if any("pack" in r for r in matrix):
+            lines += ["", f"{MATRIX_MARK['pack']} {PACK_NOTE}"]
+    changed = [a for a in result.archives if a.comparison and a.comparison.result
+               and a.comparison.result.changes]
+    if changed:
+        lines += ["", "### Changes since the baseline"]
+        for a in changed:
+            assert a.comparison is not None and a.comparison.result is not None
+            lines += ["", f"<details><summary><code>{html.escape(a.item.key)}</code>: "
+                      f"{html.escape(_baseline_cell(a))}</summary>", "",
+                      diff_reporters.render_markdown(a.comparison.result).rstrip("\n"), "",
+                      "</details>"]
+    findings = [line for a in result.archives for line in _finding_lines(a)]
+    if findings:
+        lines += ["", "### Validation findings", "", *findings]
+    if result.removed:
+        lines += ["", "### Removed since the baseline", ""]
+        lines += [f"- `{i.key}`" for i in result.removed]
+    return "\n".join(lines) + "\n"
+
+
+# -- html --------------------------------------------------------------------------------------
+
+_CSS = """
+body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:24px;color:#222}
+h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px}
+h3{font-size:14px;margin:14px 0 4px}
+table{border-collapse:collapse;margin:6px 0}td,th{border:1px solid #ccc;padding:3px 8px;
+text-align:left;vertical-align:top}th{background:#f3f3f3}td.num{text-align:right}
+td.yes,td.valid{background:#e3f4e3}td.no,td.invalid,td.unreadable{background:#f9e0e0}td.pack{background:#fdf3d0}code{font-size:13px}
+.headline{font-weight:600}.muted{color:#666}svg text{font:12px system-ui,sans-serif}
+details{margin:6px 0}pre{background:#f6f6f6;padding:6px;overflow-x:auto}
+"""
+
+
+def _e(text: object) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def _html_table(rows: list[list[str]], classes: Callable[[int, str], str] | None = None) -> str:
+    head = "".join(f"<th>{_e(c)}</th>" for c in rows[0])
+    body = []
+    for row in rows[1:]:
+        cells = "".join(
+            f'<td class="{classes(i, c)}">{_e(c)}</td>' if classes else f"<td>{_e(c)}</td>"
+            for i, c in enumerate(row))
+        body.append(f"<tr>{cells}</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def _bar(x: float, y: float, width: float, height: float, colour: str, title: str) -> str:
+    return (f'<rect x="{x:.1f}" y="{y:.1f}" width="{max(width, 0.0):.1f}" height="{height}" '
+            f'fill="{colour}"><title>{_e(title)}</title></rect>')
+
+
+def _text(x: float, y: float, text: str, *, anchor: str = "start") -> str:
+    return f'<text x="{x:.1f}" y="{y:.1f}" text-anchor="{anchor}">{_e(text)}</text>'
+
+
+def memory_chart(archives: Sequence[ArchiveAudit]) -> str:
+    """One row per archive, one small bar chart per memory metric (each on its own scale)."""
+    rows = [a for a in archives if a.memory is not None]
+    if not rows:
+        return '<p class="muted">No archive has usable memory figures.</p>'
+    label_w, col_w, row_h, top = 260, 190, 24, 34
+    width = label_w + col_w * len(METRICS)
+    height = top + row_h * len(rows) + 8
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+             f'role="img" aria-label="memory per model">']
+    for j, (field, label, colour) in enumerate(METRICS):
+        x0 = label_w + j * col_w
+        parts.append(_bar(x0, 8, 12, 12, colour, label))
+        parts.append(_text(x0 + 16, 19, label))
+        peak = max(getattr(a.memory, field) for a in rows) or 1
+        for i, a in enumerate(rows):
+            value = getattr(a.memory, field)
+            y = top + i * row_h
+            bar_w = (col_w - 80) * value / peak
+            parts.append(_bar(x0, y, bar_w, row_h - 8, colour,
+                              f"{a.item.key}: {label} {value:,} bytes"))
+            parts.append(_text(x0 + bar_w + 4, y + row_h - 11, size(value)))
+    for i, a in enumerate(rows):
+        key = a.item.key if len(a.item.key) <= 38 else "…" + a.item.key[-37:]
+        parts.append(_text(label_w - 8, top + i * row_h + row_h - 11, key, anchor="end"))
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def operator_chart(archive: ArchiveAudit) -> str:
+    """The operators with the largest workspace in one archive, as horizontal bars."""
+    ops = sorted(archive.operators, key=lambda o: (-o.workspace, o.name))[:TOP_OPERATORS]
+    label_w, bar_w, row_h = 380, 300, 20
+    peak = max((o.workspace for o in ops), default=0) or 1
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{label_w + bar_w + 90}" '
+             f'height="{row_h * len(ops) + 6}" role="img" '
+             f'aria-label="workspace per operator of {_e(archive.item.key)}">']
+    for i, op in enumerate(ops):
+        y = 3 + i * row_h
+        w = bar_w * op.workspace / peak
+        parts.append(_text(label_w - 8, y + row_h - 7, _short_operator(op), anchor="end"))
+        parts.append(_bar(label_w, y, w, row_h - 6, OPERATOR_COLOUR,
+                          f"{op.name}: {op.workspace:,} bytes of workspace"))
+        parts.append(_text(label_w + w + 4, y + row_h - 7, size(op.workspace)))
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _operator_section(result: AuditResult) -> list[str]:
+    out = ["<h2>Workspace per operator</h2>",
+           f'<p class="muted">The {TOP_OPERATORS} operator functions with the largest '
+           "workspace in each archive (memory.functions.operator_functions).</p>"]
+    for a in result.archives:
+        if a.operators:
+            more = len(a.operators) - min(len(a.operators), TOP_OPERATORS)
+            note = f' <span class="muted">(and {more} more)</span>' if more > 0 else ""
+            out += [f"<h3><code>{_e(a.item.key)}</code>{note}</h3>", operator_chart(a)]
+    return out
+
+
+def _matrix_class(column: int, value: str) -> str:
+    return "" if column == 0 else value
+
+
+def _changes_section(result: AuditResult) -> list[str]:
+    out = []
+    for a in result.archives:
+        if a.comparison is None:
+            continue
+        out.append(f"<details><summary><code>{_e(a.item.key)}</code> against "
+                   f"<code>{_e(a.comparison.baseline)}</code>: {_e(_baseline_cell(a))}"
+                   "</summary>")
+        if a.comparison.result is not None:
+            out.append(f"<pre>{_e(diff_reporters.render_text(a.comparison.result))}</pre>")
+        out.append("</details>")
+    if result.removed:
+        out.append("<p>Removed since the baseline: " + ", ".join(
+            f"<code>{_e(i.key)}</code>" for i in result.removed) + "</p>")
+    return ["<h2>Changes since the baseline</h2>", *out] if out else []
+
+
+def _findings_section(result: AuditResult) -> list[str]:
+    rows = [["archive", "code", "severity", "where", "message"]]
+    for a in result.archives:
+        if a.error is not None:
+            rows.append([a.item.key, "", str(Severity.ERROR), "", f"could not audit: {a.error}"])
+        for f in a.report.findings if a.report else ():
+            rows.append([a.item.key, f.code.name, str(f.level), f.location(), f.message])
+    if len(rows) == 1:
+        return []
+    return ["<h2>Validation findings</h2>", _html_table(rows)]
+
+
+def _consumer_details(result: AuditResult) -> list[str]:
+    out = []
+    for a in result.archives:
+        failing = [v for v in a.verdicts if not v.readable]
+        if failing:
+            items = "".join(f"<li><code>{_e(v.profile.name)}</code>: {_e(cell(v))}"
+                            + (f" — {_e(v.first.message)}" if v.first else "") + "</li>"
+                            for v in failing)
+            out.append(f"<details><summary><code>{_e(a.item.key)}</code>: "
+                       f"{len(failing)} consumers cannot read it</summary><ul>{items}</ul>"
+                       "</details>")
+    return out
+
+
+def render_html(result: AuditResult) -> str:
+    """One self-contained page (inline CSS and SVG, no script, no network)."""
+    rows = _table_rows(result, {s: s for s in STATUS_MARK})
+    numeric = {rows[0].index(label) for _, label, _ in METRICS}
+    status = rows[0].index("status")
+    when = f"<p class=\"muted\">Generated {_e(result.timestamp)}.</p>" if result.timestamp else ""
+    body = [f"<h1>MLF audit</h1><p class=\"headline\">{_e(headline(result))}</p>{when}",
+            "<h2>Archives</h2>",
+            _html_table(rows, lambda i, c: "num" if i in numeric else c if i == status else ""),
+            "<h2>Memory per model</h2>", memory_chart(result.archives),
+            *_operator_section(result)]
+    if result.consumers:
+        body += ["<h2>Who can read each archive</h2>",
+                 '<p class="muted">Columns are the archive numbers of the table above; '
+                 "see docs/consumers.md for the profiles.</p>",
+                 _html_table(_matrix_rows(result), _matrix_class),
+                 f'<p class="muted">pack: {_e(PACK_NOTE)}</p>', *_consumer_details(result)]
+    body += _changes_section(result) + _findings_section(result)
+    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<title>MLF audit</title><style>{_CSS}</style></head><body>\n"
+            + "\n".join(body)
+            + f"\n<p class=\"muted\">mlfcheck {_e(__version__)}</p>\n</body></html>\n")
+
+
+RENDERERS: dict[str, Callable[[AuditResult], str]] = {
+    "json": render_json, "markdown": render_markdown, "html": render_html,
+    "junit": render_audit_junit,
+}

@@ -1,0 +1,90 @@
+"""JUnit XML for CI test reports: one test case per archive (validate) or per check (audit)."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from mlfcheck.findings import Severity
+from mlfcheck.reporters import validate as validate_reporters
+from mlfcheck.reporters.validate import Outcome
+
+if TYPE_CHECKING:  # the audit and diff machinery loads only when an audit is rendered
+    from mlfcheck.audit import ArchiveAudit, AuditResult
+
+
+@dataclass(frozen=True)
+class Case:
+    """One test case: passed, failed (the check found a problem) or errored (could not run)."""
+
+    classname: str
+    name: str
+    failure: str | None = None
+    """Short message of a failure."""
+    error: str | None = None
+    """Short message of an error."""
+    text: str = ""
+    """The full report, as the failure/error body or as system-out when it passed."""
+
+
+def _validate_case(outcome: Outcome, classname: str = "mlfcheck.validate",
+                   name: str | None = None) -> Case:
+    text = validate_reporters.render_text([outcome])
+    if isinstance(outcome, tuple):
+        return Case(classname, name or outcome[0], error=f"could not read: {outcome[1]}",
+                    text=text)
+    errors = outcome.count(Severity.ERROR)
+    failure = f"{errors} error{'s' if errors != 1 else ''}" if errors else None
+    return Case(classname, name or outcome.path, failure=failure, text=text)
+
+
+def _audit_cases(a: ArchiveAudit, result: AuditResult) -> list[Case]:
+    from mlfcheck.reporters import diff as diff_reporters
+
+    name = a.item.key
+    if a.report is None:
+        return [Case("mlfcheck.audit.validate", name, error=f"could not audit: {a.error}",
+                     text=a.error or "")]
+    cases = [_validate_case(a.report, "mlfcheck.audit.validate", name)]
+    if a.comparison is not None:
+        diff = a.comparison.result
+        if diff is None:
+            cases.append(Case("mlfcheck.audit.baseline", name,
+                              error=f"could not compare: {a.comparison.error}",
+                              text=a.comparison.error or ""))
+        else:
+            failed = diff.fails(result.fail_on)
+            cases.append(Case("mlfcheck.audit.baseline", name,
+                              failure=diff_reporters.summary_line(diff) if failed else None,
+                              text=diff_reporters.render_text(diff)))
+    return cases
+
+
+def _xml(suite_name: str, cases: Sequence[Case]) -> str:
+    counts = {"tests": str(len(cases)),
+              "failures": str(sum(c.failure is not None for c in cases)),
+              "errors": str(sum(c.error is not None for c in cases)), "skipped": "0"}
+    root = ET.Element("testsuites", {"name": suite_name, **counts})
+    suite = ET.SubElement(root, "testsuite", {"name": suite_name, **counts})
+    for c in cases:
+        case = ET.SubElement(suite, "testcase", {"classname": c.classname, "name": c.name})
+        if c.error is not None:
+            ET.SubElement(case, "error", {"message": c.error, "type": "error"}).text = c.text
+        elif c.failure is not None:
+            ET.SubElement(case, "failure", {"message": c.failure, "type": "failure"}).text = c.text
+        elif c.text:
+            ET.SubElement(case, "system-out").text = c.text
+    ET.indent(root)
+    return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
+
+
+def render_junit(outcomes: Sequence[Outcome]) -> str:
+    """validate --format junit: a test case per archive; errors fail it, unreadable errors it."""
+    return _xml("mlfcheck validate", [_validate_case(o) for o in outcomes])
+
+
+def render_audit_junit(result: AuditResult) -> str:
+    """audit --format junit: per archive a validate case, and a baseline case when compared."""
+    return _xml("mlfcheck audit", [c for a in result.archives for c in _audit_cases(a, result)])
