@@ -8,20 +8,18 @@ import json
 import os
 import random
 import shlex
-import shutil
 import struct
 import subprocess
 import sys
 import tarfile
 import tempfile
-import venv
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from bench_validate import BASELINE_VENV, Figure, measure  # noqa: E402
+from bench_validate import BASELINE_VENV, Figure, baseline_tool, measure  # noqa: E402
 
 from mlfcheck.params import LIST_MAGIC, TENSOR_MAGIC  # noqa: E402
 from tests.conftest import real_archives  # noqa: E402
@@ -52,21 +50,6 @@ def diffoscope_cmd(exe: str, old: Path, new: Path) -> list[str]:
 def output_bytes(cmd: list[str]) -> int:
     """Bytes one run writes to stdout."""
     return len(subprocess.run(cmd, cwd=REPO, capture_output=True, check=True).stdout)
-
-
-def find_diffoscope(install: bool) -> str | None:
-    """diffoscope on PATH, in the bench venv, or installed there from PyPI when asked."""
-    found = shutil.which("diffoscope")
-    cached = BASELINE_VENV / "bin" / "diffoscope"
-    if found or cached.is_file():
-        return found or str(cached)
-    if not install:
-        return None
-    print(f"installing diffoscope into {BASELINE_VENV} ...", file=sys.stderr)
-    venv.create(BASELINE_VENV, with_pip=True)
-    subprocess.run([str(BASELINE_VENV / "bin" / "python"), "-m", "pip", "install", "--quiet",
-                    "diffoscope"], check=True)
-    return str(cached)
 
 
 # -- the synthetic pair ------------------------------------------------------------------------
@@ -170,7 +153,7 @@ def main(argv: list[str] | None = None) -> None:
         parser.error("--runs must be at least 1")
     if args.shared:
         os.environ["MLFCHECK_SHARED"] = str(args.shared.resolve())
-    dos = find_diffoscope(args.install_baselines)
+    dos = baseline_tool("diffoscope", args.install_baselines)
     command = shlex.join(["python", "bench/bench_diff.py", *sys.argv[1:]])
     print(f"Command: `{command}` (from the repo root)\n")
     print(f"Medians of {args.runs} fresh-process runs after one warm-up run; peak memory is max "

@@ -93,18 +93,19 @@ def validate_cmd(archive: Path) -> list[str]:
 
 # -- baselines --------------------------------------------------------------------------------
 
-def check_jsonschema(install: bool) -> str | None:
-    """The check-jsonschema executable: on PATH, in the bench venv, or installed there."""
-    found = shutil.which("check-jsonschema")
-    cached = BASELINE_VENV / "bin" / "check-jsonschema"
+def baseline_tool(name: str, install: bool) -> str | None:
+    """A baseline tool's executable (PyPI package of the same name): on PATH, in the bench
+    venv, or installed there when `install` is set."""
+    found = shutil.which(name)
+    cached = BASELINE_VENV / "bin" / name
     if found or cached.is_file():
         return found or str(cached)
     if not install:
         return None
-    print(f"installing check-jsonschema into {BASELINE_VENV} ...", file=sys.stderr)
+    print(f"installing {name} into {BASELINE_VENV} ...", file=sys.stderr)
     venv.create(BASELINE_VENV, with_pip=True)
     subprocess.run([str(BASELINE_VENV / "bin" / "python"), "-m", "pip", "install", "--quiet",
-                    "check-jsonschema"], check=True)
+                    name], check=True)
     return str(cached)
 
 
@@ -300,7 +301,7 @@ def main(argv: list[str] | None = None) -> None:
         parser.error("--runs must be at least 1")
     if args.shared:
         os.environ["MLFCHECK_SHARED"] = str(args.shared.resolve())
-    cjs = check_jsonschema(args.install_baselines)
+    cjs = baseline_tool("check-jsonschema", args.install_baselines)
     command = shlex.join(["python", "bench/bench_validate.py", *sys.argv[1:]])
     print(f"Command: `{command}` (from the repo root)\n")
     print(f"Medians of {args.runs} fresh-process runs after one warm-up run; peak memory is "

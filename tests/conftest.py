@@ -43,3 +43,10 @@ def shared() -> Path:
 def real() -> dict[str, Path]:
     """Real archives by short name."""
     return real_archives()
+
+
+@pytest.fixture
+def in_real_dir(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run from the real-archive folder: short, machine-independent paths in reports, and no
+    mlfcheck.toml or pyproject.toml of this repository is found as diff configuration."""
+    monkeypatch.chdir(shared_dir() / "fixtures" / "real-mlf")

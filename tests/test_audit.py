@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
+from cli_helpers import invoke
 from conftest import shared_dir
 from jsonschema import Draft202012Validator
 
@@ -27,16 +27,11 @@ REAL = shared_dir() / "fixtures" / "real-mlf"
 MODELS = shared_dir() / "models"
 
 
-@pytest.fixture(autouse=True)
-def _in_real_fixtures(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Run from the real-archive folder: short paths, and no diff config is found."""
-    monkeypatch.chdir(REAL)
+pytestmark = pytest.mark.usefixtures("in_real_dir")
 
 
 def run(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(audit, [*args, "--jobs", "1"] if "--jobs" not in args
-                                else list(args))
-    return result.exit_code, result.stdout, result.stderr
+    return invoke(audit, *args, *(() if "--jobs" in args else ("--jobs", "1")))
 
 
 def release(tmp_path: Path, name: str, **archives: str) -> Path:

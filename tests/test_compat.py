@@ -9,7 +9,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from cli_helpers import invoke
 from conftest import real_archives, shared_dir
 from jsonschema import Draft202012Validator
 
@@ -34,15 +34,11 @@ V7_GRAPH = "hannah-m3-v7-graph/model.tar"
 FOLDER = "esp32s3-example-v7-aot"
 
 
-@pytest.fixture(autouse=True)
-def _in_real_fixtures(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Run from the real-archive folder so paths in reports are short and machine-independent."""
-    monkeypatch.chdir(REAL)
+pytestmark = pytest.mark.usefixtures("in_real_dir")
 
 
 def run(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(compat, list(args))
-    return result.exit_code, result.stdout, result.stderr
+    return invoke(compat, *args)
 
 
 def readable_by(path: str) -> set[str]:

@@ -10,7 +10,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from cli_helpers import invoke
 from conftest import real_archives, shared_dir
 from jsonschema import Draft202012Validator
 
@@ -30,15 +30,11 @@ V4 = "gub-microspeech-v4-graph/model.tar"
 V5 = "gubprof-microspeech-v5-graph/model.tar"
 
 
-@pytest.fixture(autouse=True)
-def _in_real_fixtures(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Run from the real-archive folder: short, machine-independent paths; no config found."""
-    monkeypatch.chdir(REAL)
+pytestmark = pytest.mark.usefixtures("in_real_dir")
 
 
 def run(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(diff, list(args))
-    return result.exit_code, result.stdout, result.stderr
+    return invoke(diff, *args)
 
 
 def test_the_aot_re_export_pair_has_no_change_and_says_only_function_order_differs() -> None:

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from cli_helpers import invoke
 from jsonschema import Draft202012Validator
 from jsonschema.validators import validator_for
 
@@ -28,8 +28,7 @@ EXPECTED_REAL_WARNINGS = {
 
 
 def run(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(main, list(args))
-    return result.exit_code, result.stdout, result.stderr
+    return invoke(main, *args)
 
 
 def test_every_real_archive_validates_with_exit_zero_and_only_the_documented_warnings(
