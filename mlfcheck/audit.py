@@ -19,8 +19,8 @@ from mlfcheck.checks import Context
 from mlfcheck.consumers import Profile, Verdict, builtin_profiles, evaluate
 from mlfcheck.diff import DiffConfig, DiffResult, Level, diff_archives
 from mlfcheck.errors import MlfcheckError, UsageError
-from mlfcheck.summary import Summary, summarize
-from mlfcheck.validate import Report, validate
+from mlfcheck.summary import ShowError, Summary, summarize_context
+from mlfcheck.validate import Report, validate_context
 
 ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz")
 MODEL_SUFFIXES = (".onnx", ".tflite")
@@ -215,13 +215,13 @@ def _memory(summary: Summary) -> Memory:
 
 def _inspect(job: _Job, path: str) -> ArchiveAudit:
     """Validate, summarise and run the consumer profiles on one readable archive."""
-    report = validate(path, limits=job.limits)
-    try:
-        summary: Summary | None = summarize(path, limits=job.limits)
-    except MlfcheckError:
-        summary = None
     with Archive(path, limits=job.limits) as archive:
         ctx = Context(archive)
+        report = validate_context(ctx)
+        try:
+            summary: Summary | None = summarize_context(ctx)
+        except ShowError:
+            summary = None
         verdicts = tuple(evaluate(p, ctx) for p in job.profiles)
         model = ctx.model
         operators = tuple(Operator(m.name, o.name, o.max_workspace)

@@ -33,26 +33,31 @@ class Summary:
 def summarize(path: str | os.PathLike[str], *, limits: Limits | None = None) -> Summary:
     """Summarise one archive; raise ShowError when metadata.json is unusable."""
     with Archive(path, limits=limits) as archive:
-        ctx = Context(archive)
-        problem = ctx.metadata[1] or ctx.declared_version[1] or (
-            ctx.schema_findings[0] if ctx.version is not None and ctx.schema_findings else None)
-        if problem is not None or ctx.model is None:
-            where = problem.location() if problem else "metadata.json"
-            why = problem.message if problem else "no usable metadata"
-            raise ShowError(f"{path}: cannot summarise, {where}: {why} "
-                            "(run 'mlfcheck validate' for every finding)")
-        model = ctx.model
-        data: dict[str, Any] = {
-            "path": str(path),
-            "container": "folder" if Path(path).is_dir() else (
-                "tar.gz" if archive.compressed else "tar"),
-            "declared_version": model.version,
-            "detected_versions": list(ctx.fingerprint.best()),
-            "members": sum(1 for m in archive.members.values() if not m.is_dir),
-            "total_bytes": sum(m.size for m in archive.members.values()),
-            "modules": [_module(ctx, m) for m in model.modules],
-            "codegen": _codegen(ctx),
-        }
+        return summarize_context(Context(archive))
+
+
+def summarize_context(ctx: Context) -> Summary:
+    """Summarise an archive already opened in `ctx`; raise ShowError when it is unusable."""
+    archive = ctx.archive
+    problem = ctx.metadata[1] or ctx.declared_version[1] or (
+        ctx.schema_findings[0] if ctx.version is not None and ctx.schema_findings else None)
+    if problem is not None or ctx.model is None:
+        where = problem.location() if problem else "metadata.json"
+        why = problem.message if problem else "no usable metadata"
+        raise ShowError(f"{archive.path}: cannot summarise, {where}: {why} "
+                        "(run 'mlfcheck validate' for every finding)")
+    model = ctx.model
+    data: dict[str, Any] = {
+        "path": archive.path,
+        "container": "folder" if Path(archive.path).is_dir() else (
+            "tar.gz" if archive.compressed else "tar"),
+        "declared_version": model.version,
+        "detected_versions": list(ctx.fingerprint.best()),
+        "members": sum(1 for m in archive.members.values() if not m.is_dir),
+        "total_bytes": sum(m.size for m in archive.members.values()),
+        "modules": [_module(ctx, m) for m in model.modules],
+        "codegen": _codegen(ctx),
+    }
     return Summary(data)
 
 
