@@ -153,7 +153,11 @@ class _Parser:
             if number in (float("inf"), float("-inf")):
                 raise self.fail(Code.M006, "number overflows to infinity", pos, pointer)
         else:
-            number = int(m.group())
+            try:
+                number = int(m.group())
+            except ValueError:  # over sys.get_int_max_str_digits() digits
+                raise self.fail(Code.M006, f"integer of {len(m.group())} digits is too long",
+                                pos, pointer) from None
         return number, m.end()
 
     def obj(self, pos: int, pointer: str, depth: int) -> tuple[dict[str, Any], int]:

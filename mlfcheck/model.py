@@ -7,7 +7,10 @@ into one shape, remembering the JSON Pointer each fact came from so findings can
 
 from __future__ import annotations
 
+import dataclasses
 import re
+import types
+import typing
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -117,13 +120,56 @@ class Model:
     @classmethod
     def from_metadata(cls, meta: dict[str, Any], version: int) -> Model:
         """Read a metadata document that is valid against its version's schema."""
-        if "modules" in meta:
-            modules = tuple(
-                _module(entry, name, f"/modules/{escape_token(name)}", version)
-                for name, entry in sorted(meta["modules"].items()))
-        else:
-            modules = (_module(meta, meta["model_name"], "", version),)
-        return cls(version, modules)
+        try:
+            if "modules" in meta:
+                modules = tuple(
+                    _module(entry, name, f"/modules/{escape_token(name)}", version)
+                    for name, entry in sorted(meta["modules"].items()))
+            else:
+                modules = (_module(meta, meta["model_name"], "", version),)
+        except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
+            raise ModelError(f"metadata lacks what MLF v{version} requires ({exc!r})") from None
+        model = cls(version, modules)
+        wrong = _mismatch(model, Model, "model")
+        if wrong is not None:
+            raise ModelError(f"metadata has a value of the wrong type at {wrong}")
+        return model
+
+
+class ModelError(ValueError):
+    """Metadata that does not fit the model (possible only when it fails its schema)."""
+
+
+def _mismatch(value: Any, hint: Any, where: str) -> str | None:
+    """Where `value` first differs from the type `hint` (records checked field by field)."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint is Any:
+        return None
+    if origin in (typing.Union, types.UnionType):
+        fits = any(_mismatch(value, a, where) is None for a in args)
+        return None if fits else where
+    if dataclasses.is_dataclass(hint):
+        if not isinstance(value, hint):  # type: ignore[arg-type]
+            return where
+        hints = typing.get_type_hints(hint)
+        for f in dataclasses.fields(hint):
+            found = _mismatch(getattr(value, f.name), hints[f.name], f"{where}.{f.name}")
+            if found is not None:
+                return found
+        return None
+    if origin is tuple:
+        if not isinstance(value, tuple):
+            return where
+        each = [args[0]] * len(value) if len(args) == 2 and args[1] is Ellipsis else list(args)
+        if len(each) != len(value):
+            return where
+        return next((m for i, (v, a) in enumerate(zip(value, each, strict=True))
+                     if (m := _mismatch(v, a, f"{where}[{i}]")) is not None), None)
+    if origin is dict:
+        return None if isinstance(value, dict) else where
+    if hint is int:
+        return None if isinstance(value, int) and not isinstance(value, bool) else where
+    return None if isinstance(value, hint) else where
 
 
 def _targets(raw: Any) -> tuple[str, ...]:

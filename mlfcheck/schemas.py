@@ -9,7 +9,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, validators
 
 from mlfcheck.errors import UsageError
 
@@ -54,7 +54,18 @@ def mlf_schema(version: int) -> dict[str, Any]:
     return load(f"mlf-v{version}.schema.json")
 
 
+def _is_json_integer(checker: Any, instance: Any) -> bool:
+    """An integer as JSON writes one: TVM never wrote 1.0 or true for a count or a size."""
+    return isinstance(instance, int) and not isinstance(instance, bool)
+
+
+StrictValidator = validators.extend(  # type: ignore[no-untyped-call]
+    Draft202012Validator,
+    type_checker=Draft202012Validator.TYPE_CHECKER.redefine("integer", _is_json_integer))
+"""Draft 2020-12, except that 'integer' excludes 1.0 (the standard counts it as an integer)."""
+
+
 @cache
-def validator(name: str) -> Draft202012Validator:
+def validator(name: str) -> Any:
     """A ready validator for one schema file (format checks off, as the schemas use patterns)."""
-    return Draft202012Validator(load(name))
+    return StrictValidator(load(name))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import tarfile
 import sys
 from pathlib import Path
 
@@ -196,3 +197,15 @@ def test_ci_runs_the_test_command_the_readme_gives() -> None:
     command = next(line for line in readme.splitlines() if "pytest" in line
                    and line.startswith("pip install"))
     assert command in (REPO / ".ci" / "run").read_text(encoding="utf-8")
+
+
+def test_a_float_where_metadata_needs_an_integer_is_a_schema_violation(tmp_path: Path) -> None:
+    with tarfile.open(REPO / "fixtures" / "v6-graph-add.tar") as tar:
+        tar.extractall(tmp_path, filter="data")
+    meta_path = tmp_path / "metadata.json"
+    meta = json.loads(meta_path.read_text())
+    meta["memory"]["functions"]["main"][0]["device"] = 1.0
+    meta_path.write_text(json.dumps(meta))
+    code, out, _ = run("validate", str(tmp_path))
+    assert code == 1
+    assert "S003" in out and "1.0 is not of type 'integer'" in out

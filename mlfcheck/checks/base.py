@@ -15,7 +15,7 @@ from mlfcheck.errors import ArchiveError
 from mlfcheck.findings import Code, Finding
 from mlfcheck.jsondoc import JSONDoc, JSONDocError, parse_bytes, pointer_of
 from mlfcheck.layouts import Fingerprint, fingerprint
-from mlfcheck.model import Model
+from mlfcheck.model import Model, ModelError
 from mlfcheck.params import ParamsError, ParamsFile, read_params
 
 METADATA = "metadata.json"
@@ -151,12 +151,21 @@ class Context:
                                f"{'/'.join(map(str, leaf.absolute_schema_path))})", pointer))
         return out
 
-    @cached_property
+    @property
     def model(self) -> Model | None:
         """The normalised model, when the document is valid against its schema."""
+        return self.model_result[0]
+
+    @cached_property
+    def model_result(self) -> tuple[Model | None, Finding | None]:
+        """The model, or the finding that says why a schema-valid document does not fit it."""
         if self.version is None or self.schema_findings:
-            return None
-        return Model.from_metadata(self.meta, self.version)
+            return None, None
+        try:
+            return Model.from_metadata(self.meta, self.version), None
+        except ModelError as exc:
+            return None, self.at(Code.S003, f"{exc} (the schema lets it through; please "
+                                 "report this)", "")
 
     # -- other members -------------------------------------------------------------------------
 

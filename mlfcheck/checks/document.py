@@ -35,8 +35,11 @@ def declared_version(ctx: Context) -> Iterator[Finding]:
 
 @check(Code.S003, needs="version")
 def schema(ctx: Context) -> Iterator[Finding]:
-    """metadata.json matches schemas/mlf-v<version>.schema.json."""
+    """metadata.json matches schemas/mlf-v<version>.schema.json, and so fits the model."""
     yield from ctx.schema_findings
+    misfit = ctx.model_result[1]
+    if misfit is not None:
+        yield misfit
 
 
 @check(Code.V001, needs="version")

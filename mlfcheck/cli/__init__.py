@@ -16,6 +16,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "export": ("mlfcheck.cli.export", "Compile a model with TVM into an MLF v8 archive."),
     "compat": ("mlfcheck.cli.compat", "Can a consumer read an archive? Which read fails, and why."),
     "audit": ("mlfcheck.cli.audit", "Audit many archives and models for a release, with a gate."),
+    "fuzz": ("mlfcheck.cli.fuzz", "Fuzz the exporter with generated models, or the readers."),
     "explain": ("mlfcheck.cli.explain", "Explain a finding code or a diff rule."),
     "schema": ("mlfcheck.cli.schema", "List or print the JSON Schemas mlfcheck ships."),
 }

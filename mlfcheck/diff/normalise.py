@@ -17,7 +17,7 @@ from mlfcheck.csource import Function, functions, normalise
 from mlfcheck.errors import MlfcheckError
 from mlfcheck.jsondoc import JSONDocError, parse_bytes
 from mlfcheck.layouts import codegen_prefix, graph_path, ir_path, params_path
-from mlfcheck.model import Model, Module, TensorSpec, dtype_bytes
+from mlfcheck.model import Model, ModelError, Module, TensorSpec, dtype_bytes
 from mlfcheck.params import ParamsError, ParamsFile
 from mlfcheck.validate import Report
 
@@ -230,7 +230,7 @@ def _model(ctx: Context, label: str, report: Report) -> Model:
     if problem is None and ctx.version is not None:
         try:
             return Model.from_metadata(ctx.meta, ctx.version)
-        except (KeyError, IndexError, TypeError, ValueError, AttributeError):
+        except ModelError:
             pass
     first = problem or next(iter(report.findings), None)
     why = f"{first.location()}: {first.message}" if first else "no usable metadata"

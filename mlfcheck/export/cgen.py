@@ -145,7 +145,9 @@ def _entry(plan: Plan, name: str, link_params: bool, summary: str) -> str:
                   for t, v in zip(plan.constants, plan.constant_values, strict=True)]
     parts += [f"static int64_t tvmgen_{name}_shape{i}[{max(1, len(s))}] = "
               f"{{{', '.join(map(str, s)) or '1'}}};" for s, i in shapes.items()]
-    parts += ["", _helpers(name, most), "", _run_signature(name, link_params) + " {",
+    if kernels:  # a model of views and copies only calls no kernel: no helpers, no warnings
+        parts += ["", _helpers(name, most)]
+    parts += ["", _run_signature(name, link_params) + " {",
               "  int32_t status = 0;", *_body(plan, name, link_params, shapes),
               "  return status;", "}", ""]
     return "\n".join(parts)

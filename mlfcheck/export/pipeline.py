@@ -13,9 +13,16 @@ TARGET = "c"
 _LIBRARY_CTX = re.compile(r"^void\* __tvm_ffi__library_ctx = NULL;\n", re.M)
 _QUIET_GCC = """\
 /* TVM initialises reduction accumulators inside their loop (`if (k == 0)`), which GCC's
-   -Wmaybe-uninitialized cannot follow; the code is correct, so that one warning is off. */
+   -Wmaybe-uninitialized cannot follow; and when a kernel writes only some of its outputs
+   (a split whose other part is unused) it still unpacks every buffer pointer. The code is
+   correct, so those warnings are off. */
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wunused-but-set-variable"
+#pragma GCC diagnostic ignored "-Wunused-variable"
+#elif defined(__clang__)
+#pragma clang diagnostic ignored "-Wunused-but-set-variable"
+#pragma clang diagnostic ignored "-Wunused-variable"
 #endif
 """
 

@@ -1,0 +1,536 @@
+"""A fuzz campaign: draw N examples, run them isolated, bucket the outcomes, deduplicate them by
+signature, shrink one example per signature and write its reproducer.
+
+Examples are drawn with hypothesis from the same strategies the tests use (generation only,
+seeded, no database), so a seed names the same examples on every run. Shrinking is greedy and
+re-runs each candidate in a child process: delete layers, outputs, inputs and mutation steps,
+zero selectors and options, shrink input shapes.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any, TypeVar
+
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import seed as seed_with
+from hypothesis.strategies import SearchStrategy
+
+from mlfcheck import __version__
+from mlfcheck.errors import ExportError
+from mlfcheck.fuzz.isolation import Finished, Limits, Task, run_all
+from mlfcheck.fuzz.models import FLOAT, Input, Layer, ModelSpec, describe, render
+from mlfcheck.fuzz.properties import (
+    Bucket,
+    PropertyFailure,
+    command_line,
+    export_error_signature,
+    exporter_properties,
+    reader_survives,
+)
+from mlfcheck.fuzz.reader import MutationSpec, load_fixtures
+from mlfcheck.fuzz.strategies import models, mutations
+
+T = TypeVar("T")
+TARGETS = ("exporter", "reader")
+READER_BATCH = 200
+"""Reader examples per child process (they run in-process there, for speed)."""
+MIN_OPS = 3
+"""Fewest layers a campaign model has (hypothesis would otherwise draw many one-layer models;
+shrinking still goes below it)."""
+SHRINK_ATTEMPTS = 120
+"""Most candidate runs spent shrinking one counterexample."""
+
+
+@dataclass(frozen=True)
+class Options:
+    """Everything a campaign needs; the CLI builds it from its flags."""
+
+    target: str
+    examples: int = 200
+    seed: int = 0
+    time_budget: float | None = None
+    jobs: int = 1
+    out: Path | None = None
+    verify: bool = False
+    limits: Limits = field(default_factory=Limits)
+    fixtures: tuple[Path, ...] = ()
+    max_ops: int = 8
+    example_seconds: float = 10.0
+    """Reader: the time limit of one example inside its batch."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one example."""
+
+    bucket: Bucket
+    signature: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class Counterexample:
+    """One distinct failure: its bucket and signature, how often it was hit, its reproducer."""
+
+    bucket: Bucket
+    signature: str
+    count: int
+    example: int
+    """Index of the first example that hit it."""
+    shrunk: str
+    """The shrunk example in one line."""
+    detail: str
+    reproducer: Path | None
+
+
+@dataclass(frozen=True)
+class CampaignResult:
+    """The campaign's figures and its distinct counterexamples."""
+
+    target: str
+    seed: int
+    requested: int
+    ran: int
+    seconds: float
+    """Wall time of running the examples (drawing and shrinking excluded)."""
+    shrink_seconds: float
+    counts: dict[Bucket, int]
+    counterexamples: tuple[Counterexample, ...]
+    verify: bool
+    tvm_version: str | None
+    stopped_by_budget: bool
+
+    @property
+    def per_minute(self) -> float:
+        """Examples run per minute of wall time."""
+        return 60.0 * self.ran / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def found(self) -> bool:
+        """True when any example landed outside the ok bucket."""
+        return bool(self.counterexamples)
+
+
+class CampaignError(Exception):
+    """The campaign could not run (missing TVM, no fixtures, unwritable --out)."""
+
+
+def draw(strategy: SearchStrategy[T], count: int, seed: int) -> list[T]:
+    """`count` examples of `strategy`, the same ones for the same seed."""
+    drawn: list[T] = []
+
+    @settings(max_examples=count, phases=[Phase.generate], database=None, deadline=None,
+              derandomize=False, suppress_health_check=list(HealthCheck))
+    @seed_with(seed)
+    @given(strategy)
+    def collect(value: T) -> None:
+        drawn.append(value)
+
+    collect()
+    return drawn
+
+
+# -- running one example (in a child) ---------------------------------------------------------
+
+def exporter_task(arg: dict[str, Any]) -> dict[str, str]:
+    """Child: write the model file, check every exporter property, report the outcome."""
+    workdir = Path(arg["workdir"])
+    model = workdir / "model.py"
+    model.write_text(arg["source"])
+    try:
+        exporter_properties(model, workdir, verify=arg["verify"])
+        outcome = Outcome(Bucket.OK, "", "")
+    except PropertyFailure as failure:
+        outcome = Outcome(failure.bucket, failure.signature, failure.detail)
+    except ExportError as exc:
+        outcome = Outcome(Bucket.EXPORT_ERROR, export_error_signature(exc), str(exc))
+    for name in ("first.tar", "second.tar"):
+        (workdir / name).unlink(missing_ok=True)
+    return {"bucket": outcome.bucket.name, "signature": outcome.signature,
+            "detail": outcome.detail}
+
+
+_FIXTURES: dict[tuple[str, ...], dict[str, bytes]] = {}
+
+
+def reader_task(arg: dict[str, Any]) -> list[dict[str, Any]]:
+    """Child: run a batch of reader examples in-process, appending each outcome to a file."""
+    key = tuple(arg["fixtures"])
+    if key not in _FIXTURES:
+        _FIXTURES[key] = load_fixtures([Path(p) for p in key])
+    fixtures = _FIXTURES[key]
+    progress = Path(arg["progress"])
+    done = []
+    for index, raw in arg["examples"]:
+        spec = _mutation_from_json(raw)
+        scratch = Path(arg["scratch"]) / f"e{index}"
+        try:
+            reader_survives(spec, fixtures[spec.fixture], scratch,
+                            seconds=arg["example_seconds"])
+            outcome = {"index": index, "bucket": Bucket.OK.name, "signature": "", "detail": ""}
+        except PropertyFailure as failure:
+            outcome = {"index": index, "bucket": failure.bucket.name,
+                       "signature": failure.signature, "detail": failure.detail[-4000:]}
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        with progress.open("a") as fh:
+            fh.write(json.dumps(outcome) + "\n")
+        done.append(outcome)
+    return done
+
+
+def _mutation_from_json(raw: dict[str, Any]) -> MutationSpec:
+    from mlfcheck.fuzz.reader import Mutation
+
+    return MutationSpec(raw["fixture"], raw["container"],
+                        tuple(Mutation(**m) for m in raw["steps"]), raw["command"])
+
+
+def _outcome_of(finished: Finished) -> Outcome:
+    """Map how a child ended onto an outcome (the value when it returned one)."""
+    if finished.status == "returned":
+        value = finished.value
+        return Outcome(Bucket[value["bucket"]], value["signature"], value["detail"])
+    if finished.status == "timeout":
+        return Outcome(Bucket.TIMEOUT, "over the time limit", finished.detail)
+    if finished.status == "raised" and finished.value == "MemoryError":
+        return Outcome(Bucket.MEMORY_LIMIT, "MemoryError", finished.detail)
+    if finished.status == "raised":
+        return Outcome(Bucket.CRASH, f"{finished.value} outside the properties", finished.detail)
+    return Outcome(Bucket.CRASH, f"process died: {finished.detail}", finished.detail)
+
+
+# -- the campaign -----------------------------------------------------------------------------
+
+@dataclass
+class _Tally:
+    counts: dict[Bucket, int] = field(default_factory=dict)
+    first: dict[tuple[Bucket, str], tuple[int, Any, Outcome]] = field(default_factory=dict)
+    hits: dict[tuple[Bucket, str], int] = field(default_factory=dict)
+    ran: int = 0
+
+    def add(self, index: int, example: Any, outcome: Outcome) -> None:
+        self.ran += 1
+        self.counts[outcome.bucket] = self.counts.get(outcome.bucket, 0) + 1
+        if outcome.bucket is Bucket.OK:
+            return
+        key = (outcome.bucket, outcome.signature)
+        self.hits[key] = self.hits.get(key, 0) + 1
+        if key not in self.first or index < self.first[key][0]:
+            self.first[key] = (index, example, outcome)
+
+
+def run_campaign(options: Options, *,
+                 progress: Callable[[int], None] = lambda n: None) -> CampaignResult:
+    """Run a whole campaign; raise CampaignError when it cannot start."""
+    if options.target not in TARGETS:
+        raise CampaignError(f"unknown target {options.target!r}; known: {', '.join(TARGETS)}")
+    tvm_version = _tvm_version(required=options.target == "exporter")
+    if options.out is not None:
+        try:
+            options.out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise CampaignError(f"cannot create --out {options.out}: {exc.strerror}") from exc
+    with tempfile.TemporaryDirectory(prefix="mlfcheck-fuzz-") as tmp:
+        root = Path(tmp)
+        tally = _Tally()
+        start = time.monotonic()
+        if options.target == "exporter":
+            stopped = _run_exporter(options, root, tally, progress, start)
+        else:
+            stopped = _run_reader(options, root, tally, progress, start)
+        seconds = time.monotonic() - start
+        found = []
+        for n, (key, (index, example, outcome)) in enumerate(sorted(
+                tally.first.items(), key=lambda item: (item[0][0].name, item[0][1]))):
+            shrunk, shrunk_outcome = _shrink(options, root / f"shrink{n}", example, outcome)
+            where, detail = None, shrunk_outcome.detail
+            if options.out is not None:
+                try:
+                    where = _write_reproducer(options, options.out, n, index, shrunk,
+                                              shrunk_outcome, tvm_version)
+                except Exception as exc:  # one unwritable reproducer must not lose the run
+                    detail += f"\n(reproducer not written: {type(exc).__name__}: {exc})"
+            found.append(Counterexample(key[0], key[1], tally.hits[key], index,
+                                        _one_line(shrunk), detail, where))
+        shrink_seconds = time.monotonic() - start - seconds
+    return CampaignResult(options.target, options.seed, options.examples, tally.ran, seconds,
+                          shrink_seconds, tally.counts, tuple(found), options.verify,
+                          tvm_version, stopped)
+
+
+def _tvm_version(*, required: bool) -> str | None:
+    try:
+        from importlib.metadata import PackageNotFoundError, version
+
+        return version("apache-tvm")
+    except PackageNotFoundError:
+        if required:
+            raise CampaignError("the exporter target needs TVM: "
+                                "pip install 'mlfcheck[tvm]'") from None
+        return None
+
+
+def _over_budget(options: Options, start: float) -> bool:
+    return options.time_budget is not None and time.monotonic() - start > options.time_budget
+
+
+def _exporter_arg(spec: ModelSpec, workdir: Path, verify: bool) -> dict[str, Any]:
+    return {"source": render(spec).source, "workdir": str(workdir), "verify": verify}
+
+
+def _run_exporter(options: Options, root: Path, tally: _Tally,
+                  progress: Callable[[int], None], start: float) -> bool:
+    specs = draw(models(max_ops=options.max_ops, min_ops=min(MIN_OPS, options.max_ops)),
+                 options.examples, options.seed)
+    by_source: dict[str, list[int]] = {}
+    for i, spec in enumerate(specs):
+        by_source.setdefault(render(spec).source, []).append(i)
+    tasks = [Task(n, exporter_task, _exporter_arg(specs[indices[0]], root / f"e{indices[0]}",
+                                                  options.verify), root / f"e{indices[0]}")
+             for n, indices in enumerate(by_source.values())]
+    groups = list(by_source.values())
+    finished_tasks = 0
+    runs = run_all(tasks, limits=options.limits, jobs=options.jobs)
+    try:
+        for task, finished in runs:
+            outcome = _outcome_of(finished)
+            for i in groups[task.key]:
+                tally.add(i, specs[i], outcome)
+            finished_tasks += 1
+            progress(len(groups[task.key]))
+            shutil.rmtree(task.scratch, ignore_errors=True)
+            if _over_budget(options, start):
+                break
+    finally:
+        runs.close()
+    return finished_tasks < len(tasks)
+
+
+def _run_reader(options: Options, root: Path, tally: _Tally,
+                progress: Callable[[int], None], start: float) -> bool:
+    fixtures = load_fixtures(list(options.fixtures)) if options.fixtures else {}
+    if not fixtures:
+        raise CampaignError("reader fuzzing needs archives: give --fixtures PATH")
+    specs = draw(mutations(fixtures=sorted(fixtures)), options.examples, options.seed)
+    queue: list[list[int]] = [list(range(i, min(i + READER_BATCH, len(specs))))
+                              for i in range(0, len(specs), READER_BATCH)]
+    stopped = False
+    while queue and not stopped:
+        batches, queue = queue, []
+        tasks = [Task(n, reader_task, _reader_arg(options, root / f"b{batch[0]}", specs, batch),
+                      root / f"b{batch[0]}") for n, batch in enumerate(batches)]
+        runs = run_all(tasks, limits=replace(options.limits, seconds=options.limits.seconds
+                                             + options.example_seconds * READER_BATCH),
+                       jobs=options.jobs)
+        try:
+            for task, finished in runs:
+                batch = batches[task.key]
+                rest = _reader_results(task, finished, batch, specs, tally)
+                progress(len(batch) - len(rest))
+                if rest:
+                    queue.append(rest)
+                shutil.rmtree(task.scratch, ignore_errors=True)
+                if _over_budget(options, start):
+                    stopped = True
+                    break
+        finally:
+            runs.close()
+    return stopped
+
+
+def _reader_arg(options: Options, scratch: Path, specs: Sequence[MutationSpec],
+                batch: Sequence[int]) -> dict[str, Any]:
+    return {"fixtures": [str(p) for p in options.fixtures], "scratch": str(scratch),
+            "progress": str(scratch / "progress.jsonl"),
+            "example_seconds": options.example_seconds,
+            "examples": [(i, asdict(specs[i])) for i in batch]}
+
+
+def _reader_results(task: Task, finished: Finished, batch: list[int],
+                    specs: Sequence[MutationSpec], tally: _Tally) -> list[int]:
+    """Tally a batch's outcomes; when its child died, blame the next example and return the
+    ones after it to run again."""
+    progress = task.scratch / "progress.jsonl"
+    lines = progress.read_text().splitlines() if progress.is_file() else []
+    done = [json.loads(line) for line in lines if line.strip()]
+    for d in done:
+        tally.add(d["index"], specs[d["index"]],
+                  Outcome(Bucket[d["bucket"]], d["signature"], d["detail"]))
+    if len(done) == len(batch):
+        return []
+    culprit = batch[len(done)]
+    tally.add(culprit, specs[culprit], _outcome_of(finished))
+    return batch[len(done) + 1:]
+
+
+# -- shrinking --------------------------------------------------------------------------------
+
+def _shrink(options: Options, scratch: Path, example: Any,
+            outcome: Outcome) -> tuple[Any, Outcome]:
+    """The smallest variant found that keeps the same bucket and signature.
+
+    Greedy: try candidates in order, `jobs` at a time, take the first that still fails the same
+    way, start again from it; stop when none does or the attempts run out.
+    """
+    best, best_outcome = example, outcome
+    attempts = 0
+    improved = True
+    while improved and attempts < SHRINK_ATTEMPTS:
+        improved = False
+        candidates = list(_candidates(best))
+        for at in range(0, len(candidates), max(1, options.jobs)):
+            batch = candidates[at:at + max(1, options.jobs)][:SHRINK_ATTEMPTS - attempts]
+            if not batch:
+                break
+            results = _rerun_all(options, scratch, attempts, batch)
+            attempts += len(batch)
+            hit = next((i for i, r in enumerate(results)
+                        if (r.bucket, r.signature) == (outcome.bucket, outcome.signature)), None)
+            if hit is not None:
+                best, best_outcome, improved = batch[hit], results[hit], True
+                break
+    shutil.rmtree(scratch, ignore_errors=True)
+    return best, best_outcome
+
+
+def _rerun_all(options: Options, scratch: Path, first: int, examples: list[Any]) -> list[Outcome]:
+    """Outcomes of re-running each example in its own child, in order."""
+    tasks = []
+    for n, example in enumerate(examples):
+        where = scratch / f"a{first + n}"
+        if isinstance(example, ModelSpec):
+            tasks.append(Task(n, exporter_task, _exporter_arg(example, where, options.verify),
+                              where))
+        else:
+            tasks.append(Task(n, reader_task, _reader_arg(options, where, [example], [0]), where))
+    limits = options.limits if isinstance(examples[0], ModelSpec) else replace(
+        options.limits, seconds=options.limits.seconds + options.example_seconds)
+    out: dict[int, Outcome] = {}
+    for task, finished in run_all(tasks, limits=limits, jobs=options.jobs):
+        value = finished.value
+        if finished.status == "returned" and isinstance(value, list):
+            out[task.key] = (Outcome(Bucket[value[0]["bucket"]], value[0]["signature"],
+                                     value[0]["detail"]) if value
+                             else Outcome(Bucket.OK, "", ""))
+        else:
+            out[task.key] = _outcome_of(finished)
+    return [out[n] for n in range(len(examples))]
+
+
+def _candidates(example: Any) -> Iterator[Any]:
+    if isinstance(example, ModelSpec):
+        yield from _model_candidates(example)
+    else:
+        yield from _mutation_candidates(example)
+
+
+def _model_candidates(spec: ModelSpec) -> Iterator[ModelSpec]:
+    layers = spec.layers
+    for i in range(len(layers)):
+        if len(layers) > 1:
+            yield replace(spec, layers=layers[:i] + layers[i + 1:])
+    if spec.outputs != (0,):
+        yield replace(spec, outputs=(0,))
+    for i in range(len(spec.inputs)):
+        if len(spec.inputs) > 1:
+            yield replace(spec, inputs=spec.inputs[:i] + spec.inputs[i + 1:])
+    for i, layer in enumerate(layers):
+        for simpler in (Layer(layer.op, 0, layer.other, layer.option),
+                        Layer(layer.op, layer.source, 0, layer.option),
+                        Layer(layer.op, layer.source, layer.other, 0)):
+            if simpler != layer:
+                yield replace(spec, layers=(*layers[:i], simpler, *layers[i + 1:]))
+    ins = spec.inputs
+    for i, t in enumerate(ins):
+        for shape in _smaller_shapes(t.shape):
+            yield replace(spec, inputs=(*ins[:i], Input(shape, t.dtype), *ins[i + 1:]))
+        if t.dtype != FLOAT:
+            yield replace(spec, inputs=(*ins[:i], Input(t.shape, FLOAT), *ins[i + 1:]))
+    if spec.seed:
+        yield replace(spec, seed=0)
+
+
+def _smaller_shapes(shape: tuple[int, ...]) -> Iterator[tuple[int, ...]]:
+    for axis in range(1, len(shape)):
+        if shape[axis] > 1:
+            for size in (1, shape[axis] // 2):
+                yield (*shape[:axis], max(1, size), *shape[axis + 1:])
+
+
+def _mutation_candidates(spec: MutationSpec) -> Iterator[MutationSpec]:
+    for i in range(len(spec.steps)):
+        if len(spec.steps) > 1:
+            yield replace(spec, steps=spec.steps[:i] + spec.steps[i + 1:])
+    if spec.container != "tar":
+        yield replace(spec, container="tar")
+    if spec.command != "validate":
+        yield replace(spec, command="validate")
+
+
+# -- reproducers ------------------------------------------------------------------------------
+
+def _one_line(example: Any) -> str:
+    if isinstance(example, ModelSpec):
+        return describe(example)
+    steps = ", ".join(f"{m.kind}({m.where}, {m.value})" for m in example.steps)
+    return f"{example.command} {example.fixture} as {example.container}: {steps}"
+
+
+def _slug(text: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in text.lower()).strip("-")
+
+
+_REPLAY = {
+    Bucket.NUMERIC_MISMATCH: ["mlfcheck export model.py -o model.tar --verify"],
+    Bucket.INVALID_ARCHIVE: ["mlfcheck export model.py -o model.tar",
+                             "mlfcheck validate model.tar"],
+    Bucket.NONDETERMINISTIC: ["mlfcheck export model.py -o a.tar --source-date-epoch 1",
+                              "mlfcheck export model.py -o b.tar --source-date-epoch 1",
+                              "cmp a.tar b.tar && mlfcheck diff a.tar b.tar"],
+}
+
+
+def _write_reproducer(options: Options, out: Path, n: int, index: int, example: Any,
+                      outcome: Outcome, tvm_version: str | None) -> Path:
+    folder = out / f"{n:03d}-{_slug(outcome.bucket.value)}"
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    campaign = (f"mlfcheck fuzz --target {options.target} --examples {options.examples} "
+                f"--seed {options.seed}" + (" --verify" if options.verify else ""))
+    if isinstance(example, ModelSpec):
+        title = (f"mlfcheck fuzz counterexample: {outcome.bucket.value}: {outcome.signature}."
+                 f"\n\nFound by `{campaign}` (example {index}), shrunk. Replay:\n    "
+                 + "\n    ".join(_REPLAY.get(outcome.bucket, [
+                     "mlfcheck export model.py -o model.tar"
+                     + (" --verify" if options.verify else "")])) + "\n")
+        (folder / "model.py").write_text(render(example, title=title).source)
+        replay = _REPLAY.get(outcome.bucket, ["mlfcheck export model.py -o model.tar"
+                                              + (" --verify" if options.verify else "")])
+        spec_json: dict[str, Any] = asdict(example)
+    else:
+        fixtures = load_fixtures(list(options.fixtures))
+        scratch = folder / "input"
+        from mlfcheck.fuzz.reader import materialize
+
+        path = materialize(example, fixtures[example.fixture], scratch)
+        (scratch / "pristine.tar").write_bytes(fixtures[example.fixture])
+        args = command_line(example, path.relative_to(folder),
+                            (scratch / "pristine.tar").relative_to(folder))
+        replay = ["mlfcheck " + " ".join(args)]
+        spec_json = asdict(example)
+    record = {"bucket": outcome.bucket.value, "meaning": outcome.bucket.meaning,
+              "signature": outcome.signature, "seed": options.seed, "example": index,
+              "campaign": campaign, "replay": replay, "tvm_version": tvm_version,
+              "mlfcheck_version": __version__, "spec": spec_json}
+    (folder / "reproducer.json").write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+    (folder / "detail.txt").write_text(outcome.detail.rstrip() + "\n")
+    return folder

@@ -1,0 +1,376 @@
+"""The invariants fuzzing checks, one function each, shared by the tests and `mlfcheck fuzz`.
+
+A property returns quietly when it holds and raises `PropertyFailure` (an AssertionError, so
+pytest and hypothesis treat it as a failed test) naming the outcome bucket and a signature that
+deduplicates failures with the same cause. `ExportError`, the exporter's documented failure,
+passes through unchanged: the campaign buckets it, the tests accept it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import sys
+import tarfile
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING, Any
+
+from mlfcheck.errors import ExportError
+from mlfcheck.fuzz.reader import CANARY, MutationSpec, materialize
+
+if TYPE_CHECKING:
+    from mlfcheck.export import ExportResult
+
+EPOCH = 1_700_000_000
+"""The fixed SOURCE_DATE_EPOCH of every fuzz export, so two exports can be compared bytewise."""
+
+
+class Bucket(Enum):
+    """Outcome buckets; the value is the label, `meaning` says what it is."""
+
+    OK = "ok"
+    CRASH = "crash"
+    TIMEOUT = "timeout"
+    MEMORY_LIMIT = "memory limit"
+    EXPORT_ERROR = "export error"
+    INVALID_ARCHIVE = "invalid archive"
+    NONDETERMINISTIC = "nondeterministic"
+    NUMERIC_MISMATCH = "numeric mismatch"
+    MEMORY_MAP = "memory-map inconsistency"
+    BAD_EXIT = "bad exit code"
+    WROTE_OUTSIDE = "wrote outside temp dir"
+    FOLLOWED_LINK = "followed a link"
+
+    @property
+    def meaning(self) -> str:
+        """One line saying what landing in this bucket means."""
+        return _MEANINGS[self]
+
+
+_MEANINGS = {
+    Bucket.OK: "every property held",
+    Bucket.CRASH: "an exception other than the documented one escaped, or the process died "
+                  "from a signal",
+    Bucket.TIMEOUT: "the example ran past its time limit and was killed",
+    Bucket.MEMORY_LIMIT: "the example ran out of its address-space limit",
+    Bucket.EXPORT_ERROR: "a valid model failed to export with mlfcheck's documented ExportError",
+    Bucket.INVALID_ARCHIVE: "the exported archive has validation errors",
+    Bucket.NONDETERMINISTIC: "two exports of one model differ in bytes or in `diff`",
+    Bucket.NUMERIC_MISMATCH: "--verify: the archive's C build differs from TVM beyond the "
+                             "tolerance",
+    Bucket.MEMORY_MAP: "the metadata's memory map contradicts the model or the C run",
+    Bucket.BAD_EXIT: "a command exited with a code other than 0, 1 or 2",
+    Bucket.WROTE_OUTSIDE: "a reader command wrote a file outside its temporary directory",
+    Bucket.FOLLOWED_LINK: "a reader command opened the file a link member points at",
+}
+
+
+class PropertyFailure(AssertionError):
+    """A property does not hold: which bucket, a deduplicating signature, and the details."""
+
+    def __init__(self, bucket: Bucket, signature: str, detail: str) -> None:
+        super().__init__(f"{bucket.value}: {signature}\n{detail}".rstrip())
+        self.bucket = bucket
+        self.signature = signature
+        self.detail = detail
+
+
+def normalise(message: str) -> str:
+    """A message with the parts that vary between examples blanked: numbers, quotes, paths."""
+    text = re.sub(r"/\S*/", "…/", message)
+    text = re.sub(r"'[^']*'|\"[^\"]*\"|‘[^’]*’", "'…'", text)
+    return re.sub(r"\d+", "N", text)[:200]
+
+
+def crash_signature(exc: BaseException) -> str:
+    """Exception type and the innermost frame inside mlfcheck (else the innermost frame)."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    ours = [f for f in frames if "/mlfcheck/" in f.filename and "/fuzz/" not in f.filename]
+    place = ""
+    if ours or frames:
+        where = (ours or frames)[-1]
+        path = where.filename.split("/mlfcheck/", 1)[-1] if "/mlfcheck/" in where.filename \
+            else Path(where.filename).name
+        place = f" in {path}:{where.name}"
+    return f"{type(exc).__name__}{place}"
+
+
+def describe_exception(exc: BaseException) -> str:
+    """The traceback as text, for reproducer notes."""
+    return "".join(traceback.format_exception(exc)).strip()
+
+
+# -- exporter ---------------------------------------------------------------------------------
+
+def export_is_clean(model: Path, output: Path, *, verify: bool,
+                    tolerance: float | None = None) -> ExportResult:
+    """Export succeeds or raises ExportError; any other exception is a crash."""
+    from mlfcheck.export import DEFAULT_TOLERANCE, export_model
+
+    try:
+        return export_model(str(model), output, verify=verify, epoch=EPOCH,
+                            tolerance=DEFAULT_TOLERANCE if tolerance is None else tolerance)
+    except ExportError:
+        raise
+    except MemoryError as exc:
+        raise PropertyFailure(Bucket.MEMORY_LIMIT, "MemoryError during export",
+                              describe_exception(exc)) from exc
+    except Exception as exc:
+        raise PropertyFailure(Bucket.CRASH, crash_signature(exc),
+                              describe_exception(exc)) from exc
+
+
+def export_error_signature(exc: ExportError) -> str:
+    """The stage, operator and normalised first line of an ExportError."""
+    first = str(exc).splitlines()[0] if str(exc) else exc.stage
+    return normalise(first)
+
+
+def archive_validates(path: Path) -> None:
+    """`validate` finds no errors in an exported archive."""
+    from mlfcheck.validate import validate
+
+    report = validate(path)
+    if not report.ok:
+        errors = [f for f in report.findings if f.level.name == "ERROR"]
+        codes = ",".join(sorted({f.code.name for f in errors}))
+        raise PropertyFailure(Bucket.INVALID_ARCHIVE, f"codes {codes}",
+                              "\n".join(f"{f.code.name} {f.location()}: {f.message}"
+                                        for f in errors))
+
+
+def _members(path: Path) -> dict[str, bytes]:
+    with tarfile.open(path) as tar:
+        out = {}
+        for m in tar.getmembers():
+            stream = tar.extractfile(m) if m.isfile() else None
+            out[m.name] = stream.read() if stream is not None else repr(m.get_info()).encode()
+        return out
+
+
+def exports_are_identical(first: Path, second: Path) -> None:
+    """Two exports of the same model are the same bytes."""
+    if first.read_bytes() == second.read_bytes():
+        return
+    a, b = _members(first), _members(second)
+    differing = sorted(n for n in a.keys() | b.keys() if a.get(n) != b.get(n))
+    raise PropertyFailure(Bucket.NONDETERMINISTIC,
+                          "bytes differ: " + ", ".join(normalise(n) for n in differing[:3]),
+                          "members that differ: " + ", ".join(differing))
+
+
+def diff_is_empty(first: Path, second: Path) -> None:
+    """`mlfcheck diff` of two exports of the same model reports no change."""
+    from mlfcheck.diff import diff_archives
+
+    result = diff_archives(first, second)
+    if result.changes:
+        rules = ",".join(sorted({c.rule.name for c in result.changes}))
+        raise PropertyFailure(Bucket.NONDETERMINISTIC, f"diff rules {rules}",
+                              "\n".join(f"{c.rule.name} {c.subject}: {c.old} → {c.new}"
+                                        for c in result.changes))
+
+
+def verification_matches(result: ExportResult) -> None:
+    """--verify: the C build's outputs are within the tolerance of TVM's."""
+    check = result.verification
+    if check is None or check.ok:
+        return
+    worst = max(check.max_abs_error, key=lambda k: check.max_abs_error[k])
+    dtypes = {t.name: t.dtype for t in result.plan.outputs}
+    raise PropertyFailure(Bucket.NUMERIC_MISMATCH, f"{dtypes.get(worst, '?')} output",
+                          ", ".join(f"{k}: max abs error {v:.3g}"
+                                    for k, v in sorted(check.max_abs_error.items()))
+                          + f" (tolerance {check.tolerance:g})")
+
+
+def memory_map_holds(result: ExportResult) -> None:
+    """The workspace covers the largest operator, io is the sum of inputs and outputs, every
+    tensor's size is its shape × dtype, and the C run used no more workspace than planned."""
+    from mlfcheck.export.plan import dtype_bytes
+
+    with tarfile.open(result.path) as tar:
+        stream = tar.extractfile("./metadata.json")
+        assert stream is not None
+        entry = json.load(stream)["modules"][result.name]
+    memory = entry["memory"]["functions"]
+    main = memory["main"][0]
+    problems = []
+    largest = max((w["workspace_size_bytes"] for op in memory["operator_functions"]
+                   for w in op["workspace"]), default=0)
+    if main["workspace_size_bytes"] < largest:
+        problems.append(("workspace below the largest operator",
+                         f"workspace {main['workspace_size_bytes']} < operator {largest}"))
+    tensors = [*main["inputs"].items(), *main["outputs"].items()]
+    if main["io_size_bytes"] != sum(t["size"] for _, t in tensors):
+        problems.append(("io is not the sum of inputs and outputs",
+                         f"io {main['io_size_bytes']} != {sum(t['size'] for _, t in tensors)}"))
+    for name, t in tensors:
+        want = dtype_bytes(t["dtype"])
+        for d in t["shape"]:
+            want *= d
+        if t["size"] != want:
+            problems.append(("a tensor size is not shape × dtype",
+                             f"{name}: size {t['size']}, shape {t['shape']} {t['dtype']}"))
+    check = result.verification
+    if check is not None and check.workspace_measured > check.workspace_planned:
+        problems.append(("the C run used more workspace than planned",
+                         f"used {check.workspace_measured} > planned {check.workspace_planned}"))
+    if problems:
+        raise PropertyFailure(Bucket.MEMORY_MAP, problems[0][0],
+                              "\n".join(detail for _, detail in problems))
+
+
+def exporter_properties(model: Path, workdir: Path, *, verify: bool,
+                        tolerance: float | None = None) -> ExportResult:
+    """Every exporter invariant on one model file, in order; ExportError passes through."""
+    first = export_is_clean(model, workdir / "first.tar", verify=verify, tolerance=tolerance)
+    second = export_is_clean(model, workdir / "second.tar", verify=False)
+    archive_validates(first.path)
+    exports_are_identical(first.path, second.path)
+    diff_is_empty(first.path, second.path)
+    memory_map_holds(first)
+    verification_matches(first)
+    return first
+
+
+# -- reader -----------------------------------------------------------------------------------
+
+_WRITE_EVENTS = {"os.remove", "os.rename", "os.replace", "os.mkdir", "os.rmdir", "os.symlink",
+                 "os.link", "os.truncate", "os.chmod", "os.chown", "os.utime",
+                 "shutil.rmtree", "shutil.copyfile", "shutil.move"}
+_WRITE_FLAGS = 0o1 | 0o2 | 0o100 | 0o1000  # O_WRONLY | O_RDWR | O_CREAT | O_TRUNC
+
+
+@dataclass
+class _Guard:
+    root: str | None = None
+    canary: str | None = None
+    wrote: str | None = None
+    followed: str | None = None
+
+
+_GUARD = _Guard()
+
+
+def _audit(event: str, args: tuple[Any, ...]) -> None:
+    guard = _GUARD
+    if guard.root is None or not args:
+        return
+    target = args[0]
+    if isinstance(target, bytes):
+        target = target.decode("utf-8", "surrogateescape")
+    if not isinstance(target, str):
+        return
+    if event == "open":
+        mode = args[1] if len(args) > 1 and isinstance(args[1], str) else ""
+        flags = args[2] if len(args) > 2 and isinstance(args[2], int) else 0
+        if guard.canary and target.endswith(CANARY):
+            guard.followed = guard.followed or target
+        writing = any(c in mode for c in "wax+") or bool(flags & _WRITE_FLAGS)
+        if not writing:
+            return
+    elif event not in _WRITE_EVENTS:
+        return
+    resolved = str(Path(target).resolve()) if target else target
+    if not (resolved + "/").startswith(guard.root + "/"):
+        guard.wrote = guard.wrote or f"{event} {target}"
+
+
+_HOOKED: list[bool] = []
+
+
+@contextmanager
+def guarded(root: Path) -> Iterator[_Guard]:
+    """Record writes outside `root` and opens of the canary beside it while the block runs."""
+    if not _HOOKED:
+        sys.addaudithook(_audit)
+        _HOOKED.append(True)
+    _GUARD.root, _GUARD.canary = str(root.resolve()), str(root.resolve().parent / CANARY)
+    _GUARD.wrote = _GUARD.followed = None
+    try:
+        yield _GUARD
+    finally:
+        _GUARD.root = _GUARD.canary = None
+
+
+class ReaderTimeout(BaseException):
+    """Raised by the alarm when one reader example runs past its limit."""
+
+
+def _alarm(signum: int, frame: FrameType | None) -> None:
+    raise ReaderTimeout
+
+
+@contextmanager
+def time_limit(seconds: float | None) -> Iterator[None]:
+    """Raise ReaderTimeout in this (main) thread after `seconds`; no limit when None."""
+    if not seconds:
+        yield
+        return
+    previous = signal.signal(signal.SIGALRM, _alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def command_line(spec: MutationSpec, path: Path, pristine: Path) -> list[str]:
+    """The mlfcheck arguments that read the mutated input `path`."""
+    fmt = ["--format", "json"] if spec.command.endswith("-json") else []
+    if spec.command == "diff":
+        return ["diff", str(pristine), str(path)]
+    if spec.command == "diff-reversed":
+        return ["diff", str(path), str(pristine)]
+    return [spec.command.removesuffix("-json"), str(path), *fmt]
+
+
+def reader_survives(spec: MutationSpec, original: bytes, scratch: Path, *,
+                    seconds: float | None = None) -> int:
+    """The command exits 0, 1 or 2 through its documented paths, raises nothing else, writes
+    nothing outside `scratch` and opens no file a link member points at. Returns the exit code.
+    """
+    from click.testing import CliRunner
+
+    from mlfcheck.cli import main
+    from mlfcheck.cli.diff import diff
+
+    path = materialize(spec, original, scratch / "mutated")
+    pristine = scratch / "pristine.tar"
+    pristine.write_bytes(original)
+    args = command_line(spec, path, pristine)
+    command = diff if args[0] == "diff" else main
+    run_args = args[1:] if args[0] == "diff" else args
+    runner = CliRunner(catch_exceptions=False)
+    with guarded(scratch) as guard:
+        try:
+            with time_limit(seconds):
+                result = runner.invoke(command, run_args)
+        except ReaderTimeout:
+            raise PropertyFailure(Bucket.TIMEOUT, f"{args[0]}: over {seconds:g} s",
+                                  " ".join(args)) from None
+        except MemoryError as exc:
+            raise PropertyFailure(Bucket.MEMORY_LIMIT, f"{args[0]}: {crash_signature(exc)}",
+                                  describe_exception(exc)) from exc
+        except Exception as exc:
+            raise PropertyFailure(Bucket.CRASH, f"{args[0]}: {crash_signature(exc)}",
+                                  describe_exception(exc)) from exc
+    if guard.wrote:
+        raise PropertyFailure(Bucket.WROTE_OUTSIDE, f"{args[0]}: {normalise(guard.wrote)}",
+                              guard.wrote)
+    if guard.followed:
+        raise PropertyFailure(Bucket.FOLLOWED_LINK, f"{args[0]}: opened a link target",
+                              guard.followed)
+    if result.exit_code not in (0, 1, 2):
+        raise PropertyFailure(Bucket.BAD_EXIT, f"{args[0]}: exit {result.exit_code}",
+                              result.output)
+    return result.exit_code

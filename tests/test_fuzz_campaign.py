@@ -1,0 +1,76 @@
+"""The campaign and `mlfcheck fuzz`: seeded draws, bucketed outcomes, reproducers, exit codes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from conftest import shared_dir
+
+from mlfcheck.cli.fuzz import fuzz
+from mlfcheck.fuzz import campaign
+from mlfcheck.fuzz.campaign import CampaignResult, Counterexample, draw
+from mlfcheck.fuzz.properties import Bucket
+from mlfcheck.fuzz.strategies import models, mutations
+
+REAL = str(shared_dir() / "fixtures" / "real-mlf")
+
+
+def _result(found: bool) -> CampaignResult:
+    bad = (Counterexample(Bucket.CRASH, "TypeError in x.py:f", 3, 7, "validate a as tar",
+                          "Traceback ...\nTypeError: boom", None),) if found else ()
+    counts = {Bucket.OK: 7, Bucket.CRASH: 3} if found else {Bucket.OK: 10}
+    return CampaignResult("reader", 1, 10, 10, 2.0, 0.5, counts, bad, False, None, False)
+
+
+@pytest.mark.parametrize(("found", "code"), [(False, 0), (True, 1)])
+def test_the_exit_code_says_whether_a_counterexample_was_found(
+        monkeypatch: pytest.MonkeyPatch, found: bool, code: int) -> None:
+    monkeypatch.setattr(campaign, "run_campaign", lambda options, progress: _result(found))
+    done = CliRunner().invoke(fuzz, ["--target", "reader", "--fixtures", REAL])
+    assert done.exit_code == code, done.output
+    assert "fuzzing" not in done.output  # no progress bar when not on a terminal
+    assert ("crash" in done.output) is found
+    assert ("no counterexample found" in done.output) is not found
+
+
+def test_a_campaign_that_cannot_run_exits_2_with_one_line() -> None:
+    done = CliRunner().invoke(fuzz, ["--target", "reader"])
+    assert done.exit_code == 2
+    assert done.stderr.strip() == ("mlfcheck fuzz: error: reader fuzzing needs archives: "
+                                   "give --fixtures PATH")
+
+
+def test_the_same_seed_draws_the_same_examples() -> None:
+    assert draw(models(), 15, 3) == draw(models(), 15, 3)
+    assert draw(models(), 15, 3) != draw(models(), 15, 4)
+    strategy = mutations(fixtures=["a", "b"])
+    assert draw(strategy, 30, 1) == draw(strategy, 30, 1)
+
+
+def test_a_reader_campaign_buckets_every_example_and_writes_reproducers(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    done = CliRunner().invoke(fuzz, ["--target", "reader", "--examples", "30", "--seed", "7",
+                                     "--jobs", "2", "--fixtures", REAL, "--out", str(out),
+                                     "--format", "json"])
+    assert done.exit_code in (0, 1), done.output
+    report = json.loads(done.stdout)
+    assert report["format_version"] == 1 and report["ran"] == 30
+    assert sum(report["counts"].values()) == 30
+    assert (done.exit_code == 1) == bool(report["counterexamples"])
+    for c in report["counterexamples"]:
+        record = json.loads((Path(c["reproducer"]) / "reproducer.json").read_text())
+        assert record["seed"] == 7 and record["replay"][0].startswith("mlfcheck ")
+        assert record["bucket"] == c["bucket"] and record["signature"] == c["signature"]
+        assert (Path(c["reproducer"]) / "input").is_dir()
+
+
+@pytest.mark.tvm
+def test_an_exporter_campaign_runs_each_model_in_a_child(tmp_path: Path) -> None:
+    pytest.importorskip("tvm")
+    done = CliRunner().invoke(fuzz, ["--examples", "3", "--seed", "1", "--max-ops", "3",
+                                     "--out", str(tmp_path)])
+    assert done.exit_code == 0, done.output
+    assert "ran 3 of 3 examples" in done.output and "no counterexample found" in done.output

@@ -1,0 +1,95 @@
+"""Reader fuzzing: mutated real archives through validate, show and diff never escape the CLI's
+documented exits, never write outside their temp dir and never follow a link member."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import pytest
+from conftest import shared_dir
+from fuzz_helpers import THOROUGH, budget
+from hypothesis import HealthCheck, given, settings
+
+from mlfcheck.fuzz.properties import guarded, reader_survives
+from mlfcheck.fuzz.reader import (
+    CANARY,
+    MUTATION_KINDS,
+    Mutation,
+    MutationSpec,
+    load_fixtures,
+    materialize,
+    mutate,
+)
+from mlfcheck.fuzz.strategies import mutations
+
+FIXTURES = load_fixtures([shared_dir() / "fixtures" / "real-mlf"])
+
+
+@settings(max_examples=budget(200, 10_000), deadline=None, derandomize=not THOROUGH,
+          database=None, suppress_health_check=[HealthCheck.too_slow,
+                                                HealthCheck.function_scoped_fixture])
+@given(spec=mutations(fixtures=sorted(FIXTURES)))
+def test_mutated_archives_exit_through_documented_paths(spec: MutationSpec,
+                                                        tmp_path: Path) -> None:
+    scratch = Path(tempfile.mkdtemp(dir=tmp_path))
+    assert reader_survives(spec, FIXTURES[spec.fixture], scratch, seconds=20) in (0, 1, 2)
+
+
+FOUND = [  # shrunk counterexamples of `mlfcheck fuzz --target reader --examples 10000 --seed 0`
+    MutationSpec("gubprof-microspeech-v5-aot-b", "tar", (Mutation("json", 1559, 6988),), "diff"),
+    MutationSpec("hannah-m3-v7-graph", "tar", (Mutation("json", 14140, 230),), "diff"),
+    MutationSpec("esp32s3-example-v7-aot", "tar", (Mutation("json", 3458, 67),),
+                 "diff-reversed"),
+    MutationSpec("sine-aot-v5-zephyr", "tar", (Mutation("json", 327, 880),), "diff-reversed"),
+    MutationSpec("gub-microspeech-v4-graph", "tar", (Mutation("json", 31977, 331),), "diff"),
+    MutationSpec("gubprof-microspeech-v5-graph", "tar", (Mutation("json", 1048575, 3997),),
+                 "diff-reversed"),
+    MutationSpec("gub-microspeech-v4-graph", "tar", (Mutation("json", 135, 3345),), "diff"),
+    MutationSpec("gub-microspeech-v4-graph", "tar", (Mutation("json", 135, 3345),), "show"),
+    MutationSpec("esp32s3-example-v7-aot", "tar", (Mutation("json", 1359, 1359),), "validate"),
+]
+
+
+@pytest.mark.parametrize("spec", FOUND, ids=lambda s: f"{s.command}-{s.fixture}")
+def test_counterexamples_the_campaign_found_now_exit_cleanly(spec: MutationSpec,
+                                                             tmp_path: Path) -> None:
+    assert reader_survives(spec, FIXTURES[spec.fixture], tmp_path, seconds=20) in (1, 2)
+
+
+@pytest.mark.parametrize("kind", MUTATION_KINDS)
+def test_every_mutation_kind_changes_the_archive(kind: str) -> None:
+    original = FIXTURES["sine-aot-v5-zephyr"]
+    changed = {mutate(MutationSpec("sine-aot-v5-zephyr", "tar", (Mutation(kind, w, v),)),
+                      original, "/nonexistent")[1] != original
+               for w in range(0, 4000, 997) for v in range(5)}
+    assert True in changed
+
+
+def test_materialize_never_writes_outside_its_scratch_folder(tmp_path: Path) -> None:
+    scratch = tmp_path / "inner" / "scratch"
+    for value in range(30):
+        spec = MutationSpec("hannah-m3-v7-graph", "folder",
+                            (Mutation("rename", 3, value), Mutation("link", 5, value)))
+        materialize(spec, FIXTURES[spec.fixture], scratch / str(value))
+    outside = [p for p in tmp_path.rglob("*") if not str(p).startswith(str(tmp_path / "inner"))]
+    assert outside == []
+
+
+def test_the_guard_reports_writes_outside_and_opens_of_the_canary(tmp_path: Path) -> None:
+    inside = tmp_path / "scratch"
+    inside.mkdir()
+    (tmp_path / CANARY).write_text("x")
+    with guarded(inside) as guard:
+        (inside / "ok.txt").write_text("fine")
+        assert guard.wrote is None
+        (tmp_path / CANARY).read_text()
+        (tmp_path / "escaped.txt").write_text("no")
+    assert guard.followed is not None and guard.followed.endswith(CANARY)
+    assert guard.wrote is not None and "escaped.txt" in guard.wrote
+
+
+def test_a_fifo_in_a_folder_archive_is_never_opened(tmp_path: Path) -> None:
+    # Opening a FIFO for reading blocks until a writer comes: a reader that did would time out.
+    spec = MutationSpec("sine-aot-v5-zephyr", "folder", (Mutation("device", 0, 2),), "validate")
+    assert reader_survives(spec, FIXTURES[spec.fixture], tmp_path, seconds=5) in (1, 2)
