@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from conftest import shared_dir
+from jsonschema import Draft202012Validator
 
+from mlfcheck import schemas
 from mlfcheck.cli.fuzz import fuzz
 from mlfcheck.fuzz import campaign
 from mlfcheck.fuzz.campaign import CampaignResult, Counterexample, draw
@@ -57,6 +59,7 @@ def test_a_reader_campaign_buckets_every_example_and_writes_reproducers(tmp_path
                                      "--format", "json"])
     assert done.exit_code in (0, 1), done.output
     report = json.loads(done.stdout)
+    Draft202012Validator(schemas.load("fuzz-report.schema.json")).validate(report)
     assert report["format_version"] == 1 and report["ran"] == 30
     assert sum(report["counts"].values()) == 30
     assert (done.exit_code == 1) == bool(report["counterexamples"])

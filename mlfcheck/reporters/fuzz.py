@@ -47,9 +47,10 @@ def text(r: CampaignResult) -> str:
 
 
 def json_report(r: CampaignResult) -> str:
-    """The same content as a JSON document with a format version."""
+    """The same content as JSON (schemas/fuzz-report.schema.json)."""
     doc: dict[str, Any] = {
-        "format_version": FORMAT_VERSION, "tool": "mlfcheck", "tool_version": __version__,
+        "format": "mlfcheck-fuzz", "format_version": FORMAT_VERSION,
+        "tool": {"name": "mlfcheck", "version": __version__},
         "target": r.target, "seed": r.seed, "verify": r.verify, "tvm_version": r.tvm_version,
         "requested": r.requested, "ran": r.ran, "seconds": round(r.seconds, 3),
         "per_minute": round(r.per_minute, 2), "shrink_seconds": round(r.shrink_seconds, 3),
@@ -61,7 +62,7 @@ def json_report(r: CampaignResult) -> str:
              "reproducer": str(c.reproducer) if c.reproducer is not None else None}
             for c in r.counterexamples],
     }
-    return json.dumps(doc, indent=2) + "\n"
+    return json.dumps(doc, indent=2, sort_keys=True) + "\n"
 
 
 RENDERERS: dict[str, Callable[[CampaignResult], str]] = {"text": text, "json": json_report}
