@@ -209,3 +209,10 @@ def test_a_float_where_metadata_needs_an_integer_is_a_schema_violation(tmp_path:
     code, out, _ = run("validate", str(tmp_path))
     assert code == 1
     assert "S003" in out and "1.0 is not of type 'integer'" in out
+
+
+def test_every_shipped_schema_is_a_valid_draft_2020_12_schema_with_an_id() -> None:
+    for name in schemas.schema_names():
+        doc = schemas.load(name)
+        Draft202012Validator.check_schema(doc)
+        assert doc["$id"].endswith(name) and doc["title"] and doc["description"], name
