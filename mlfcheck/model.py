@@ -12,6 +12,7 @@ import re
 import types
 import typing
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 from mlfcheck.jsondoc import escape_token
@@ -140,6 +141,13 @@ class ModelError(ValueError):
     """Metadata that does not fit the model (possible only when it fails its schema)."""
 
 
+@cache
+def _field_hints(record: type) -> tuple[tuple[str, Any], ...]:
+    """(field name, resolved type) of a record class, in declaration order."""
+    hints = typing.get_type_hints(record)
+    return tuple((f.name, hints[f.name]) for f in dataclasses.fields(record))
+
+
 def _mismatch(value: Any, hint: Any, where: str) -> str | None:
     """Where `value` first differs from the type `hint` (records checked field by field)."""
     origin, args = typing.get_origin(hint), typing.get_args(hint)
@@ -148,12 +156,11 @@ def _mismatch(value: Any, hint: Any, where: str) -> str | None:
     if origin in (typing.Union, types.UnionType):
         fits = any(_mismatch(value, a, where) is None for a in args)
         return None if fits else where
-    if dataclasses.is_dataclass(hint):
-        if not isinstance(value, hint):  # type: ignore[arg-type]
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+        if not isinstance(value, hint):
             return where
-        hints = typing.get_type_hints(hint)
-        for f in dataclasses.fields(hint):
-            found = _mismatch(getattr(value, f.name), hints[f.name], f"{where}.{f.name}")
+        for name, field_hint in _field_hints(hint):
+            found = _mismatch(getattr(value, name), field_hint, f"{where}.{name}")
             if found is not None:
                 return found
         return None
