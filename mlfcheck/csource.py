@@ -40,16 +40,42 @@ class Function:
         return hashlib.sha256(normalise(self.text).encode()).hexdigest()[:16]
 
 
-_DEFINITION = re.compile(rb"\b([A-Za-z_]\w*)\s*\((?:[^;{}()]|\([^;{}()]*\))*\)\s*\{")
+_BODY_OPENS = re.compile(rb"\)\s*\{")
+_IDENT_BYTES = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
+_STOPS = frozenset(b";{}")
 
 
 def defined_names(source: bytes) -> set[str]:
     """Names written as `name(...) {`: every defined function, plus keywords such as `if`.
 
-    A single linear regex pass, much cheaper than `functions()`; it never counts a call or a
-    prototype, so it answers "is NAME defined here?" for any NAME that is not a keyword.
+    Much cheaper than `functions()`: from each `) {` it walks back to the matching `(` (never
+    past a `;`, `{` or `}`, so the walks never overlap and the whole pass is linear). It never
+    counts a call or a prototype, so it answers "is NAME defined here?" for any non-keyword.
     """
-    return {m.decode("ascii") for m in _DEFINITION.findall(source)}
+    names: set[str] = set()
+    for m in _BODY_OPENS.finditer(source):
+        depth = 0
+        i = m.start()
+        while i >= 0:
+            c = source[i]
+            if c == 0x29:  # ')'
+                depth += 1
+            elif c == 0x28:  # '('
+                depth -= 1
+                if depth == 0:
+                    break
+            elif c in _STOPS:
+                i = -1
+            i -= 1
+        end = i
+        while end > 0 and source[end - 1] in b" \t\r\n":
+            end -= 1
+        start = end
+        while start > 0 and source[start - 1] in _IDENT_BYTES:
+            start -= 1
+        if start < end and source[start] not in b"0123456789":
+            names.add(source[start:end].decode("ascii"))
+    return names
 
 
 def normalise(text: str) -> str:
