@@ -18,7 +18,7 @@ from mlfcheck.archive import Archive, Limits
 from mlfcheck.checks import Context
 from mlfcheck.consumers import Profile, Verdict, builtin_profiles, evaluate
 from mlfcheck.diff import DiffConfig, DiffResult, Level, diff_archives
-from mlfcheck.errors import MlfcheckError, UsageError
+from mlfcheck.errors import ArchiveError, MlfcheckError, UsageError
 from mlfcheck.summary import ShowError, Summary, summarize_context
 from mlfcheck.validate import Report, validate_context
 
@@ -246,7 +246,8 @@ def audit_one(job: _Job) -> ArchiveAudit:
             path = _materialise(job.item, folder, "current")
             found = _relabel(_inspect(job, path), path, job.item.path)
         except MlfcheckError as exc:
-            return ArchiveAudit(job.item, error=str(exc))
+            why = exc.detail if isinstance(exc, ArchiveError) else str(exc)
+            return ArchiveAudit(job.item, error=why)
         if job.base is None:
             return found
         try:

@@ -19,6 +19,8 @@ class ArchiveError(MlfcheckError):
         super().__init__(f"{where}: {message}")
         self.path = path
         self.member = member
+        self.detail = f"{member}: {message}" if member else message
+        """The message without the archive's path (for reports that already name it)."""
 
 
 class ExportError(MlfcheckError):

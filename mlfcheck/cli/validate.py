@@ -49,7 +49,7 @@ def validate(paths: tuple[str, ...], fmt: str, output: str | None, select: tuple
             outcomes.append(validate_archive(path, limits=limits, select=chosen, ignore=dropped,
                                              strict=strict))
         except ArchiveError as exc:
-            outcomes.append((path, str(exc).removeprefix(f"{path}: ")))
+            outcomes.append((path, exc.detail))
     emit(RENDERERS[fmt](outcomes), output)
     unreadable = [o for o in outcomes if isinstance(o, tuple)]
     if fmt != "text" or output:  # the text report on stdout already says it
