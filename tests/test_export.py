@@ -237,6 +237,32 @@ def test_a_sub_byte_dtype_fails_at_codegen_naming_the_kernel(tmp_path: Path) -> 
     assert "(operator cast)" in line and "int4" in line
 
 
+_EXTERN_MODEL = '''
+import tvm
+from tvm.script import relax as R
+
+
+@tvm.script.ir_module
+class Model:
+    @R.function
+    def main(x: R.Tensor((1, 8), "float32")) -> R.Tensor((1, 8), "float32"):
+        y = R.call_dps_packed("my_vendor_kernel", (x,), R.Tensor((1, 8), "float32"))
+        return y
+
+
+model = Model
+'''
+
+
+def test_a_call_to_an_external_packed_function_fails_at_codegen_naming_it(
+        tmp_path: Path) -> None:
+    model = tmp_path / "extern.py"
+    model.write_text(_EXTERN_MODEL)
+    out = tmp_path / "extern.tar"
+    line = _fails_cleanly(run_cli(str(model), "-o", str(out)), "codegen", out)
+    assert "(operator my_vendor_kernel)" in line and "external function" in line
+
+
 def test_a_dynamic_shape_fails_at_import(tmp_path: Path) -> None:
     model = tmp_path / "dynamic.py"
     model.write_text(_SCRIPT_MODEL.format(shape='("n", 4)', out="int32"))

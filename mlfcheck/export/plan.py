@@ -229,7 +229,11 @@ class _Reader:
         if isinstance(call.op, tvm.ir.GlobalVar):
             self.steps.append(Call(call.op.name_hint, tuple(self._single(a) for a in call.args)))
             return None
-        op = call.op.name
+        op = getattr(call.op, "name", None)
+        if op is None:  # an ExternFunc: a packed function the VM would look up at run time
+            symbol = str(getattr(call.op, "global_symbol", call.op))
+            raise ExportError("codegen", f"the model calls the external function {symbol}, "
+                              "which a standalone C archive cannot provide", operator=symbol)
         if op == "relax.memory.alloc_storage":
             self.storage_of[var] = len(self.storage_sizes)
             self.storage_sizes.append((_ints(call.args[0])[0], str(call.args[3].value)))
