@@ -83,7 +83,7 @@ class _progress:
     """A progress bar on stderr when it is a terminal; silent otherwise."""
 
     def __init__(self, total: int) -> None:
-        stream = click.get_text_stream("stderr")
+        stream = sys.stderr
         self._bar = (click.progressbar(length=total, label="auditing", file=stream,
                                        item_show_func=lambda key: key)
                      if stream.isatty() and total > 1 else None)
