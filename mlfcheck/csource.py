@@ -7,7 +7,6 @@ place is simply not a function).
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass
 
@@ -33,11 +32,6 @@ class Function:
     name: str
     text: str
     line: int
-
-    @property
-    def body_digest(self) -> str:
-        """Digest of the text without comments and with whitespace folded (for rename matching)."""
-        return hashlib.sha256(normalise(self.text).encode()).hexdigest()[:16]
 
 
 _BODY_OPENS = re.compile(rb"\)\s*\{")
