@@ -163,9 +163,12 @@ def test_schema_list_and_show_print_the_shipped_schemas() -> None:
     assert code == 2 and "known versions" in err
 
 
-@pytest.mark.parametrize("argv", [["validate"], ["show"], ["explain"], ["schema", "list"]])
+@pytest.mark.parametrize("argv", [["validate", "A"], ["show", "A"], ["explain"], ["schema", "list"],
+                                  ["diff", "A", "B"], ["compat", "A", "--all"], ["audit", "A"]])
 def test_read_only_commands_never_import_tvm(argv: list[str], real: dict[str, Path]) -> None:
-    args = argv + ([str(real["hannah-m3-v7-graph"])] if argv[0] in ("validate", "show") else [])
+    archives = {"A": str(real["gub-microspeech-v4-graph"]),
+                "B": str(real["gubprof-microspeech-v5-graph"])}
+    args = [archives.get(a, a) for a in argv]
     probe = ("import sys, runpy\nsys.argv = ['mlfcheck', *sys.argv[1:]]\n"
              "try:\n    runpy.run_module('mlfcheck', run_name='__main__')\n"
              "except SystemExit:\n    pass\n"
