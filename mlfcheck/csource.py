@@ -1,4 +1,4 @@
-"""Generated C source split into top-level function definitions.
+"""Generated C source split into top-level function definitions and declarations.
 
 Not a C parser: a tokenizer that skips comments, strings and preprocessor lines and matches
 braces, which is enough for the code TVM generates (and robust on anything else: text it cannot
@@ -148,3 +148,100 @@ def _function_name(header: str) -> str:
                 keywords = ("if", "while", "for", "switch", "return", "sizeof")
                 return "" if name in keywords else name
     return ""
+
+
+@dataclass(frozen=True)
+class Declaration:
+    """A top-level C statement that is not a function definition, folded for comparison."""
+
+    key: str
+    """The declared name (or the folded text when no name can be found)."""
+    text: str
+    """Folded text (csource.normalise)."""
+
+    @property
+    def elements(self) -> tuple[str, ...]:
+        """Head plus the sorted elements of a brace initializer, for ordering-only tests.
+
+        String literals of NUL-separated names (the system-lib registry) count one element per
+        name, so a registry that lists the same functions in another order compares equal.
+        """
+        head, sep, body = self.text.partition("={")
+        if not sep:
+            return (self.text,)
+        parts: list[str] = []
+        for element in _split_top(body[:-1] if body.endswith("}") else body):
+            if element.startswith('"') and "\\000" in element:
+                parts += [n for n in re.sub(r'^"\\\d{3}', "", element).strip('"').split("\\000")
+                          if n]
+            elif element:
+                parts.append(element)
+        return (head, *sorted(parts))
+
+
+_STATEMENT = re.compile(r'"(?:\\.|[^"\\\n])*"|\'(?:\\.|[^\'\\\n])*\'|[{};]')
+_PREPROCESSOR = re.compile(r"^[ \t]*#(?:\\\n|[^\n])*", re.M)
+_DECL_NAME = re.compile(r"([A-Za-z_]\w*)\s*(?:\[[^\]]*\]\s*)*(?:\((?:[^()]|\([^()]*\))*\))?\s*$")
+
+
+def declarations(source: str, defined: list[Function]) -> list[Declaration]:
+    """Top-level statements of `source` outside the function definitions `defined`.
+
+    The gaps between definitions are split at ';' outside braces and string literals, after
+    dropping comments and preprocessor lines. Empty statements and prototypes are skipped.
+    """
+    gaps: list[str] = []
+    cursor = 0
+    for fn in defined:
+        at = source.find(fn.text, cursor)
+        if at < 0:
+            continue
+        gaps.append(source[cursor:at])
+        cursor = at + len(fn.text)
+    gaps.append(source[cursor:])
+    out = []
+    for gap in gaps:
+        text = _PREPROCESSOR.sub(" ", _COMMENT.sub(" ", gap))
+        depth = 0
+        start = 0
+        for m in _STATEMENT.finditer(text):
+            tok = m.group()
+            if tok == "{":
+                depth += 1
+            elif tok == "}":
+                depth = max(depth - 1, 0)
+            elif tok == ";" and depth == 0:
+                folded = normalise(text[start:m.start()])
+                start = m.end()
+                if folded and not _is_prototype(folded):
+                    out.append(Declaration(_declared_name(folded), folded))
+    return out
+
+
+def _is_prototype(folded: str) -> bool:
+    """A function declaration: it only names code defined elsewhere, so it is not compared."""
+    return "=" not in folded and folded.endswith(")")
+
+
+def _declared_name(folded: str) -> str:
+    head = folded.split("=", 1)[0]
+    m = _DECL_NAME.search(head)
+    return m.group(1) if m else folded
+
+
+def _split_top(body: str) -> list[str]:
+    """Split an initializer body at commas outside nested braces/parentheses and strings."""
+    parts: list[str] = []
+    depth = 0
+    start = 0
+    for m in re.finditer(r'"(?:\\.|[^"\\])*"|[{(]|[})]|,', body):
+        tok = m.group()
+        if tok in "{(":
+            depth += 1
+        elif tok in "})":
+            depth -= 1
+        elif tok == "," and depth == 0:
+            parts.append(body[start:m.start()].strip())
+            start = m.end()
+    parts.append(body[start:].strip())
+    return parts

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from mlfcheck.csource import normalise
+from mlfcheck.csource import Declaration, normalise
 from mlfcheck.diff.config import Threshold
-from mlfcheck.diff.normalise import CodeUnit, Declaration, Snapshot
+from mlfcheck.diff.normalise import CodeUnit, Snapshot
 from mlfcheck.diff.result import Change, Note
 from mlfcheck.diff.rules import Rule
 from mlfcheck.errors import ArchiveError
