@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from mlfcheck.consumers.evaluate import Failure, Verdict, breaks, check_archive, evaluate
+from mlfcheck.consumers.evaluate import (
+    Failure,
+    Verdict,
+    breaks,
+    broken_by,
+    check_archive,
+    evaluate,
+)
 from mlfcheck.consumers.profile import (
     Profile,
     ProfileError,
@@ -11,5 +18,5 @@ from mlfcheck.consumers.profile import (
     select_profiles,
 )
 
-__all__ = ["Failure", "Profile", "ProfileError", "Verdict", "breaks", "builtin_profiles",
-           "check_archive", "evaluate", "load_profile", "select_profiles"]
+__all__ = ["Failure", "Profile", "ProfileError", "Verdict", "breaks", "broken_by",
+           "builtin_profiles", "check_archive", "evaluate", "load_profile", "select_profiles"]

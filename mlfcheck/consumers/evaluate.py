@@ -141,9 +141,12 @@ def breaks(profile: Profile, old: Context, new: Context) -> tuple[Failure, ...]:
     Empty when the consumer could not read the old archive either (nothing of it can break)
     or can still read the new one.
     """
-    if not evaluate(profile, old).readable:
-        return ()
-    return evaluate(profile, new).failures
+    return broken_by(evaluate(profile, old), new)
+
+
+def broken_by(old: Verdict, new: Context) -> tuple[Failure, ...]:
+    """`breaks`, for a caller that already has the consumer's verdict on the old archive."""
+    return evaluate(old.profile, new).failures if old.readable else ()
 
 
 # -- container and version --------------------------------------------------------------------

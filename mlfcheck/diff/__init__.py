@@ -8,7 +8,7 @@ from dataclasses import replace
 
 from mlfcheck.archive import Archive, Limits
 from mlfcheck.checks import Context
-from mlfcheck.consumers import Profile, breaks, evaluate
+from mlfcheck.consumers import Profile, Verdict, broken_by, evaluate
 from mlfcheck.diff.comparators import COMPARATORS, Pair
 from mlfcheck.diff.config import DiffConfig
 from mlfcheck.diff.normalise import Snapshot, UnusableArchive
@@ -53,8 +53,9 @@ def diff_archives(old: str | os.PathLike[str], new: str | os.PathLike[str], *,
                 else:
                     changes.append(item)
         if consumer is not None:
-            changes += _consumer_changes(consumer, contexts)
-            if not evaluate(consumer, contexts[0]).readable:
+            old_verdict = evaluate(consumer, contexts[0])
+            changes += _consumer_changes(old_verdict, contexts[1])
+            if not old_verdict.readable:
                 notes.append(Note("metadata", "", "skipped", f"consumer {consumer.name} cannot "
                                   "read the old archive either; nothing of it can break"))
         sides = (_side(pair.old, reports[0]), _side(pair.new, reports[1]))
@@ -73,10 +74,11 @@ def diff_archives(old: str | os.PathLike[str], new: str | os.PathLike[str], *,
         consumer=consumer.name if consumer is not None else None)
 
 
-def _consumer_changes(consumer: Profile, contexts: tuple[Context, Context]) -> list[Change]:
-    """One D901 change per read of `consumer` that works on the old archive, fails on the new."""
+def _consumer_changes(old: Verdict, new: Context) -> list[Change]:
+    """One D901 change per read of the consumer that works on the old archive, fails on the new."""
+    consumer = old.profile
     out = []
-    for f in breaks(consumer, contexts[0], contexts[1]):
+    for f in broken_by(old, new):
         why = f"the consumer {f.why}" + (f"; {f.error}" if f.error else "")
         out.append(Change(Rule.D901, "metadata" if f.member == "metadata.json" else "layout",
                           f.module or "", f"{consumer.name}: {f.read}", "read succeeds",
