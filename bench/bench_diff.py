@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import io
 import json
 import os
@@ -19,7 +18,13 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from bench_validate import BASELINE_VENV, Figure, baseline_tool, measure  # noqa: E402
+from bench_validate import (  # noqa: E402
+    Figure,
+    baseline_tool,
+    bench_args,
+    bench_parser,
+    measure,
+)
 
 from mlfcheck.params import LIST_MAGIC, TENSOR_MAGIC  # noqa: E402
 from tests.conftest import real_archives  # noqa: E402
@@ -142,20 +147,9 @@ def row(label: str, old: Path, new: Path, runs: int, dos: str | None) -> tuple[s
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--runs", type=int, default=5, help="timed runs per figure (default 5)")
-    parser.add_argument("--shared", type=Path, help="the shared folder (default: "
-                        "$MLFCHECK_SHARED, else ../shared beside the repo)")
-    parser.add_argument("--install-baselines", action="store_true",
-                        help=f"pip-install diffoscope into {BASELINE_VENV} if missing")
-    args = parser.parse_args(argv)
-    if args.runs < 1:
-        parser.error("--runs must be at least 1")
-    if args.shared:
-        os.environ["MLFCHECK_SHARED"] = str(args.shared.resolve())
+    args = bench_args(bench_parser(__doc__, runs=5, baseline="diffoscope"), argv,
+                      "bench_diff.py")
     dos = baseline_tool("diffoscope", args.install_baselines)
-    command = shlex.join(["python", "bench/bench_diff.py", *sys.argv[1:]])
-    print(f"Command: `{command}` (from the repo root)\n")
     print(f"Medians of {args.runs} fresh-process runs after one warm-up run; peak memory is max "
           f"RSS (1 MB = 10^6 bytes); output is stdout bytes of the text reports. Python "
           f"{sys.version.split()[0]}, {os.cpu_count()} cores shared with other jobs.")

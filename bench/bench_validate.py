@@ -287,23 +287,37 @@ def bench_large(runs: int) -> list[str]:
     return rows
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--runs", type=int, default=7, help="timed runs per figure (default 7)")
-    parser.add_argument("--skip-large", action="store_true",
-                        help="skip the generated 200 MB and 400 MB archives")
+def bench_parser(description: str | None, *, runs: int, baseline: str) -> argparse.ArgumentParser:
+    """The options every benchmark takes: --runs, --shared and --install-baselines."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--runs", type=int, default=runs,
+                        help=f"timed runs per figure (default {runs})")
     parser.add_argument("--shared", type=Path, help="the shared folder (default: "
                         "$MLFCHECK_SHARED, else ../shared beside the repo)")
     parser.add_argument("--install-baselines", action="store_true",
-                        help=f"install check-jsonschema into {BASELINE_VENV} if missing")
+                        help=f"pip-install {baseline} into {BASELINE_VENV} if missing")
+    return parser
+
+
+def bench_args(parser: argparse.ArgumentParser, argv: list[str] | None,
+               script: str) -> argparse.Namespace:
+    """Parse and check the options, point MLFCHECK_SHARED at --shared, print the command."""
     args = parser.parse_args(argv)
     if args.runs < 1:
         parser.error("--runs must be at least 1")
     if args.shared:
         os.environ["MLFCHECK_SHARED"] = str(args.shared.resolve())
-    cjs = baseline_tool("check-jsonschema", args.install_baselines)
-    command = shlex.join(["python", "bench/bench_validate.py", *sys.argv[1:]])
+    command = shlex.join(["python", f"bench/{script}", *sys.argv[1:]])
     print(f"Command: `{command}` (from the repo root)\n")
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = bench_parser(__doc__, runs=7, baseline="check-jsonschema")
+    parser.add_argument("--skip-large", action="store_true",
+                        help="skip the generated 200 MB and 400 MB archives")
+    args = bench_args(parser, argv, "bench_validate.py")
+    cjs = baseline_tool("check-jsonschema", args.install_baselines)
     print(f"Medians of {args.runs} fresh-process runs after one warm-up run; peak memory is "
           "max RSS of the process (1 MB = 10^6 bytes). Python "
           f"{sys.version.split()[0]}, {os.cpu_count()} cores shared with other jobs, so "
