@@ -1,4 +1,9 @@
-"""Shared pytest fixtures: where the real archives and models live, hypothesis profiles."""
+"""Shared pytest fixtures: where the real archives and models live, hypothesis profiles.
+
+Tests that read the real archives or models of the shared folder carry the `shared` marker (or
+ask for the `shared`/`real` fixtures). Without the folder they skip with one reason; with
+MLFCHECK_REQUIRE_SHARED=1 (as CI sets it) a missing folder fails the run instead.
+"""
 
 from __future__ import annotations
 
@@ -21,9 +26,34 @@ def shared_dir() -> Path:
     return Path(os.environ.get("MLFCHECK_SHARED", REPO.parent / "shared")).resolve()
 
 
+def real_dir() -> Path:
+    """The folder of real archives written by old TVM."""
+    return shared_dir() / "fixtures" / "real-mlf"
+
+
+def models_dir() -> Path:
+    """The folder of real models."""
+    return shared_dir() / "models"
+
+
+def have_shared() -> bool:
+    """Whether the real archives and models are there."""
+    return real_dir().is_dir() and models_dir().is_dir()
+
+
+MISSING = (f"real fixtures not found at {shared_dir()}; set MLFCHECK_SHARED "
+           "(or clone the repository beside its shared/ folder)")
+REQUIRED = os.environ.get("MLFCHECK_REQUIRE_SHARED") == "1"
+
+
 def real_archives() -> dict[str, Path]:
-    """Each real fixture by short name: its model.tar, or the folder when it is extracted."""
-    root = shared_dir() / "fixtures" / "real-mlf"
+    """Each real fixture by short name: its model.tar, or the folder when it is extracted.
+
+    Empty without the shared folder, so that module-level parametrisation still collects.
+    """
+    root = real_dir()
+    if not root.is_dir():
+        return {}
     out = {}
     for folder in sorted(p for p in root.iterdir() if p.is_dir()):
         tar = folder / "model.tar"
@@ -31,12 +61,34 @@ def real_archives() -> dict[str, Path]:
     return out
 
 
+def real_names() -> list[str]:
+    """Real fixture names for `parametrize`; one skipped placeholder without the shared folder."""
+    names = sorted(real_archives())
+    return names or [pytest.param("(no real fixtures)", marks=pytest.mark.shared)]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the marker; under MLFCHECK_REQUIRE_SHARED=1 a missing folder stops the run."""
+    config.addinivalue_line("markers", "shared: reads real archives or models from ../shared")
+    if REQUIRED and not have_shared():
+        raise pytest.UsageError(f"MLFCHECK_REQUIRE_SHARED=1 but {MISSING}")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Skip every test that needs the shared folder when it is absent, with the reason."""
+    if have_shared():
+        return
+    skip = pytest.mark.skip(reason=MISSING)
+    for item in items:
+        if item.get_closest_marker("shared") or {"shared", "real", "in_real_dir"} & set(
+                getattr(item, "fixturenames", ())):
+            item.add_marker(skip)
+
+
 @pytest.fixture(scope="session")
 def shared() -> Path:
     """The shared folder (real archives under fixtures/real-mlf, real models under models/)."""
-    path = shared_dir()
-    assert path.is_dir(), f"shared folder not found at {path}; set MLFCHECK_SHARED"
-    return path
+    return shared_dir()
 
 
 @pytest.fixture(scope="session")
@@ -49,4 +101,4 @@ def real() -> dict[str, Path]:
 def in_real_dir(monkeypatch: pytest.MonkeyPatch) -> None:
     """Run from the real-archive folder: short, machine-independent paths in reports, and no
     mlfcheck.toml or pyproject.toml of this repository is found as diff configuration."""
-    monkeypatch.chdir(shared_dir() / "fixtures" / "real-mlf")
+    monkeypatch.chdir(real_dir())

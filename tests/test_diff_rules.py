@@ -38,6 +38,8 @@ SINE = "sine-aot-v5-zephyr"
 LIB1 = "codegen/host/src/default_lib1.c"
 SOFTMAX = "tvmgen_default_fused_nn_softmax"
 
+pytestmark = pytest.mark.shared
+
 
 # -- reading, mutating and writing archives -------------------------------------------------------
 

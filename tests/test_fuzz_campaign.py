@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import shared_dir
+from conftest import real_dir
 from jsonschema import Draft202012Validator
 
 from mlfcheck import schemas
@@ -17,7 +17,7 @@ from mlfcheck.fuzz.campaign import CampaignResult, Counterexample, draw
 from mlfcheck.fuzz.properties import Bucket
 from mlfcheck.fuzz.strategies import models, mutations
 
-REAL = str(shared_dir() / "fixtures" / "real-mlf")
+REAL = str(real_dir())
 
 
 def _result(found: bool) -> CampaignResult:
@@ -27,6 +27,7 @@ def _result(found: bool) -> CampaignResult:
     return CampaignResult("reader", 1, 10, 10, 2.0, 0.5, counts, bad, False, None, False)
 
 
+@pytest.mark.shared
 @pytest.mark.parametrize(("found", "code"), [(False, 0), (True, 1)])
 def test_the_exit_code_says_whether_a_counterexample_was_found(
         monkeypatch: pytest.MonkeyPatch, found: bool, code: int) -> None:
@@ -52,6 +53,7 @@ def test_the_same_seed_draws_the_same_examples() -> None:
     assert draw(strategy, 30, 1) == draw(strategy, 30, 1)
 
 
+@pytest.mark.shared
 def test_a_reader_campaign_buckets_every_example_and_writes_reproducers(tmp_path: Path) -> None:
     out = tmp_path / "out"
     done = CliRunner().invoke(fuzz, ["--target", "reader", "--examples", "30", "--seed", "7",

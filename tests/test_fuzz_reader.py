@@ -7,7 +7,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from conftest import shared_dir
+from conftest import have_shared, real_dir
 from fuzz_helpers import THOROUGH, budget
 from hypothesis import HealthCheck, given, settings
 
@@ -23,13 +23,14 @@ from mlfcheck.fuzz.reader import (
 )
 from mlfcheck.fuzz.strategies import mutations
 
-FIXTURES = load_fixtures([shared_dir() / "fixtures" / "real-mlf"])
+pytestmark = pytest.mark.shared
+FIXTURES = load_fixtures([real_dir()]) if have_shared() else {}
 
 
 @settings(max_examples=budget(200, 10_000), deadline=None, derandomize=not THOROUGH,
           database=None, suppress_health_check=[HealthCheck.too_slow,
                                                 HealthCheck.function_scoped_fixture])
-@given(spec=mutations(fixtures=sorted(FIXTURES)))
+@given(spec=mutations(fixtures=sorted(FIXTURES) or ["(no real fixtures)"]))
 def test_mutated_archives_exit_through_documented_paths(spec: MutationSpec,
                                                         tmp_path: Path) -> None:
     scratch = Path(tempfile.mkdtemp(dir=tmp_path))

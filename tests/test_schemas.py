@@ -19,13 +19,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import real_dir, real_names
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
 REPO = Path(__file__).resolve().parent.parent
 SCHEMA_DIR = REPO / "schemas"
-SHARED = Path(os.environ.get("MLFCHECK_SHARED", REPO.parent / "shared"))
-REAL_MLF = SHARED / "fixtures" / "real-mlf"
+REAL_MLF = real_dir()
 VERSIONS = range(1, 8)
 
 # --------------------------------------------------------------------------------------------------
@@ -51,10 +51,6 @@ def errors(version: int, document: Any) -> list[ValidationError]:
 def where(errs: list[ValidationError]) -> set[tuple[str, str | None]]:
     """(JSON path, failing keyword) of each error."""
     return {(e.json_path, e.validator) for e in errs}
-
-
-def real_fixture_names() -> list[str]:
-    return sorted(p.name for p in REAL_MLF.iterdir() if p.is_dir())
 
 
 @functools.cache
@@ -417,18 +413,19 @@ def test_each_object_and_each_of_its_properties_is_described(version: int) -> No
 # --------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.shared
 def test_the_shared_folder_has_real_archives_of_versions_4_5_and_7() -> None:
-    declared = {real_metadata(name)["version"] for name in real_fixture_names()}
+    declared = {real_metadata(name)["version"] for name in real_names()}
     assert declared == {4, 5, 7}
 
 
-@pytest.mark.parametrize("name", real_fixture_names())
+@pytest.mark.parametrize("name", real_names())
 def test_a_real_archive_validates_against_the_schema_of_its_declared_version(name: str) -> None:
     metadata = real_metadata(name)
     assert [e.message for e in errors(metadata["version"], metadata)] == []
 
 
-@pytest.mark.parametrize("name", real_fixture_names())
+@pytest.mark.parametrize("name", real_names())
 def test_a_real_archive_fails_against_every_other_version_schema(name: str) -> None:
     metadata = real_metadata(name)
     for version in VERSIONS:
@@ -438,7 +435,7 @@ def test_a_real_archive_fails_against_every_other_version_schema(name: str) -> N
             )
 
 
-@pytest.mark.parametrize("name", real_fixture_names())
+@pytest.mark.parametrize("name", real_names())
 def test_a_real_archive_relabelled_as_another_version_fails_on_its_shape_too(name: str) -> None:
     """The shape alone tells versions apart: only the version number would be too weak a check."""
     metadata = real_metadata(name)
