@@ -15,12 +15,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from mlfcheck.archive import Archive, Limits
-from mlfcheck.checks import Context
 from mlfcheck.consumers import Profile, Verdict, builtin_profiles, evaluate
-from mlfcheck.diff import DiffConfig, DiffResult, Level, diff_archives
+from mlfcheck.diff import DiffConfig, DiffResult, Level, diff_loaded
 from mlfcheck.errors import ArchiveError, MlfcheckError, UsageError
-from mlfcheck.summary import ShowError, Summary, summarize_context
-from mlfcheck.validate import Report, validate_context
+from mlfcheck.loaded import Loaded, UnusableArchive
+from mlfcheck.model import Model
+from mlfcheck.summary import Summary, summarize_loaded
+from mlfcheck.validate import Report, validate_loaded
 
 ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz")
 MODEL_SUFFIXES = (".onnx", ".tflite")
@@ -37,16 +38,6 @@ class Item:
     path: str
     kind: str
     """'archive' or 'model'."""
-
-
-@dataclass(frozen=True)
-class Memory:
-    """An archive's memory, summed over modules and devices, and its generated code size."""
-
-    workspace: int
-    constants: int
-    io: int
-    code: int
 
 
 @dataclass(frozen=True)
@@ -77,7 +68,6 @@ class ArchiveAudit:
     report: Report | None = None
     summary: Summary | None = None
     """None when metadata.json is not usable enough to summarise."""
-    memory: Memory | None = None
     operators: tuple[Operator, ...] = ()
     verdicts: tuple[Verdict, ...] = ()
     comparison: Comparison | None = None
@@ -205,36 +195,30 @@ def _materialise(item: Item, folder: str, label: str) -> str:
     return str(out)
 
 
-def _memory(summary: Summary) -> Memory:
-    entries = [e for m in summary.data["modules"] for e in m["memory"]]
-    return Memory(workspace=sum(e["workspace_bytes"] for e in entries),
-                  constants=sum(e["constants_bytes"] for e in entries),
-                  io=sum(e["io_bytes"] for e in entries),
-                  code=sum(c["bytes"] for c in summary.data["codegen"]))
-
-
-def _inspect(job: _Job, path: str) -> ArchiveAudit:
-    """Validate, summarise and run the consumer profiles on one readable archive."""
-    with Archive(path, limits=job.limits) as archive:
-        ctx = Context(archive)
-        report = validate_context(ctx)
-        try:
-            summary: Summary | None = summarize_context(ctx)
-        except ShowError:
-            summary = None
-        verdicts = tuple(evaluate(p, ctx) for p in job.profiles)
-        model = ctx.model
-        operators = tuple(Operator(m.name, o.name, o.max_workspace)
-                          for m in (model.modules if model else ()) for o in m.operator_functions)
-    return ArchiveAudit(job.item, report=report, summary=summary,
-                        memory=_memory(summary) if summary else None,
-                        operators=operators, verdicts=verdicts)
-
-
-def _compare(job: _Job, base: Item, old: str, new: str) -> Comparison:
+def _inspect(job: _Job, ctx: Loaded) -> ArchiveAudit:
+    """Validate, summarise and run the consumer profiles on one loaded archive."""
+    report = validate_loaded(ctx)
     try:
-        return Comparison(base.key, diff_archives(old, new, config=job.config,
-                                                  limits=job.limits), None)
+        summary: Summary | None = summarize_loaded(ctx)
+    except UnusableArchive:
+        summary = None
+    verdicts = tuple(evaluate(p, ctx) for p in job.profiles)
+    model = ctx.model
+    operators = tuple(Operator(m.name, o.name, o.max_workspace)
+                      for m in (model.modules if isinstance(model, Model) else ())
+                      for o in m.operator_functions)
+    return ArchiveAudit(job.item, report=report, summary=summary, operators=operators,
+                        verdicts=verdicts)
+
+
+def _compare(job: _Job, base: Item, old: str, new: Loaded, report: Report) -> Comparison:
+    """The diff of `new` (loaded and validated once, by `_inspect`) against the baseline."""
+    try:
+        with Archive(old, limits=job.limits) as archive:
+            loaded = Loaded(archive, digest_params=True)
+            result = diff_loaded(loaded, new, labels=(base.path, job.item.path),
+                                 reports=(validate_loaded(loaded), report), config=job.config)
+        return Comparison(base.key, result, None)
     except MlfcheckError as exc:
         return Comparison(base.key, None, str(exc))
 
@@ -244,23 +228,21 @@ def audit_one(job: _Job) -> ArchiveAudit:
     with tempfile.TemporaryDirectory(prefix="mlfcheck-audit-") as folder:
         try:
             path = _materialise(job.item, folder, "current")
-            found = _relabel(_inspect(job, path), path, job.item.path)
+            with Archive(path, limits=job.limits) as archive:
+                ctx = Loaded(archive, digest_params=job.base is not None)
+                found = _inspect(job, ctx)
+                if job.base is None or found.report is None:
+                    return _relabel(found, path, job.item.path)
+                try:
+                    old = _materialise(job.base, folder, "baseline")
+                except MlfcheckError as exc:
+                    comparison = Comparison(job.base.key, None, str(exc))
+                else:
+                    comparison = _compare(job, job.base, old, ctx, found.report)
         except MlfcheckError as exc:
             why = exc.detail if isinstance(exc, ArchiveError) else str(exc)
             return ArchiveAudit(job.item, error=why)
-        if job.base is None:
-            return found
-        try:
-            old = _materialise(job.base, folder, "baseline")
-        except MlfcheckError as exc:
-            return replace(found, comparison=Comparison(job.base.key, None, str(exc)))
-        comparison = _compare(job, job.base, old, path)
-        if comparison.result is not None:
-            result = comparison.result
-            comparison = replace(comparison, result=replace(
-                result, old=replace(result.old, path=job.base.path),
-                new=replace(result.new, path=job.item.path)))
-        return replace(found, comparison=comparison)
+        return replace(_relabel(found, path, job.item.path), comparison=comparison)
 
 
 def _relabel(found: ArchiveAudit, path: str, shown: str) -> ArchiveAudit:
@@ -269,8 +251,7 @@ def _relabel(found: ArchiveAudit, path: str, shown: str) -> ArchiveAudit:
         return found
     return replace(found,
                    report=replace(found.report, path=shown) if found.report else None,
-                   summary=Summary({**found.summary.data, "path": shown})
-                   if found.summary else None,
+                   summary=replace(found.summary, path=shown) if found.summary else None,
                    verdicts=tuple(replace(v, path=shown) for v in found.verdicts))
 
 

@@ -208,17 +208,9 @@ class Finding:
         return self.severity if self.severity is not None else self.code.severity
 
     def location(self) -> str:
-        """`member:line:column`, `member@offset` or `member#pointer`, as precise as known."""
-        if self.member is None:
-            return "<archive>"
-        where = self.member
-        if self.line is not None:
-            where += f":{self.line}:{self.column or 1}"
-        elif self.offset is not None:
-            where += f"@{self.offset}"
-        if self.pointer:
-            where += f"#{self.pointer}"
-        return where
+        """`member:line:column`, `member@offset` or `member#pointer`; `<archive>` without one."""
+        return location(self.member, line=self.line, column=self.column, offset=self.offset,
+                        pointer=self.pointer) or "<archive>"
 
     def sort_key(self) -> tuple[str, int, int, str, str]:
         """Order for reports: by member, position, then code."""
@@ -238,3 +230,19 @@ def parse_code_selection(patterns: Iterable[str]) -> frozenset[Code]:
                                  "see 'mlfcheck explain --list'")
             chosen |= matched
     return frozenset(chosen)
+
+
+def location(member: str | None, *, line: int | None = None, column: int | None = None,
+             offset: int | None = None, pointer: str | None = None) -> str:
+    """`member:line:column`, `member@offset` or `member#pointer`, as precise as known; '' when
+    there is no member (the archive as a whole)."""
+    if member is None:
+        return ""
+    where = member
+    if line is not None:
+        where += f":{line}:{column or 1}"
+    elif offset is not None:
+        where += f"@{offset}"
+    if pointer:
+        where += f"#{pointer}"
+    return where

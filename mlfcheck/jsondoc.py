@@ -60,6 +60,24 @@ class JSONDoc:
             pointer = pointer.rsplit("/", 1)[0]
 
 
+_JSON_TYPES: dict[str, type | tuple[type, ...]] = {
+    "object": dict, "array": list, "string": str, "integer": int, "number": (int, float),
+    "boolean": bool, "null": type(None)}
+
+
+def is_json_type(value: Any, name: str) -> bool:
+    """Whether a parsed JSON value has JSON Schema type `name` (a boolean is no integer)."""
+    if isinstance(value, bool) and name != "boolean":
+        return False
+    return isinstance(value, _JSON_TYPES[name])
+
+
+def json_type(value: Any) -> str:
+    """The JSON Schema type name of a parsed JSON value ('integer' for 3, 'number' for 3.5)."""
+    return next(n for n in ("boolean", "integer", "number", "string", "array", "object", "null")
+                if is_json_type(value, n))
+
+
 def escape_token(token: str | int) -> str:
     """One JSON Pointer reference token (RFC 6901 escaping)."""
     return str(token).replace("~", "~0").replace("/", "~1")

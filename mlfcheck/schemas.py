@@ -12,6 +12,7 @@ from typing import Any
 from jsonschema import Draft202012Validator, validators
 
 from mlfcheck.errors import UsageError
+from mlfcheck.jsondoc import is_json_type
 
 _MLF_NAME = re.compile(r"^mlf-v(\d+)\.schema\.json$")
 
@@ -54,9 +55,13 @@ def mlf_schema(version: int) -> dict[str, Any]:
     return load(f"mlf-v{version}.schema.json")
 
 
+def is_version_number(value: Any) -> bool:
+    """An integer as JSON writes one: TVM never wrote 1.0 or true for a count, size or version."""
+    return is_json_type(value, "integer")
+
+
 def _is_json_integer(checker: Any, instance: Any) -> bool:
-    """An integer as JSON writes one: TVM never wrote 1.0 or true for a count or a size."""
-    return isinstance(instance, int) and not isinstance(instance, bool)
+    return is_version_number(instance)
 
 
 StrictValidator = validators.extend(  # type: ignore[no-untyped-call]
@@ -69,3 +74,28 @@ StrictValidator = validators.extend(  # type: ignore[no-untyped-call]
 def validator(name: str) -> Any:
     """A ready validator for one schema file (format checks off, as the schemas use patterns)."""
     return StrictValidator(load(name))
+
+
+def best_leaf(error: Any) -> Any:
+    """For oneOf/anyOf/if-then failures, the most relevant sub-error (jsonschema's best_match)."""
+    from jsonschema.exceptions import best_match
+
+    if error.context:
+        return best_leaf(best_match(error.context))
+    return error
+
+
+_ADDITIONAL = re.compile(r"Additional properties are not allowed \((.*) (?:was|were) unexpected\)")
+
+
+def describe(error: Any) -> str:
+    """A schema error in one short sentence (the schema's own description for `not: {}`)."""
+    if error.validator == "not" and error.validator_value == {}:
+        key = error.absolute_path[-1] if error.absolute_path else "this value"
+        why = error.schema.get("description", "") if isinstance(error.schema, dict) else ""
+        return why or f"{key!r} is not allowed here"
+    message = str(error.message)
+    m = _ADDITIONAL.match(message)
+    if m:
+        return f"unexpected key(s) {m.group(1)}"
+    return message if len(message) <= 160 else message[:157] + "..."

@@ -1,4 +1,4 @@
-"""What `mlfcheck show` reports about an archive, gathered into one JSON-ready record."""
+"""What `show` reports about an archive: a typed `Summary` of its modules, memory and code."""
 
 from __future__ import annotations
 
@@ -6,59 +6,142 @@ import os
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from mlfcheck.archive import Archive, Limits
-from mlfcheck.checks import Context
 from mlfcheck.csource import functions
-from mlfcheck.errors import MlfcheckError
 from mlfcheck.layouts import params_path
-from mlfcheck.model import Module
+from mlfcheck.loaded import Loaded
+from mlfcheck.model import Module, TensorSpec
 from mlfcheck.params import ParamsFile
 
 TOP_OPERATORS = 5
 
 
-class ShowError(MlfcheckError):
-    """The archive's metadata is not usable enough to summarise."""
+@dataclass(frozen=True)
+class DeviceMemory:
+    """`main`'s memory on one device, as metadata states it."""
+
+    device: int
+    workspace_bytes: int
+    constants_bytes: int
+    io_bytes: int
+
+
+@dataclass(frozen=True)
+class OperatorWorkspace:
+    """One operator function and its largest workspace."""
+
+    name: str
+    workspace_bytes: int
+
+
+@dataclass(frozen=True)
+class BufferSummary:
+    """An operator-style archive's buffer of one function."""
+
+    function: str
+    dtype: str
+    shape: tuple[int, ...]
+    size: int
+
+
+@dataclass(frozen=True)
+class Parameters:
+    """The module's parameters file: tensor count, data bytes and count per dtype."""
+
+    file: str
+    count: int
+    total_bytes: int
+    dtypes: tuple[tuple[str, int], ...]
+
+
+@dataclass(frozen=True)
+class ModuleSummary:
+    """One module of the archive."""
+
+    name: str
+    style: str
+    executors: tuple[str, ...]
+    targets: tuple[str, ...]
+    export_datetime: str
+    tvm_version: str | None
+    memory: tuple[DeviceMemory, ...]
+    operator_count: int
+    top_operators: tuple[OperatorWorkspace, ...]
+    """The operators with the largest workspaces, largest first."""
+    inputs: tuple[TensorSpec, ...]
+    outputs: tuple[TensorSpec, ...]
+    parameters: Parameters | None
+    """None when the parameters file is absent or does not parse."""
+    buffers: tuple[BufferSummary, ...] | None
+    """Only for operator-style archives."""
+
+
+@dataclass(frozen=True)
+class CodegenFile:
+    """A member under codegen/host and, for C files, how many functions it defines."""
+
+    path: str
+    bytes: int
+    functions: int | None
+    is_c: bool
 
 
 @dataclass(frozen=True)
 class Summary:
-    """The facts `show` prints, as plain data (so every reporter renders the same thing)."""
+    """The facts `show` prints, as typed data (every reporter renders the same thing)."""
 
-    data: dict[str, Any]
+    path: str
+    container: str
+    """'tar', 'tar.gz' or 'folder'."""
+    declared_version: int
+    detected_versions: tuple[int, ...]
+    members: int
+    total_bytes: int
+    modules: tuple[ModuleSummary, ...]
+    codegen: tuple[CodegenFile, ...]
+
+    @property
+    def workspace_bytes(self) -> int:
+        """Workspace summed over modules and devices."""
+        return sum(e.workspace_bytes for m in self.modules for e in m.memory)
+
+    @property
+    def constants_bytes(self) -> int:
+        """Constants summed over modules and devices."""
+        return sum(e.constants_bytes for m in self.modules for e in m.memory)
+
+    @property
+    def io_bytes(self) -> int:
+        """I/O summed over modules and devices."""
+        return sum(e.io_bytes for m in self.modules for e in m.memory)
+
+    @property
+    def code_bytes(self) -> int:
+        """Bytes of every member under codegen/host."""
+        return sum(c.bytes for c in self.codegen)
 
 
 def summarize(path: str | os.PathLike[str], *, limits: Limits | None = None) -> Summary:
-    """Summarise one archive; raise ShowError when metadata.json is unusable."""
+    """Summarise one archive; raise UnusableArchive when its metadata is unusable."""
     with Archive(path, limits=limits) as archive:
-        return summarize_context(Context(archive))
+        return summarize_loaded(Loaded(archive))
 
 
-def summarize_context(ctx: Context) -> Summary:
-    """Summarise an archive already opened in `ctx`; raise ShowError when it is unusable."""
+def summarize_loaded(ctx: Loaded) -> Summary:
+    """Summarise a loaded archive; raise UnusableArchive when its metadata is unusable."""
     archive = ctx.archive
-    problem = ctx.metadata[1] or ctx.declared_version[1] or (
-        ctx.schema_findings[0] if ctx.version is not None and ctx.schema_findings else None)
-    if problem is not None or ctx.model is None:
-        where = problem.location() if problem else "metadata.json"
-        why = problem.message if problem else "no usable metadata"
-        raise ShowError(f"{archive.path}: cannot summarise, {where}: {why} "
-                        "(run 'mlfcheck validate' for every finding)")
-    model = ctx.model
-    data: dict[str, Any] = {
-        "path": archive.path,
-        "container": "folder" if Path(archive.path).is_dir() else (
+    model = ctx.usable_model(archive.path, "summarise")
+    return Summary(
+        path=archive.path,
+        container="folder" if Path(archive.path).is_dir() else (
             "tar.gz" if archive.compressed else "tar"),
-        "declared_version": model.version,
-        "detected_versions": list(ctx.fingerprint.best()),
-        "members": sum(1 for m in archive.members.values() if not m.is_dir),
-        "total_bytes": sum(m.size for m in archive.members.values()),
-        "modules": [_module(ctx, m) for m in model.modules],
-        "codegen": _codegen(ctx),
-    }
-    return Summary(data)
+        declared_version=model.version,
+        detected_versions=tuple(ctx.fingerprint.best()),
+        members=sum(1 for m in archive.members.values() if not m.is_dir),
+        total_bytes=sum(m.size for m in archive.members.values()),
+        modules=tuple(_module(ctx, m) for m in model.modules),
+        codegen=_codegen(ctx))
 
 
 def _tvm_version(module: Module) -> str | None:
@@ -71,47 +154,36 @@ def _tvm_version(module: Module) -> str | None:
     return None
 
 
-def _module(ctx: Context, module: Module) -> dict[str, Any]:
+def _module(ctx: Loaded, module: Module) -> ModuleSummary:
     ops = sorted(module.operator_functions, key=lambda o: (-o.max_workspace, o.name))
-    out: dict[str, Any] = {
-        "name": module.name,
-        "style": module.style,
-        "executors": list(module.executors),
-        "targets": list(module.targets),
-        "export_datetime": module.export_datetime,
-        "tvm_version": _tvm_version(module),
-        "memory": [{"device": e.device, "workspace_bytes": e.workspace_size_bytes,
-                    "constants_bytes": e.constants_size_bytes, "io_bytes": e.io_size_bytes}
-                   for e in module.main],
-        "operator_count": len(module.operator_functions),
-        "top_operators": [{"name": o.name, "workspace_bytes": o.max_workspace}
-                          for o in ops[:TOP_OPERATORS]],
-        "inputs": [], "outputs": [],
-        "parameters": None,
-    }
-    for e in module.main[:1]:
-        for kind in ("inputs", "outputs"):
-            out[kind] = [{"name": t.name, "dtype": t.dtype, "size": t.size,
-                          **({"shape": list(t.shape)} if t.shape is not None else {})}
-                         for t in getattr(e, kind) or ()]
-    if module.style == "operator":
-        out["buffers"] = [{"function": b.function, "dtype": b.dtype, "shape": list(b.shape),
-                           "size": b.size_bytes} for b in module.buffers]
+    first = module.main[:1]
     params = ctx.params(params_path(module))
+    parameters = None
     if isinstance(params, ParamsFile):
         dtypes = Counter(t.dtype for t in params.tensors)
-        out["parameters"] = {"file": params_path(module), "count": len(params.tensors),
-                             "total_bytes": params.total_bytes,
-                             "dtypes": dict(sorted(dtypes.items()))}
-    return out
+        parameters = Parameters(params_path(module), len(params.tensors), params.total_bytes,
+                                tuple(sorted(dtypes.items())))
+    return ModuleSummary(
+        name=module.name, style=module.style, executors=tuple(module.executors),
+        targets=tuple(module.targets), export_datetime=module.export_datetime,
+        tvm_version=_tvm_version(module),
+        memory=tuple(DeviceMemory(e.device, e.workspace_size_bytes, e.constants_size_bytes,
+                            e.io_size_bytes) for e in module.main),
+        operator_count=len(module.operator_functions),
+        top_operators=tuple(OperatorWorkspace(o.name, o.max_workspace)
+                            for o in ops[:TOP_OPERATORS]),
+        inputs=tuple(t for e in first for t in e.inputs or ()),
+        outputs=tuple(t for e in first for t in e.outputs or ()),
+        parameters=parameters,
+        buffers=tuple(BufferSummary(b.function, b.dtype, tuple(b.shape), b.size_bytes)
+                      for b in module.buffers) if module.style == "operator" else None)
 
 
-def _codegen(ctx: Context) -> list[dict[str, Any]]:
+def _codegen(ctx: Loaded) -> tuple[CodegenFile, ...]:
     files = []
     for member in ctx.archive.files("codegen/host"):
-        entry: dict[str, Any] = {"path": member.name, "bytes": member.size}
-        if member.name.endswith((".c", ".cc", ".cpp")):
-            text = ctx.text(member.name)
-            entry["functions"] = len(functions(text)) if text is not None else None
-        files.append(entry)
-    return files
+        is_c = member.name.endswith((".c", ".cc", ".cpp"))
+        text = ctx.text(member.name) if is_c else None
+        files.append(CodegenFile(member.name, member.size,
+                                 len(functions(text)) if text is not None else None, is_c))
+    return tuple(files)

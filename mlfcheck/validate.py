@@ -7,9 +7,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 from mlfcheck.archive import Archive, Limits
-from mlfcheck.checks import CHECKS, Context
-from mlfcheck.checks.base import NEEDS
+from mlfcheck.checks import CHECKS, unmet_need
 from mlfcheck.findings import Code, Finding, Severity
+from mlfcheck.loaded import Loaded
 
 _WHY_SKIPPED = {
     "document": "metadata.json could not be parsed",
@@ -41,21 +41,34 @@ class Report:
         return self.count(Severity.ERROR) == 0
 
 
+@dataclass(frozen=True)
+class Unreadable:
+    """An input that could not be read as an archive at all, and why."""
+
+    path: str
+    error: str
+    """The reason, without the path."""
+
+
+Validation = Report | Unreadable
+"""What validating one input gives: its report, or why it could not be read."""
+
+
 def validate(path: str | os.PathLike[str], *, limits: Limits | None = None,
              select: Iterable[Code] = (), ignore: Iterable[Code] = (),
              strict: bool = False) -> Report:
     """Validate one archive. Raises ArchiveError when the input cannot be read at all."""
     with Archive(path, limits=limits) as archive:
-        return validate_context(Context(archive), select=select, ignore=ignore, strict=strict)
+        return validate_loaded(Loaded(archive), select=select, ignore=ignore, strict=strict)
 
 
-def validate_context(ctx: Context, *, select: Iterable[Code] = (), ignore: Iterable[Code] = (),
+def validate_loaded(ctx: Loaded, *, select: Iterable[Code] = (), ignore: Iterable[Code] = (),
                      strict: bool = False) -> Report:
-    """Validate an archive already opened in `ctx` (callers that go on using it share its work)."""
+    """Validate an archive already loaded (callers that go on using it share its work)."""
     found: list[Finding] = []
     skipped: list[tuple[str, str]] = []
     for chk in CHECKS:
-        missing = _unmet(ctx, chk.needs)
+        missing = unmet_need(ctx, chk.needs)
         if missing:
             skipped.append((chk.name, _WHY_SKIPPED[missing]))
             continue
@@ -68,22 +81,9 @@ def validate_context(ctx: Context, *, select: Iterable[Code] = (), ignore: Itera
         kept = [replace(f, severity=Severity.ERROR) if f.level == Severity.WARNING else f
                 for f in kept]
     kept.sort(key=Finding.sort_key)
-    return Report(ctx.archive.path, ctx.version, detected, tuple(kept), tuple(skipped))
+    version = ctx.version if isinstance(ctx.version, int) else None
+    return Report(ctx.archive.path, version, detected, tuple(kept), tuple(skipped))
 
 
-def _unmet(ctx: Context, needs: str) -> str | None:
-    """The first stage `needs` requires that this archive does not reach, or None."""
-    reached = {
-        "archive": True,
-        "document": ctx.doc is not None,
-        "version": ctx.doc is not None and ctx.version is not None,
-        "model": ctx.doc is not None and ctx.version is not None and ctx.model is not None,
-    }
-    for stage in NEEDS[: NEEDS.index(needs) + 1]:
-        if not reached[stage]:
-            return stage
-    return None
-
-
-def _detected(ctx: Context) -> tuple[int, ...]:
+def _detected(ctx: Loaded) -> tuple[int, ...]:
     return ctx.fingerprint.best() if ctx.meta else ()

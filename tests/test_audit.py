@@ -20,7 +20,7 @@ from mlfcheck.audit import Item, discover
 from mlfcheck.cli.audit import audit
 from mlfcheck.errors import UsageError
 from mlfcheck.reporters.junit import render_junit
-from mlfcheck.validate import validate
+from mlfcheck.validate import Unreadable, validate
 
 GOLDEN = Path(__file__).resolve().parent / "golden" / "audit"
 REAL = shared_dir() / "fixtures" / "real-mlf"
@@ -183,7 +183,7 @@ def test_junit_for_audit_has_a_case_per_archive_and_per_comparison(tmp_path: Pat
 def test_junit_for_validate_fails_invalid_archives_and_errors_unreadable_ones(
         tmp_path: Path) -> None:
     good = validate("sine-aot-v5-zephyr/model.tar")
-    xml = render_junit([good, ("missing.tar", "no such file or directory")])
+    xml = render_junit([good, Unreadable("missing.tar", "no such file or directory")])
     root = ET.fromstring(xml)
     assert root.attrib == {"name": "mlfcheck validate", "tests": "2", "failures": "0",
                            "errors": "1", "skipped": "0"}

@@ -15,15 +15,16 @@ from jsonschema import Draft202012Validator
 
 from mlfcheck import schemas
 from mlfcheck.archive import Archive
-from mlfcheck.checks import Context
 from mlfcheck.cli.compat import compat
 from mlfcheck.consumers import (
     ProfileError,
-    breaks,
+    broken_by,
     builtin_profiles,
     check_archive,
+    evaluate,
     load_profile,
 )
+from mlfcheck.loaded import Loaded
 
 GOLDEN = Path(__file__).resolve().parent / "golden" / "compat"
 REAL = shared_dir() / "fixtures" / "real-mlf"
@@ -226,7 +227,7 @@ def test_names_without_dot_prefix_fail_readers_that_look_up_dot_metadata(tmp_pat
 def _breaks(name: str, old: str, new: str) -> list[str]:
     profile = next(p for p in builtin_profiles() if p.name == name)
     with Archive(old) as a, Archive(new) as b:
-        return [f.read for f in breaks(profile, Context(a), Context(b))]
+        return [f.read for f in broken_by(evaluate(profile, Loaded(a)), Loaded(b))]
 
 
 def test_the_v4_to_v5_re_export_breaks_2021_tvmc_but_not_the_zephyr_template() -> None:

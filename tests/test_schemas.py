@@ -11,7 +11,6 @@ from __future__ import annotations
 import copy
 import functools
 import json
-import os
 import re
 import tarfile
 from collections.abc import Iterator

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from mlfcheck.checks import consistency, document, files, layout
-from mlfcheck.checks.base import Check, Context
+from mlfcheck.checks.base import Check, unmet_need
 
 CHECKS: tuple[Check, ...] = (
     document.container,
@@ -26,4 +26,4 @@ CHECKS: tuple[Check, ...] = (
     files.header_declares_tensors,
 )
 
-__all__ = ["CHECKS", "Check", "Context"]
+__all__ = ["CHECKS", "Check", "unmet_need"]

@@ -5,19 +5,19 @@ from __future__ import annotations
 from collections.abc import Iterator
 from math import prod
 
-from mlfcheck.checks.base import Context, check
+from mlfcheck.checks.base import check
 from mlfcheck.findings import Code, Finding
 from mlfcheck.jsondoc import escape_token
 from mlfcheck.layouts import params_path
+from mlfcheck.loaded import Loaded
 from mlfcheck.model import dtype_bytes
 from mlfcheck.params import ParamsFile
 
 
 @check(Code.C001, Code.C002, needs="model")
-def external_dependencies(ctx: Context) -> Iterator[Finding]:
+def external_dependencies(ctx: Loaded) -> Iterator[Finding]:
     """`external_dependencies` with url_type mlf_path ⇔ that folder exists (mlf-spec.md §4)."""
-    model = ctx.model
-    assert model is not None
+    model = ctx.checked_model
     declared = False
     for module in model.modules:
         for i, dep in enumerate(module.external_dependencies):
@@ -35,10 +35,9 @@ def external_dependencies(ctx: Context) -> Iterator[Finding]:
 
 
 @check(Code.C003, Code.C004, needs="model")
-def io_sizes(ctx: Context) -> Iterator[Finding]:
+def io_sizes(ctx: Loaded) -> Iterator[Finding]:
     """io_size_bytes = Σ inputs + outputs; each size is whole elements (= prod(shape) × dtype)."""
-    model = ctx.model
-    assert model is not None
+    model = ctx.checked_model
     for module in model.modules:
         for entry in module.main:
             if entry.inputs is None or entry.outputs is None:
@@ -73,7 +72,7 @@ def _size_problem(dtype: str, size: int, shape: tuple[int, ...] | None) -> str |
 
 
 @check(Code.C005, needs="model")
-def module_names(ctx: Context) -> Iterator[Finding]:
+def module_names(ctx: Loaded) -> Iterator[Finding]:
     """modules.<m>.model_name equals <m> (mlf-spec.md §2.7)."""
     modules = ctx.meta.get("modules")
     if not isinstance(modules, dict):
@@ -86,10 +85,9 @@ def module_names(ctx: Context) -> Iterator[Finding]:
 
 
 @check(Code.C006, needs="model")
-def constants_size(ctx: Context) -> Iterator[Finding]:
+def constants_size(ctx: Loaded) -> Iterator[Finding]:
     """The parameters file holds no more tensor bytes than constants_size_bytes declares."""
-    model = ctx.model
-    assert model is not None
+    model = ctx.checked_model
     for module in model.modules:
         if not module.main:
             continue
@@ -104,10 +102,9 @@ def constants_size(ctx: Context) -> Iterator[Finding]:
 
 
 @check(Code.C007, needs="model")
-def workspace_covers_operators(ctx: Context) -> Iterator[Finding]:
+def workspace_covers_operators(ctx: Loaded) -> Iterator[Finding]:
     """main workspace ≥ every operator's workspace on the same device (mlf-spec.md §2.2)."""
-    model = ctx.model
-    assert model is not None
+    model = ctx.checked_model
     for module in model.modules:
         for entry in module.main:
             for op in module.operator_functions:

@@ -7,20 +7,20 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from mlfcheck.checks.base import Context, check
+from mlfcheck.checks.base import check
 from mlfcheck.csource import defined_names
 from mlfcheck.findings import Code, Finding
-from mlfcheck.jsondoc import JSONDocError, escape_token, parse_bytes
+from mlfcheck.jsondoc import escape_token
 from mlfcheck.layouts import graph_path, header_path, params_path
+from mlfcheck.loaded import Loaded, Unavailable
 from mlfcheck.model import Module
 from mlfcheck.params import ParamsError, ParamsFile
 
 
 @check(Code.P001, Code.P002, Code.P003, needs="model")
-def parameters_file(ctx: Context) -> Iterator[Finding]:
+def parameters_file(ctx: Loaded) -> Iterator[Finding]:
     """parameters/<m>.params parses completely in TVM's param-dict format (mlf-spec.md §5)."""
-    model = ctx.model
-    assert model is not None
+    model = ctx.checked_model
     for module in model.modules:
         path = params_path(module)
         params = ctx.params(path)
@@ -38,16 +38,16 @@ def parameters_file(ctx: Context) -> Iterator[Finding]:
                 seen.add(t.name)
 
 
-def _graph(ctx: Context, module: Module) -> tuple[str, dict[str, Any] | str | None]:
+def _graph(ctx: Loaded, module: Module) -> tuple[str, dict[str, Any] | str | None]:
     """The module's graph JSON, an error message, or None when there is none to read."""
-    path = graph_path(ctx.model.version, module)  # type: ignore[union-attr]
-    if module.executor != "graph" or not ctx.archive.readable(path):
+    path = graph_path(ctx.checked_model.version, module)
+    graph = ctx.json_member(path) if module.executor == "graph" else None
+    if graph is None:
         return path, None
-    try:
-        graph = parse_bytes(ctx.archive.read(path), max_depth=ctx.archive.limits.max_json_depth)
-    except JSONDocError as exc:
-        where = f" at {exc.line}:{exc.column}" if exc.line else ""
-        return path, f"not valid JSON{where}: {exc.message}"
+    if isinstance(graph, Unavailable):
+        f = graph.finding
+        where = f" at {f.line}:{f.column}" if f.line else ""
+        return path, f"not valid JSON{where}: {f.message}"
     value = graph.value
     if not isinstance(value, dict):
         return path, "graph JSON is not an object"
@@ -66,10 +66,9 @@ def _graph(ctx: Context, module: Module) -> tuple[str, dict[str, Any] | str | No
 
 
 @check(Code.G001, Code.G002, needs="model")
-def graph_config(ctx: Context) -> Iterator[Finding]:
+def graph_config(ctx: Loaded) -> Iterator[Finding]:
     """The graph JSON parses, and sids list its distinct storage ids in first-use order (§4)."""
-    model = ctx.model
-    assert model is not None
+    model = ctx.checked_model
     for module in model.modules:
         path, graph = _graph(ctx, module)
         if isinstance(graph, str):
@@ -91,10 +90,9 @@ def graph_config(ctx: Context) -> Iterator[Finding]:
 
 
 @check(Code.G003, needs="model")
-def params_are_graph_inputs(ctx: Context) -> Iterator[Finding]:
+def params_are_graph_inputs(ctx: Loaded) -> Iterator[Finding]:
     """Every parameter name is an input node of the graph (TVMGraphExecutor_LoadParams)."""
-    model = ctx.model
-    assert model is not None
+    model = ctx.checked_model
     for module in model.modules:
         _, graph = _graph(ctx, module)
         params = ctx.params(params_path(module))
@@ -112,10 +110,9 @@ def _short(values: list[int]) -> str:
 
 
 @check(Code.X001, needs="model")
-def operator_functions_defined(ctx: Context) -> Iterator[Finding]:
+def operator_functions_defined(ctx: Loaded) -> Iterator[Finding]:
     """Every operator_functions[].function_name is defined in codegen/host/src (§4)."""
-    model = ctx.model
-    assert model is not None
+    model = ctx.checked_model
     if ctx.archive.files("codegen/host/lib"):
         return
     sources = [m.name for m in ctx.archive.files("codegen/host/src")]
@@ -135,10 +132,9 @@ def operator_functions_defined(ctx: Context) -> Iterator[Finding]:
 
 
 @check(Code.X002, needs="model")
-def header_declares_tensors(ctx: Context) -> Iterator[Finding]:
+def header_declares_tensors(ctx: Loaded) -> Iterator[Finding]:
     """The interface header has a struct field for every input and output metadata names."""
-    model = ctx.model
-    assert model is not None
+    model = ctx.checked_model
     for module in model.modules:
         header = ctx.text(header_path(module))
         if header is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from mlfcheck.checks.base import Context, check
+from mlfcheck.checks.base import check
 from mlfcheck.findings import Code, Finding
 from mlfcheck.layouts import (
     codegen_prefix,
@@ -14,15 +14,15 @@ from mlfcheck.layouts import (
     place_of,
     versions_of_path,
 )
+from mlfcheck.loaded import Loaded
 
 _SOURCE = re.compile(r"^codegen/host/(?:src|lib)/(?P<stem>[^/]+)\.(?:c|cc|cpp|o)$")
 
 
 @check(Code.L001, needs="model")
-def required_members(ctx: Context) -> Iterator[Finding]:
+def required_members(ctx: Loaded) -> Iterator[Finding]:
     """Each module has the parameters, IR text and graph config its version requires (§2)."""
-    model = ctx.model
-    assert model is not None
+    model = ctx.checked_model
     for module in model.modules:
         for expected in expected_members(model.version, module):
             if not ctx.archive.readable(expected.path) and expected.path not in ctx.archive.members:
@@ -32,10 +32,9 @@ def required_members(ctx: Context) -> Iterator[Finding]:
 
 
 @check(Code.L002, needs="model")
-def unexpected_members(ctx: Context) -> Iterator[Finding]:
+def unexpected_members(ctx: Loaded) -> Iterator[Finding]:
     """Every member belongs to the declared version's layout; extras are reported once per root."""
-    model = ctx.model
-    assert model is not None
+    model = ctx.checked_model
     reported: set[str] = set()
     for member in ctx.archive:
         if place_of(model.version, member.name, model.modules):
@@ -51,10 +50,9 @@ def unexpected_members(ctx: Context) -> Iterator[Finding]:
 
 
 @check(Code.L003, needs="model")
-def codegen_names(ctx: Context) -> Iterator[Finding]:
+def codegen_names(ctx: Loaded) -> Iterator[Finding]:
     """Codegen files are named <m>_lib<N> from v3 (full-model), lib<N> before and for operators."""
-    model = ctx.model
-    assert model is not None
+    model = ctx.checked_model
     prefixes = {codegen_prefix(model.version, m) for m in model.modules}
     for member in ctx.archive.files("codegen/host"):
         m = _SOURCE.match(member.name)

@@ -12,7 +12,7 @@ from mlfcheck.errors import ArchiveError, MlfcheckError
 from mlfcheck.findings import parse_code_selection
 from mlfcheck.reporters import validate as validate_reporters
 from mlfcheck.reporters.junit import render_junit
-from mlfcheck.reporters.validate import Outcome
+from mlfcheck.validate import Report, Unreadable, Validation
 from mlfcheck.validate import validate as validate_archive
 
 RENDERERS = {**validate_reporters.RENDERERS, "junit": render_junit}
@@ -43,19 +43,19 @@ def validate(paths: tuple[str, ...], fmt: str, output: str | None, select: tuple
         dropped = parse_code_selection(ignore)
     except MlfcheckError as exc:
         fail("validate", str(exc))
-    outcomes: list[Outcome] = []
+    outcomes: list[Validation] = []
     for path in paths:
         try:
             outcomes.append(validate_archive(path, limits=limits, select=chosen, ignore=dropped,
                                              strict=strict))
         except ArchiveError as exc:
-            outcomes.append((path, exc.detail))
+            outcomes.append(Unreadable(path, exc.detail))
     emit(RENDERERS[fmt](outcomes), output)
-    unreadable = [o for o in outcomes if isinstance(o, tuple)]
+    unreadable = [o for o in outcomes if isinstance(o, Unreadable)]
     if fmt != "text" or output:  # the text report on stdout already says it
-        for path, message in unreadable:
-            click.echo(f"mlfcheck validate: error: {path}: {message}", err=True)
+        for u in unreadable:
+            click.echo(f"mlfcheck validate: error: {u.path}: {u.error}", err=True)
     if unreadable:
         sys.exit(EXIT_TROUBLE)
-    sys.exit(EXIT_CLEAN if all(not isinstance(o, tuple) and o.ok for o in outcomes)
+    sys.exit(EXIT_CLEAN if all(isinstance(o, Report) and o.ok for o in outcomes)
              else EXIT_FOUND)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from mlfcheck.consumers.evaluate import (
     Failure,
     Verdict,
-    breaks,
     broken_by,
     check_archive,
     evaluate,
@@ -18,5 +17,5 @@ from mlfcheck.consumers.profile import (
     select_profiles,
 )
 
-__all__ = ["Failure", "Profile", "ProfileError", "Verdict", "breaks", "broken_by",
+__all__ = ["Failure", "Profile", "ProfileError", "Verdict", "broken_by",
            "builtin_profiles", "check_archive", "evaluate", "load_profile", "select_profiles"]

@@ -11,16 +11,17 @@ from pathlib import Path
 from typing import Any
 
 from mlfcheck.archive import Archive, Limits
-from mlfcheck.checks.base import METADATA, Context
 from mlfcheck.consumers.profile import MODULE, Condition, Profile, Read, Test
-from mlfcheck.jsondoc import escape_token
+from mlfcheck.findings import location
+from mlfcheck.jsondoc import JSONDoc, escape_token, is_json_type, json_type
 from mlfcheck.layouts import describe_versions
+from mlfcheck.loaded import METADATA, Loaded, Unavailable
+from mlfcheck.schemas import is_version_number
 
+CONTAINER = "container"
+"""The read name of a consumer's container check (tar, tar.gz or folder, and member names)."""
 _CONTAINER_NAMES = {"tar": "an uncompressed tar", "tar.gz": "a gzip-compressed tar",
                     "folder": "an extracted folder"}
-_JSON_TYPES: dict[str, type | tuple[type, ...]] = {
-    "object": dict, "array": list, "string": str, "integer": int, "number": (int, float),
-    "boolean": bool}
 
 
 @dataclass(frozen=True)
@@ -47,12 +48,7 @@ class Failure:
 
     def location(self) -> str:
         """'metadata.json:3:5#/runtimes', a member path, or '' for the archive."""
-        if self.member is None:
-            return ""
-        where = self.member
-        if self.line is not None:
-            where += f":{self.line}:{self.column}"
-        return where + (f"#{self.pointer}" if self.pointer else "")
+        return location(self.member, line=self.line, column=self.column, pointer=self.pointer)
 
 
 @dataclass(frozen=True)
@@ -77,6 +73,11 @@ class Verdict:
         return not self.failures
 
     @property
+    def container_only(self) -> bool:
+        """True when the container is all the consumer refuses (pack the folder as a tar)."""
+        return bool(self.failures) and all(f.read == CONTAINER for f in self.failures)
+
+    @property
     def first(self) -> Failure | None:
         """The failure the consumer hits first."""
         return self.failures[0] if self.failures else None
@@ -85,12 +86,12 @@ class Verdict:
 class _Facts:
     """What reads look at in one archive: members, the metadata value, module names."""
 
-    def __init__(self, ctx: Context) -> None:
+    def __init__(self, ctx: Loaded) -> None:
         self.ctx = ctx
         self.archive = ctx.archive
-        doc, problem = ctx.metadata
-        self.meta: Any = doc.value if doc is not None else None
-        self.meta_problem = problem.message if problem is not None else None
+        metadata = ctx.metadata
+        self.meta: Any = metadata.value if isinstance(metadata, JSONDoc) else None
+        self.meta_problem = metadata.finding.message if isinstance(metadata, Unavailable) else None
         self.modules = _module_names(self.meta)
 
     def container(self) -> str:
@@ -100,7 +101,7 @@ class _Facts:
 
     def version(self) -> int | None:
         raw = self.meta.get("version") if isinstance(self.meta, dict) else None
-        return raw if isinstance(raw, int) and not isinstance(raw, bool) else None
+        return raw if is_version_number(raw) else None
 
 
 def _module_names(meta: Any) -> tuple[str, ...]:
@@ -111,7 +112,7 @@ def _module_names(meta: Any) -> tuple[str, ...]:
     return (meta["model_name"],) if isinstance(meta.get("model_name"), str) else ()
 
 
-def evaluate(profile: Profile, ctx: Context) -> Verdict:
+def evaluate(profile: Profile, ctx: Loaded) -> Verdict:
     """Run every read of `profile` against an opened archive."""
     facts = _Facts(ctx)
     failures: list[Failure] = []
@@ -131,21 +132,14 @@ def check_archive(path: str | os.PathLike[str], profiles: Sequence[Profile], *,
                   limits: Limits | None = None) -> tuple[Verdict, ...]:
     """Every profile's verdict on one archive. Raises ArchiveError when it cannot be read."""
     with Archive(path, limits=limits) as archive:
-        ctx = Context(archive)
+        ctx = Loaded(archive)
         return tuple(evaluate(p, ctx) for p in profiles)
 
 
-def breaks(profile: Profile, old: Context, new: Context) -> tuple[Failure, ...]:
-    """The reads of `profile` that succeed on the old archive and fail on the new one.
-
-    Empty when the consumer could not read the old archive either (nothing of it can break)
-    or can still read the new one.
-    """
-    return broken_by(evaluate(profile, old), new)
-
-
-def broken_by(old: Verdict, new: Context) -> tuple[Failure, ...]:
-    """`breaks`, for a caller that already has the consumer's verdict on the old archive."""
+def broken_by(old: Verdict, new: Loaded) -> tuple[Failure, ...]:
+    """The reads of the consumer that succeed on the old archive (its verdict `old`) and fail on
+    the new one; empty when it could not read the old archive either (nothing of it can break)
+    or can still read the new one."""
     return evaluate(old.profile, new).failures if old.readable else ()
 
 
@@ -157,11 +151,11 @@ def _container_failures(profile: Profile, facts: _Facts) -> list[Failure]:
     opened = profile.opened_with or " or ".join(_CONTAINER_NAMES[f] for f in profile.formats)
     out = []
     if kind not in profile.formats:
-        out.append(Failure("container", f"the archive is {_CONTAINER_NAMES[kind]}",
+        out.append(Failure(CONTAINER, f"the archive is {_CONTAINER_NAMES[kind]}",
                            f"opens it with {opened}", _container_error(kind)))
     elif (profile.member_names == "dot-rooted" and kind != "folder"
           and not facts.archive.rooted_at_dot):
-        out.append(Failure("container", "member names do not start with './'",
+        out.append(Failure(CONTAINER, "member names do not start with './'",
                            "looks members up by their exact tar names, e.g. './metadata.json'",
                            "KeyError or AssertionError: member not found"))
     return out
@@ -363,9 +357,8 @@ def _deepest(doc: Any, pointer: str) -> str:
 
 
 def _type_name(value: Any) -> str:
-    names = {bool: "a boolean", int: "an integer", float: "a number", str: "a string",
-             list: "an array", dict: "an object", type(None): "null"}
-    return names[type(value)]
+    name = json_type(value)
+    return name if name == "null" else ("an " if name[0] in "aeiou" else "a ") + name
 
 
 def _shown(value: Any) -> str:
@@ -375,7 +368,7 @@ def _shown(value: Any) -> str:
 
 def _test_value(test: Test, pointer: str, value: Any) -> str | None:
     """Why `value` fails `test`, or None."""
-    if test.type is not None and not _is_type(value, test.type):
+    if test.type is not None and not is_json_type(value, test.type):
         return f"{pointer} is {_type_name(value)}, expected {test.type}"
     if test.equals is not None and value != test.equals[0]:
         return f"{pointer} is {_shown(value)}, expected {_shown(test.equals[0])}"
@@ -386,12 +379,6 @@ def _test_value(test: Test, pointer: str, value: Any) -> str | None:
         size = len(value) if isinstance(value, (dict, list)) else 0
         return _count_problem(test, size, f"{pointer} has")
     return None
-
-
-def _is_type(value: Any, name: str) -> bool:
-    if isinstance(value, bool) and name != "boolean":
-        return False
-    return isinstance(value, _JSON_TYPES[name])
 
 
 def _count_problem(test: Test, size: int, subject: str) -> str | None:

@@ -7,18 +7,18 @@ import os
 from dataclasses import replace
 
 from mlfcheck.archive import Archive, Limits
-from mlfcheck.checks import Context
 from mlfcheck.consumers import Profile, Verdict, broken_by, evaluate
 from mlfcheck.diff.comparators import COMPARATORS, Pair
 from mlfcheck.diff.config import DiffConfig
-from mlfcheck.diff.normalise import Snapshot, UnusableArchive
+from mlfcheck.diff.normalise import Snapshot
 from mlfcheck.diff.result import Change, ConfigProblem, DiffResult, Note, Side
 from mlfcheck.diff.rules import FAIL_ON, Level, Rule
 from mlfcheck.findings import Severity
-from mlfcheck.validate import Report, validate_context
+from mlfcheck.loaded import Loaded, UnusableArchive
+from mlfcheck.validate import Report, validate_loaded
 
 __all__ = ["FAIL_ON", "DiffConfig", "DiffResult", "Level", "Rule", "UnusableArchive",
-           "diff_archives"]
+           "diff_archives", "diff_loaded"]
 
 
 def diff_archives(old: str | os.PathLike[str], new: str | os.PathLike[str], *,
@@ -33,32 +33,42 @@ def diff_archives(old: str | os.PathLike[str], new: str | os.PathLike[str], *,
     Raises ArchiveError when an input cannot be read and UnusableArchive when its metadata
     cannot be read into a model; archives with other validation errors are still compared.
     """
+    with Archive(old, limits=limits) as a, Archive(new, limits=limits) as b:
+        return diff_loaded(Loaded(a, digest_params=True), Loaded(b, digest_params=True),
+                           labels=(str(old), str(new)), config=config,
+                           include_volatile=include_volatile, today=today, consumer=consumer)
+
+
+def diff_loaded(old: Loaded, new: Loaded, *, labels: tuple[str, str] | None = None,
+                reports: tuple[Report, Report] | None = None, config: DiffConfig | None = None,
+                include_volatile: bool = False, today: dt.date | None = None,
+                consumer: Profile | None = None) -> DiffResult:
+    """Compare two loaded archives (loaded with `digest_params=True`); `reports` are their
+    validation reports when the caller has them already, `labels` name them (default: paths)."""
     config = config or DiffConfig()
     changes: list[Change] = []
     notes: list[Note] = []
-    with Archive(old, limits=limits) as a, Archive(new, limits=limits) as b:
-        contexts = (Context(a, digest_params=True), Context(b, digest_params=True))
-        reports = (validate_context(contexts[0]), validate_context(contexts[1]))
-        pair = Pair(Snapshot(str(old), contexts[0], reports[0]),
-                    Snapshot(str(new), contexts[1], reports[1]),
-                    config.thresholds)
-        for comparator in COMPARATORS:
-            for item in comparator.fn(pair):
-                if isinstance(item, Note):
-                    notes.append(item)
-                elif item.rule.volatile and not include_volatile:
-                    notes.append(Note(item.section, item.module, "volatile",
-                                      f"{item.subject} differs (volatile, ignored; "
-                                      "--include-volatile shows it)"))
-                else:
-                    changes.append(item)
-        if consumer is not None:
-            old_verdict = evaluate(consumer, contexts[0])
-            changes += _consumer_changes(old_verdict, contexts[1])
-            if not old_verdict.readable:
-                notes.append(Note("metadata", "", "skipped", f"consumer {consumer.name} cannot "
-                                  "read the old archive either; nothing of it can break"))
-        sides = (_side(pair.old, reports[0]), _side(pair.new, reports[1]))
+    if reports is None:
+        reports = (validate_loaded(old), validate_loaded(new))
+    names = labels or (old.archive.path, new.archive.path)
+    pair = Pair(Snapshot(names[0], old), Snapshot(names[1], new), config.thresholds)
+    for comparator in COMPARATORS:
+        for item in comparator.fn(pair):
+            if isinstance(item, Note):
+                notes.append(item)
+            elif item.rule.volatile and not include_volatile:
+                notes.append(Note(item.section, item.module, "volatile",
+                                  f"{item.subject} differs (volatile, ignored; "
+                                  "--include-volatile shows it)"))
+            else:
+                changes.append(item)
+    if consumer is not None:
+        old_verdict = evaluate(consumer, old)
+        changes += _consumer_changes(old_verdict, new)
+        if not old_verdict.readable:
+            notes.append(Note("metadata", "", "skipped", f"consumer {consumer.name} cannot "
+                              "read the old archive either; nothing of it can break"))
+    sides = (_side(pair.old, reports[0]), _side(pair.new, reports[1]))
     judged, problems = _apply(config, changes, today or dt.date.today())
     if consumer is not None:  # breaking means: breaks this consumer, and only D901 says that
         judged = [c if c.rule is Rule.D901 or c.effective_level < Level.BREAKING
@@ -74,7 +84,7 @@ def diff_archives(old: str | os.PathLike[str], new: str | os.PathLike[str], *,
         consumer=consumer.name if consumer is not None else None)
 
 
-def _consumer_changes(old: Verdict, new: Context) -> list[Change]:
+def _consumer_changes(old: Verdict, new: Loaded) -> list[Change]:
     """One D901 change per read of the consumer that works on the old archive, fails on the new."""
     consumer = old.profile
     out = []

@@ -1,6 +1,6 @@
 """A `Snapshot` of one archive: the normalised model plus every comparable fact beside it.
 
-Wraps a validated archive's `Context` and adds what only the diff needs: generated C split into
+Wraps a `Loaded` archive and adds what only the diff needs: generated C split into
 functions and top-level declarations per module, the graph config's inputs, outputs and called
 functions, the IR text, and which members those facts came from.
 """
@@ -12,20 +12,14 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from mlfcheck.checks.base import METADATA, Context
 from mlfcheck.csource import Declaration, Function, declarations, functions
-from mlfcheck.errors import MlfcheckError
-from mlfcheck.jsondoc import JSONDocError, parse_bytes
+from mlfcheck.jsondoc import JSONDoc
 from mlfcheck.layouts import codegen_prefix, graph_path, ir_path, params_path
-from mlfcheck.model import Model, ModelError, Module, TensorSpec, dtype_bytes
+from mlfcheck.loaded import METADATA, Loaded
+from mlfcheck.model import Module, TensorSpec, dtype_bytes
 from mlfcheck.params import ParamsError, ParamsFile
-from mlfcheck.validate import Report
 
 C_SOURCE = re.compile(r"^codegen/host/src/[^/]+\.(?:c|cc|cpp)$")
-
-
-class UnusableArchive(MlfcheckError):
-    """An archive whose metadata cannot be read into a model, so it cannot be compared."""
 
 
 @dataclass(frozen=True)
@@ -65,10 +59,10 @@ class Graph:
 class Snapshot:
     """One archive read for comparison; facts are computed once, on first use."""
 
-    def __init__(self, label: str, ctx: Context, report: Report) -> None:
+    def __init__(self, label: str, ctx: Loaded) -> None:
         self.label = label
         self.ctx = ctx
-        self.model = _model(ctx, label, report)
+        self.model = ctx.usable_model(label, "compare")
 
     @property
     def version(self) -> int:
@@ -149,15 +143,11 @@ class Snapshot:
     def graph(self, module: Module) -> Graph | None:
         """The parsed graph config, None when absent or unreadable (validation says why)."""
         path = self.role_paths(module).get("graph config")
-        if path is None:
+        doc = self.ctx.json_member(path) if path is not None else None
+        if not isinstance(doc, JSONDoc):
             return None
         try:
-            doc = parse_bytes(self.ctx.archive.read(path),
-                              max_depth=self.ctx.archive.limits.max_json_depth).value
-        except JSONDocError:
-            return None
-        try:
-            return _graph(doc, self.params(module))
+            return _graph(doc.value, self.params(module))
         except (KeyError, IndexError, TypeError, ValueError):
             return None
 
@@ -189,23 +179,6 @@ class Snapshot:
             return None
         lines = (line.rstrip() for line in text.replace("\r\n", "\n").split("\n"))
         return "\n".join(line for line in lines if line)
-
-
-def _model(ctx: Context, label: str, report: Report) -> Model:
-    """The normalised model, also of a schema-invalid document when the normaliser can read it.
-
-    Validation has already run the schema (its findings are in `report`), so it is not run
-    again here.
-    """
-    problem = ctx.metadata[1] or ctx.declared_version[1]
-    if problem is None and ctx.version is not None:
-        try:
-            return Model.from_metadata(ctx.meta, ctx.version)
-        except ModelError:
-            pass
-    first = problem or next(iter(report.findings), None)
-    why = f"{first.location()}: {first.message}" if first else "no usable metadata"
-    raise UnusableArchive(f"{label}: cannot compare, metadata is unusable: {why}")
 
 
 def _unique(key: str, taken: dict[str, Any]) -> str:

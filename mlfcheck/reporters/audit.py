@@ -8,17 +8,21 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from mlfcheck import __version__
-from mlfcheck.audit import ArchiveAudit, AuditResult, Memory, Operator
+from mlfcheck.audit import ArchiveAudit, AuditResult, Operator
+from mlfcheck.consumers import Verdict
 from mlfcheck.findings import Severity
 from mlfcheck.reporters import diff as diff_reporters
 from mlfcheck.reporters import validate as validate_reporters
-from mlfcheck.reporters.compat import CONTAINER, cell, verdict_json
+from mlfcheck.reporters.compat import cell, verdict_json
 from mlfcheck.reporters.junit import render_audit_junit
+from mlfcheck.reporters.show import summary_json
+from mlfcheck.summary import Summary
 
 FORMAT_VERSION = 1
-METRICS = (("workspace", "workspace", "#1f77b4"), ("constants", "constants", "#ff7f0e"),
-           ("io", "inputs + outputs", "#2ca02c"), ("code", "generated code", "#9467bd"))
-"""(Memory field, label, bar colour) of the memory-per-model chart."""
+METRICS = (("workspace_bytes", "workspace", "#1f77b4"),
+           ("constants_bytes", "constants", "#ff7f0e"),
+           ("io_bytes", "inputs + outputs", "#2ca02c"), ("code_bytes", "generated code", "#9467bd"))
+"""(Summary total, label, bar colour) of the memory-per-model chart."""
 OPERATOR_COLOUR = "#d62728"
 TOP_OPERATORS = 8
 MATRIX_MARK = {"yes": "✅", "no": "❌", "pack": "📦"}
@@ -72,25 +76,24 @@ def _short_operator(op: Operator) -> str:
 # -- json --------------------------------------------------------------------------------------
 
 
-def _memory_json(m: Memory | None) -> dict[str, int] | None:
-    if m is None:
+def _memory_json(summary: Summary | None) -> dict[str, int] | None:
+    if summary is None:
         return None
-    return {"workspace_bytes": m.workspace, "constants_bytes": m.constants, "io_bytes": m.io,
-            "code_bytes": m.code}
+    return {field: getattr(summary, field) for field, _, _ in METRICS}
 
 
 def _archive_json(a: ArchiveAudit, result: AuditResult) -> dict[str, Any]:
     comparison = None
     if a.comparison is not None:
-        diff_doc = (json.loads(diff_reporters.render_json(a.comparison.result))
+        diff_doc = (diff_reporters.diff_json(a.comparison.result)
                     if a.comparison.result is not None else None)
         comparison = {"key": a.comparison.baseline, "error": a.comparison.error,
                       "diff": diff_doc}
-    validation = (json.loads(validate_reporters.render_json([a.report]))["archives"][0]
-                  if a.report is not None else None)
+    validation = validate_reporters.report_json(a.report) if a.report is not None else None
     return {"key": a.item.key, "path": a.item.path, "kind": a.item.kind, "status": a.status,
             "error": a.error, "fails": a.fails(result.fail_on), "validation": validation,
-            "summary": a.summary.data if a.summary else None, "memory": _memory_json(a.memory),
+            "summary": summary_json(a.summary) if a.summary else None,
+            "memory": _memory_json(a.summary),
             "operators": [{"module": o.module, "name": o.name, "workspace_bytes": o.workspace}
                           for o in a.operators],
             "consumers": [verdict_json(v) for v in a.verdicts], "baseline": comparison}
@@ -123,13 +126,13 @@ def _version(a: ArchiveAudit) -> str:
 def _readers(a: ArchiveAudit) -> str:
     if not a.verdicts:
         return ""
-    packed = sum(_matrix_value(cell(v)) == "pack" for v in a.verdicts)
+    packed = sum(v.container_only for v in a.verdicts)
     extra = f" (+{packed} once packed as tar)" if packed else ""
     return f"{sum(v.readable for v in a.verdicts)} of {len(a.verdicts)}{extra}"
 
 
 def _memory_cells(a: ArchiveAudit) -> list[str]:
-    m = a.memory
+    m = a.summary
     return [size(getattr(m, field)) if m else "" for field, _, _ in METRICS]
 
 
@@ -162,15 +165,15 @@ def _matrix_rows(result: AuditResult) -> list[list[str]]:
     readable = [a for a in result.archives if a.verdicts]
     rows = [["consumer", *(f"#{result.archives.index(a) + 1}" for a in readable)]]
     for i, name in enumerate(result.consumers):
-        rows.append([name, *(_matrix_value(cell(a.verdicts[i])) for a in readable)])
+        rows.append([name, *(_matrix_value(a.verdicts[i]) for a in readable)])
     return rows
 
 
-def _matrix_value(verdict: str) -> str:
+def _matrix_value(verdict: Verdict) -> str:
     """'yes', 'no', or 'pack' when only the container (an extracted folder) is refused."""
-    if verdict == "yes":
+    if verdict.readable:
         return "yes"
-    return "pack" if verdict == f"no ({CONTAINER} only)" else "no"
+    return "pack" if verdict.container_only else "no"
 
 
 def _md_table(rows: list[list[str]], *, code_column: int | None = None) -> list[str]:
@@ -263,7 +266,7 @@ def _text(x: float, y: float, text: str, *, anchor: str = "start") -> str:
 
 def memory_chart(archives: Sequence[ArchiveAudit]) -> str:
     """One row per archive, one small bar chart per memory metric (each on its own scale)."""
-    rows = [a for a in archives if a.memory is not None]
+    rows = [a for a in archives if a.summary is not None]
     if not rows:
         return '<p class="muted">No archive has usable memory figures.</p>'
     label_w, col_w, row_h, top = 260, 190, 24, 34
@@ -275,9 +278,9 @@ def memory_chart(archives: Sequence[ArchiveAudit]) -> str:
         x0 = label_w + j * col_w
         parts.append(_bar(x0, 8, 12, 12, colour, label))
         parts.append(_text(x0 + 16, 19, label))
-        peak = max(getattr(a.memory, field) for a in rows) or 1
+        peak = max(getattr(a.summary, field) for a in rows) or 1
         for i, a in enumerate(rows):
-            value = getattr(a.memory, field)
+            value = getattr(a.summary, field)
             y = top + i * row_h
             bar_w = (col_w - 80) * value / peak
             parts.append(_bar(x0, y, bar_w, row_h - 8, colour,

@@ -8,16 +8,16 @@ from typing import Any
 
 from mlfcheck import __version__
 from mlfcheck.consumers import Failure, Verdict
+from mlfcheck.consumers.evaluate import CONTAINER
 
 FORMAT_VERSION = 1
-CONTAINER = "container"
 
 
 def cell(verdict: Verdict) -> str:
     """A short verdict for matrices: 'yes', 'no (container only)' or 'no: <first read>'."""
     if verdict.readable:
         return "yes"
-    if all(f.read == CONTAINER for f in verdict.failures):
+    if verdict.container_only:
         return f"no ({CONTAINER} only)"
     first = next(f for f in verdict.failures if f.read != CONTAINER)
     return f"no: {first.read}"

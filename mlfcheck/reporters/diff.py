@@ -92,14 +92,14 @@ def _change_json(c: Change) -> dict[str, Any]:
             "details": list(c.details), "allowed_by": c.allowed_by}
 
 
-def render_json(result: DiffResult) -> str:
-    """The diff format (schemas/diff-report.schema.json)."""
+def diff_json(result: DiffResult) -> dict[str, Any]:
+    """The diff as a document of schemas/diff-report.schema.json."""
     def side(s: Side) -> dict[str, Any]:
         return {"path": s.path, "version": s.version, "validation_errors": s.errors,
                 "first_error": s.first_error}
 
     worst = max((c.effective_level for c in result.active), default=None)
-    doc = {
+    return {
         "format": "mlfcheck-diff", "format_version": FORMAT_VERSION,
         "tool": {"name": "mlfcheck", "version": __version__},
         "old": side(result.old), "new": side(result.new),
@@ -116,7 +116,11 @@ def render_json(result: DiffResult) -> str:
                    "problems": [{"kind": p.kind, "entry": p.entry, "reason": p.reason}
                                 for p in result.config_problems]},
     }
-    return json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def render_json(result: DiffResult) -> str:
+    """The diff format (schemas/diff-report.schema.json)."""
+    return json.dumps(diff_json(result), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
 def _cell(text: str | None) -> str:

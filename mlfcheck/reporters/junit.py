@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from mlfcheck.findings import Severity
 from mlfcheck.reporters import validate as validate_reporters
-from mlfcheck.reporters.validate import Outcome
+from mlfcheck.validate import Unreadable, Validation
 
 if TYPE_CHECKING:  # the audit and diff machinery loads only when an audit is rendered
     from mlfcheck.audit import ArchiveAudit, AuditResult
@@ -29,11 +29,11 @@ class Case:
     """The full report, as the failure/error body or as system-out when it passed."""
 
 
-def _validate_case(outcome: Outcome, classname: str = "mlfcheck.validate",
+def _validate_case(outcome: Validation, classname: str = "mlfcheck.validate",
                    name: str | None = None) -> Case:
     text = validate_reporters.render_text([outcome])
-    if isinstance(outcome, tuple):
-        return Case(classname, name or outcome[0], error=f"could not read: {outcome[1]}",
+    if isinstance(outcome, Unreadable):
+        return Case(classname, name or outcome.path, error=f"could not read: {outcome.error}",
                     text=text)
     errors = outcome.count(Severity.ERROR)
     failure = f"{errors} error{'s' if errors != 1 else ''}" if errors else None
@@ -80,7 +80,7 @@ def _xml(suite_name: str, cases: Sequence[Case]) -> str:
     return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
 
 
-def render_junit(outcomes: Sequence[Outcome]) -> str:
+def render_junit(outcomes: Sequence[Validation]) -> str:
     """validate --format junit: a test case per archive; errors fail it, unreadable errors it."""
     return _xml("mlfcheck validate", [_validate_case(o) for o in outcomes])
 

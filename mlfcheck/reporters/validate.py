@@ -8,13 +8,12 @@ from typing import Any
 
 from mlfcheck import __version__
 from mlfcheck.findings import Code, Finding, Severity
-from mlfcheck.validate import Report
+from mlfcheck.validate import Report, Unreadable, Validation
 
 FORMAT_VERSION = 1
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 INFO_URI = "https://github.com/mlfcheck/mlfcheck"
 
-Outcome = Report | tuple[str, str]
 """A report, or (path, error message) for an archive that could not be read."""
 
 
@@ -32,12 +31,12 @@ def _version_line(report: Report) -> str:
     return f"MLF {declared} (layout looks like {detected})"
 
 
-def render_text(outcomes: Sequence[Outcome]) -> str:
+def render_text(outcomes: Sequence[Validation]) -> str:
     """One block per archive: a verdict line, then one line per finding."""
     lines: list[str] = []
     for outcome in outcomes:
-        if isinstance(outcome, tuple):
-            lines.append(f"{outcome[0]}: could not read: {outcome[1]}")
+        if isinstance(outcome, Unreadable):
+            lines.append(f"{outcome.path}: could not read: {outcome.error}")
             continue
         verdict = "valid" if outcome.ok else "INVALID"
         lines.append(f"{outcome.path}: {verdict}, {_version_line(outcome)}: {_counts(outcome)}")
@@ -57,9 +56,9 @@ def _finding_json(f: Finding) -> dict[str, Any]:
             "column": f.column, "offset": f.offset}
 
 
-def _report_json(outcome: Outcome) -> dict[str, Any]:
-    if isinstance(outcome, tuple):
-        return {"path": outcome[0], "error": outcome[1]}
+def report_json(outcome: Validation) -> dict[str, Any]:
+    if isinstance(outcome, Unreadable):
+        return {"path": outcome.path, "error": outcome.error}
     return {
         "path": outcome.path,
         "valid": outcome.ok,
@@ -71,18 +70,18 @@ def _report_json(outcome: Outcome) -> dict[str, Any]:
     }
 
 
-def render_json(outcomes: Sequence[Outcome]) -> str:
+def render_json(outcomes: Sequence[Validation]) -> str:
     """The validate-report format (schemas/validate-report.schema.json)."""
     doc = {"format": "mlfcheck-validate", "format_version": FORMAT_VERSION,
            "tool": {"name": "mlfcheck", "version": __version__},
-           "archives": [_report_json(o) for o in outcomes]}
+           "archives": [report_json(o) for o in outcomes]}
     return json.dumps(doc, indent=2, sort_keys=True) + "\n"
 
 
 _SARIF_LEVEL = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "note"}
 
 
-def render_sarif(outcomes: Sequence[Outcome]) -> str:
+def render_sarif(outcomes: Sequence[Validation]) -> str:
     """SARIF 2.1.0: one run; each archive an artifact, each member a nested artifact."""
     rules = [{"id": c.name, "name": c.title.replace(" ", "-"),
               "shortDescription": {"text": c.title},
@@ -106,9 +105,9 @@ def render_sarif(outcomes: Sequence[Outcome]) -> str:
     results: list[dict[str, Any]] = []
     notifications: list[dict[str, Any]] = []
     for outcome in outcomes:
-        if isinstance(outcome, tuple):
-            notifications.append({"level": "error", "message": {"text": f"{outcome[0]}: "
-                                                                  f"{outcome[1]}"}})
+        if isinstance(outcome, Unreadable):
+            notifications.append({"level": "error", "message": {"text": f"{outcome.path}: "
+                                                                  f"{outcome.error}"}})
             continue
         for f in outcome.findings:
             member = f.member
@@ -142,20 +141,20 @@ def render_sarif(outcomes: Sequence[Outcome]) -> str:
     return json.dumps(doc, indent=2, sort_keys=True) + "\n"
 
 
-def render_markdown(outcomes: Sequence[Outcome]) -> str:
+def render_markdown(outcomes: Sequence[Validation]) -> str:
     """A summary table of archives, then a findings table per archive that has findings."""
     lines = ["| archive | verdict | version | errors | warnings | info |",
              "|---|---|---|---|---|---|"]
     for o in outcomes:
-        if isinstance(o, tuple):
-            lines.append(f"| `{o[0]}` | could not read | | | | |")
+        if isinstance(o, Unreadable):
+            lines.append(f"| `{o.path}` | could not read | | | | |")
             continue
         verdict = "✅ valid" if o.ok else "❌ invalid"
         version = f"v{o.declared_version}" if o.declared_version else "?"
         lines.append(f"| `{o.path}` | {verdict} | {version} | {o.count(Severity.ERROR)} | "
                      f"{o.count(Severity.WARNING)} | {o.count(Severity.INFO)} |")
     for o in outcomes:
-        if isinstance(o, tuple) or not o.findings:
+        if isinstance(o, Unreadable) or not o.findings:
             continue
         lines += ["", f"### `{o.path}`", "", "| code | severity | where | message |",
                   "|---|---|---|---|"]
@@ -165,6 +164,6 @@ def render_markdown(outcomes: Sequence[Outcome]) -> str:
     return "\n".join(lines) + "\n"
 
 
-RENDERERS: dict[str, Callable[[Sequence[Outcome]], str]] = {
+RENDERERS: dict[str, Callable[[Sequence[Validation]], str]] = {
     "text": render_text, "json": render_json, "sarif": render_sarif, "markdown": render_markdown,
 }
