@@ -12,7 +12,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tests.conftest import shared_dir  # noqa: E402
+from tests.shared_paths import shared_dir  # noqa: E402
 
 FORMATS = ("json", "markdown", "html")
 ENTRY = "from mlfcheck.cli.audit import audit; audit()"

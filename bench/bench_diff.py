@@ -27,7 +27,7 @@ from bench_validate import (  # noqa: E402
 )
 
 from mlfcheck.params import LIST_MAGIC, TENSOR_MAGIC  # noqa: E402
-from tests.conftest import real_archives  # noqa: E402
+from tests.shared_paths import real_archives  # noqa: E402
 
 TARGET_RATIO = 0.5
 TARGET_SECONDS = 2.0

@@ -24,7 +24,7 @@ sys.path.insert(0, str(REPO))
 
 from mlfcheck.archive import normalise_name  # noqa: E402
 from mlfcheck.params import LIST_MAGIC, TENSOR_MAGIC  # noqa: E402
-from tests.conftest import real_archives  # noqa: E402
+from tests.shared_paths import real_archives  # noqa: E402
 
 MB = 1000 * 1000
 TARGET_SECONDS = 0.25

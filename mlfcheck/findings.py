@@ -5,19 +5,36 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from mlfcheck.errors import UsageError
 
+_R = TypeVar("_R", bound="Ranked")
 
-class Severity(enum.IntEnum):
-    """How bad a finding is; ordered so that `max()` gives the worst."""
+
+class Ranked(enum.IntEnum):
+    """An ordered scale whose members print in lower case; `max()` gives the worst."""
+
+    def __str__(self) -> str:
+        return self.name.lower()
+
+    @classmethod
+    def parse(cls: type[_R], text: str, *, what: str) -> _R:
+        """A member from its name, in any case; UsageError naming `what` otherwise."""
+        try:
+            return cls[text.strip().upper()]
+        except KeyError:
+            names = [str(m) for m in reversed(cls)]
+            raise UsageError(f"{what}: unknown level {text!r}; use {', '.join(names[:-1])} or "
+                             f"{names[-1]}") from None
+
+
+class Severity(Ranked):
+    """How bad a finding is."""
 
     INFO = 0
     WARNING = 1
     ERROR = 2
-
-    def __str__(self) -> str:
-        return self.name.lower()
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
+from shared_paths import REPO, have_shared, models_dir, real_archives, real_dir, shared_dir
 
-REPO = Path(__file__).resolve().parent.parent
+__all__ = ["REPO", "have_shared", "models_dir", "real_archives", "real_dir", "shared_dir"]
 
 settings.register_profile("ci", max_examples=30, deadline=None, derandomize=True,
                           suppress_health_check=[HealthCheck.too_slow])
@@ -21,44 +22,9 @@ settings.register_profile("thorough", max_examples=2000, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
-def shared_dir() -> Path:
-    """The read-only shared folder: $MLFCHECK_SHARED, else ../shared beside the repo."""
-    return Path(os.environ.get("MLFCHECK_SHARED", REPO.parent / "shared")).resolve()
-
-
-def real_dir() -> Path:
-    """The folder of real archives written by old TVM."""
-    return shared_dir() / "fixtures" / "real-mlf"
-
-
-def models_dir() -> Path:
-    """The folder of real models."""
-    return shared_dir() / "models"
-
-
-def have_shared() -> bool:
-    """Whether the real archives and models are there."""
-    return real_dir().is_dir() and models_dir().is_dir()
-
-
 MISSING = (f"real fixtures not found at {shared_dir()}; set MLFCHECK_SHARED "
            "(or clone the repository beside its shared/ folder)")
 REQUIRED = os.environ.get("MLFCHECK_REQUIRE_SHARED") == "1"
-
-
-def real_archives() -> dict[str, Path]:
-    """Each real fixture by short name: its model.tar, or the folder when it is extracted.
-
-    Empty without the shared folder, so that module-level parametrisation still collects.
-    """
-    root = real_dir()
-    if not root.is_dir():
-        return {}
-    out = {}
-    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
-        tar = folder / "model.tar"
-        out[folder.name] = tar if tar.is_file() else folder
-    return out
 
 
 def real_names() -> list[str]:

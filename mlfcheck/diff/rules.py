@@ -6,26 +6,15 @@ import enum
 from dataclasses import dataclass
 
 from mlfcheck.errors import UsageError
+from mlfcheck.findings import Ranked
 
 
-class Level(enum.IntEnum):
-    """How much a change matters to a consumer of the old archive; `max()` gives the worst."""
+class Level(Ranked):
+    """How much a change matters to a consumer of the old archive."""
 
     INFO = 0
     WARNING = 1
     BREAKING = 2
-
-    def __str__(self) -> str:
-        return self.name.lower()
-
-    @classmethod
-    def parse(cls, text: str, *, what: str) -> Level:
-        """A level from its name ('breaking', 'warning', 'info'); UsageError otherwise."""
-        try:
-            return cls[text.strip().upper()]
-        except KeyError:
-            raise UsageError(f"{what}: unknown level {text!r}; use breaking, warning or "
-                             "info") from None
 
 
 @dataclass(frozen=True)

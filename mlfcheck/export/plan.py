@@ -16,6 +16,7 @@ from typing import Any
 
 from mlfcheck.errors import ExportError
 from mlfcheck.export.frontends import c_identifier
+from mlfcheck.model import dtype_bytes
 
 ALIGN = 64
 """Byte alignment of every block in the arena (TVM's kAllocAlignment)."""
@@ -39,10 +40,12 @@ def dl_type(dtype: str) -> tuple[int, int, int]:
     return int(t.type_code), int(t.bits), int(t.lanes)
 
 
-def dtype_bytes(dtype: str) -> int:
-    """Bytes per element of a TVM dtype (bool and sub-byte types count one byte)."""
-    _, bits, lanes = dl_type(dtype)
-    return max(1, bits * lanes // 8)
+def element_bytes(dtype: str) -> int:
+    """Bytes per element of a dtype the planner places (bool and sub-byte types take one)."""
+    width = dtype_bytes(dtype)
+    if width is None:
+        raise ValueError(f"unknown dtype {dtype!r}")
+    return width
 
 
 @dataclass(frozen=True)
@@ -59,7 +62,7 @@ class Ref:
     @property
     def nbytes(self) -> int:
         """Size in bytes."""
-        return prod(self.shape) * dtype_bytes(self.dtype)
+        return prod(self.shape) * element_bytes(self.dtype)
 
 
 @dataclass(frozen=True)
@@ -102,7 +105,7 @@ class Tensor:
     @property
     def nbytes(self) -> int:
         """Size in bytes."""
-        return prod(self.shape) * dtype_bytes(self.dtype)
+        return prod(self.shape) * element_bytes(self.dtype)
 
 
 @dataclass(frozen=True)

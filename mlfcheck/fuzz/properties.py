@@ -194,7 +194,7 @@ def verification_matches(result: ExportResult) -> None:
 def memory_map_holds(result: ExportResult) -> None:
     """The workspace covers the largest operator, io is the sum of inputs and outputs, every
     tensor's size is its shape × dtype, and the C run used no more workspace than planned."""
-    from mlfcheck.export.plan import dtype_bytes
+    from mlfcheck.export.plan import element_bytes
 
     with tarfile.open(result.path) as tar:
         stream = tar.extractfile("./metadata.json")
@@ -213,7 +213,7 @@ def memory_map_holds(result: ExportResult) -> None:
         problems.append(("io is not the sum of inputs and outputs",
                          f"io {main['io_size_bytes']} != {sum(t['size'] for _, t in tensors)}"))
     for name, t in tensors:
-        want = dtype_bytes(t["dtype"])
+        want = element_bytes(t["dtype"])
         for d in t["shape"]:
             want *= d
         if t["size"] != want:
