@@ -24,6 +24,9 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
+from jsonschema.exceptions import best_match
+
+from mlfcheck import schemas
 from mlfcheck.diff.result import Change
 from mlfcheck.diff.rules import Level, Rule
 from mlfcheck.errors import UsageError
@@ -148,33 +151,46 @@ def find_config(start: Path) -> Path | None:
     return None
 
 
+SCHEMA = "diff-config.schema.json"
+
+
 def load_config(path: Path | None) -> DiffConfig:
     """The configuration in `path` (None: the defaults). Raises UsageError on any mistake."""
     if path is None:
         return DiffConfig()
     doc = _read(path)
     table = doc.get("tool", {}).get("mlfcheck", {}) if path.name == "pyproject.toml" else doc
-    section = table.get("diff", {})
     where = f"{path}: [{'tool.mlfcheck.' if path.name == 'pyproject.toml' else ''}diff]"
-    if not isinstance(section, dict):
-        raise UsageError(f"{where} must be a table")
-    unknown = sorted(set(section) - {"levels", "thresholds", "allow"})
-    if unknown:
-        raise UsageError(f"{where}: unknown key(s) {', '.join(unknown)}; expected levels, "
-                         "thresholds, allow")
-    levels = {Rule.parse(k, what=f"{where}.levels"): Level.parse(str(v), what=f"{where}.levels.{k}")
-              for k, v in _table(section, "levels", where).items()}
+    section = _jsonable(table.get("diff", {}) if isinstance(table, dict) else table)
+    error = best_match(schemas.validator(SCHEMA).iter_errors(section))
+    if error is not None:
+        leaf = schemas.best_leaf(error)
+        at = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in leaf.absolute_path)
+        raise UsageError(f"{where}{at}: {schemas.describe(leaf)} (schema {SCHEMA})")
+    levels = {Rule.parse(k, what=f"{where}.levels"): Level.parse(v, what=f"{where}.levels.{k}")
+              for k, v in section.get("levels", {}).items()}
     thresholds = dict(DEFAULT_THRESHOLDS)
-    for metric, value in _table(section, "thresholds", where).items():
+    for metric, value in section.get("thresholds", {}).items():
         if metric not in METRICS:
             raise UsageError(f"{where}.thresholds: unknown metric {metric!r}; expected "
                              f"{', '.join(METRICS)}")
         thresholds[metric] = Threshold.parse(str(value), what=f"{where}.thresholds.{metric}")
-    raw_allow = section.get("allow", [])
-    if not isinstance(raw_allow, list):
-        raise UsageError(f"{where}.allow must be an array of tables ([[...allow]])")
-    allow = tuple(_allow_entry(entry, f"{where}.allow[{i}]") for i, entry in enumerate(raw_allow))
+    allow = tuple(_allow_entry(entry, f"{where}.allow[{i}]")
+                  for i, entry in enumerate(section.get("allow", [])))
     return DiffConfig(levels, thresholds, allow, str(path))
+
+
+def _jsonable(value: Any) -> Any:
+    """A TOML value as JSON would hold it: dates and times become ISO strings."""
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat()
+    if isinstance(value, (dt.date, dt.time)):
+        return value.isoformat()
+    return value
 
 
 def _read(path: Path) -> dict[str, Any]:
@@ -188,36 +204,13 @@ def _read(path: Path) -> dict[str, Any]:
         raise UsageError(f"{path}: not valid TOML: {exc}") from None
 
 
-def _table(section: dict[str, Any], key: str, where: str) -> dict[str, Any]:
-    value = section.get(key, {})
-    if not isinstance(value, dict):
-        raise UsageError(f"{where}.{key} must be a table")
-    return value
-
-
-def _allow_entry(raw: Any, where: str) -> AllowEntry:
-    if not isinstance(raw, dict):
-        raise UsageError(f"{where} must be a table")
-    unknown = sorted(set(raw) - {"rule", "module", "subject", "reason", "expires"})
-    if unknown:
-        raise UsageError(f"{where}: unknown key(s) {', '.join(unknown)}")
-    if "rule" not in raw:
-        raise UsageError(f"{where}: 'rule' is required")
-    reason = raw.get("reason")
-    if not isinstance(reason, str) or not reason.strip():
-        raise UsageError(f"{where}: 'reason' is required: say why the change is accepted")
-    expires = raw.get("expires")
-    if isinstance(expires, str):
+def _allow_entry(raw: dict[str, Any], where: str) -> AllowEntry:
+    """A schema-valid allow entry, with its rule and expiry date checked."""
+    expires = None
+    if "expires" in raw:
         try:
-            expires = dt.date.fromisoformat(expires)
+            expires = dt.date.fromisoformat(raw["expires"])
         except ValueError:
-            raise UsageError(f"{where}: expires {expires!r} is not a YYYY-MM-DD date") from None
-    elif isinstance(expires, dt.datetime):
-        expires = expires.date()
-    elif expires is not None and not isinstance(expires, dt.date):
-        raise UsageError(f"{where}: expires must be a date (YYYY-MM-DD)")
-    for key in ("module", "subject"):
-        if key in raw and not isinstance(raw[key], str):
-            raise UsageError(f"{where}: '{key}' must be a string")
-    return AllowEntry(Rule.parse(str(raw["rule"]), what=f"{where}.rule"), reason.strip(),
+            raise UsageError(f"{where}: expires {raw['expires']!r} is not a date") from None
+    return AllowEntry(Rule.parse(raw["rule"], what=f"{where}.rule"), raw["reason"].strip(),
                       raw.get("module"), raw.get("subject"), expires)
