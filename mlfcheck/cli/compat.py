@@ -6,9 +6,10 @@ import sys
 
 import click
 
+from mlfcheck import api
 from mlfcheck.archive import Limits
 from mlfcheck.cli._common import EXIT_CLEAN, EXIT_FOUND, emit, fail, limit_options
-from mlfcheck.consumers import builtin_profiles, check_archive, select_profiles
+from mlfcheck.consumers import builtin_profiles, select_profiles
 from mlfcheck.errors import MlfcheckError
 from mlfcheck.reporters.compat import RENDERERS
 
@@ -37,7 +38,7 @@ def compat(archive: str, consumers: tuple[str, ...], every: bool, profiles: tupl
     """
     try:
         chosen = select_profiles(consumers, profiles, every=every)
-        verdicts = check_archive(archive, chosen, limits=limits)
+        verdicts = api.compat_all(archive, chosen, limits=limits)
     except MlfcheckError as exc:
         fail("compat", str(exc))
     emit(RENDERERS[fmt](verdicts), output)

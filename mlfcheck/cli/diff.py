@@ -7,10 +7,10 @@ from pathlib import Path
 
 import click
 
+from mlfcheck import api
 from mlfcheck.archive import Limits
 from mlfcheck.cli._common import EXIT_CLEAN, EXIT_FOUND, emit, fail, limit_options
 from mlfcheck.consumers import select_profiles
-from mlfcheck.diff import diff_archives
 from mlfcheck.diff.config import find_config, load_config, parse_threshold_option
 from mlfcheck.diff.rules import FAIL_ON
 from mlfcheck.errors import MlfcheckError
@@ -54,7 +54,7 @@ def diff(old: str, new: str, fmt: str, output: str | None, fail_on: str,
             dict(parse_threshold_option(t) for t in thresholds))
         profile = (select_profiles((consumer,), profile_files, every=False)[0]
                    if consumer else None)
-        result = diff_archives(old, new, config=config, include_volatile=include_volatile,
+        result = api.diff_archives(old, new, config=config, include_volatile=include_volatile,
                                limits=limits, consumer=profile)
     except MlfcheckError as exc:
         fail("diff", str(exc))

@@ -101,13 +101,14 @@ def export(model: str | None, output: str, use_default: bool, name: str, verify:
     if not _tvm_installed():
         click.echo(NEEDS_TVM, err=True)
         sys.exit(EXIT_TROUBLE)
-    from mlfcheck.export import DEFAULT_TOLERANCE, export_model
+    from mlfcheck import api
+    from mlfcheck.export import DEFAULT_TOLERANCE
 
     try:
-        result = export_model(model or "default", output, name=name, verify=verify,
-                              tolerance=DEFAULT_TOLERANCE if tolerance is None else tolerance,
-                              with_runtime=not no_runtime, link_params=link_params,
-                              epoch=source_date_epoch, input_shapes=input_shapes)
+        result = api.export_model(model or "default", output, name=name, verify=verify,
+                                  tolerance=DEFAULT_TOLERANCE if tolerance is None else tolerance,
+                                  with_runtime=not no_runtime, link_params=link_params,
+                                  epoch=source_date_epoch, input_shapes=input_shapes)
     except ExportError as exc:
         _fail(f"mlfcheck export: {exc}".splitlines()[0])
     click.echo(_summary(result))

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import click
 
+from mlfcheck import api
 from mlfcheck.archive import Limits
 from mlfcheck.cli._common import emit, fail, limit_options
 from mlfcheck.errors import MlfcheckError
 from mlfcheck.reporters import show as show_reporters
-from mlfcheck.summary import summarize
 
 
 @click.command()
@@ -21,7 +21,7 @@ from mlfcheck.summary import summarize
 def show(path: str, fmt: str, output: str | None, limits: Limits) -> None:
     """Summarise an archive: version, modules, memory, I/O, codegen and parameters."""
     try:
-        summary = summarize(path, limits=limits)
+        summary = api.summarize_archive(path, limits=limits)
     except MlfcheckError as exc:
         fail("show", str(exc))
     emit(show_reporters.RENDERERS[fmt](summary), output)

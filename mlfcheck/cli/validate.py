@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from mlfcheck import api
 from mlfcheck.archive import Limits
 from mlfcheck.cli._common import EXIT_CLEAN, EXIT_FOUND, EXIT_TROUBLE, emit, fail, limit_options
 from mlfcheck.errors import ArchiveError, MlfcheckError
@@ -13,7 +14,6 @@ from mlfcheck.findings import parse_code_selection
 from mlfcheck.reporters import validate as validate_reporters
 from mlfcheck.reporters.junit import render_junit
 from mlfcheck.validate import Report, Unreadable, Validation
-from mlfcheck.validate import validate as validate_archive
 
 RENDERERS = {**validate_reporters.RENDERERS, "junit": render_junit}
 """Report formats of `validate` (JUnit lives in its own reporter, shared with `audit`)."""
@@ -46,7 +46,7 @@ def validate(paths: tuple[str, ...], fmt: str, output: str | None, select: tuple
     outcomes: list[Validation] = []
     for path in paths:
         try:
-            outcomes.append(validate_archive(path, limits=limits, select=chosen, ignore=dropped,
+            outcomes.append(api.validate_archive(path, limits=limits, select=chosen, ignore=dropped,
                                              strict=strict))
         except ArchiveError as exc:
             outcomes.append(Unreadable(path, exc.detail))

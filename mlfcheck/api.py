@@ -1,0 +1,78 @@
+"""The public Python API: the calls the CLI makes, for scripts that want verdicts as objects.
+
+Everything here is re-exported from the package root (`mlfcheck.validate_archive`, ...); every
+other module is internal and may change between releases. Nothing here imports TVM until
+`export_model` runs (it needs the `tvm` extra).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+
+from mlfcheck.archive import Limits
+from mlfcheck.consumers import Profile, Verdict, check_archive, select_profiles
+from mlfcheck.diff import DiffConfig, DiffResult
+from mlfcheck.diff import diff_archives as _diff_archives
+from mlfcheck.export import ExportResult, export_model
+from mlfcheck.findings import Code
+from mlfcheck.summary import Summary, summarize
+from mlfcheck.validate import Report, validate
+
+PathLike = str | os.PathLike[str]
+
+
+def validate_archive(path: PathLike, *, limits: Limits | None = None,
+                     select: Iterable[Code] = (), ignore: Iterable[Code] = (),
+                     strict: bool = False) -> Report:
+    """Validate one archive (.tar, .tar.gz/.tgz or extracted folder) and return its Report.
+
+    `select`/`ignore` keep or drop finding codes; `strict` raises warnings to errors.
+    Raises ArchiveError when the input cannot be read as an archive at all.
+    """
+    return validate(path, limits=limits, select=select, ignore=ignore, strict=strict)
+
+
+def diff_archives(old: PathLike, new: PathLike, *, config: DiffConfig | None = None,
+                  include_volatile: bool = False, limits: Limits | None = None,
+                  consumer: str | Profile | None = None) -> DiffResult:
+    """Compare two archives of any MLF versions; `result.fails(Level.BREAKING)` is the gate.
+
+    `config` comes from `load_config(path)` (levels, thresholds, allow-list); with `consumer`
+    (a built-in profile name or a Profile), breaking means "breaks that consumer".
+    Raises ArchiveError or UnusableArchive when an input cannot be compared.
+    """
+    profile = _profiles([consumer])[0] if consumer is not None else None
+    return _diff_archives(old, new, config=config, include_volatile=include_volatile,
+                          limits=limits, consumer=profile)
+
+
+def compat(path: PathLike, consumer: str | Profile, *,
+           limits: Limits | None = None) -> Verdict:
+    """Whether one consumer (a built-in profile name or a Profile) can read the archive."""
+    return compat_all(path, [consumer], limits=limits)[0]
+
+
+def compat_all(path: PathLike, consumers: Sequence[str | Profile] | None = None, *,
+               limits: Limits | None = None) -> tuple[Verdict, ...]:
+    """Every chosen consumer's verdict on one archive (default: every built-in profile)."""
+    chosen = (select_profiles((), (), every=True) if consumers is None
+              else _profiles(consumers))
+    return check_archive(path, chosen, limits=limits)
+
+
+def summarize_archive(path: PathLike, *, limits: Limits | None = None) -> Summary:
+    """What `mlfcheck show` prints, as a typed Summary; UnusableArchive when the metadata is
+    unusable."""
+    return summarize(path, limits=limits)
+
+
+def _profiles(consumers: Sequence[str | Profile]) -> tuple[Profile, ...]:
+    """Profiles from names (built-in) or Profile objects, in order."""
+    names = tuple(c for c in consumers if isinstance(c, str))
+    by_name = {p.name: p for p in select_profiles(names, (), every=False)} if names else {}
+    return tuple(by_name[c] if isinstance(c, str) else c for c in consumers)
+
+
+__all__ = ["ExportResult", "PathLike", "compat", "compat_all", "diff_archives", "export_model",
+           "summarize_archive", "validate_archive"]
