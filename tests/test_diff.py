@@ -271,5 +271,10 @@ def test_output_matches_its_golden_file(case: Path) -> None:
     assert actual == expected.read_text(encoding="utf-8")
 
 
-def test_there_is_a_markdown_golden_file() -> None:
-    assert any("markdown" in c.read_text() for c in CASES)
+def test_text_and_markdown_each_have_a_golden_case_and_every_case_its_golden() -> None:
+    formats = {}
+    for case in CASES:
+        args = case.read_text().split()
+        formats[case.stem] = args[args.index("--format") + 1] if "--format" in args else "text"
+        assert case.with_suffix(f".expected.{EXTENSIONS[formats[case.stem]]}").is_file(), case
+    assert {"text", "markdown"} <= set(formats.values()) <= set(RENDERERS)

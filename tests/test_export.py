@@ -302,3 +302,36 @@ def test_importing_the_command_does_not_import_tvm() -> None:
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                           env={"PYTHONPATH": str(REPO)}, check=True)
     assert done.stdout.strip() == "False"
+
+
+def _dynamic_relu(path: Path) -> Path:
+    """An ONNX model whose input 'x' has a symbolic batch dimension: Relu over [N, 4]."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Relu", ["x"], ["y"])], "dynamic",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4])])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), path)
+    return path
+
+
+def test_input_shape_fixes_a_dynamic_dimension(tmp_path: Path) -> None:
+    model = _dynamic_relu(tmp_path / "dyn.onnx")
+    out = tmp_path / "dyn.tar"
+    line = _fails_cleanly(run_cli(str(model), "-o", str(out)), "import", out)
+    assert "input 'x' has dynamic shape" in line and "--input-shape x=d0,d1,..." in line
+    done = run_cli(str(model), "-o", str(out), "--input-shape", "x=3,4")
+    assert done.returncode == 0, done.stderr
+    with tarfile.open(out) as tar:
+        stream = tar.extractfile("./metadata.json")
+        assert stream is not None
+        main = json.load(stream)["modules"]["default"]["memory"]["functions"]["main"][0]
+    assert main["inputs"]["x"]["shape"] == [3, 4] and main["inputs"]["x"]["size"] == 48
+
+
+@pytest.mark.parametrize("value", ["x", "x=", "=3,4", "x=3,0", "x=3,four"])
+def test_a_malformed_input_shape_is_a_usage_error(value: str, tmp_path: Path) -> None:
+    done = run_cli("--default", "-o", str(tmp_path / "m.tar"), "--input-shape", value)
+    assert done.returncode == 2 and "is not name=d0,d1,... with positive dims" in done.stderr

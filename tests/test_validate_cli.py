@@ -16,6 +16,7 @@ from jsonschema.validators import validator_for
 
 from mlfcheck import schemas
 from mlfcheck.cli import main
+from mlfcheck.diff.rules import Rule
 from mlfcheck.findings import Code
 
 REPO = Path(__file__).resolve().parent.parent
@@ -179,14 +180,39 @@ def test_read_only_commands_never_import_tvm(argv: list[str], real: dict[str, Pa
     assert "NO-TVM" in result.stdout, result.stderr
 
 
+def _loaded_commands(*argv: str) -> set[str]:
+    """The subcommand modules imported by running `mlfcheck ARGV` in a fresh interpreter."""
+    probe = ("import sys, runpy\nsys.argv = ['mlfcheck', *sys.argv[1:]]\n"
+             "try:\n    runpy.run_module('mlfcheck', run_name='__main__')\n"
+             "except SystemExit:\n    pass\n"
+             "print('LOADED', *sorted(m for m in sys.modules if m.startswith('mlfcheck.cli.')))\n")
+    out = subprocess.run([sys.executable, "-c", probe, *argv], capture_output=True, text=True,
+                         cwd=REPO, timeout=60, check=True).stdout
+    line = next(x for x in out.splitlines() if x.startswith("LOADED"))
+    return set(line.split()[1:]) - {"mlfcheck.cli._common"}
+
+
 def test_every_command_loads_lazily_and_has_help() -> None:
     from mlfcheck.cli import COMMANDS
 
+    assert _loaded_commands("--help") == set()
     for name in COMMANDS:
         code, out, _ = run(name, "--help")
         assert code == 0 and out.startswith(f"Usage: main {name}"), name
+    assert _loaded_commands("explain", "--help") == {"mlfcheck.cli.explain"}
     code, out, _ = run("--version")
     assert code == 0 and "mlfcheck" in out
+
+
+def test_explain_knows_diff_rules_and_lists_every_code_and_rule() -> None:
+    code, out, _ = run("explain", "d505")
+    assert code == 0 and out.startswith(f"D505 ({Rule.D505.level}): {Rule.D505.title}")
+    assert Rule.D505.explanation in out
+    code, out, _ = run("explain", "--list")
+    lines = out.splitlines()
+    assert code == 0 and len(lines) == len(Code) + len(Rule)
+    assert f"A101  error     {Code.A101.title}" in lines
+    assert f"D101  breaking  {Rule.D101.title}" in lines
 
 
 def test_readme_lists_every_finding_code_with_its_severity_and_title() -> None:

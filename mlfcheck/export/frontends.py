@@ -76,9 +76,13 @@ def require_static_inputs(imported: Imported) -> None:
         shape = getattr(param.ty, "shape", None)
         values = getattr(shape, "values", None)
         if values is None or not all(isinstance(v, tvm.tirx.IntImm) for v in values):
-            raise ExportError("import", f"input {param.name!r} has dynamic shape {shape}; "
-                              "static shapes only: give --input-shape "
-                              f"{param.name}=d0,d1,... with every dimension fixed")
+            raise _dynamic(param.name, shape)
+
+
+def _dynamic(name: str, shape: Any) -> ExportError:
+    """The import error for an input whose shape is not static."""
+    return ExportError("import", f"input {name!r} has dynamic shape {shape}; static shapes "
+                       f"only: give --input-shape {name}=d0,d1,... with every dimension fixed")
 
 
 def _from_onnx(path: Path, shapes: dict[str, Shape]) -> Imported:
@@ -90,13 +94,17 @@ def _from_onnx(path: Path, shapes: dict[str, Shape]) -> Imported:
         initializers = {i.name for i in proto.graph.initializer}
         inputs = [i for i in proto.graph.input if i.name not in initializers]
         shape_dict = {i.name: list(shapes.get(i.name, _onnx_dims(i))) for i in inputs}
+        for name, dims in shape_dict.items():
+            if not all(isinstance(d, int) for d in dims):
+                raise _dynamic(name, dims)
         mod = from_onnx(proto, shape_dict=shape_dict, keep_params_in_input=False)
         outputs = tuple(o.name for o in proto.graph.output)
     return Imported(mod, "main", outputs, "onnx")
 
 
 def _onnx_dims(value_info: Any) -> list[Any]:
-    """Static dims as ints; a symbolic dim stays its name so the importer keeps it symbolic."""
+    """Static dims as ints; a symbolic dim as its name (TVM 0.27's importer cannot take those
+    in shape_dict, so they are refused before it runs)."""
     return [d.dim_value if d.HasField("dim_value") else (d.dim_param or "?")
             for d in value_info.type.tensor_type.shape.dim]
 
