@@ -35,3 +35,8 @@ class ExportError(MlfcheckError):
         super().__init__(f"{stage} failed{op}: {message}")
         self.stage = stage
         self.operator = operator
+
+
+class BoardError(MlfcheckError):
+    """Building or running for a board could not be done: a missing cross toolchain or QEMU
+    (the message names the Debian package), a compile error, a run that timed out."""

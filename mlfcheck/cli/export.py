@@ -9,7 +9,7 @@ from typing import Any, NoReturn
 import click
 
 from mlfcheck.cli._common import EXIT_CLEAN, EXIT_FOUND, EXIT_TROUBLE
-from mlfcheck.errors import ExportError
+from mlfcheck.errors import ExportError, UsageError
 
 NEEDS_TVM = "mlfcheck export needs TVM: pip install 'mlfcheck[tvm]'"
 
@@ -64,7 +64,40 @@ def _summary(result: Any) -> str:
                   for name, err in sorted(check.max_abs_error.items())]
         lines.append(f"    workspace used by the C run: {check.workspace_measured} of "
                      f"{check.workspace_planned} bytes")
+    for run in result.board_runs:
+        lines += _board_lines(run)
     return "\n".join(lines)
+
+
+def _board_lines(run: Any) -> list[str]:
+    """The summary of one --board run: verdict, errors, flash, RAM and stack."""
+    head = f"  verify on {run.board.name} ({run.board.description}): "
+    if run.overflows:
+        return [head + "DOES NOT FIT: " + "; ".join(
+            f"{o.region.name} ({o.region.length} bytes at {o.region.origin:#010x}) overflowed "
+            f"by {o.by} bytes" for o in run.overflows)]
+    if run.fault is not None:
+        return [head + f"FAULT: {run.fault.describe()}"]
+    verdict = "ok" if run.ok else ("STACK OVERFLOW" if run.stack_peak >= run.stack_room
+                                   else "MISMATCH")
+    lines = [head + f"{verdict} (tolerance {run.tolerance:g}; build {run.build_seconds:.2f} s, "
+             f"run {run.run_seconds:.2f} s)"]
+    lines += [f"    {name}: max abs error {err:.3g}"
+              for name, err in sorted(run.max_abs_error.items())]
+    size = run.size
+    lines.append(f"    flash {size.flash} bytes (model {size.own_flash}), static RAM {size.ram} "
+                 f"bytes (model {size.own_ram}), peak stack {run.stack_peak} of "
+                 f"{run.stack_room} bytes")
+    return lines
+
+
+def _boards(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> Any:
+    from mlfcheck.boards import board
+
+    try:
+        return tuple(board(v) for v in dict.fromkeys(values))
+    except UsageError as exc:
+        _fail(f"mlfcheck export: {exc}")
 
 
 @click.command("export")
@@ -78,6 +111,12 @@ def _summary(result: Any) -> str:
 @click.option("--verify", is_flag=True,
               help="Build the archive with the system C compiler, run it on seeded inputs and "
                    "compare with TVM's Relax VM on llvm.")
+@click.option("--board", "boards", multiple=True, callback=_boards, metavar="NAME",
+              help="With --verify: also build for this QEMU board (mps2-an385, mps2-an386, "
+                   "mps2-an500, mps2-an505, mps3-an547, netduinoplus2), run it, compare, and "
+                   "report flash, RAM and peak stack (repeatable).")
+@click.option("--board-timeout", type=click.FloatRange(min=0, min_open=True), default=60.0,
+              show_default=True, help="Seconds a QEMU run may take before it counts as hung.")
 @click.option("--tolerance", type=click.FloatRange(min=0), default=None,
               help="Largest absolute error per output element --verify accepts [1e-05].")
 @click.option("--no-runtime", is_flag=True, help="Leave out runtime/ (headers and stubs).")
@@ -88,13 +127,14 @@ def _summary(result: Any) -> str:
 @click.option("--input-shape", "input_shapes", multiple=True, callback=_shape,
               metavar="NAME=D0,D1,...", help="Fix an input's shape (repeatable).")
 def export(model: str | None, output: str, use_default: bool, name: str, verify: bool,
-           tolerance: float | None, no_runtime: bool, link_params: bool,
+           boards: tuple[Any, ...], board_timeout: float, tolerance: float | None,
+           no_runtime: bool, link_params: bool,
            source_date_epoch: int | None, input_shapes: dict[str, tuple[int, ...]]) -> None:
     """Compile MODEL (.onnx, .tflite, a Python model file, or 'default') with TVM and write
     an MLF version 8 archive that builds with nothing but a C compiler.
 
-    Exit 0 written (and verified), 1 --verify found a difference beyond the tolerance,
-    2 could not export.
+    Exit 0 written (and verified), 1 --verify found a difference beyond the tolerance (or, with
+    --board, an image that does not fit, a fault, a stack overflow), 2 could not export.
     """
     if use_default == (model is not None):
         raise click.UsageError("give MODEL or --default, not both or neither")
@@ -108,8 +148,11 @@ def export(model: str | None, output: str, use_default: bool, name: str, verify:
         result = api.export_model(model or "default", output, name=name, verify=verify,
                                   tolerance=DEFAULT_TOLERANCE if tolerance is None else tolerance,
                                   with_runtime=not no_runtime, link_params=link_params,
-                                  epoch=source_date_epoch, input_shapes=input_shapes)
+                                  epoch=source_date_epoch, input_shapes=input_shapes,
+                                  boards=boards, board_timeout=board_timeout)
     except ExportError as exc:
         _fail(f"mlfcheck export: {exc}".splitlines()[0])
     click.echo(_summary(result))
-    sys.exit(EXIT_FOUND if result.verification and not result.verification.ok else EXIT_CLEAN)
+    failed = (result.verification and not result.verification.ok) or any(
+        not run.ok for run in result.board_runs)
+    sys.exit(EXIT_FOUND if failed else EXIT_CLEAN)

@@ -5,13 +5,15 @@ from __future__ import annotations
 import os
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from mlfcheck import __version__
+from mlfcheck.boards import Board
+from mlfcheck.crossbuild import RUN_TIMEOUT
 from mlfcheck.errors import ExportError
-from mlfcheck.export import cgen, metadata, runtime, writer
+from mlfcheck.export import cgen, metadata, onboard, runtime, writer
 from mlfcheck.export.frontends import Imported, Shape, load_model
 from mlfcheck.export.pipeline import compile_model, kernel_prefix
 from mlfcheck.export.plan import Plan, build_plan
@@ -32,6 +34,8 @@ class ExportResult:
     plan: Plan
     link_params: bool
     verification: Verification | None
+    board_runs: tuple[onboard.BoardVerification, ...] = ()
+    """With verify and boards: how the archive built, fitted and ran on each board."""
 
 
 def source_date_epoch(explicit: int | None) -> int:
@@ -51,8 +55,11 @@ def export_model(model: str | Imported, output: str | os.PathLike[str], *,
                  name: str = "default", verify: bool = False,
                  tolerance: float = DEFAULT_TOLERANCE, with_runtime: bool = True,
                  link_params: bool = True, epoch: int | None = None,
-                 input_shapes: Mapping[str, Shape] | None = None) -> ExportResult:
-    """Export `model` (a path, 'default', or an already imported model) to a v8 archive.
+                 input_shapes: Mapping[str, Shape] | None = None,
+                 boards: Sequence[Board] = (),
+                 board_timeout: float = RUN_TIMEOUT) -> ExportResult:
+    """Export `model` (a path, 'default', or an already imported model) to a v8 archive;
+    with verify, also build, run and compare it on each of `boards` in QEMU.
 
     Raises ExportError naming the stage that failed; nothing is left at `output` then.
     """
@@ -60,6 +67,10 @@ def export_model(model: str | Imported, output: str | os.PathLike[str], *,
         raise ExportError("write", f"module name {name!r} must match {_NAME.pattern}")
     if verify and not with_runtime:
         raise ExportError("verify", "--verify builds the archive alone, so it needs runtime/")
+    if boards and not verify:
+        raise ExportError("verify", "boards are part of --verify; give --verify too")
+    if boards:
+        onboard.toolchain()
     imported = model if isinstance(model, Imported) else load_model(
         model, input_shapes=input_shapes)
     files, plan = archive_files(imported, name, link_params=link_params,
@@ -70,8 +81,11 @@ def export_model(model: str | Imported, output: str | os.PathLike[str], *,
         temp.write_bytes(writer.tar_bytes(files, source_date_epoch(epoch)))
         verification = (verify_archive(temp, imported, plan, name, link_params=link_params,
                                        tolerance=tolerance) if verify else None)
+        board_runs = onboard.verify_on_boards(temp, imported, plan, name, boards,
+                                              link_params=link_params, tolerance=tolerance,
+                                              timeout=board_timeout) if boards else ()
     sources = {p: len(d) for p, d in files.items() if p.startswith("codegen/")}
-    return ExportResult(path, name, sources, plan, link_params, verification)
+    return ExportResult(path, name, sources, plan, link_params, verification, board_runs)
 
 
 def archive_files(imported: Imported, name: str, *, link_params: bool, with_runtime: bool,

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mlfcheck.crossbuild import first_error
 from mlfcheck.errors import ExportError
 from mlfcheck.export.cgen import constant_array, constants_struct
 from mlfcheck.export.frontends import Imported
@@ -146,8 +147,6 @@ int main(int argc, char** argv) {{
 def build_and_run(root: Path, plan: Plan, name: str, inputs: list[Any], *,
                   link_params: bool) -> tuple[list[Any], int]:
     """Compile the unpacked archive at `root` with the driver, run it: (outputs, used bytes)."""
-    import numpy as np
-
     driver = root / "mlfcheck_driver.c"
     driver.write_text(driver_source(plan, name, link_params=link_params))
     sources = sorted(str(p) for p in (root / "codegen/host/src").glob("*.c"))
@@ -157,32 +156,42 @@ def build_and_run(root: Path, plan: Plan, name: str, inputs: list[Any], *,
            f"-I{root / 'runtime/include'}", *sources, str(driver), "-o", str(exe), "-lm"]
     built = subprocess.run(cmd, capture_output=True, text=True)
     if built.returncode:
-        raise ExportError("verify", f"the archive does not build: {_first_error(built.stderr)}")
+        raise ExportError("verify", f"the archive does not build: {first_error(built.stderr)}")
     (root / "in.bin").write_bytes(b"".join(x.tobytes() for x in inputs))
     ran = subprocess.run([str(exe), str(root / "in.bin"), str(root / "out.bin")],
                          capture_output=True, text=True, timeout=RUN_TIMEOUT)
     if ran.returncode:
         raise ExportError("verify", f"the built model failed (exit {ran.returncode}): "
                           + (ran.stderr.strip().splitlines() or [""])[0])
-    raw = (root / "out.bin").read_bytes()
+    return decode_outputs(plan, (root / "out.bin").read_bytes()), int(ran.stdout.strip())
+
+
+def decode_outputs(plan: Plan, raw: bytes) -> list[Any]:
+    """The driver's out.bin as one array per output."""
+    import numpy as np
+
     outputs, at = [], 0
     for t in plan.outputs:
         dtype = np.dtype("bool" if t.dtype == "bool" else t.dtype)
         outputs.append(np.frombuffer(raw[at:at + t.nbytes], dtype=dtype).reshape(t.shape))
         at += t.nbytes
-    return outputs, int(ran.stdout.strip())
+    return outputs
 
 
-def _first_error(stderr: str) -> str:
-    lines = stderr.strip().splitlines()
-    return next((ln for ln in lines if "error" in ln), lines[0] if lines else "no compiler output")
+def max_abs_errors(plan: Plan, got: list[Any], want: list[Any]) -> dict[str, float]:
+    """Output name → largest absolute difference between a C run and the reference."""
+    import numpy as np
+
+    if len(want) != len(got):
+        raise ExportError("verify", f"TVM gives {len(want)} outputs, the archive {len(got)}")
+    return {t.name: float(np.max(np.abs(g.astype(np.float64) - w.astype(np.float64)),
+                                 initial=0.0))
+            for t, g, w in zip(plan.outputs, got, want, strict=True)}
 
 
 def verify_archive(archive: Path, imported: Imported, plan: Plan, name: str, *,
                    link_params: bool, tolerance: float) -> Verification:
     """Unpack, build, run and compare one archive."""
-    import numpy as np
-
     start = time.perf_counter()
     inputs = random_inputs(plan.inputs)
     with tempfile.TemporaryDirectory(prefix="mlfcheck-verify-") as tmp:
@@ -192,10 +201,5 @@ def verify_archive(archive: Path, imported: Imported, plan: Plan, name: str, *,
                 tar.extractall(root, filter="data")
             got, used = build_and_run(root, plan, name, inputs, link_params=link_params)
             want = reference_outputs(imported, inputs)
-    if len(want) != len(got):
-        raise ExportError("verify", f"TVM gives {len(want)} outputs, the archive {len(got)}")
-    errors = {t.name: float(np.max(np.abs(g.astype(np.float64) - w.astype(np.float64)),
-                                   initial=0.0))
-              for t, g, w in zip(plan.outputs, got, want, strict=True)}
-    return Verification(errors, tolerance, plan.arena_size, used,
+    return Verification(max_abs_errors(plan, got, want), tolerance, plan.arena_size, used,
                         time.perf_counter() - start)

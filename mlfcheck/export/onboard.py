@@ -1,0 +1,129 @@
+"""--verify --board: build the archive for a Cortex-M board, run it in QEMU, compare, measure.
+
+The same driver as the host --verify (seeded inputs read from in.bin, outputs written to
+out.bin, now through semihosting) is compiled with the archive's own files for the board, linked
+with mlfcheck's startup code and linker script, and run in QEMU. The outputs are compared with
+TVM's reference under the host verify's rules; the image's flash and static RAM (whole, and the
+archive's own symbols) come from the ELF, the peak stack from the painted stack.
+"""
+
+from __future__ import annotations
+
+import tarfile
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mlfcheck import crossbuild, elfsize
+from mlfcheck.boards import Board
+from mlfcheck.crossbuild import Fault, Overflow, Toolchain
+from mlfcheck.elfsize import ImageSize
+from mlfcheck.errors import BoardError, ExportError
+from mlfcheck.export.frontends import Imported
+from mlfcheck.export.plan import Plan
+from mlfcheck.export.stages import stage
+from mlfcheck.export.verify import (
+    decode_outputs,
+    driver_source,
+    max_abs_errors,
+    random_inputs,
+    reference_outputs,
+)
+
+STRICT = ("-std=c11", "-Wall", "-Werror")
+"""The archive builds for the board under the same warnings policy as on the host."""
+
+
+@dataclass(frozen=True)
+class BoardVerification:
+    """How the archive built, fitted and ran on one board."""
+
+    board: Board
+    overflows: tuple[Overflow, ...]
+    """Regions the image does not fit; then nothing ran and the fields below are empty."""
+    size: ImageSize | None
+    fault: Fault | None
+    max_abs_error: dict[str, float]
+    tolerance: float
+    stack_peak: int
+    """Bytes of stack the run used (the painted high-water mark, startup included)."""
+    stack_room: int
+    """Bytes between the top of the heap and the end of RAM, all the stack there is."""
+    build_seconds: float
+    run_seconds: float
+
+    @property
+    def ok(self) -> bool:
+        """Fits, ran without a fault or stack overflow, every output within the tolerance."""
+        return (not self.overflows and self.fault is None and self.stack_peak < self.stack_room
+                and all(err <= self.tolerance for err in self.max_abs_error.values()))
+
+
+def archive_sources(root: Path) -> tuple[list[Path], list[Path]]:
+    """(C sources, include folders) of an unpacked archive: codegen/host and runtime/."""
+    sources = sorted((root / "codegen/host/src").glob("*.c"))
+    sources += sorted((root / "runtime/src").glob("*.c"))
+    includes = [d for d in (root / "codegen/host/include", root / "runtime/include") if d.is_dir()]
+    return sources, includes
+
+
+def verify_on_boards(archive: Path, imported: Imported, plan: Plan, name: str,
+                     targets: Sequence[Board], *, link_params: bool, tolerance: float,
+                     timeout: float = crossbuild.RUN_TIMEOUT) -> tuple[BoardVerification, ...]:
+    """Build, run and compare one archive on each board, against one reference run of TVM."""
+    tools = toolchain()
+    inputs = random_inputs(plan.inputs)
+    with stage("verify"):
+        want = reference_outputs(imported, inputs)
+    with tempfile.TemporaryDirectory(prefix="mlfcheck-board-") as tmp:
+        root = Path(tmp)
+        with tarfile.open(archive) as tar:
+            tar.extractall(root / "archive", filter="data")
+        sources, includes = archive_sources(root / "archive")
+        driver = root / "mlfcheck_driver.c"
+        driver.write_text(driver_source(plan, name, link_params=link_params))
+        return tuple(_on_board(tools, b, root / b.name, sources, includes, driver, plan,
+                               inputs, want, tolerance, timeout) for b in targets)
+
+
+def toolchain() -> Toolchain:
+    """The cross toolchain and QEMU, or ExportError at the verify stage naming the package."""
+    try:
+        return crossbuild.toolchain(run=True)
+    except BoardError as exc:
+        raise ExportError("verify", str(exc)) from None
+
+
+def _on_board(tools: Toolchain, board: Board, work: Path, sources: list[Path],
+              includes: list[Path], driver: Path, plan: Plan, inputs: list[Any],
+              want: list[Any], tolerance: float, timeout: float) -> BoardVerification:
+    work.mkdir()
+    start = time.perf_counter()
+    elf = work / "model.elf"
+    try:
+        own = crossbuild.compile_objects(tools, board, sources, includes, work, extra=STRICT)
+        drv = crossbuild.compile_objects(tools, board, [driver], includes, work, extra=STRICT)
+        overflows = crossbuild.link(tools, board, [*own, *drv], elf)
+        build_seconds = time.perf_counter() - start
+        if overflows:
+            return BoardVerification(board, overflows, None, None, {}, tolerance, 0, 0,
+                                     build_seconds, 0.0)
+        (work / "in.bin").write_bytes(b"".join(x.tobytes() for x in inputs))
+        ran = crossbuild.run(tools, board, elf, timeout=timeout)
+    except BoardError as exc:
+        raise ExportError("verify", f"{board.name}: {exc}") from None
+    size = elfsize.image_size(elf, own)
+    marks = elfsize.symbol_values(elf, ("__stack_bottom", "__stack_top"))
+    room = marks["__stack_top"] - marks["__stack_bottom"]
+    if ran.fault is not None:
+        return BoardVerification(board, (), size, ran.fault, {}, tolerance, 0, room,
+                                 build_seconds, ran.seconds)
+    if ran.exit_code != 0:
+        raise ExportError("verify", f"{board.name}: the built model failed (exit "
+                          f"{ran.exit_code}): {crossbuild.first_error(ran.stdout)}")
+    got = decode_outputs(plan, (work / "out.bin").read_bytes())
+    return BoardVerification(board, (), size, None, max_abs_errors(plan, got, want), tolerance,
+                             ran.stack_peak, room, build_seconds, ran.seconds)
