@@ -112,7 +112,7 @@ def compile_objects(tools: Toolchain, board: Board, sources: Sequence[Path],
                     includes: Sequence[Path], out: Path, *,
                     extra: Sequence[str] = ()) -> list[Path]:
     """Compile each source for `board` into `out`, one object per source, in order."""
-    flags = [*board.cpu_flags, *SIZE_FLAGS, *extra, *(f"-I{d}" for d in includes)]
+    flags = [*board.cpu_flags, *SIZE_FLAGS, *extra, *_include_flags(includes)]
     objects = []
     for i, source in enumerate(sources):
         obj = out / f"{i:03d}-{source.stem}.o"
@@ -132,7 +132,7 @@ def compile_objects(tools: Toolchain, board: Board, sources: Sequence[Path],
 def missing_headers(tools: Toolchain, board: Board, sources: Sequence[Path],
                     includes: Sequence[Path]) -> list[str]:
     """Headers the sources include that no include path provides, sorted."""
-    flags = [*board.cpu_flags, *(f"-I{d}" for d in includes), "-MM", "-MG"]
+    flags = [*board.cpu_flags, *_include_flags(includes), "-M", "-MG"]
     missing: set[str] = set()
     for source in sources:
         done = subprocess.run([tools.gcc, *flags, str(source)], capture_output=True, text=True,
@@ -140,6 +140,11 @@ def missing_headers(tools: Toolchain, board: Board, sources: Sequence[Path],
         deps = done.stdout.replace("\\\n", " ").partition(":")[2].split()
         missing.update(d for d in deps[1:] if not (source.parent / d).exists())
     return sorted(missing)
+
+
+def _include_flags(includes: Sequence[Path]) -> list[str]:
+    """-I flags with absolute paths (dependency lists then name found headers absolutely)."""
+    return [f"-I{d.resolve()}" for d in includes]
 
 
 def link(tools: Toolchain, board: Board, objects: Sequence[Path], elf: Path,

@@ -109,13 +109,14 @@ def _cost(elf: Any, sym: Any, file: str) -> SymbolSize | None:
     return SymbolSize(sym.name, kind, size if flash else 0, size if ram else 0, file)
 
 
-def _ordered(symbols: Iterable[SymbolSize]) -> tuple[SymbolSize, ...]:
+def by_size(symbols: Iterable[SymbolSize]) -> tuple[SymbolSize, ...]:
+    """Largest (flash + RAM) first, then by name and file."""
     return tuple(sorted(symbols, key=lambda s: (-(s.flash + s.ram), s.name, s.file)))
 
 
 def object_symbols(path: Path) -> tuple[SymbolSize, ...]:
     """Every sized function and object an object file defines, largest first."""
-    return _ordered(s for s, _ in _defined(path))
+    return by_size(s for s, _ in _defined(path))
 
 
 def _defined(path: Path) -> list[tuple[SymbolSize, bool]]:
@@ -161,7 +162,7 @@ def image_size(path: Path, objects: Iterable[Path]) -> ImageSize:
                 flash += section["sh_size"]
             if flags & SHF_WRITE:
                 ram += section["sh_size"]
-        return ImageSize(flash, ram, _ordered(own))
+        return ImageSize(flash, ram, by_size(own))
     finally:
         elf.stream.close()
 

@@ -6,13 +6,13 @@ failure: .ci/run installs gcc-arm-none-eabi, libnewlib-arm-none-eabi and qemu-sy
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import tarfile
 from pathlib import Path
 
 import pytest
+from board_helpers import require_toolchain
 from conftest import models_dir
 from export_helpers import run_cli, unpack
 
@@ -21,7 +21,7 @@ pytest.importorskip("tvm")
 
 from mlfcheck import crossbuild  # noqa: E402
 from mlfcheck.boards import BOARDS, board  # noqa: E402
-from mlfcheck.errors import BoardError, ExportError  # noqa: E402
+from mlfcheck.errors import ExportError  # noqa: E402
 from mlfcheck.export import ExportResult, export_model  # noqa: E402
 from mlfcheck.export.frontends import load_model  # noqa: E402
 from mlfcheck.export.onboard import BoardVerification, verify_on_boards  # noqa: E402
@@ -35,12 +35,7 @@ CHECKED = ("mps2-an386", "mps2-an385")
 @pytest.fixture(scope="module")
 def tools() -> crossbuild.Toolchain:
     """The installed toolchain; skip (fail under CI) without it."""
-    try:
-        return crossbuild.toolchain(run=True)
-    except BoardError as exc:
-        if os.environ.get("CI"):
-            pytest.fail(f"the Cortex-M toolchain is required under CI: {exc}")
-        pytest.skip(f"Cortex-M toolchain missing ({crossbuild.APT_INSTALL}); CI runs this test")
+    return require_toolchain()
 
 
 class _Exports(dict[str, ExportResult]):

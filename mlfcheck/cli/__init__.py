@@ -14,6 +14,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "show": ("mlfcheck.cli.show", "Summarise an archive: version, memory, I/O, codegen."),
     "diff": ("mlfcheck.cli.diff", "Compare two archives by meaning and classify changes."),
     "export": ("mlfcheck.cli.export", "Compile a model with TVM into an MLF v8 archive."),
+    "size": ("mlfcheck.cli.size", "Flash and RAM per symbol of an archive built for a board."),
     "compat": ("mlfcheck.cli.compat", "Can a consumer read an archive? Which read fails, and why."),
     "audit": ("mlfcheck.cli.audit", "Audit many archives and models for a release, with a gate."),
     "fuzz": ("mlfcheck.cli.fuzz", "Fuzz the exporter with generated models, or the readers."),

@@ -1,0 +1,46 @@
+"""`mlfcheck size`: what an archive's generated C costs on a Cortex-M board, per symbol."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from mlfcheck.archive import Limits
+from mlfcheck.cli._common import emit, fail, limit_options
+from mlfcheck.errors import MlfcheckError
+
+
+@click.command()
+@click.argument("path", type=click.Path())
+@click.option("--board", "board_name", required=True, metavar="NAME",
+              help="QEMU board whose CPU flags to compile for: mps2-an385, mps2-an386, "
+                   "mps2-an500, mps2-an505, mps3-an547, netduinoplus2.")
+@click.option("-I", "--include", "includes", multiple=True, metavar="DIR",
+              type=click.Path(path_type=Path),
+              help="A folder of headers the archive's C includes but does not carry "
+                   "(repeatable), e.g. TVM's include/ for a v5-v7 archive without runtime/.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]),
+              default="text", show_default=True, help="Output format.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True),
+              help="Write to a file instead of stdout.")
+@limit_options
+def size(path: str, board_name: str, includes: tuple[Path, ...], fmt: str,
+         output: str | None, limits: Limits) -> None:
+    """Compile the archive's codegen for a board (-Os, no link, no run) and print flash and
+    RAM bytes per symbol: functions, constants, workspace and other variables.
+
+    Exit 0 printed, 2 could not compile (the line names missing headers or the package).
+    """
+    from mlfcheck.boards import board
+    from mlfcheck.footprint import footprint
+    from mlfcheck.reporters.size import RENDERERS
+
+    try:
+        result = footprint(path, board(board_name), includes=includes, limits=limits)
+    except MlfcheckError as exc:
+        message = str(exc)
+        if message.startswith("headers not found"):
+            message += " (add a folder holding them with --include)"
+        fail("size", message)
+    emit(RENDERERS[fmt](result), output)

@@ -1,0 +1,67 @@
+"""Renderers for `size` footprints: a bloaty-style text table, JSON, Markdown."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+from mlfcheck import __version__
+from mlfcheck.crossbuild import SIZE_FLAGS
+from mlfcheck.footprint import FLAGS, Footprint
+
+FORMAT_VERSION = 1
+
+
+def _share(part: int, whole: int) -> str:
+    return f"{100 * part / whole:5.1f}%" if whole else "    -"
+
+
+def _heading(fp: Footprint) -> str:
+    return (f"{fp.archive} on {fp.board.name} ({fp.board.description}): "
+            f"{' '.join((*fp.board.cpu_flags, *SIZE_FLAGS))}, compile only, "
+            f"{len(fp.sources)} source file{'s' if len(fp.sources) != 1 else ''}")
+
+
+def render_text(fp: Footprint) -> str:
+    """One row per symbol, largest first, with each one's share of flash and RAM."""
+    lines = [_heading(fp), "",
+             f"{'FLASH':>9} {'':>6} {'RAM':>9} {'':>6}  {'KIND':<9} SYMBOL (FILE)"]
+    for s in fp.symbols:
+        lines.append(f"{s.flash:>9} {_share(s.flash, fp.flash)} {s.ram:>9} "
+                     f"{_share(s.ram, fp.ram)}  {s.kind:<9} {s.name} ({s.file})")
+    lines.append(f"{fp.flash:>9} {'100.0%':>6} {fp.ram:>9} {'100.0%':>6}  {'TOTAL':<9} "
+                 f"{len(fp.symbols)} symbols")
+    return "\n".join(lines) + "\n"
+
+
+def render_json(fp: Footprint) -> str:
+    """The footprint as a versioned JSON document."""
+    doc = {
+        "format_version": FORMAT_VERSION, "mlfcheck_version": __version__,
+        "archive": fp.archive,
+        "board": {"name": fp.board.name, "description": fp.board.description,
+                  "flags": [*fp.board.cpu_flags, *SIZE_FLAGS, *FLAGS]},
+        "sources": list(fp.sources),
+        "totals": {"flash": fp.flash, "ram": fp.ram, "symbols": len(fp.symbols)},
+        "symbols": [{"name": s.name, "kind": s.kind, "flash": s.flash, "ram": s.ram,
+                     "file": s.file} for s in fp.symbols],
+    }
+    return json.dumps(doc, indent=2, sort_keys=True) + "\n"
+
+
+def _cell(text: str) -> str:
+    return "`" + text.replace("`", "'").replace("|", "\\|").replace("\n", " ") + "`"
+
+
+def render_markdown(fp: Footprint) -> str:
+    """A Markdown table, one row per symbol, and the totals."""
+    lines = [f"**mlfcheck size** {_cell(_heading(fp))}", "",
+             "| flash | RAM | kind | symbol | file |", "|---:|---:|---|---|---|"]
+    lines += [f"| {s.flash} | {s.ram} | {s.kind} | {_cell(s.name)} | {_cell(s.file)} |"
+              for s in fp.symbols]
+    lines.append(f"| **{fp.flash}** | **{fp.ram}** | total | {len(fp.symbols)} symbols | |")
+    return "\n".join(lines) + "\n"
+
+
+RENDERERS: dict[str, Callable[[Footprint], str]] = {
+    "text": render_text, "json": render_json, "markdown": render_markdown}

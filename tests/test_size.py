@@ -1,0 +1,126 @@
+"""mlfcheck size: an archive's C compiled for a board with arm-none-eabi-gcc, sized per symbol."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from board_helpers import require_toolchain
+from cli_helpers import invoke
+
+from mlfcheck import crossbuild
+from mlfcheck.cli.size import size
+
+pytestmark = pytest.mark.board
+
+
+@pytest.fixture(scope="module")
+def tools() -> crossbuild.Toolchain:
+    """The installed toolchain; skip (fail under CI) without it."""
+    return require_toolchain()
+
+
+@pytest.fixture(scope="module")
+def default_archive(tools: crossbuild.Toolchain, tmp_path_factory: pytest.TempPathFactory,
+                    ) -> tuple[Path, object]:
+    """The embedded default model exported, verified and run on mps2-an386."""
+    pytest.importorskip("tvm")
+    from mlfcheck.boards import board
+    from mlfcheck.export import export_model
+
+    out = tmp_path_factory.mktemp("size") / "default.tar"
+    return out, export_model("default", out, verify=True, epoch=0,
+                             boards=[board("mps2-an386")])
+
+
+def test_the_text_table_lists_every_symbol_with_its_share(
+        default_archive: tuple[Path, object]) -> None:
+    code, out, err = invoke(size, str(default_archive[0]), "--board", "mps2-an386")
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0].startswith(f"{default_archive[0]} on mps2-an386 (Arm MPS2 AN386, "
+                               "Cortex-M4F): -mcpu=cortex-m4 ")
+    assert lines[0].endswith(", compile only, 2 source files")
+    workspace = next(ln for ln in lines if " tvmgen_default_workspace " in ln)
+    assert re.match(r"\s+0 +0\.0% +2048 +\d+\.\d% +variable +tvmgen_default_workspace "
+                    r"\(default_lib1\.c\)$", workspace), workspace
+    total = lines[-1].split()
+    rows = [ln.split() for ln in lines[3:-1]]
+    assert total[4] == "TOTAL" and int(total[5]) == len(rows)
+    assert int(total[0]) == sum(int(r[0]) for r in rows)
+    assert int(total[2]) == sum(int(r[2]) for r in rows)
+
+
+def test_json_sizes_agree_with_the_linked_image_of_the_board_run(
+        default_archive: tuple[Path, object]) -> None:
+    code, out, err = invoke(size, str(default_archive[0]), "--board", "mps2-an386",
+                            "--format", "json")
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["board"]["name"] == "mps2-an386"
+    assert doc["totals"]["flash"] == sum(s["flash"] for s in doc["symbols"])
+    assert doc["totals"]["ram"] == sum(s["ram"] for s in doc["symbols"])
+    # The same compiler flags give the same bytes per symbol in the objects (size) and in the
+    # linked, garbage-collected image (--verify --board): two readings of two different files.
+    (run,) = default_archive[1].board_runs  # type: ignore[attr-defined]
+    linked = {s.name: (s.kind, s.flash, s.ram) for s in run.size.symbols}
+    compiled = {s["name"]: (s["kind"], s["flash"], s["ram"]) for s in doc["symbols"]}
+    assert linked["tvmgen_default_run"] == compiled["tvmgen_default_run"]
+    assert linked["tvmgen_default_workspace"] == compiled["tvmgen_default_workspace"]
+    assert set(linked) - {"tvmgen_platform_set_scratch", "tvmgen_platform_last_error",
+                          "TVMBackendAllocWorkspace", "TVMBackendFreeWorkspace",
+                          "TVMFFIErrorSetRaisedFromCStrParts", "scratch_base", "scratch_size",
+                          "scratch_top", "last_error"} <= set(compiled)
+
+
+def test_markdown_is_a_table_with_totals(default_archive: tuple[Path, object]) -> None:
+    code, out, _ = invoke(size, str(default_archive[0]), "--board", "mps2-an385",
+                          "--format", "markdown")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].startswith("**mlfcheck size** `") and lines[2] == \
+        "| flash | RAM | kind | symbol | file |"
+    assert "| 0 | 2048 | variable | `tvmgen_default_workspace` | `default_lib1.c` |" in lines
+    assert lines[-1].startswith("| **")
+
+
+@pytest.mark.shared
+def test_a_real_v7_archive_without_runtime_names_the_headers_it_lacks(
+        tools: crossbuild.Toolchain, real: dict[str, Path]) -> None:
+    code, out, err = invoke(size, str(real["esp32s3-example-v7-aot"]), "--board", "mps2-an386")
+    assert (code, out) == (2, "")
+    assert err == ("mlfcheck size: error: headers not found in the archive or the include "
+                   "paths: esp_kernel.h, tvm/runtime/c_backend_api.h, "
+                   "tvm/runtime/c_runtime_api.h (add a folder holding them with --include)\n")
+
+
+@pytest.mark.shared
+def test_include_folders_supply_what_the_archive_lacks(
+        tools: crossbuild.Toolchain, real: dict[str, Path], tmp_path: Path) -> None:
+    # A folder with the ESP project's kernel header narrows the list to TVM's own headers.
+    (tmp_path / "esp_kernel.h").write_text("/* the ESP project's header, not in the archive */\n")
+    code, _, err = invoke(size, str(real["esp32s3-example-v7-aot"]), "--board", "mps2-an386",
+                          "--include", str(tmp_path))
+    assert code == 2
+    assert "paths: tvm/runtime/c_backend_api.h, tvm/runtime/c_runtime_api.h (add" in err
+
+
+def test_an_unknown_board_and_a_missing_include_folder_are_one_line_each(
+        tools: crossbuild.Toolchain, tmp_path: Path) -> None:
+    code, _, err = invoke(size, str(tmp_path), "--board", "uno")
+    assert code == 2 and err.startswith("mlfcheck size: error: unknown board 'uno' (known: ")
+    code, _, err = invoke(size, str(tmp_path), "--board", "mps2-an386", "-I",
+                          str(tmp_path / "nowhere"))
+    assert (code, err) == (2, f"mlfcheck size: error: include folder {tmp_path / 'nowhere'} "
+                              "does not exist\n")
+
+
+def test_without_the_cross_compiler_size_names_the_package(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    code, out, err = invoke(size, str(tmp_path), "--board", "mps2-an386")
+    assert (code, out) == (2, "")
+    assert err == ("mlfcheck size: error: arm-none-eabi-gcc not found: "
+                   "apt-get install gcc-arm-none-eabi\n")
