@@ -62,8 +62,8 @@ def bench_model(model: str, target: Any, runs: int, out: Path) -> dict[str, Any]
     return {"model": model, "host_s": statistics.median(host),
             "board_s": statistics.median(board), "build_s": statistics.median(build),
             "run_s": statistics.median(run), "flash": check.size.flash,
-            "own_flash": check.size.own_flash, "ram": check.size.ram,
-            "own_ram": check.size.own_ram, "stack": check.stack_peak,
+            "own_flash": check.size.own.flash, "ram": check.size.ram,
+            "own_ram": check.size.own.ram, "stack": check.stack_peak,
             "max_err": max(check.max_abs_error.values(), default=0.0)}
 
 

@@ -35,25 +35,32 @@ class SymbolSize:
 
 
 @dataclass(frozen=True)
+class SymbolTable:
+    """Symbols, largest first, and what they cost together."""
+
+    symbols: tuple[SymbolSize, ...]
+
+    @property
+    def flash(self) -> int:
+        """Flash bytes of every symbol."""
+        return sum(s.flash for s in self.symbols)
+
+    @property
+    def ram(self) -> int:
+        """Static RAM bytes of every symbol."""
+        return sum(s.ram for s in self.symbols)
+
+
+@dataclass(frozen=True)
 class ImageSize:
-    """Flash and static RAM of a linked image, whole and for a chosen set of source files."""
+    """Flash and static RAM of a linked image, whole and of the objects asked about."""
 
     flash: int
     """.text + .rodata + .data load image (and every other allocated section with contents)."""
     ram: int
     """.data + .bss (the heap and stack reservations excluded)."""
-    symbols: tuple[SymbolSize, ...]
-    """The chosen files' symbols, largest first."""
-
-    @property
-    def own_flash(self) -> int:
-        """Flash of the chosen files' symbols."""
-        return sum(s.flash for s in self.symbols)
-
-    @property
-    def own_ram(self) -> int:
-        """Static RAM of the chosen files' symbols."""
-        return sum(s.ram for s in self.symbols)
+    own: SymbolTable
+    """The symbols the objects asked about contributed."""
 
 
 def _open(path: Path) -> Any:
@@ -162,7 +169,7 @@ def image_size(path: Path, objects: Iterable[Path]) -> ImageSize:
                 flash += section["sh_size"]
             if flags & SHF_WRITE:
                 ram += section["sh_size"]
-        return ImageSize(flash, ram, by_size(own))
+        return ImageSize(flash, ram, SymbolTable(by_size(own)))
     finally:
         elf.stream.close()
 

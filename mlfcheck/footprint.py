@@ -16,7 +16,7 @@ from pathlib import Path, PurePosixPath
 from mlfcheck import crossbuild
 from mlfcheck.archive import Archive, Limits
 from mlfcheck.boards import Board
-from mlfcheck.elfsize import SymbolSize, by_size, object_symbols
+from mlfcheck.elfsize import SymbolTable, by_size, object_symbols
 from mlfcheck.errors import BoardError
 
 SOURCES = "codegen/host/src"
@@ -27,25 +27,13 @@ FLAGS = ("-std=gnu11", "-w")
 
 
 @dataclass(frozen=True)
-class Footprint:
+class Footprint(SymbolTable):
     """The symbols an archive's C defines when compiled for a board, and their totals."""
 
     archive: str
     board: Board
     sources: tuple[str, ...]
     """Archive paths of the compiled files."""
-    symbols: tuple[SymbolSize, ...]
-    """Largest first."""
-
-    @property
-    def flash(self) -> int:
-        """Flash bytes of every symbol."""
-        return sum(s.flash for s in self.symbols)
-
-    @property
-    def ram(self) -> int:
-        """Static RAM bytes of every symbol."""
-        return sum(s.ram for s in self.symbols)
 
 
 def footprint(path: str, board: Board, *, includes: Sequence[Path] = (),
@@ -77,4 +65,4 @@ def footprint(path: str, board: Board, *, includes: Sequence[Path] = (),
             tools, board, [root / s for s in sources], [*folders, *includes], root / "obj",
             extra=FLAGS)
         symbols = by_size(s for obj in objects for s in object_symbols(obj))
-    return Footprint(path, board, tuple(sources), symbols)
+    return Footprint(symbols, path, board, tuple(sources))

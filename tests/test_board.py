@@ -77,7 +77,7 @@ def test_each_model_runs_on_the_board_and_matches_tvm(exported: dict[str, Export
     assert set(run.max_abs_error) == {t.name for t in result.plan.outputs}
     assert all(err <= run.tolerance for err in run.max_abs_error.values())
     assert run.size is not None
-    symbols = {s.name: s for s in run.size.symbols}
+    symbols = {s.name: s for s in run.size.own.symbols}
     # The model's own symbols: its entry function, its workspace (all of it in RAM), its
     # constants in flash; the driver, startup code and C library are the rest of the image.
     assert symbols[f"tvmgen_{model}_run"].kind == "function"
@@ -85,21 +85,21 @@ def test_each_model_runs_on_the_board_and_matches_tvm(exported: dict[str, Export
     assert (workspace.kind, workspace.ram, workspace.flash) == \
         ("variable", max(1, result.plan.arena_size), 0)
     assert "main" not in symbols and "mlfcheck_reset" not in symbols
-    assert 0 < run.size.own_flash < run.size.flash and 0 < run.size.own_ram <= run.size.ram
+    assert 0 < run.size.own.flash < run.size.flash and 0 < run.size.own.ram <= run.size.ram
     constants = sum(t.nbytes for t in result.plan.constants)
-    assert sum(s.flash for s in run.size.symbols if s.kind == "constant") >= constants
+    assert sum(s.flash for s in run.size.own.symbols if s.kind == "constant") >= constants
     assert 0 < run.stack_peak < run.stack_room
 
 
 def test_soft_float_and_hard_float_builds_differ(exported: dict[str, ExportResult]) -> None:
     soft, hard = (_run(exported["default"], b) for b in ("mps2-an385", "mps2-an386"))
     assert soft.size is not None and hard.size is not None
-    soft_names = {s.name for s in soft.size.symbols}
+    soft_names = {s.name for s in soft.size.own.symbols}
     # Without an FPU the float kernels call the EABI soft-float helpers; their code is libgcc's,
     # not the model's, so the model's own flash differs while its RAM does not.
-    assert soft.size.own_ram == hard.size.own_ram
+    assert soft.size.own.ram == hard.size.own.ram
     assert soft.size.flash != hard.size.flash
-    assert soft_names == {s.name for s in hard.size.symbols}
+    assert soft_names == {s.name for s in hard.size.own.symbols}
 
 
 @pytest.mark.parametrize("target", [b for b in BOARDS if b not in CHECKED])

@@ -65,7 +65,7 @@ def test_json_sizes_agree_with_the_linked_image_of_the_board_run(
     # The same compiler flags give the same bytes per symbol in the objects (size) and in the
     # linked, garbage-collected image (--verify --board): two readings of two different files.
     (run,) = default_archive[1].board_runs  # type: ignore[attr-defined]
-    linked = {s.name: (s.kind, s.flash, s.ram) for s in run.size.symbols}
+    linked = {s.name: (s.kind, s.flash, s.ram) for s in run.size.own.symbols}
     compiled = {s["name"]: (s["kind"], s["flash"], s["ram"]) for s in doc["symbols"]}
     assert linked["tvmgen_default_run"] == compiled["tvmgen_default_run"]
     assert linked["tvmgen_default_workspace"] == compiled["tvmgen_default_workspace"]

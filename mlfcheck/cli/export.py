@@ -85,8 +85,8 @@ def _board_lines(run: Any) -> list[str]:
     lines += [f"    {name}: max abs error {err:.3g}"
               for name, err in sorted(run.max_abs_error.items())]
     size = run.size
-    lines.append(f"    flash {size.flash} bytes (model {size.own_flash}), static RAM {size.ram} "
-                 f"bytes (model {size.own_ram}), peak stack {run.stack_peak} of "
+    lines.append(f"    flash {size.flash} bytes (model {size.own.flash}), static RAM {size.ram} "
+                 f"bytes (model {size.own.ram}), peak stack {run.stack_peak} of "
                  f"{run.stack_room} bytes")
     return lines
 
