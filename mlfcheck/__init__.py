@@ -26,10 +26,12 @@ __version__ = "0.1.0"
 if TYPE_CHECKING:
     from mlfcheck.api import (
         ExportResult,
+        Footprint,
         compat,
         compat_all,
         diff_archives,
         export_model,
+        size_archive,
         summarize_archive,
         validate_archive,
     )
@@ -45,22 +47,29 @@ if TYPE_CHECKING:
     from mlfcheck.diff import DiffConfig, DiffResult, Level, Rule
     from mlfcheck.diff.config import load_config
     from mlfcheck.diff.result import Change
-    from mlfcheck.errors import ArchiveError, ExportError, MlfcheckError, UsageError
+    from mlfcheck.errors import (
+        ArchiveError,
+        BoardError,
+        ExportError,
+        MlfcheckError,
+        UsageError,
+    )
     from mlfcheck.findings import Code, Finding, Severity
     from mlfcheck.loaded import UnusableArchive
     from mlfcheck.summary import Summary
     from mlfcheck.validate import Report
 
 _WHERE = {
-    "mlfcheck.api": ("ExportResult", "compat", "compat_all", "diff_archives", "export_model",
-                     "summarize_archive", "validate_archive"),
+    "mlfcheck.api": ("ExportResult", "Footprint", "compat", "compat_all", "diff_archives",
+                     "export_model", "size_archive", "summarize_archive", "validate_archive"),
     "mlfcheck.archive": ("Limits",),
     "mlfcheck.consumers": ("Failure", "Profile", "ProfileError", "Verdict", "builtin_profiles",
                            "load_profile"),
     "mlfcheck.diff": ("DiffConfig", "DiffResult", "Level", "Rule"),
     "mlfcheck.diff.config": ("load_config",),
     "mlfcheck.diff.result": ("Change",),
-    "mlfcheck.errors": ("ArchiveError", "ExportError", "MlfcheckError", "UsageError"),
+    "mlfcheck.errors": ("ArchiveError", "BoardError", "ExportError", "MlfcheckError",
+                        "UsageError"),
     "mlfcheck.findings": ("Code", "Finding", "Severity"),
     "mlfcheck.loaded": ("UnusableArchive",),
     "mlfcheck.summary": ("Summary",),
@@ -68,11 +77,12 @@ _WHERE = {
 }
 _MODULE_OF = {name: module for module, names in _WHERE.items() for name in names}
 
-__all__ = ["ArchiveError", "Change", "Code", "DiffConfig", "DiffResult", "ExportError",
-           "ExportResult", "Failure", "Finding", "Level", "Limits", "MlfcheckError", "Profile",
-           "ProfileError", "Report", "Rule", "Severity", "Summary", "UnusableArchive",
-           "UsageError", "Verdict", "builtin_profiles", "compat", "compat_all", "diff_archives",
-           "export_model", "load_config", "load_profile", "summarize_archive", "validate_archive"]
+__all__ = ["ArchiveError", "BoardError", "Change", "Code", "DiffConfig", "DiffResult",
+           "ExportError", "ExportResult", "Failure", "Finding", "Footprint", "Level", "Limits",
+           "MlfcheckError", "Profile", "ProfileError", "Report", "Rule", "Severity", "Summary",
+           "UnusableArchive", "UsageError", "Verdict", "builtin_profiles", "compat", "compat_all",
+           "diff_archives", "export_model", "load_config", "load_profile", "size_archive",
+           "summarize_archive", "validate_archive"]
 
 
 def __getattr__(name: str) -> Any:

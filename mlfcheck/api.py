@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 
 from mlfcheck.archive import Limits
+from mlfcheck.boards import Board, board
 from mlfcheck.consumers import Profile, Verdict, check_archive, select_profiles
 from mlfcheck.diff import DiffConfig, DiffResult
 from mlfcheck.diff import diff_archives as _diff_archives
 from mlfcheck.export import ExportResult, export_model
 from mlfcheck.findings import Code
+from mlfcheck.footprint import Footprint, footprint
 from mlfcheck.summary import Summary, summarize
 from mlfcheck.validate import Report, validate
 
@@ -67,6 +70,17 @@ def summarize_archive(path: PathLike, *, limits: Limits | None = None) -> Summar
     return summarize(path, limits=limits)
 
 
+def size_archive(path: PathLike, target: str | Board, *, includes: Sequence[PathLike] = (),
+                 limits: Limits | None = None) -> Footprint:
+    """Flash and RAM per symbol of the archive's C compiled for a board (a name such as
+    'mps2-an386', or a Board); `includes` add header folders the archive lacks.
+
+    Raises BoardError (missing toolchain or headers, a compile error), UsageError (unknown
+    board) or ArchiveError."""
+    chosen = board(target) if isinstance(target, str) else target
+    return footprint(str(path), chosen, includes=[Path(i) for i in includes], limits=limits)
+
+
 def _profiles(consumers: Sequence[str | Profile]) -> tuple[Profile, ...]:
     """Profiles from names (built-in) or Profile objects, in order."""
     names = tuple(c for c in consumers if isinstance(c, str))
@@ -74,5 +88,5 @@ def _profiles(consumers: Sequence[str | Profile]) -> tuple[Profile, ...]:
     return tuple(by_name[c] if isinstance(c, str) else c for c in consumers)
 
 
-__all__ = ["ExportResult", "PathLike", "compat", "compat_all", "diff_archives", "export_model",
-           "summarize_archive", "validate_archive"]
+__all__ = ["ExportResult", "Footprint", "PathLike", "compat", "compat_all", "diff_archives",
+           "export_model", "size_archive", "summarize_archive", "validate_archive"]

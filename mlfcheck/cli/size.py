@@ -32,12 +32,11 @@ def size(path: str, board_name: str, includes: tuple[Path, ...], fmt: str,
 
     Exit 0 printed, 2 could not compile (the line names missing headers or the package).
     """
-    from mlfcheck.boards import board
-    from mlfcheck.footprint import footprint
+    from mlfcheck import api
     from mlfcheck.reporters.size import RENDERERS
 
     try:
-        result = footprint(path, board(board_name), includes=includes, limits=limits)
+        result = api.size_archive(path, board_name, includes=includes, limits=limits)
     except MlfcheckError as exc:
         message = str(exc)
         if message.startswith("headers not found"):
