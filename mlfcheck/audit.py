@@ -1,8 +1,9 @@
 """`audit`: find archives and models under paths, check each in parallel, compare with a baseline.
 
 Each archive is validated, summarised (memory, code size), read by every consumer profile and,
-when the baseline has an archive under the same key, diffed against it. Models are exported
-first, into a temporary folder, never next to the model.
+when the baseline has an archive under the same key, diffed against it; with a board, its C is
+also compiled for that board and sized per symbol. Models are exported first, into a temporary
+folder, never next to the model.
 """
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from mlfcheck.archive import Archive, Limits
+from mlfcheck.boards import Board
 from mlfcheck.consumers import Profile, Verdict, builtin_profiles, evaluate
 from mlfcheck.diff import DiffConfig, DiffResult, Level, diff_loaded
 from mlfcheck.errors import ArchiveError, MlfcheckError, UsageError
+from mlfcheck.footprint import Footprint, footprint
 from mlfcheck.loaded import Loaded, UnusableArchive
 from mlfcheck.model import Model
 from mlfcheck.summary import Summary, summarize_loaded
@@ -59,6 +62,14 @@ class Comparison:
 
 
 @dataclass(frozen=True)
+class OnBoard:
+    """The archive's C compiled for the audit's board, or why it could not be."""
+
+    footprint: Footprint | None
+    error: str | None
+
+
+@dataclass(frozen=True)
 class ArchiveAudit:
     """Everything the audit found about one item."""
 
@@ -71,6 +82,8 @@ class ArchiveAudit:
     operators: tuple[Operator, ...] = ()
     verdicts: tuple[Verdict, ...] = ()
     comparison: Comparison | None = None
+    on_board: OnBoard | None = None
+    """With a board: flash and RAM of the archive's own symbols there (compiled, not run)."""
 
     @property
     def status(self) -> str:
@@ -95,6 +108,7 @@ class AuditResult:
     consumers: tuple[str, ...]
     fail_on: Level | None
     timestamp: str | None
+    board: Board | None = None
 
     @property
     def unreadable(self) -> bool:
@@ -116,6 +130,7 @@ class _Job:
     limits: Limits
     profiles: tuple[Profile, ...]
     config: DiffConfig
+    board: Board | None = None
 
 
 # -- discovery ---------------------------------------------------------------------------------
@@ -211,6 +226,16 @@ def _inspect(job: _Job, ctx: Loaded) -> ArchiveAudit:
                         verdicts=verdicts)
 
 
+def _on_board(job: _Job, path: str) -> OnBoard | None:
+    """The footprint on the job's board (None without one); a compile failure is kept."""
+    if job.board is None:
+        return None
+    try:
+        return OnBoard(footprint(path, job.board, limits=job.limits), None)
+    except MlfcheckError as exc:
+        return OnBoard(None, str(exc))
+
+
 def _compare(job: _Job, base: Item, old: str, new: Loaded, report: Report) -> Comparison:
     """The diff of `new` (loaded and validated once, by `_inspect`) against the baseline."""
     try:
@@ -230,7 +255,7 @@ def audit_one(job: _Job) -> ArchiveAudit:
             path = _materialise(job.item, folder, "current")
             with Archive(path, limits=job.limits) as archive:
                 ctx = Loaded(archive, digest_params=job.base is not None)
-                found = _inspect(job, ctx)
+                found = replace(_inspect(job, ctx), on_board=_on_board(job, path))
                 if job.base is None or found.report is None:
                     return _relabel(found, path, job.item.path)
                 try:
@@ -279,16 +304,19 @@ def audit(items: Sequence[Item], *, baseline: Sequence[Item] = (),
           baseline_paths: Sequence[str] = (), profiles: Sequence[Profile] | None = None,
           jobs: int = 1, limits: Limits | None = None, config: DiffConfig | None = None,
           fail_on: Level | None = Level.BREAKING, timestamp: str | None = None,
-          progress: Callable[[ArchiveAudit], None] | None = None) -> AuditResult:
-    """Audit `items` (from `discover`), each against the baseline item with the same key."""
+          progress: Callable[[ArchiveAudit], None] | None = None,
+          board: Board | None = None) -> AuditResult:
+    """Audit `items` (from `discover`), each against the baseline item with the same key;
+    with `board`, also size each archive's C compiled for it."""
     base = {i.key: i for i in baseline}
     chosen = tuple(profiles) if profiles is not None else builtin_profiles()
-    work = [_Job(i, base.get(i.key), limits or Limits(), chosen, config or DiffConfig())
+    work = [_Job(i, base.get(i.key), limits or Limits(), chosen, config or DiffConfig(), board)
             for i in items]
     found = _run(work, jobs, progress)
     keys = {i.key for i in items}
     return AuditResult(tuple(found), tuple(i for k, i in base.items() if k not in keys),
-                       tuple(baseline_paths), tuple(p.name for p in chosen), fail_on, timestamp)
+                       tuple(baseline_paths), tuple(p.name for p in chosen), fail_on, timestamp,
+                       board)
 
 
 def default_jobs() -> int:

@@ -124,3 +124,49 @@ def test_without_the_cross_compiler_size_names_the_package(
     assert (code, out) == (2, "")
     assert err == ("mlfcheck size: error: arm-none-eabi-gcc not found: "
                    "apt-get install gcc-arm-none-eabi\n")
+
+
+@pytest.mark.shared
+def test_audit_with_a_board_sizes_each_archive_or_says_why_not(
+        default_archive: tuple[Path, object], real: dict[str, Path], tmp_path: Path) -> None:
+    from jsonschema import Draft202012Validator
+
+    from mlfcheck import schemas
+    from mlfcheck.cli import main
+
+    folder = tmp_path / "release"
+    folder.mkdir()
+    (folder / "default.tar").write_bytes(default_archive[0].read_bytes())
+    (folder / "sine.tar").write_bytes(real["sine-aot-v5-zephyr"].read_bytes())
+    code, out, err = invoke(main, "audit", str(folder), "--board", "netduinoplus2",
+                            "--jobs", "1", "--format", "json")
+    assert code == 0, err
+    doc = json.loads(out)
+    validator = Draft202012Validator(schemas.load("audit-report.schema.json"))
+    assert [e.message for e in validator.iter_errors(doc)] == []
+    boards = {a["key"]: a["board"] for a in doc["archives"]}
+    _, sized, _ = invoke(size, str(default_archive[0]), "--board", "netduinoplus2",
+                         "--format", "json")
+    totals = json.loads(sized)["totals"]
+    assert boards["default.tar"] == {
+        "name": "netduinoplus2", "error": None, "flash_bytes": totals["flash"],
+        "ram_bytes": totals["ram"], "symbols": totals["symbols"]}
+    assert boards["sine.tar"]["flash_bytes"] is None
+    assert boards["sine.tar"]["error"] == (
+        "headers not found in the archive or the include paths: "
+        "tvm/runtime/c_backend_api.h, tvm/runtime/c_runtime_api.h")
+    code, html, _ = invoke(main, "audit", str(folder), "--board", "netduinoplus2", "--jobs",
+                           "1", "--format", "html")
+    assert code == 0
+    assert "<h2>On the board</h2>" in html
+    assert 'aria-label="flash and RAM on netduinoplus2"' in html
+    assert f"default.tar: flash {totals['flash']:,} bytes" in html
+
+
+def test_audit_refuses_an_unknown_board_in_one_line(tmp_path: Path) -> None:
+    from mlfcheck.cli import main
+
+    code, out, err = invoke(main, "audit", str(tmp_path), "--board", "uno")
+    assert (code, out) == (2, "")
+    assert err.startswith("mlfcheck audit: error: unknown board 'uno' (known: mps2-an385, ")
+    assert err.count("\n") == 1

@@ -10,8 +10,10 @@ import click
 from mlfcheck import audit as auditing
 from mlfcheck.archive import Limits
 from mlfcheck.audit import ArchiveAudit, AuditResult
+from mlfcheck.boards import board
 from mlfcheck.cli._common import EXIT_CLEAN, EXIT_FOUND, EXIT_TROUBLE, emit, fail, limit_options
 from mlfcheck.consumers import select_profiles
+from mlfcheck.crossbuild import toolchain
 from mlfcheck.diff import FAIL_ON
 from mlfcheck.diff.config import find_config, load_config
 from mlfcheck.errors import MlfcheckError
@@ -39,11 +41,14 @@ from mlfcheck.reporters.audit import RENDERERS
                    "with [tool.mlfcheck]).")
 @click.option("--timestamp", metavar="TEXT",
               help="A date to print in the report (reports carry none otherwise).")
+@click.option("--board", "board_name", metavar="NAME",
+              help="Also compile each archive's C for this board (see 'mlfcheck size') and "
+                   "report the flash and RAM of its own symbols.")
 @limit_options
 def audit(paths: tuple[str, ...], baseline: tuple[str, ...], fmt: str,
                   output: str | None, jobs: int | None, fail_on: str,
                   profiles: tuple[str, ...], config_path: str | None, timestamp: str | None,
-                  limits: Limits) -> None:
+                  board_name: str | None, limits: Limits) -> None:
     """Audit every archive and model under PATHS for a release.
 
     A PATH is an archive (.tar, .tar.gz/.tgz or a folder holding metadata.json), a model
@@ -54,6 +59,9 @@ def audit(paths: tuple[str, ...], baseline: tuple[str, ...], fmt: str,
     --fail-on, 2 when an archive or model could not be read or exported (or bad usage).
     """
     try:
+        target = board(board_name) if board_name else None
+        if target is not None:
+            toolchain(run=False)
         chosen = select_profiles((), profiles, every=True)
         source = Path(config_path) if config_path else find_config(Path.cwd())
         config = load_config(source)
@@ -63,7 +71,7 @@ def audit(paths: tuple[str, ...], baseline: tuple[str, ...], fmt: str,
             result = auditing.audit(items, baseline=base, baseline_paths=baseline,
                                     profiles=chosen, jobs=jobs or auditing.default_jobs(),
                                     limits=limits, config=config, fail_on=FAIL_ON[fail_on],
-                                    timestamp=timestamp, progress=tick)
+                                    timestamp=timestamp, progress=tick, board=target)
     except MlfcheckError as exc:
         fail("audit", str(exc))
     emit(RENDERERS[fmt](result), output)

@@ -23,6 +23,8 @@ METRICS = (("workspace_bytes", "workspace", "#1f77b4"),
            ("constants_bytes", "constants", "#ff7f0e"),
            ("io_bytes", "inputs + outputs", "#2ca02c"), ("code_bytes", "generated code", "#9467bd"))
 """(Summary total, label, bar colour) of the memory-per-model chart."""
+BOARD_METRICS = (("flash", "#8c564b"), ("static RAM", "#17becf"))
+"""(label, bar colour) of the on-board chart (audit --board)."""
 OPERATOR_COLOUR = "#d62728"
 TOP_OPERATORS = 8
 MATRIX_MARK = {"yes": "✅", "no": "❌", "pack": "📦"}
@@ -82,6 +84,15 @@ def _memory_json(summary: Summary | None) -> dict[str, int] | None:
     return {field: getattr(summary, field) for field, _, _ in METRICS}
 
 
+def _board_json(a: ArchiveAudit, result: AuditResult) -> dict[str, Any] | None:
+    if result.board is None or a.on_board is None:
+        return None
+    fp = a.on_board.footprint
+    return {"name": result.board.name, "error": a.on_board.error,
+            "flash_bytes": fp.flash if fp else None, "ram_bytes": fp.ram if fp else None,
+            "symbols": len(fp.symbols) if fp else None}
+
+
 def _archive_json(a: ArchiveAudit, result: AuditResult) -> dict[str, Any]:
     comparison = None
     if a.comparison is not None:
@@ -93,7 +104,7 @@ def _archive_json(a: ArchiveAudit, result: AuditResult) -> dict[str, Any]:
     return {"key": a.item.key, "path": a.item.path, "kind": a.item.kind, "status": a.status,
             "error": a.error, "fails": a.fails(result.fail_on), "validation": validation,
             "summary": summary_json(a.summary) if a.summary else None,
-            "memory": _memory_json(a.summary),
+            "memory": _memory_json(a.summary), "board": _board_json(a, result),
             "operators": [{"module": o.module, "name": o.name, "workspace_bytes": o.workspace}
                           for o in a.operators],
             "consumers": [verdict_json(v) for v in a.verdicts], "baseline": comparison}
@@ -136,6 +147,18 @@ def _memory_cells(a: ArchiveAudit) -> list[str]:
     return [size(getattr(m, field)) if m else "" for field, _, _ in METRICS]
 
 
+def _board_cells(a: ArchiveAudit) -> list[str]:
+    """Flash and RAM of the archive's own symbols on the board, each marked when the board's
+    region is smaller; the first line of why when it did not compile."""
+    if a.on_board is None:
+        return ["", ""]
+    fp = a.on_board.footprint
+    if fp is None:
+        return [f"not compiled: {a.on_board.error}", ""]
+    return [size(fp.flash) + (" (over FLASH)" if fp.flash > fp.board.flash.length else ""),
+            size(fp.ram) + (" (over RAM)" if fp.ram > fp.board.ram.length else "")]
+
+
 def _baseline_cell(a: ArchiveAudit) -> str:
     if a.comparison is None:
         return "new"
@@ -146,14 +169,16 @@ def _baseline_cell(a: ArchiveAudit) -> str:
 
 def _table_rows(result: AuditResult, marks: dict[str, str]) -> list[list[str]]:
     """Header, then one row per archive (shared by Markdown and HTML)."""
-    header = ["#", "archive", "status", "MLF", *(label for _, label, _ in METRICS),
-              "consumers that read it"]
+    header = ["#", "archive", "status", "MLF", *(label for _, label, _ in METRICS)]
+    if result.board:
+        header += [f"flash on {result.board.name}", f"RAM on {result.board.name}"]
+    header.append("consumers that read it")
     if result.baseline:
         header.append("since the baseline")
     rows = [header]
     for i, a in enumerate(result.archives, 1):
         row = [str(i), _label(a), marks[a.status], _version(a), *_memory_cells(a),
-               _readers(a)]
+               *(_board_cells(a) if result.board else []), _readers(a)]
         if result.baseline:
             row.append(_baseline_cell(a))
         rows.append(row)
@@ -266,29 +291,44 @@ def _text(x: float, y: float, text: str, *, anchor: str = "start") -> str:
 
 def memory_chart(archives: Sequence[ArchiveAudit]) -> str:
     """One row per archive, one small bar chart per memory metric (each on its own scale)."""
-    rows = [a for a in archives if a.summary is not None]
+    rows = [(a.item.key, [getattr(a.summary, field) for field, _, _ in METRICS])
+            for a in archives if a.summary is not None]
     if not rows:
         return '<p class="muted">No archive has usable memory figures.</p>'
+    return _bars(rows, [(label, colour) for _, label, colour in METRICS], "memory per model")
+
+
+def board_chart(result: AuditResult) -> str:
+    """Flash and RAM of each archive's own symbols on the audit's board, as bars."""
+    rows = [(a.item.key, [fp.flash, fp.ram]) for a in result.archives
+            if a.on_board is not None and (fp := a.on_board.footprint) is not None]
+    if not rows or result.board is None:
+        return '<p class="muted">No archive compiled for the board.</p>'
+    return _bars(rows, BOARD_METRICS, f"flash and RAM on {result.board.name}")
+
+
+def _bars(rows: Sequence[tuple[str, list[int]]], metrics: Sequence[tuple[str, str]],
+          title: str) -> str:
+    """An SVG of one row per (label, values), one bar column per (metric, colour)."""
     label_w, col_w, row_h, top = 260, 190, 24, 34
-    width = label_w + col_w * len(METRICS)
+    width = label_w + col_w * len(metrics)
     height = top + row_h * len(rows) + 8
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-             f'role="img" aria-label="memory per model">']
-    for j, (field, label, colour) in enumerate(METRICS):
+             f'role="img" aria-label="{_e(title)}">']
+    for j, (label, colour) in enumerate(metrics):
         x0 = label_w + j * col_w
         parts.append(_bar(x0, 8, 12, 12, colour, label))
         parts.append(_text(x0 + 16, 19, label))
-        peak = max(getattr(a.summary, field) for a in rows) or 1
-        for i, a in enumerate(rows):
-            value = getattr(a.summary, field)
+        peak = max(values[j] for _, values in rows) or 1
+        for i, (key, values) in enumerate(rows):
             y = top + i * row_h
-            bar_w = (col_w - 80) * value / peak
+            bar_w = (col_w - 80) * values[j] / peak
             parts.append(_bar(x0, y, bar_w, row_h - 8, colour,
-                              f"{a.item.key}: {label} {value:,} bytes"))
-            parts.append(_text(x0 + bar_w + 4, y + row_h - 11, size(value)))
-    for i, a in enumerate(rows):
-        key = a.item.key if len(a.item.key) <= 38 else "…" + a.item.key[-37:]
-        parts.append(_text(label_w - 8, top + i * row_h + row_h - 11, key, anchor="end"))
+                              f"{key}: {label} {values[j]:,} bytes"))
+            parts.append(_text(x0 + bar_w + 4, y + row_h - 11, size(values[j])))
+    for i, (key, _) in enumerate(rows):
+        shown = key if len(key) <= 38 else "…" + key[-37:]
+        parts.append(_text(label_w - 8, top + i * row_h + row_h - 11, shown, anchor="end"))
     parts.append("</svg>")
     return "".join(parts)
 
@@ -371,6 +411,15 @@ def _consumer_details(result: AuditResult) -> list[str]:
     return out
 
 
+def _board_note(result: AuditResult) -> str:
+    assert result.board is not None
+    b = result.board
+    return (f'<p class="muted">Each archive\'s C compiled for {_e(b.name)} '
+            f"({_e(b.description)}; FLASH {size(b.flash.length)}, RAM {size(b.ram.length)}) "
+            "with -Os, compile only: the flash and static RAM of its own symbols (mlfcheck "
+            "size). Peak stack needs a run: mlfcheck export --verify --board.</p>")
+
+
 def render_html(result: AuditResult) -> str:
     """One self-contained page (inline CSS and SVG, no script, no network)."""
     rows = _table_rows(result, {s: s for s in STATUS_MARK})
@@ -381,6 +430,8 @@ def render_html(result: AuditResult) -> str:
             "<h2>Archives</h2>",
             _html_table(rows, lambda i, c: "num" if i in numeric else c if i == status else ""),
             "<h2>Memory per model</h2>", memory_chart(result.archives),
+            *(["<h2>On the board</h2>", _board_note(result), board_chart(result)]
+              if result.board else []),
             *_operator_section(result)]
     if result.consumers:
         body += ["<h2>Who can read each archive</h2>",
