@@ -38,16 +38,19 @@ def validate_archive(path: PathLike, *, limits: Limits | None = None,
 
 def diff_archives(old: PathLike, new: PathLike, *, config: DiffConfig | None = None,
                   include_volatile: bool = False, limits: Limits | None = None,
-                  consumer: str | Profile | None = None) -> DiffResult:
+                  consumer: str | Profile | None = None,
+                  board: str | Board | None = None) -> DiffResult:
     """Compare two archives of any MLF versions; `result.fails(Level.BREAKING)` is the gate.
 
     `config` comes from `load_config(path)` (levels, thresholds, allow-list); with `consumer`
-    (a built-in profile name or a Profile), breaking means "breaks that consumer".
+    (a built-in profile name or a Profile), breaking means "breaks that consumer"; with
+    `board` (a name or a Board) both archives are also sized for it, symbol by symbol.
     Raises ArchiveError or UnusableArchive when an input cannot be compared.
     """
     profile = _profiles([consumer])[0] if consumer is not None else None
     return _diff_archives(old, new, config=config, include_volatile=include_volatile,
-                          limits=limits, consumer=profile)
+                          limits=limits, consumer=profile,
+                          board=_board(board) if board is not None else None)
 
 
 def compat(path: PathLike, consumer: str | Profile, *,
@@ -70,6 +73,10 @@ def summarize_archive(path: PathLike, *, limits: Limits | None = None) -> Summar
     return summarize(path, limits=limits)
 
 
+def _board(target: str | Board) -> Board:
+    return board(target) if isinstance(target, str) else target
+
+
 def size_archive(path: PathLike, target: str | Board, *, includes: Sequence[PathLike] = (),
                  limits: Limits | None = None) -> Footprint:
     """Flash and RAM per symbol of the archive's C compiled for a board (a name such as
@@ -77,8 +84,8 @@ def size_archive(path: PathLike, target: str | Board, *, includes: Sequence[Path
 
     Raises BoardError (missing toolchain or headers, a compile error), UsageError (unknown
     board) or ArchiveError."""
-    chosen = board(target) if isinstance(target, str) else target
-    return footprint(str(path), chosen, includes=[Path(i) for i in includes], limits=limits)
+    return footprint(str(path), _board(target), includes=[Path(i) for i in includes],
+                     limits=limits)
 
 
 def _profiles(consumers: Sequence[str | Profile]) -> tuple[Profile, ...]:

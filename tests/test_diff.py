@@ -202,7 +202,7 @@ def test_an_allow_entry_without_a_reason_is_a_usage_error(tmp_path: Path) -> Non
 @pytest.mark.parametrize("text, message", [
     ('[diff]\nlevels = { D999 = "info" }\n', "unknown diff rule 'D999'"),
     ('[diff]\nlevels = { D101 = "fatal" }\n', "unknown level 'fatal'"),
-    ('[diff]\nthresholds = { flash = "5%" }\n', "unknown metric 'flash'"),
+    ('[diff]\nthresholds = { speed = "5%" }\n', "unknown metric 'speed'"),
     ('[diff]\nthresholds = { code = "lots" }\n', "not a number of bytes or a percentage"),
     ('[diff]\nfail = 1\n', "[diff]: unexpected key(s) 'fail'"),
     ('[diff]\nlevels = { D101 = 3 }\n', "[diff].levels.D101: 3 is not of type 'string'"),
@@ -223,8 +223,8 @@ def test_threshold_flag_overrides_the_default_and_rejects_unknown_metrics() -> N
     assert code == 0
     assert json.loads(out)["thresholds"] == {"code": "10%", "constants": "5%",
                                              "workspace": "4096 B"}
-    code, _, err = run(V4, V5, "--threshold", "ram=1")
-    assert code == 2 and "--threshold 'ram=1'" in err
+    code, _, err = run(V4, V5, "--threshold", "speed=1")
+    assert code == 2 and "--threshold 'speed=1'" in err
 
 
 def test_thresholds_compare_growth_in_bytes_or_percent() -> None:

@@ -170,3 +170,82 @@ def test_audit_refuses_an_unknown_board_in_one_line(tmp_path: Path) -> None:
     assert (code, out) == (2, "")
     assert err.startswith("mlfcheck audit: error: unknown board 'uno' (known: mps2-an385, ")
     assert err.count("\n") == 1
+
+
+@pytest.fixture(scope="module")
+def unlinked_archive(default_archive: tuple[Path, object]) -> Path:
+    """The default model again, its constants left to the caller (10 KiB less flash)."""
+    from mlfcheck.export import export_model
+
+    out = default_archive[0].parent / "unlinked.tar"
+    export_model("default", out, epoch=0, link_params=False)
+    return out
+
+
+def _diff_json(*args: str) -> tuple[int, dict[str, object]]:
+    from mlfcheck.cli import main
+
+    code, out, err = invoke(main, "diff", *args, "--format", "json")
+    assert code in (0, 1), err
+    doc = json.loads(out)
+    from jsonschema import Draft202012Validator
+
+    from mlfcheck import schemas
+
+    validator = Draft202012Validator(schemas.load("diff-report.schema.json"))
+    assert [e.message for e in validator.iter_errors(doc)] == []
+    return code, doc
+
+
+def test_diff_with_a_board_compares_symbols_and_applies_the_flash_threshold(
+        default_archive: tuple[Path, object], unlinked_archive: Path) -> None:
+    linked = str(default_archive[0])
+    code, doc = _diff_json(linked, str(unlinked_archive), "--board", "mps2-an386")
+    board = doc["board"]
+    assert isinstance(board, dict) and board["name"] == "mps2-an386"
+    _, out, _ = invoke(size, linked, "--board", "mps2-an386", "--format", "json")
+    _, out2, _ = invoke(size, str(unlinked_archive), "--board", "mps2-an386", "--format", "json")
+    old, new = json.loads(out)["totals"], json.loads(out2)["totals"]
+    assert board["totals"] == {"old_flash": old["flash"], "new_flash": new["flash"],
+                               "old_ram": old["ram"], "new_ram": new["ram"]}
+    p2 = next(s for s in board["symbols"] if s["name"] == "tvmgen_default_p2")
+    assert (p2["kind"], p2["old_flash"], p2["new_flash"]) == ("constant", 10240, 0)
+    rules = {c["rule"]: c for c in doc["changes"]}  # type: ignore[union-attr]
+    assert "D212" in rules and "D211" not in rules  # flash shrank: information only
+    assert doc["thresholds"] == {"code": "5%", "constants": "5%", "flash": "5%", "ram": "5%",
+                                 "workspace": "5%"}
+    # Growing back is over the default 5 %, and within a threshold set above it.
+    code, doc = _diff_json(str(unlinked_archive), linked, "--board", "mps2-an386",
+                           "--fail-on", "warning")
+    grew = next(c for c in doc["changes"] if c["rule"] == "D211")  # type: ignore[union-attr]
+    assert code == 1 and grew["level"] == "warning" and "over the flash threshold (5%)" in \
+        grew["reason"]
+    code, doc = _diff_json(str(unlinked_archive), linked, "--board", "mps2-an386",
+                           "--fail-on", "warning", "--threshold", "flash=300%")
+    assert code == 0 and "D212" in {c["rule"] for c in doc["changes"]}  # type: ignore[union-attr]
+
+
+@pytest.mark.shared
+def test_diff_with_a_board_notes_an_archive_that_does_not_compile(
+        tools: crossbuild.Toolchain, real: dict[str, Path]) -> None:
+    sine = str(real["sine-aot-v5-zephyr"])
+    code, doc = _diff_json(sine, sine, "--board", "mps2-an386")
+    assert code == 0 and "board" not in doc and doc["changes"] == []
+    assert {"section": "memory", "module": "", "kind": "skipped", "text": (
+        "--board mps2-an386: the old archive's C does not compile: headers not found in the "
+        "archive or the include paths: tvm/runtime/c_backend_api.h, "
+        "tvm/runtime/c_runtime_api.h")} in doc["notes"]  # type: ignore[operator]
+
+
+def test_diff_with_a_board_but_no_cross_compiler_names_the_package(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mlfcheck.cli import main
+
+    v6 = str(Path(__file__).parent.parent / "fixtures" / "v6-graph-add.tar")
+    monkeypatch.setenv("PATH", str(tmp_path))
+    code, out, err = invoke(main, "diff", v6, v6, "--board", "mps2-an386")
+    assert (code, out) == (2, "")
+    assert err == ("mlfcheck diff: error: arm-none-eabi-gcc not found: "
+                   "apt-get install gcc-arm-none-eabi\n")
+    code, _, err = invoke(main, "diff", v6, v6, "--board", "uno")
+    assert code == 2 and err.startswith("mlfcheck diff: error: unknown board 'uno' (known: ")

@@ -32,17 +32,22 @@ from mlfcheck.reporters.diff import RENDERERS
               help="Configuration file (default: the nearest mlfcheck.toml, or pyproject.toml "
                    "with [tool.mlfcheck]).")
 @click.option("--threshold", "thresholds", multiple=True, metavar="METRIC=VALUE",
-              help="Growth threshold for workspace, constants or code, in bytes (4096, 4KiB) "
-                   "or percent (10%); repeatable, overrides the config.")
+              help="Growth threshold for workspace, constants, code (or, with --board, flash "
+                   "and ram), in bytes (4096, 4KiB) or percent (10%); repeatable, overrides "
+                   "the config.")
 @click.option("--consumer", metavar="NAME",
               help="Judge for one consumer: breaking exactly when its reads fail (see "
                    "'mlfcheck compat --list-consumers').")
 @click.option("--profile", "profile_files", multiple=True, type=click.Path(dir_okay=False),
               help="A consumer profile file (docs/consumers.md); repeatable.")
+@click.option("--board", "board_name", metavar="NAME",
+              help="Also compile both archives' C for this board (see 'mlfcheck size'): flash "
+                   "and RAM per symbol, old -> new, under the 'flash' and 'ram' thresholds.")
 @limit_options
 def diff(old: str, new: str, fmt: str, output: str | None, fail_on: str,
          include_volatile: bool, config_path: str | None, thresholds: tuple[str, ...],
-         consumer: str | None, profile_files: tuple[str, ...], limits: Limits) -> None:
+         consumer: str | None, profile_files: tuple[str, ...], board_name: str | None,
+         limits: Limits) -> None:
     """Compare two MLF archives by meaning: what changed, and does it break consumers?
 
     OLD and NEW are .tar, .tar.gz/.tgz files or extracted folders of any MLF version. Exit 0
@@ -55,7 +60,7 @@ def diff(old: str, new: str, fmt: str, output: str | None, fail_on: str,
         profile = (select_profiles((consumer,), profile_files, every=False)[0]
                    if consumer else None)
         result = api.diff_archives(old, new, config=config, include_volatile=include_volatile,
-                               limits=limits, consumer=profile)
+                               limits=limits, consumer=profile, board=board_name)
     except MlfcheckError as exc:
         fail("diff", str(exc))
     emit(RENDERERS[fmt](result), output)

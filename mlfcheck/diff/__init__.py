@@ -7,9 +7,11 @@ import os
 from dataclasses import replace
 
 from mlfcheck.archive import Archive, Limits
+from mlfcheck.boards import Board
 from mlfcheck.consumers import Profile, Verdict, broken_by, evaluate
+from mlfcheck.diff.board import BoardDiff, compare_on_board
 from mlfcheck.diff.comparators import COMPARATORS, Pair
-from mlfcheck.diff.config import DiffConfig
+from mlfcheck.diff.config import BOARD_THRESHOLDS, DiffConfig
 from mlfcheck.diff.normalise import Snapshot
 from mlfcheck.diff.result import Change, ConfigProblem, DiffResult, Note, Side
 from mlfcheck.diff.rules import FAIL_ON, Level, Rule
@@ -24,11 +26,12 @@ __all__ = ["FAIL_ON", "DiffConfig", "DiffResult", "Level", "Rule", "UnusableArch
 def diff_archives(old: str | os.PathLike[str], new: str | os.PathLike[str], *,
                   config: DiffConfig | None = None, include_volatile: bool = False,
                   limits: Limits | None = None, today: dt.date | None = None,
-                  consumer: Profile | None = None) -> DiffResult:
+                  consumer: Profile | None = None, board: Board | None = None) -> DiffResult:
     """Compare two archives of any versions.
 
     With `consumer`, a change is breaking exactly when it breaks that consumer's reads (D901);
-    every other change is capped at warning.
+    every other change is capped at warning. With `board`, both archives' C is compiled for it
+    and sized per symbol (D211-D214).
 
     Raises ArchiveError when an input cannot be read and UnusableArchive when its metadata
     cannot be read into a model; archives with other validation errors are still compared.
@@ -36,13 +39,14 @@ def diff_archives(old: str | os.PathLike[str], new: str | os.PathLike[str], *,
     with Archive(old, limits=limits) as a, Archive(new, limits=limits) as b:
         return diff_loaded(Loaded(a, digest_params=True), Loaded(b, digest_params=True),
                            labels=(str(old), str(new)), config=config,
-                           include_volatile=include_volatile, today=today, consumer=consumer)
+                           include_volatile=include_volatile, today=today, consumer=consumer,
+                           board=board)
 
 
 def diff_loaded(old: Loaded, new: Loaded, *, labels: tuple[str, str] | None = None,
                 reports: tuple[Report, Report] | None = None, config: DiffConfig | None = None,
                 include_volatile: bool = False, today: dt.date | None = None,
-                consumer: Profile | None = None) -> DiffResult:
+                consumer: Profile | None = None, board: Board | None = None) -> DiffResult:
     """Compare two loaded archives (loaded with `digest_params=True`); `reports` are their
     validation reports when the caller has them already, `labels` name them (default: paths)."""
     config = config or DiffConfig()
@@ -62,6 +66,14 @@ def diff_loaded(old: Loaded, new: Loaded, *, labels: tuple[str, str] | None = No
                                   "--include-volatile shows it)"))
             else:
                 changes.append(item)
+    sized: BoardDiff | None = None
+    thresholds = dict(config.thresholds)
+    if board is not None:
+        sized, found = compare_on_board(old.archive.path, new.archive.path, board,
+                                        config.thresholds)
+        changes += [c for c in found if isinstance(c, Change)]
+        notes += [n for n in found if isinstance(n, Note)]
+        thresholds = {**BOARD_THRESHOLDS, **thresholds}
     if consumer is not None:
         old_verdict = evaluate(consumer, old)
         changes += _consumer_changes(old_verdict, new)
@@ -78,10 +90,10 @@ def diff_loaded(old: Loaded, new: Loaded, *, labels: tuple[str, str] | None = No
         changes=tuple(sorted(judged, key=Change.sort_key)),
         notes=tuple(sorted(notes, key=Note.sort_key)),
         compared=tuple(c.section for c in COMPARATORS),
-        thresholds=tuple((k, str(v)) for k, v in sorted(config.thresholds.items())),
+        thresholds=tuple((k, str(v)) for k, v in sorted(thresholds.items())),
         config_source=config.source,
         config_problems=problems,
-        consumer=consumer.name if consumer is not None else None)
+        consumer=consumer.name if consumer is not None else None, board=sized)
 
 
 def _consumer_changes(old: Verdict, new: Loaded) -> list[Change]:

@@ -36,8 +36,8 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10 needs the tomli backport
     import tomli as tomllib  # type: ignore[import-not-found]
 
-METRICS = ("workspace", "constants", "code")
-"""Metrics that have a growth threshold (D201/D206, D203, D406)."""
+METRICS = ("workspace", "constants", "code", "flash", "ram")
+"""Metrics that have a growth threshold (D201/D206, D203, D406; with --board D211, D213)."""
 
 _THRESHOLD = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(%|B|KiB|MiB)?\s*$")
 _UNITS = {None: 1, "B": 1, "KiB": 1024, "MiB": 1024 * 1024}
@@ -79,6 +79,8 @@ class Threshold:
 
 DEFAULT_THRESHOLDS = {"workspace": Threshold(5, True), "constants": Threshold(5, True),
                       "code": Threshold(5, True)}
+BOARD_THRESHOLDS = {"flash": Threshold(5, True), "ram": Threshold(5, True)}
+"""Defaults of the metrics only `diff --board` measures (listed in a result only then)."""
 
 
 @dataclass(frozen=True)

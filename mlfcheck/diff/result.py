@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from mlfcheck.diff.rules import Level, Rule
+
+if TYPE_CHECKING:
+    from mlfcheck.diff.board import BoardDiff
 
 SECTIONS = ("metadata", "layout", "memory", "io", "codegen", "parameters", "graph", "ir",
             "members")
@@ -110,6 +114,8 @@ class DiffResult:
     config_problems: tuple[ConfigProblem, ...]
     consumer: str | None = None
     """With `--consumer`: the profile whose reads decide what is breaking."""
+    board: BoardDiff | None = None
+    """With `--board`: both archives sized for that board, symbol by symbol."""
 
     @property
     def active(self) -> tuple[Change, ...]:

@@ -100,6 +100,19 @@ class Rule(enum.Enum):
         "binding.")
     D210 = RuleInfo(Level.INFO, "operator buffers changed",
         "An operator-style archive's buffers (memory.<function>[]) differ.")
+    D211 = RuleInfo(Level.WARNING, "flash on the board grew beyond the threshold",
+        "With --board: the flash of the archive's own symbols (functions, constants, "
+        "initialised data), compiled for that board as `mlfcheck size` does, grew by more "
+        "than the 'flash' threshold.")
+    D212 = RuleInfo(Level.INFO, "flash on the board changed",
+        "With --board: the flash of the archive's own symbols changed, within the 'flash' "
+        "threshold or down.")
+    D213 = RuleInfo(Level.WARNING, "static RAM on the board grew beyond the threshold",
+        "With --board: the static RAM of the archive's own symbols (the workspace, other "
+        "variables, initialised data) grew by more than the 'ram' threshold.")
+    D214 = RuleInfo(Level.INFO, "static RAM on the board changed",
+        "With --board: the static RAM of the archive's own symbols changed, within the 'ram' "
+        "threshold or down.")
     # D3: inputs and outputs
     D301 = RuleInfo(Level.BREAKING, "input removed",
         "The old archive's consumer sets an input the new model no longer has.")

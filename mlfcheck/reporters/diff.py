@@ -60,6 +60,31 @@ def _unchanged(result: DiffResult) -> str:
                      for s in result.unchanged)
 
 
+def _board_rows(result: DiffResult) -> list[list[str]]:
+    """Header, totals, then each symbol that differs: flash and RAM old, new and the delta."""
+    sized = result.board
+    assert sized is not None
+    rows = [["symbol", "kind", "flash old", "flash new", "Δ flash", "RAM old", "RAM new",
+             "Δ RAM"],
+            ["(the archive's own symbols)", "total", *_sizes(sized.old_flash, sized.new_flash),
+             *_sizes(sized.old_ram, sized.new_ram)]]
+    rows += [[s.name, s.kind, *_sizes(s.old_flash, s.new_flash), *_sizes(s.old_ram, s.new_ram)]
+             for s in sized.symbols]
+    return rows
+
+
+def _sizes(old: int, new: int) -> list[str]:
+    return [str(old), str(new), f"{new - old:+d}"]
+
+
+def _board_heading(result: DiffResult) -> str:
+    assert result.board is not None
+    b = result.board.board
+    return (f"on {b.name} ({b.description}), compiled with -Os as mlfcheck size does: "
+            f"{len(result.board.symbols)} symbol{'s' if len(result.board.symbols) != 1 else ''}"
+            " differ")
+
+
 def render_text(result: DiffResult) -> str:
     """A header, the summary, changes grouped by module, notes, and what did not change."""
     lines = [f"mlfcheck diff: {_side(result.old)} → {_side(result.new)}",
@@ -76,6 +101,12 @@ def render_text(result: DiffResult) -> str:
                 lines.append(f"  {'':<9} {'':<5} {c.reason}"
                              + (f"; allowed: {c.allowed_by}" if c.allowed_by else ""))
                 lines += [f"  {'':<9} {'':<5}   {d}" for d in c.details]
+    if result.board is not None:
+        rows = _board_rows(result)
+        width = max(len(r[0]) for r in rows)
+        lines += ["", _board_heading(result)]
+        lines += [f"  {r[0]:<{width}}  {r[1]:<9}" + "".join(f"{c:>10}" for c in r[2:])
+                  for r in rows]
     if result.notes:
         lines += ["", "notes"]
         lines += [f"  {n.module or 'archive'}: {SECTION_TITLES[n.section]}: {n.text}"
@@ -99,7 +130,14 @@ def diff_json(result: DiffResult) -> dict[str, Any]:
                 "first_error": s.first_error}
 
     worst = max((c.effective_level for c in result.active), default=None)
-    return {
+    board = {} if result.board is None else {"board": {
+        "name": result.board.board.name,
+        "totals": {"old_flash": result.board.old_flash, "new_flash": result.board.new_flash,
+                   "old_ram": result.board.old_ram, "new_ram": result.board.new_ram},
+        "symbols": [{"name": s.name, "kind": s.kind, "old_flash": s.old_flash,
+                     "new_flash": s.new_flash, "old_ram": s.old_ram, "new_ram": s.new_ram}
+                    for s in result.board.symbols]}}
+    return {**board,
         "format": "mlfcheck-diff", "format_version": FORMAT_VERSION,
         "tool": {"name": "mlfcheck", "version": __version__},
         "old": side(result.old), "new": side(result.new),
@@ -149,6 +187,11 @@ def render_markdown(result: DiffResult) -> str:
         for c in detailed:
             lines += ["", f"<details><summary>{c.rule.name} {_cell(c.subject)}</summary>", "",
                       "```diff", *c.details, "```", "", "</details>"]
+    if result.board is not None:
+        rows = _board_rows(result)
+        lines += ["", f"#### {_cell(_board_heading(result))}", "",
+                  "| " + " | ".join(rows[0]) + " |", "|---|---|" + "---:|" * 6]
+        lines += ["| " + " | ".join([f"`{_cell(r[0])}`", *r[1:]]) + " |" for r in rows[1:]]
     if result.notes:
         lines += ["", f"<details><summary>notes ({len(result.notes)})</summary>", ""]
         lines += [f"- {n.module or 'archive'}: {SECTION_TITLES[n.section]}: {n.text}"

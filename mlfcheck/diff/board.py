@@ -1,0 +1,93 @@
+"""diff --board: both archives' C compiled for one board, compared symbol by symbol.
+
+The per-symbol table (flash and RAM, old → new) is a fact for reporters; the totals of the
+archive's own symbols become changes under the 'flash' and 'ram' growth thresholds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from mlfcheck.boards import Board
+from mlfcheck.crossbuild import toolchain
+from mlfcheck.diff.comparators import _b, _growth
+from mlfcheck.diff.config import BOARD_THRESHOLDS, Threshold
+from mlfcheck.diff.result import Change, Note
+from mlfcheck.diff.rules import Rule
+from mlfcheck.errors import MlfcheckError
+from mlfcheck.footprint import Footprint, footprint
+
+
+@dataclass(frozen=True)
+class SymbolDelta:
+    """One symbol's flash and RAM in each archive (0 where it is absent)."""
+
+    name: str
+    kind: str
+    old_flash: int
+    new_flash: int
+    old_ram: int
+    new_ram: int
+
+
+@dataclass(frozen=True)
+class BoardDiff:
+    """Both archives sized for one board: totals and every symbol that differs."""
+
+    board: Board
+    old_flash: int
+    new_flash: int
+    old_ram: int
+    new_ram: int
+    symbols: tuple[SymbolDelta, ...]
+    """Symbols whose flash or RAM differ, largest change first."""
+
+
+def _by_name(fp: Footprint) -> dict[str, tuple[str, int, int]]:
+    out: dict[str, tuple[str, int, int]] = {}
+    for s in fp.symbols:
+        kind, flash, ram = out.get(s.name, (s.kind, 0, 0))
+        out[s.name] = (kind, flash + s.flash, ram + s.ram)
+    return out
+
+
+def compare_on_board(old_path: str, new_path: str, board: Board,
+                     thresholds: Mapping[str, Threshold],
+                     ) -> tuple[BoardDiff | None, list[Change | Note]]:
+    """Size both archives for `board`; the table and the D211-D214 changes, or a note saying
+    which archive did not compile (raises BoardError when the toolchain is missing)."""
+    toolchain(run=False)
+    sized = []
+    for label, path in (("old", old_path), ("new", new_path)):
+        try:
+            sized.append(footprint(path, board))
+        except MlfcheckError as exc:
+            return None, [Note("memory", "", "skipped", f"--board {board.name}: the {label} "
+                               f"archive's C does not compile: {exc}")]
+    old, new = sized
+    a, b = _by_name(old), _by_name(new)
+    rows = [SymbolDelta(name, (b.get(name) or a[name])[0], *_pair(a, b, name))
+            for name in sorted(set(a) | set(b))]
+    changed = sorted((r for r in rows if (r.old_flash, r.old_ram) != (r.new_flash, r.new_ram)),
+                     key=lambda r: (-abs(r.new_flash + r.new_ram - r.old_flash - r.old_ram),
+                                    r.name))
+    table = BoardDiff(board, old.flash, new.flash, old.ram, new.ram, tuple(changed))
+    limits = {**BOARD_THRESHOLDS, **thresholds}
+    items: list[Change | Note] = []
+    for metric, before, after, over_rule, rule in (
+            ("flash", old.flash, new.flash, Rule.D211, Rule.D212),
+            ("ram", old.ram, new.ram, Rule.D213, Rule.D214)):
+        if before == after:
+            continue
+        over, why = _growth(metric, before, after, limits[metric])
+        items.append(Change(over_rule if over else rule, "memory", "",
+                            f"{metric} on {board.name}", _b(before), _b(after), why))
+    return table, items
+
+
+def _pair(a: dict[str, tuple[str, int, int]], b: dict[str, tuple[str, int, int]],
+          name: str) -> tuple[int, int, int, int]:
+    _, old_flash, old_ram = a.get(name, ("", 0, 0))
+    _, new_flash, new_ram = b.get(name, ("", 0, 0))
+    return old_flash, new_flash, old_ram, new_ram
