@@ -22,7 +22,7 @@ from mlfcheck.errors import BoardError
 SOURCES = "codegen/host/src"
 HEADER_FOLDERS = ("codegen/host/include", "runtime/include")
 """Archive folders whose files are unpacked as include paths, in this order."""
-FLAGS = ("-std=gnu11", "-w")
+FLAGS = ("-std=c11", "-w")
 """Old archives' C predates today's warnings; only errors stop a size build."""
 
 

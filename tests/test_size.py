@@ -67,8 +67,12 @@ def test_json_sizes_agree_with_the_linked_image_of_the_board_run(
     (run,) = default_archive[1].board_runs  # type: ignore[attr-defined]
     linked = {s.name: (s.kind, s.flash, s.ram) for s in run.size.own.symbols}
     compiled = {s["name"]: (s["kind"], s["flash"], s["ram"]) for s in doc["symbols"]}
-    assert linked["tvmgen_default_run"] == compiled["tvmgen_default_run"]
-    assert linked["tvmgen_default_workspace"] == compiled["tvmgen_default_workspace"]
+    # Every symbol the link kept (--gc-sections drops kernels the entry never calls, such as
+    # a reshape that only aliases) costs the same bytes in both.
+    kept = set(compiled) & set(linked)
+    assert {"tvmgen_default_run", "tvmgen_default_workspace", "tvmgen_default_p2"} <= kept
+    assert len(kept) >= len(compiled) - 2
+    assert {name: linked[name] for name in kept} == {name: compiled[name] for name in kept}
     assert set(linked) - {"tvmgen_platform_set_scratch", "tvmgen_platform_last_error",
                           "TVMBackendAllocWorkspace", "TVMBackendFreeWorkspace",
                           "TVMFFIErrorSetRaisedFromCStrParts", "scratch_base", "scratch_size",

@@ -29,7 +29,8 @@ def render_text(fp: Footprint) -> str:
     for s in fp.symbols:
         lines.append(f"{s.flash:>9} {_share(s.flash, fp.flash)} {s.ram:>9} "
                      f"{_share(s.ram, fp.ram)}  {s.kind:<9} {s.name} ({s.file})")
-    lines.append(f"{fp.flash:>9} {'100.0%':>6} {fp.ram:>9} {'100.0%':>6}  {'TOTAL':<9} "
+    lines.append(f"{fp.flash:>9} {_share(fp.flash, fp.flash)} {fp.ram:>9} "
+                 f"{_share(fp.ram, fp.ram)}  {'TOTAL':<9} "
                  f"{len(fp.symbols)} symbols")
     return "\n".join(lines) + "\n"
 
