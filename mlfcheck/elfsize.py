@@ -68,9 +68,14 @@ def _open(path: Path) -> Any:
     from elftools.elf.elffile import ELFFile
 
     try:
-        return ELFFile(path.open("rb"))
-    except (OSError, ELFError) as exc:
-        raise BoardError(f"{path.name}: not a readable ELF file: {exc}") from exc
+        stream = path.open("rb")
+    except OSError as exc:
+        raise BoardError(f"{path.name}: cannot read: {exc.strerror}") from exc
+    try:
+        return ELFFile(stream)
+    except ELFError as exc:
+        stream.close()
+        raise BoardError(f"{path.name}: not an ELF file: {exc}") from exc
 
 
 def _kind(flags: int, nobits: bool) -> tuple[str, bool, bool]:
