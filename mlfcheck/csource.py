@@ -245,3 +245,35 @@ def _split_top(body: str) -> list[str]:
             start = m.end()
     parts.append(body[start:].strip())
     return parts
+
+
+@dataclass(frozen=True)
+class Struct:
+    """A struct definition in a header: its tag, where it starts and its member names."""
+
+    tag: str
+    line: int
+    members: tuple[str, ...]
+
+
+_STRUCT = re.compile(r"\bstruct\s+([A-Za-z_]\w*)\s*\{([^{}]*)\}")
+_MEMBER = re.compile(r"([A-Za-z_]\w*)\s*(?:\[[^\]]*\]\s*)*(?::\s*\d+\s*)?$")
+
+
+def structs(source: str) -> list[Struct]:
+    """Struct definitions (`struct tag { ... }`) of a header without nested braces, in order.
+
+    Enough for the interface headers TVM writes (one pointer member per tensor or device).
+    """
+    text = _PREPROCESSOR.sub(lambda m: "\n" * m.group().count("\n"),
+                             _COMMENT.sub(lambda m: "\n" * m.group().count("\n"), source))
+    found = []
+    for m in _STRUCT.finditer(text):
+        members = []
+        for statement in m.group(2).split(";"):
+            for declarator in _split_top(statement.strip()):
+                name = _MEMBER.search(declarator.strip())
+                if declarator.strip() and name:
+                    members.append(name.group(1))
+        found.append(Struct(m.group(1), text.count("\n", 0, m.start()) + 1, tuple(members)))
+    return found

@@ -9,13 +9,24 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from mlfcheck.archive import Archive, Limits
-from mlfcheck.consumers.profile import MODULE, Condition, Profile, Read, Test
+from mlfcheck.consumers.code import INCLUDE_DIR, SOURCE_DIR, SYSTEM_LIB_ENTRY, CodeFacts
+from mlfcheck.consumers.profile import (
+    MODULE,
+    MODULE_KINDS,
+    Condition,
+    Evidence,
+    Profile,
+    Read,
+    Test,
+)
 from mlfcheck.findings import location
 from mlfcheck.jsondoc import JSONDoc, escape_token, is_json_type, json_type
 from mlfcheck.layouts import describe_versions
 from mlfcheck.loaded import METADATA, Loaded, Unavailable
+from mlfcheck.model import Model, Module
 from mlfcheck.schemas import is_version_number
 
 CONTAINER = "container"
@@ -41,6 +52,8 @@ class Failure:
     pointer: str | None = None
     line: int | None = None
     column: int | None = None
+    evidence: tuple[Evidence, ...] = ()
+    """The consumer source lines that make this read."""
 
     def cause(self) -> tuple[str, str | None, str | None]:
         """What went wrong and where: reads that fail for the same cause are reported once."""
@@ -84,7 +97,7 @@ class Verdict:
 
 
 class _Facts:
-    """What reads look at in one archive: members, the metadata value, module names."""
+    """What reads look at in one archive: members, the metadata value, module names, code."""
 
     def __init__(self, ctx: Loaded) -> None:
         self.ctx = ctx
@@ -93,6 +106,7 @@ class _Facts:
         self.meta: Any = metadata.value if isinstance(metadata, JSONDoc) else None
         self.meta_problem = metadata.finding.message if isinstance(metadata, Unavailable) else None
         self.modules = _module_names(self.meta)
+        self.code = CodeFacts(ctx.archive)
 
     def container(self) -> str:
         if Path(self.archive.path).is_dir():
@@ -112,9 +126,19 @@ def _module_names(meta: Any) -> tuple[str, ...]:
     return (meta["model_name"],) if isinstance(meta.get("model_name"), str) else ()
 
 
+_FACTS: WeakKeyDictionary[Loaded, _Facts] = WeakKeyDictionary()
+"""One _Facts per opened archive, so every profile evaluated on it shares the parsed code."""
+
+
+def _facts(ctx: Loaded) -> _Facts:
+    if ctx not in _FACTS:
+        _FACTS[ctx] = _Facts(ctx)
+    return _FACTS[ctx]
+
+
 def evaluate(profile: Profile, ctx: Loaded) -> Verdict:
     """Run every read of `profile` against an opened archive."""
-    facts = _Facts(ctx)
+    facts = _facts(ctx)
     failures: list[Failure] = []
     misses: list[Failure] = []
     failures += _container_failures(profile, facts)
@@ -122,7 +146,9 @@ def evaluate(profile: Profile, ctx: Loaded) -> Verdict:
     failures += version_failure
     for read in profile.reads:
         for failure in _run(read, facts):
-            if failure.cause() not in {f.cause() for f in failures + misses}:
+            if isinstance(failure, str):
+                notes.append(failure)
+            elif failure.cause() not in {f.cause() for f in failures + misses}:
                 (misses if read.optional else failures).append(failure)
     return Verdict(profile, facts.archive.path, facts.version(), facts.container(),
                    tuple(failures), tuple(misses), tuple(notes))
@@ -152,12 +178,14 @@ def _container_failures(profile: Profile, facts: _Facts) -> list[Failure]:
     out = []
     if kind not in profile.formats:
         out.append(Failure(CONTAINER, f"the archive is {_CONTAINER_NAMES[kind]}",
-                           f"opens it with {opened}", _container_error(kind)))
+                           f"opens it with {opened}", _container_error(kind),
+                           evidence=profile.container_evidence))
     elif (profile.member_names == "dot-rooted" and kind != "folder"
           and not facts.archive.rooted_at_dot):
         out.append(Failure(CONTAINER, "member names do not start with './'",
                            "looks members up by their exact tar names, e.g. './metadata.json'",
-                           "KeyError or AssertionError: member not found"))
+                           "KeyError or AssertionError: member not found",
+                           evidence=profile.container_evidence))
     return out
 
 
@@ -184,15 +212,15 @@ def _version_check(profile: Profile, facts: _Facts) -> tuple[list[Failure], list
 # -- reads -------------------------------------------------------------------------------------
 
 
-def _run(read: Read, facts: _Facts) -> Iterator[Failure]:
-    """The failures of one read, once per module when it names {module}."""
+def _run(read: Read, facts: _Facts) -> Iterator[Failure | str]:
+    """The failures of one read (once per module when it names {module}), or notes."""
     if not read.per_module:
         yield from _run_one(read, facts, None)
         return
     if not facts.modules:
         yield Failure(read.describe(), "metadata names no module (neither /modules nor "
                       "/model_name), so the path cannot be built", read.why, read.error,
-                      member=METADATA)
+                      member=METADATA, evidence=read.evidence)
         return
     for module in facts.modules:
         yield from _run_one(read, facts, module)
@@ -204,23 +232,45 @@ def _substitute(text: str, module: str | None, *, pointer: bool) -> str:
     return text.replace(MODULE, escape_token(module) if pointer else module)
 
 
-def _run_one(read: Read, facts: _Facts, module: str | None) -> Iterator[Failure]:
+def _run_one(read: Read, facts: _Facts, module: str | None) -> Iterator[Failure | str]:
     is_json = read.kind == "json"
     targets = tuple(_substitute(t, module, pointer=is_json) for t in read.targets)
     if read.when is not None and not _holds(read.when, facts, module):
         return
-    shown = f"metadata.json {' or '.join(targets)}" if is_json else (
-        f"{read.kind} {' or '.join(targets)}")
-    for message, member, pointer in _CHECKS[read.kind](targets, read.test, facts):
-        failure = Failure(shown, message, read.why, read.error, module=module, member=member)
-        yield _at(facts, failure, pointer) if pointer is not None else failure
+    shown = read.describe(targets)
+    if read.kind in MODULE_KINDS:
+        problems = _check_module(read.kind, targets[0], facts, module)
+    elif read.kind in _CODE_CHECKS:
+        problems = _CODE_CHECKS[read.kind](targets, read.members, facts)
+    else:
+        problems = _CHECKS[read.kind](targets, read.test, facts)
+    for problem in problems:
+        if problem.note:
+            yield f"{shown}: {problem.message}"
+            continue
+        failure = Failure(shown, problem.message, read.why, read.error, module=module,
+                          member=problem.member, line=problem.line,
+                          column=1 if problem.line is not None else None, evidence=read.evidence)
+        yield _at(facts, failure, problem.pointer) if problem.pointer is not None else failure
 
 
-Problem = tuple[str, str | None, str | None]
-"""(message, member, JSON Pointer) of one failed read."""
+@dataclass(frozen=True)
+class Problem:
+    """Why one read fails, and where; a note when the archive cannot tell."""
+
+    message: str
+    member: str | None = None
+    pointer: str | None = None
+    """A JSON Pointer into metadata.json."""
+    line: int | None = None
+    note: bool = False
 
 
 def _holds(cond: Condition, facts: _Facts, module: str | None) -> bool:
+    if cond.kind in MODULE_KINDS:
+        modules = _modules(facts, module)
+        return modules is not None and any(_module_fact(cond.kind, m) == cond.value
+                                           for m in modules)
     pointers = tuple(_substitute(p, module, pointer=True) for p in cond.pointers)
     found = _first_resolved(facts.meta, pointers)
     return found is not None and not any(_test_value(cond.test, p, v) for p, v in found)
@@ -228,7 +278,7 @@ def _holds(cond: Condition, facts: _Facts, module: str | None) -> bool:
 
 def _check_json(targets: tuple[str, ...], test: Test, facts: _Facts) -> Iterator[Problem]:
     if facts.meta is None:
-        yield (f"metadata.json cannot be read: {facts.meta_problem}", METADATA, None)
+        yield Problem(f"metadata.json cannot be read: {facts.meta_problem}", METADATA)
         return
     found = _first_resolved(facts.meta, targets)
     if found is None:
@@ -237,19 +287,19 @@ def _check_json(targets: tuple[str, ...], test: Test, facts: _Facts) -> Iterator
         else:
             message = "no alternative exists: " + "; ".join(
                 f"{t}: {_why_unresolved(facts.meta, t)}" for t in targets)
-        yield (message, METADATA, _deepest(facts.meta, targets[0]))
+        yield Problem(message, METADATA, _deepest(facts.meta, targets[0]))
         return
     for pointer, value in found:
         problem = _test_value(test, pointer, value)
         if problem:
-            yield (problem, METADATA, pointer)
+            yield Problem(problem, METADATA, pointer)
 
 
 def _check_file(targets: tuple[str, ...], test: Test, facts: _Facts) -> Iterator[Problem]:
     if any(facts.archive.readable(t) for t in targets):
         return
     reasons = [_why_no_file(facts.archive, t) for t in targets]
-    yield ("; ".join(reasons), targets[0], None)
+    yield Problem("; ".join(reasons), targets[0])
 
 
 def _check_glob(targets: tuple[str, ...], test: Test, facts: _Facts) -> Iterator[Problem]:
@@ -259,19 +309,122 @@ def _check_glob(targets: tuple[str, ...], test: Test, facts: _Facts) -> Iterator
         if matches:
             message = _count_problem(test, matches, f"{target} matches")
             if message:
-                yield (message, None, None)
+                yield Problem(message)
             return
     if _count_problem(test, 0, ""):
-        yield (f"no member matches {' or '.join(targets)}", None, None)
+        yield Problem(f"no member matches {' or '.join(targets)}")
 
 
 def _check_dir(targets: tuple[str, ...], test: Test, facts: _Facts) -> Iterator[Problem]:
     if not any(facts.archive.has_dir(t) for t in targets):
         what = " or ".join(f"{t}/" for t in targets)
-        yield (f"the archive has no directory {what}", None, None)
+        yield Problem(f"the archive has no directory {what}")
 
 
 _CHECKS = {"json": _check_json, "file": _check_file, "glob": _check_glob, "dir": _check_dir}
+
+
+# -- code: symbols the build links, structs it compiles against ---------------------------------
+
+
+def _no_code(code: CodeFacts, what: str) -> Problem | None:
+    """Why the generated C cannot answer for `what` (a note for object files), or None."""
+    if code.objects_only:
+        return Problem(f"cannot check {what}: the generated code is object files "
+                       "(codegen/host/lib), whose symbols are not read", note=True)
+    if not code.sources:
+        return Problem(f"the archive has no generated C under {SOURCE_DIR}/", SOURCE_DIR)
+    return None
+
+
+def _entry_points(code: CodeFacts) -> str:
+    found = code.entry_points
+    return (f"it defines {', '.join(found)}" if found
+            else "it defines no tvmgen_<m>_run, _run_model or ___tvm_main__ entry point")
+
+
+def _check_symbol(targets: tuple[str, ...], _members: tuple[str, ...],
+                  facts: _Facts) -> Iterator[Problem]:
+    code = facts.code
+    missing = _no_code(code, " or ".join(targets))
+    if missing is not None:
+        yield missing
+    elif not any(code.defines(t) for t in targets):
+        names = targets[0] if len(targets) == 1 else "any of " + ", ".join(targets)
+        yield Problem(f"{SOURCE_DIR} does not define {names} ({_entry_points(code)})",
+                      SOURCE_DIR)
+
+
+def _check_system_lib(_targets: tuple[str, ...], _members: tuple[str, ...],
+                      facts: _Facts) -> Iterator[Problem]:
+    code = facts.code
+    missing = _no_code(code, SYSTEM_LIB_ENTRY)
+    if missing is not None:
+        yield missing
+    elif not code.defines(SYSTEM_LIB_ENTRY):
+        yield Problem(f"{SOURCE_DIR} does not define {SYSTEM_LIB_ENTRY}: the model is no "
+                      f"system library (built for AOT, or without system-lib; "
+                      f"{_entry_points(code)})", SOURCE_DIR)
+
+
+def _check_struct(targets: tuple[str, ...], members: tuple[str, ...],
+                  facts: _Facts) -> Iterator[Problem]:
+    found = next((s for s in map(facts.code.struct, targets) if s is not None), None)
+    if found is None:
+        headers = [h.name for h in facts.archive.files(INCLUDE_DIR) if h.name.endswith(".h")]
+        where = (f"no header in {INCLUDE_DIR}/ defines" if headers
+                 else f"the archive has no {INCLUDE_DIR}/*.h declaring")
+        yield Problem(f"{where} struct {' or '.join(targets)}", INCLUDE_DIR)
+    elif members and not set(members) & set(found.struct.members):
+        has = ", ".join(found.struct.members) or "none"
+        yield Problem(f"struct {found.struct.tag} has no member {' or '.join(members)} "
+                      f"(its members: {has})", found.header, line=found.struct.line)
+
+
+_CODE_CHECKS = {"symbol": _check_symbol, "struct": _check_struct,
+                "system_lib": _check_system_lib}
+
+
+# -- module facts: executor, style, name -------------------------------------------------------
+
+
+def _modules(facts: _Facts, name: str | None) -> tuple[Module, ...] | None:
+    """The modules a requirement is about (one when `name` is given); None when unknown."""
+    model = facts.ctx.model
+    if not isinstance(model, Model):
+        return None
+    return tuple(m for m in model.modules if name is None or m.name == name)
+
+
+def _module_fact(kind: str, module: Module) -> str | None:
+    return {"executor": module.executor, "style": module.style,
+            "module_name": module.name}[kind]
+
+
+def _fact_pointer(kind: str, module: Module, meta: Any) -> str:
+    """Where metadata.json states a module's executor, style or name."""
+    found = _first_resolved(meta, (module.pointer,))
+    entry = found[0][1] if found else None
+    wanted = {"executor": ("executors", "runtimes"), "style": ("style",),
+              "module_name": ("model_name",)}[kind]
+    key = next((k for k in wanted if isinstance(entry, dict) and k in entry), None)
+    return f"{module.pointer}/{key}" if key else module.pointer
+
+
+def _check_module(kind: str, value: str, facts: _Facts, name: str | None) -> Iterator[Problem]:
+    modules = _modules(facts, name)
+    what = kind.replace("_", " ")
+    if modules is None:
+        yield Problem(f"the {what} is not known: metadata.json does not match its version's "
+                      "schema (run mlfcheck validate)", METADATA)
+        return
+    for module in modules:
+        actual = _module_fact(kind, module)
+        if actual != value:
+            shown = ("no executor (operator style)" if actual is None
+                     else f"{what} {actual!r}")
+            yield Problem(f"module {module.name!r} has {shown}, the consumer needs {value!r}",
+                          METADATA, _fact_pointer(kind, module, facts.meta))
 
 
 def _glob_match(name: str, pattern: str) -> bool:
@@ -401,4 +554,5 @@ def _at(facts: _Facts, failure: Failure, pointer: str) -> Failure:
     doc = facts.ctx.doc
     pos = doc.position(pointer) if doc is not None else None
     return Failure(failure.read, failure.message, failure.why, failure.error, failure.module,
-                   METADATA, pointer, pos[0] if pos else None, pos[1] if pos else None)
+                   METADATA, pointer, pos[0] if pos else None, pos[1] if pos else None,
+                   failure.evidence)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -15,9 +16,14 @@ from mlfcheck import schemas
 from mlfcheck.errors import UsageError
 
 SCHEMA = "consumer-profile.schema.json"
-READ_KINDS = ("json", "file", "glob", "dir")
+READ_KINDS = ("json", "file", "glob", "dir", "symbol", "struct", "system_lib", "executor",
+              "style", "module_name")
+MODULE_KINDS = ("executor", "style", "module_name")
+"""Requirements on every module's metadata facts (also usable as `when` conditions)."""
 MODULE = "{module}"
-"""Placeholder for each module name in paths and pointers."""
+"""Placeholder for each module name in paths, pointers, symbols and struct tags."""
+_EVIDENCE = re.compile(r"^(?P<repo>[^@\s]+/[^@\s]+)@(?P<commit>[0-9a-f]{7,40}):(?P<path>[^:\s]+):"
+                       r"(?P<line>[1-9][0-9]*)$")
 
 
 class ProfileError(UsageError):
@@ -37,10 +43,31 @@ class Test:
 
 @dataclass(frozen=True)
 class Condition:
-    """A read happens only when the value at one of `pointers` passes `test`."""
+    """A read happens only when the value at one of `pointers` passes `test`, or (kind
+    'executor', 'style', 'module_name') when the module's fact equals `value`."""
 
+    kind: str
     pointers: tuple[str, ...]
     test: Test
+    value: str | None = None
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """The consumer source line that needs a requirement: `repo@commit:path:line`."""
+
+    at: str
+    code: str | None
+    """The line as written there."""
+
+    @property
+    def parts(self) -> dict[str, str]:
+        """repo, commit, path and line of `at` (the schema guarantees the shape)."""
+        m = _EVIDENCE.match(self.at)
+        return m.groupdict() if m else {}
+
+    def __str__(self) -> str:
+        return f"{self.at}: {self.code}" if self.code else self.at
 
 
 @dataclass(frozen=True)
@@ -50,23 +77,33 @@ class Read:
     kind: str
     """One of READ_KINDS."""
     targets: tuple[str, ...]
-    """Pointers or paths; alternatives, tried in order."""
+    """Pointers, paths, symbols or struct tags (alternatives, tried in order), or the one value
+    an executor/style/module_name requirement wants; empty for system_lib."""
     test: Test
     when: Condition | None
     optional: bool
     why: str
     error: str | None
+    members: tuple[str, ...] = ()
+    """For a struct: the member it needs (alternatives)."""
+    evidence: tuple[Evidence, ...] = ()
 
-    def describe(self) -> str:
-        """'metadata.json /runtimes', 'file parameters/default.params', 'glob a or b'."""
-        shown = " or ".join(self.targets)
-        return f"metadata.json {shown}" if self.kind == "json" else f"{self.kind} {shown}"
+    def describe(self, targets: tuple[str, ...] | None = None) -> str:
+        """'metadata.json /runtimes', 'file parameters/default.params', 'symbol a or b', ..."""
+        shown = " or ".join(self.targets if targets is None else targets)
+        if self.kind == "json":
+            return f"metadata.json {shown}"
+        if self.kind == "struct" and self.members:
+            return f"struct {shown} member {' or '.join(self.members)}"
+        if self.kind == "system_lib":
+            return "system library entry point"
+        return f"{self.kind.replace('_', ' ')} {shown}"
 
     @property
     def per_module(self) -> bool:
-        """True when a target or the condition names {module}."""
+        """True when a target or the condition names {module}, or it is a module requirement."""
         texts = self.targets + (self.when.pointers if self.when else ())
-        return any(MODULE in t for t in texts)
+        return self.kind in MODULE_KINDS or any(MODULE in t for t in texts)
 
 
 @dataclass(frozen=True)
@@ -96,6 +133,7 @@ class Profile:
     formats: tuple[str, ...]
     member_names: str
     opened_with: str | None
+    container_evidence: tuple[Evidence, ...]
     reads: tuple[Read, ...]
     origin: str
     """'built-in' or the file it was loaded from."""
@@ -113,16 +151,29 @@ def _targets(value: str | list[str]) -> tuple[str, ...]:
     return (value,) if isinstance(value, str) else tuple(value)
 
 
+def _condition(raw: dict[str, Any]) -> Condition:
+    kind = next(k for k in ("json", *MODULE_KINDS) if k in raw)
+    if kind == "json":
+        return Condition(kind, _targets(raw["json"]), _test(raw))
+    return Condition(kind, (), Test(), raw[kind])
+
+
+def _evidence(raw: list[dict[str, str]]) -> tuple[Evidence, ...]:
+    return tuple(Evidence(e["at"], e.get("code")) for e in raw)
+
+
 def _read(raw: dict[str, Any]) -> Read:
     kind = next(k for k in READ_KINDS if k in raw)
     when = raw.get("when")
     test = _test(raw)
     if kind == "glob" and test.count_min is None:
         test = Test(test.type, test.equals, test.contains, 1, test.count_max)
-    return Read(kind=kind, targets=_targets(raw[kind]), test=test,
-                when=Condition(_targets(when["json"]), _test(when)) if when else None,
+    targets = () if kind == "system_lib" else _targets(raw[kind])
+    return Read(kind=kind, targets=targets, test=test,
+                when=_condition(when) if when else None,
                 optional=bool(raw.get("optional", False)), why=raw["why"],
-                error=raw.get("error"))
+                error=raw.get("error"), members=_targets(raw.get("member", [])),
+                evidence=_evidence(raw.get("evidence", [])))
 
 
 def parse_profile(doc: Any, origin: str) -> Profile:
@@ -140,6 +191,7 @@ def parse_profile(doc: Any, origin: str) -> Profile:
         certainty=doc["certainty"], versions=tuple(sorted(doc["versions"]["accepts"])),
         version_checked=doc["versions"]["checked"], formats=tuple(container["formats"]),
         member_names=container["member_names"], opened_with=container.get("opened_with"),
+        container_evidence=_evidence(container.get("evidence", [])),
         reads=tuple(_read(r) for r in doc["reads"]), origin=origin)
 
 
