@@ -10,12 +10,12 @@ from mlfcheck import api
 from mlfcheck.archive import Limits
 from mlfcheck.cli._common import EXIT_CLEAN, EXIT_FOUND, emit, fail, limit_options
 from mlfcheck.consumers import builtin_profiles, select_profiles
-from mlfcheck.errors import MlfcheckError
-from mlfcheck.reporters.compat import RENDERERS
+from mlfcheck.errors import MlfcheckError, UsageError
+from mlfcheck.reporters.compat import RENDERERS, WHY_RENDERERS
 
 
 @click.command()
-@click.argument("archive", type=click.Path())
+@click.argument("archive", type=click.Path(), required=False)
 @click.option("--consumer", "consumers", multiple=True, metavar="NAME",
               help="A consumer profile by name (repeatable); --list-consumers names them.")
 @click.option("--all", "every", is_flag=True, help="Every built-in profile and every --profile.")
@@ -28,15 +28,28 @@ from mlfcheck.reporters.compat import RENDERERS
 @click.option("--list-consumers", is_flag=True, is_eager=True, expose_value=False,
               callback=lambda ctx, _param, value: _list(ctx) if value else None,
               help="List the built-in consumer profiles and exit.")
+@click.option("--why", "why", metavar="NAME",
+              help="Print every requirement of one consumer profile with the consumer source "
+                   "line behind it (repo@commit:path:line), and exit; takes no ARCHIVE.")
 @limit_options
-def compat(archive: str, consumers: tuple[str, ...], every: bool, profiles: tuple[str, ...],
-           fmt: str, output: str | None, limits: Limits) -> None:
+def compat(archive: str | None, consumers: tuple[str, ...], every: bool,
+           profiles: tuple[str, ...], fmt: str, output: str | None, why: str | None,
+           limits: Limits) -> None:
     """Can a consumer read ARCHIVE, and if not, which read fails and why?
 
     ARCHIVE is a .tar, .tar.gz/.tgz or an extracted folder. Exit 0 when every chosen consumer
     can read it, 1 when one cannot, 2 when the check could not run.
     """
     try:
+        if why is not None:
+            if archive is not None:
+                raise UsageError("--why prints a profile's requirements and takes no ARCHIVE")
+            profile = next(p for p in select_profiles((why,), profiles, every=False)
+                           if p.name == why)
+            emit(WHY_RENDERERS[fmt](profile), output)
+            sys.exit(EXIT_CLEAN)
+        if archive is None:
+            raise UsageError("missing ARCHIVE (or use --why NAME, --list-consumers)")
         chosen = select_profiles(consumers, profiles, every=every)
         verdicts = api.compat_all(archive, chosen, limits=limits)
     except MlfcheckError as exc:

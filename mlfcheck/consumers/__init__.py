@@ -10,12 +10,14 @@ from mlfcheck.consumers.evaluate import (
     evaluate,
 )
 from mlfcheck.consumers.profile import (
+    Evidence,
     Profile,
     ProfileError,
+    Read,
     builtin_profiles,
     load_profile,
     select_profiles,
 )
 
-__all__ = ["Failure", "Profile", "ProfileError", "Verdict", "broken_by",
+__all__ = ["Evidence", "Failure", "Profile", "ProfileError", "Read", "Verdict", "broken_by",
            "builtin_profiles", "check_archive", "evaluate", "load_profile", "select_profiles"]

@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from mlfcheck import __version__
-from mlfcheck.consumers import Failure, Verdict
+from mlfcheck.consumers import Evidence, Failure, Profile, Read, Verdict
 from mlfcheck.consumers.evaluate import CONTAINER
 
 FORMAT_VERSION = 1
@@ -36,6 +36,7 @@ def _failure_lines(f: Failure, label: str) -> list[str]:
              f"    the consumer {f.why}"]
     if f.error:
         lines.append(f"    → {f.error}")
+    lines += [f"    needed by {e}" for e in f.evidence]
     return lines
 
 
@@ -70,11 +71,15 @@ def render_text(verdicts: Sequence[Verdict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _evidence_json(evidence: tuple[Evidence, ...]) -> list[dict[str, str | None]]:
+    return [{"at": e.at, "code": e.code} for e in evidence]
+
+
 def failure_json(f: Failure) -> dict[str, Any]:
     """One failing read as JSON (shared with the audit report)."""
     return {"read": f.read, "message": f.message, "why": f.why, "error": f.error,
             "module": f.module, "member": f.member, "pointer": f.pointer, "line": f.line,
-            "column": f.column}
+            "column": f.column, "evidence": _evidence_json(f.evidence)}
 
 
 def verdict_json(v: Verdict) -> dict[str, Any]:
@@ -100,19 +105,98 @@ def _md(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
+def _link(e: Evidence) -> str:
+    """A Markdown link to the evidence line on GitHub."""
+    p = e.parts
+    url = f"https://github.com/{p['repo']}/blob/{p['commit']}/{p['path']}#L{p['line']}"
+    return f"[`{_md(e.at)}`]({url})"
+
+
 def render_markdown(verdicts: Sequence[Verdict]) -> str:
-    """A table of consumers: verdict, the read that fails first and why."""
+    """A table of consumers: verdict, the read that fails first, why, and the consumer line."""
     lines = [f"**mlfcheck compat** `{_heading(verdicts)}`", "",
-             "| consumer | readable | fails first | because |", "|---|---|---|---|"]
+             "| consumer | readable | fails first | because | consumer source |",
+             "|---|---|---|---|---|"]
     for v in verdicts:
         first = v.first
         mark = "✅ yes" if v.readable else "❌ no"
         failing = f"`{_md(first.read)}`" if first else ""
         because = _md(f"{first.message} → {first.error or 'fails'}") if first else ""
-        lines.append(f"| `{v.profile.name}` | {mark} | {failing} | {because} |")
+        source = "<br>".join(_link(e) for e in first.evidence) if first else ""
+        lines.append(f"| `{v.profile.name}` | {mark} | {failing} | {because} | {source} |")
     return "\n".join(lines) + "\n"
 
 
 RENDERERS: dict[str, Callable[[Sequence[Verdict]], str]] = {
     "text": render_text, "json": render_json, "markdown": render_markdown,
+}
+
+
+# -- compat --why PROFILE: every requirement and the consumer line behind it --------------------
+
+
+def _condition(read: Read) -> str:
+    cond = read.when
+    if cond is None:
+        return ""
+    if cond.kind == "json":
+        test = cond.test
+        value = (f"contains {json.dumps(test.contains[0])}" if test.contains is not None
+                 else f"equals {json.dumps(test.equals[0])}" if test.equals is not None
+                 else "exists")
+        return f" (only when metadata.json {' or '.join(cond.pointers)} {value})"
+    return f" (only when the module's {cond.kind.replace('_', ' ')} is {cond.value})"
+
+
+def _requirement(read: Read) -> str:
+    return read.describe() + _condition(read) + (" [optional]" if read.optional else "")
+
+
+def render_why_text(profile: Profile) -> str:
+    """Each requirement of a profile in the order the consumer meets it, with its evidence."""
+    p = profile
+    formats = ", ".join(p.formats)
+    lines = [f"{p.name}: {p.title}", f"  container: {formats}"
+             + (f", opened with {p.opened_with}" if p.opened_with else "")]
+    lines += [f"    needed by {e}" for e in p.container_evidence]
+    lines.append("requirements, in the order the consumer meets them:")
+    for i, read in enumerate(p.reads, 1):
+        lines.append(f"  {i}. {_requirement(read)}")
+        lines.append(f"     the consumer {read.why}" + (f" → {read.error}" if read.error else ""))
+        lines += [f"     needed by {e}" for e in read.evidence]
+        if not read.evidence:
+            lines.append("     (no evidence given)")
+    lines += [f"source: {s}" for s in p.sources]
+    lines.append(f"certainty: {p.certainty}" + ("" if p.origin == "built-in"
+                                                 else f"; profile from {p.origin}"))
+    return "\n".join(lines) + "\n"
+
+
+def render_why_markdown(profile: Profile) -> str:
+    """The requirements as a Markdown table with links to the consumer lines."""
+    p = profile
+    lines = [f"**{_md(p.name)}**: {_md(p.title)}", "",
+             "| # | requirement | the consumer | consumer source |", "|---|---|---|---|"]
+    rows = [("container", f"{', '.join(p.formats)}", p.opened_with or "", p.container_evidence)]
+    rows += [(str(i), _requirement(r), r.why + (f" → {r.error}" if r.error else ""), r.evidence)
+             for i, r in enumerate(p.reads, 1)]
+    for number, what, does, evidence in rows:
+        links = "<br>".join(_link(e) for e in evidence)
+        lines.append(f"| {number} | `{_md(what)}` | {_md(does)} | {links} |")
+    return "\n".join(lines) + "\n"
+
+
+def render_why_json(profile: Profile) -> str:
+    """The requirements as JSON: {consumer, container, requirements: [...]}."""
+    doc = {"consumer": profile.name, "title": profile.title,
+           "container": {"formats": list(profile.formats),
+                         "evidence": _evidence_json(profile.container_evidence)},
+           "requirements": [{"requirement": _requirement(r), "why": r.why, "error": r.error,
+                             "optional": r.optional, "evidence": _evidence_json(r.evidence)}
+                            for r in profile.reads]}
+    return json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+WHY_RENDERERS: dict[str, Callable[[Profile], str]] = {
+    "text": render_why_text, "json": render_why_json, "markdown": render_why_markdown,
 }
