@@ -125,7 +125,9 @@ class Code(enum.Enum):
     L002 = CodeInfo(Severity.WARNING, "member not part of the layout",
         "A member is not part of the declared version's layout. Tutorials add their own "
         "files (samples/), so this is a warning; when the path belongs to another version the "
-        "message says which.")
+        "message says which. TVM wrote .cc/.cpp codegen sources only from cc5382ed41 (v5 on), "
+        "and templates/ only for AOT modules with the crt runtime (v0.12 on), never for "
+        "graph-only archives.")
     L003 = CodeInfo(Severity.WARNING, "codegen file name does not follow the version's convention",
         "From v3 on, full-model codegen files are named <model_name>_lib<N>.<ext>; before v3 "
         "and in operator style they are lib<N>.<ext> (mlf-spec.md §2.3).")
@@ -136,12 +138,18 @@ class Code(enum.Enum):
         "runtime/ from the archive (the ethosu/cmsisnn Makefiles) cannot.")
     C002 = CodeInfo(Severity.INFO, "runtime/ present without external_dependencies",
         "The archive carries runtime/ but no module declares it in external_dependencies.")
-    C003 = CodeInfo(Severity.WARNING, "io_size_bytes differs from inputs + outputs",
-        "main[].io_size_bytes should equal the sum of the sizes in main[].inputs and "
-        "main[].outputs. Some TVM builds counted more than the graph's inputs and outputs.")
+    C003 = CodeInfo(Severity.WARNING, "io_size_bytes does not fit inputs + outputs",
+        "For a graph module, main[].io_size_bytes equals the sum of the sizes in main[].inputs "
+        "and main[].outputs. For AOT it is larger in nearly every multi-operator archive of "
+        "TVM v0.11-v0.18: since bc7f45e765 AOT main is in A-normal form, and te_compiler.cc "
+        "adds every let-bound variable (each intermediate tensor) to io_size_bytes. So for AOT "
+        "only a value below inputs + outputs is reported.")
     C004 = CodeInfo(Severity.ERROR, "tensor size does not fit its dtype or shape",
-        "An input/output size is not a whole number of dtype elements, or (v8) does not equal "
-        "prod(shape) x dtype bytes.")
+        "A size does not match its dtype and shape as the archive's writer computes it. TVM "
+        "(v4-v7 operator buffers, and any shape it records) packs elements: "
+        "(prod(shape) x bits + 7) // 8, so an int4 tensor of 3 elements takes 2 bytes; "
+        "mlfcheck's v8 exporter stores prod(shape) x whole bytes per element. Without a shape, "
+        "a byte-sized dtype's size must be a whole number of elements.")
     C005 = CodeInfo(Severity.ERROR, "module key differs from model_name",
         "In v7 and later, modules.<m>.model_name equals the key <m> (mlf-spec.md §2.7).")
     C006 = CodeInfo(Severity.WARNING, "parameters file holds more than constants_size_bytes",
@@ -179,8 +187,12 @@ class Code(enum.Enum):
         "it must be defined in one of codegen/host/src/*.c (checked only when there are no "
         "object files, whose symbols cannot be read as text).")
     X002 = CodeInfo(Severity.WARNING, "interface header does not declare a tensor",
-        "codegen/host/include/tvmgen_<m>.h declares one struct field per input and output "
-        "named in metadata; a name from metadata is not found in the header.")
+        "codegen/host/include/tvmgen_<m>.h declares one struct field per input and output; a "
+        "name from metadata is not found in the header. The two usually agree, but TVM 0.11 "
+        "built them from different sources: metadata numbered the outputs (output, output0, "
+        "...) while the header used the model's output names, until 329584bbf0 (v0.12) took "
+        "metadata's names from the model too. On a 0.11 archive this warning is expected for "
+        "outputs.")
 
     @property
     def info(self) -> CodeInfo:

@@ -75,8 +75,10 @@ def expected_members(version: int, module: Module) -> list[Expected]:
     return out
 
 
-_CODEGEN = re.compile(r"^codegen/host/(?:src/(?P<src>[^/]+)\.(?:c|cc|cpp)"
+_CODEGEN = re.compile(r"^codegen/host/(?:src/(?P<src>[^/]+)\.(?P<ext>c|cc|cpp)"
                       r"|lib/(?P<obj>[^/]+)\.o|include/tvmgen_[^/]+\.h)$")
+CPP_SOURCES_FROM = 5
+"""TVM wrote .cc/.cpp codegen sources (BYOC modules) from cc5382ed41, in the v5 era."""
 _OPERATOR_TIR = re.compile(r"^src/tir-\d+\.txt$")
 
 
@@ -85,8 +87,9 @@ def place_of(version: int, path: str, modules: tuple[Module, ...]) -> bool:
     if path == "metadata.json" or path in ("codegen", "codegen/host", "codegen/host/src",
                                            "codegen/host/lib", "codegen/host/include"):
         return True
-    if _CODEGEN.match(path):
-        return True
+    codegen = _CODEGEN.match(path)
+    if codegen:
+        return codegen.group("ext") in (None, "c") or version >= CPP_SOURCES_FROM
     own = {e.path for m in modules for e in expected_members(version, m)}
     dirs = {p.rsplit("/", i)[0] for p in own for i in range(1, p.count("/") + 1)}
     if path in own or path in dirs:
@@ -97,7 +100,21 @@ def place_of(version: int, path: str, modules: tuple[Module, ...]) -> bool:
         return True
     if version >= 5 and (path == "runtime" or path.startswith("runtime/")):
         return True
-    return version >= 7 and (path == "templates" or path.startswith("templates/"))
+    return (version >= 7 and any(m.executor == "aot" for m in modules)
+            and (path == "templates" or path.startswith("templates/")))
+
+
+def outside_layout_hint(version: int, path: str) -> str:
+    """Why a path the declared layout lacks may be there: the versions it belongs to, or the
+    condition under which TVM writes it."""
+    if _CODEGEN.match(path):
+        return ("; TVM wrote .cc/.cpp codegen sources only from cc5382ed41 "
+                f"(v{CPP_SOURCES_FROM} on)")
+    if version == 7 and (path == "templates" or path.startswith("templates/")):
+        return ("; TVM writes templates/ only for AOT modules with the crt runtime "
+                "(v0.12 on), never for graph-only archives")
+    versions = versions_of_path(path)
+    return f"; this path belongs to {describe_versions(versions)}" if versions else ""
 
 
 _PATH_VERSIONS: tuple[tuple[re.Pattern[str], str, frozenset[int]], ...] = (
@@ -112,6 +129,8 @@ _PATH_VERSIONS: tuple[tuple[re.Pattern[str], str, frozenset[int]], ...] = (
      frozenset({7, 8})),
     (re.compile(r"^templates/"), "templates/", frozenset({7})),
     (re.compile(r"^codegen/host/include/"), "codegen/host/include/", frozenset({5, 6, 7, 8})),
+    (re.compile(r"^codegen/host/src/[^/]+\.(?:cc|cpp)$"), ".cc/.cpp codegen sources",
+     frozenset(range(CPP_SOURCES_FROM, 9))),
 )
 _CODEGEN_NAME = re.compile(r"^codegen/host/src/(lib\d+|.+_lib\d+)\.\w+$")
 

@@ -13,6 +13,7 @@ import types
 import typing
 from dataclasses import dataclass, field
 from functools import cache
+from math import prod
 from typing import Any
 
 from mlfcheck.jsondoc import escape_token
@@ -29,6 +30,30 @@ def dtype_bytes(dtype: str) -> int | None:
         return None
     bits = int(m.group(1)) * int(m.group(2) or 1)
     return (bits + 7) // 8
+
+
+def tensor_bytes(dtype: str, shape: tuple[int, ...], version: int) -> int | None:
+    """Bytes a tensor of this dtype and shape takes as the archive's writer counted them.
+
+    TVM (v1-v7, model_library_format._shape_to_size and the operator buffer map) packs the
+    elements: (prod(shape) x bits + 7) // 8 with the scalar width, so int4 takes half a byte.
+    mlfcheck's v8 exporter stores each element in whole bytes. None for an unknown dtype.
+    """
+    width = dtype_bytes(dtype)
+    bits = dtype_bits(dtype)
+    if width is None or bits is None:
+        return None
+    if version >= 8:
+        return prod(shape) * width
+    return (prod(shape) * bits + 7) // 8
+
+
+def dtype_bits(dtype: str) -> int | None:
+    """Bits of one scalar element ('int4' → 4, 'int8x4' → 8, 'bool' → 8), None if unknown."""
+    if dtype == "bool":
+        return 8
+    m = _DTYPE.match(dtype)
+    return int(m.group(1)) if m is not None and m.group(1) else None
 
 
 @dataclass(frozen=True)

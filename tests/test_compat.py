@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -18,6 +19,7 @@ from mlfcheck.archive import Archive
 from mlfcheck.cli.compat import compat
 from mlfcheck.consumers import (
     ProfileError,
+    Verdict,
     broken_by,
     builtin_profiles,
     check_archive,
@@ -27,6 +29,7 @@ from mlfcheck.consumers import (
 from mlfcheck.loaded import Loaded
 
 GOLDEN = Path(__file__).resolve().parent / "golden" / "compat"
+DOCS_SCRIPT = Path(__file__).resolve().parent.parent / "docs" / "consumer_matrix.py"
 REAL = shared_dir() / "fixtures" / "real-mlf"
 V4 = "gub-microspeech-v4-graph/model.tar"
 V5_GRAPH = "gubprof-microspeech-v5-graph/model.tar"
@@ -63,25 +66,31 @@ def test_v5_archives_are_read_by_the_v0_8_loader_and_aot_ones_not_by_the_graph_o
 ) -> None:
     assert {"tvmc-0.8", "tvmc-2022-v6", "stm32-2021"} <= readable_by(V5_GRAPH)
     aot = readable_by(V5_AOT)
-    assert {"tvmc-0.8", "mlonmcu-tvmaot", "arduino-2021"} <= aot
+    assert {"tvmc-0.8", "arduino-2021"} <= aot
     assert "stm32-2021" not in aot and "tvmc-2021-05" not in aot
 
 
-def test_a_v7_graph_archive_is_read_only_by_v7_readers_and_the_metadata_blind_templates() -> None:
-    assert readable_by(V7_GRAPH) == {"tvmc-v7", "tvmc-v7-2023", "arduino-v7", "stm32-v7",
-                                     "tvm-micro-testing-v7", "zephyr-crt-host"}
+def test_a_v7_graph_archive_is_read_only_by_v7_readers_and_the_system_library_templates() -> None:
+    assert readable_by(V7_GRAPH) == {"tvmc-v7", "tvmc-v7-2023", "stm32-v7",
+                                     "tvm-micro-testing-v7", "hannah-tvm-gvsoc", "mlonmcu-tvmrt",
+                                     "arduino-host-driven", "zephyr-host-driven", "crt-host"}
 
 
-def test_an_extracted_folder_fails_only_its_container_for_v7_readers() -> None:
+def test_an_extracted_folder_is_read_by_the_folder_build_and_fails_only_its_container_for_v7_readers(
+) -> None:
     verdicts = {v.profile.name: v for v in check_archive(FOLDER, builtin_profiles())}
-    assert not any(v.readable for v in verdicts.values())
+    assert {n for n, v in verdicts.items() if v.readable} == {"folder-build"}
     assert [f.read for f in verdicts["tvmc-v7"].failures] == ["container"]
+    assert verdicts["tvmc-v7"].container_only
 
 
-def test_the_zephyr_template_reads_every_real_tar() -> None:
+def test_the_host_driven_templates_read_every_real_graph_tar_and_no_aot_one() -> None:
     for name, path in real_archives().items():
-        if path.is_file():
-            assert "zephyr-crt-host" in readable_by(relative(path)), name
+        if not path.is_file():
+            continue
+        graph = "graph" in name
+        for consumer in ("zephyr-host-driven", "crt-host", "arduino-host-driven"):
+            assert (consumer in readable_by(relative(path))) == graph, (name, consumer)
 
 
 # -- goldens -----------------------------------------------------------------------------------
@@ -230,9 +239,10 @@ def _breaks(name: str, old: str, new: str) -> list[str]:
         return [f.read for f in broken_by(evaluate(profile, Loaded(a)), Loaded(b))]
 
 
-def test_the_v4_to_v5_re_export_breaks_2021_tvmc_but_not_the_zephyr_template() -> None:
+def test_the_v4_to_v5_re_export_breaks_2021_tvmc_but_not_the_zephyr_host_driven_template(
+) -> None:
     assert _breaks("tvmc-2021-07", V4, V5_GRAPH) == ["metadata.json /runtimes"]
-    assert _breaks("zephyr-crt-host", V4, V5_GRAPH) == []
+    assert _breaks("zephyr-host-driven", V4, V5_GRAPH) == []
 
 
 def test_a_consumer_that_could_not_read_the_old_archive_has_nothing_to_break() -> None:
@@ -243,3 +253,133 @@ def test_graph_to_aot_breaks_the_stm32_emitter(tmp_path: Path) -> None:
     copy = tmp_path / "aot.tar"
     shutil.copy(REAL / V5_AOT, copy)
     assert _breaks("stm32-2021", V5_GRAPH, str(copy)) == ["file executor-config/graph/graph.json"]
+
+
+# -- what a consumer links and compiles (issue 11) ------------------------------------------------
+
+ARDUINO_EXAMPLE = ("arduino-2021", "arduino-2022", "arduino-v7")
+V5_AOT_ARCHIVES = ("sine-aot-v5-zephyr/model.tar", "gubprof-microspeech-v5-aot-a/model.tar",
+                   "gubprof-microspeech-v5-aot-b/model.tar")
+
+
+def _verdicts(path: str, *names: str) -> dict[str, Verdict]:
+    chosen = [p for p in builtin_profiles() if p.name in names]
+    assert len(chosen) == len(names)
+    return {v.profile.name: v for v in check_archive(path, chosen)}
+
+
+@pytest.mark.parametrize("path", [V4, V5_GRAPH])
+def test_graph_archives_are_not_readable_by_any_arduino_example_project(path: str) -> None:
+    for name, verdict in _verdicts(path, *ARDUINO_EXAMPLE).items():
+        assert not verdict.readable, name
+    failure = _verdicts(path, "arduino-2021")["arduino-2021"].first
+    assert failure is not None and failure.read == "symbol tvmgen_default_run_model"
+    assert "does not define tvmgen_default_run_model" in failure.message
+
+
+@pytest.mark.parametrize("path", V5_AOT_ARCHIVES)
+@pytest.mark.parametrize(("consumer", "symbol", "line"), [
+    ("zephyr-aot-demo", "tvmgen_default_run",
+     "apache/tvm@513c2be0c3:apps/microtvm/zephyr/template_project/src/aot_standalone_demo/"
+     "main.c:138"),
+    ("zephyr-aot-demo-2021", "tvmgen_default_run",
+     "apache/tvm@a7297870c0:apps/microtvm/zephyr/template_project/src/aot_demo/main.c:208"),
+    ("zephyr-host-driven", "TVMSystemLibEntryPoint",
+     "apache/tvm@a7297870c0:src/runtime/crt/common/crt_runtime_api.c:205"),
+    ("mlonmcu-tvmaot", "tvmgen_default_run",
+     "tum-ei-eda/mlonmcu@037416eb16:mlonmcu/flow/tvm/backend/wrapper.py:576"),
+])
+def test_2021_aot_archives_do_not_link_into_zephyr_or_mlonmcu_and_the_failure_names_symbol_and_line(
+        path: str, consumer: str, symbol: str, line: str) -> None:
+    verdict = _verdicts(path, consumer)[consumer]
+    assert not verdict.readable
+    linking = [f for f in verdict.failures if f"does not define {symbol}" in f.message]
+    assert len(linking) == 1, [f.message for f in verdict.failures]
+    assert "tvmgen_default_run_model" in linking[0].message  # what the archive defines instead
+    assert line in [e.at for e in linking[0].evidence]
+
+
+def test_the_esp32_folder_is_readable_by_the_folder_build_with_runtime_include_only_a_note(
+) -> None:
+    verdict = _verdicts(FOLDER, "folder-build")["folder-build"]
+    assert verdict.readable and verdict.container == "folder"
+    assert [f.read for f in verdict.misses] == ["dir runtime/include"]
+
+
+def test_a_struct_member_failure_points_at_the_header_line() -> None:
+    verdict = _verdicts("sine-aot-v5-zephyr/model.tar", "zephyr-aot-demo")["zephyr-aot-demo"]
+    first = verdict.first
+    assert first is not None
+    assert first.read == "struct tvmgen_default_inputs member input_1"
+    assert first.location() == "codegen/host/include/tvmgen_default.h:12:1"
+    assert "its members: dense_4_input" in first.message
+
+
+def test_text_and_markdown_reports_carry_the_consumer_line() -> None:
+    code, out, _ = run(V5_AOT, "--consumer", "mlonmcu-tvmaot")
+    assert code == 1
+    assert ("    needed by tum-ei-eda/mlonmcu@037416eb16:mlonmcu/flow/tvm/backend/wrapper.py:576: "
+            "int ret_val = ${modPrefix}_run(&${modPrefix}_inputs, &${modPrefix}_outputs);") in out
+    _, md, _ = run(V5_AOT, "--consumer", "mlonmcu-tvmaot", "--format", "markdown")
+    assert ("(https://github.com/tum-ei-eda/mlonmcu/blob/037416eb16/mlonmcu/flow/tvm/backend/"
+            "wrapper.py#L576)") in md
+
+
+def test_the_v4_graph_archive_is_a_system_library_for_the_host_driven_projects() -> None:
+    verdicts = _verdicts(V4, "crt-host", "arduino-host-driven", "zephyr-host-driven")
+    assert all(v.readable for v in verdicts.values())
+
+
+def test_the_generated_tables_of_docs_consumers_md_are_current() -> None:
+    spec = importlib.util.spec_from_file_location("consumer_matrix", DOCS_SCRIPT)
+    assert spec is not None and spec.loader is not None
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    text = script.DOC.read_text(encoding="utf-8")
+    assert script.regenerate(text, REAL) == text, "run: python docs/consumer_matrix.py"
+
+
+# -- evidence and --why ----------------------------------------------------------------------------
+
+
+def test_every_builtin_requirement_carries_evidence_naming_a_repository_a_commit_and_a_path(
+) -> None:
+    checked = 0
+    for profile in builtin_profiles():
+        groups = [("container", profile.container_evidence),
+                  *((r.describe(), r.evidence) for r in profile.reads)]
+        for what, evidence in groups:
+            assert evidence, f"{profile.name}: {what} has no evidence"
+            for e in evidence:
+                parts = e.parts
+                assert parts, f"{profile.name}: {what}: {e.at!r} is not repo@commit:path:line"
+                assert "/" in parts["repo"] and len(parts["commit"]) >= 7
+                assert parts["path"] and int(parts["line"]) >= 1 and e.code
+                checked += 1
+    assert checked > 150
+
+
+def test_why_lists_every_requirement_of_a_profile_with_its_consumer_line() -> None:
+    code, out, _ = run("--why", "arduino-2021")
+    assert code == 0
+    assert "  5. symbol tvmgen_default_run_model" in out
+    assert ("     needed by apache/tvm@87674f9ef7:apps/microtvm/arduino/example_project/src/"
+            "model.c:90: int ret_val = tvmgen_default_run_model(input_data, output_data);") in out
+    profile = next(p for p in builtin_profiles() if p.name == "arduino-2021")
+    assert out.count("needed by") == len(profile.container_evidence) + sum(
+        len(r.evidence) for r in profile.reads)
+    code, md, _ = run("--why", "arduino-2021", "--format", "markdown")
+    assert code == 0 and "| 5 | `symbol tvmgen_default_run_model` |" in md
+    code, js, _ = run("--why", "arduino-2021", "--format", "json")
+    assert code == 0 and len(json.loads(js)["requirements"]) == len(profile.reads)
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--why", "nope"], "unknown consumer 'nope'"),
+    (["--why", "tvmc-v7", V4], "takes no ARCHIVE"),
+    (["--consumer", "tvmc-v7"], "missing ARCHIVE"),
+])
+def test_why_and_archive_usage_errors_exit_2_with_one_line(args: list[str], message: str) -> None:
+    code, out, err = run(*args)
+    assert code == 2 and out == ""
+    assert message in err and len(err.splitlines()) == 1

@@ -33,10 +33,10 @@ def test_v4_to_v5_breaks_the_2021_tvmc_loader_at_runtimes(real: dict[str, Path])
     Draft202012Validator(schemas.load("diff-report.schema.json")).validate(doc)
 
 
-def test_v4_to_v5_does_not_break_the_zephyr_template_which_reads_no_metadata(
+def test_v4_to_v5_does_not_break_the_zephyr_host_driven_template_which_reads_no_metadata(
         real: dict[str, Path]) -> None:
     code, doc = diff(real["gub-microspeech-v4-graph"], real["gubprof-microspeech-v5-graph"],
-                     "--consumer", "zephyr-crt-host")
+                     "--consumer", "zephyr-host-driven")
     assert code == 0 and breaking(doc) == []
 
 

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from export_helpers import REPO, build, c_block_after, run_cli, unpack
 
+from mlfcheck.consumers import builtin_profiles, check_archive
 from mlfcheck.validate import validate
 
 pytestmark = pytest.mark.tvm
@@ -45,6 +46,13 @@ def _metadata(archive: Path) -> dict[str, Any]:
         member = tar.extractfile("./metadata.json")
         assert member is not None
         return json.load(member)
+
+
+def test_a_v8_archive_is_read_by_the_v7_era_readers_the_aot_wrapper_and_the_folder_build(
+        exported: dict[str, ExportResult]) -> None:
+    verdicts = check_archive(exported["default"].path, builtin_profiles())
+    assert {v.profile.name for v in verdicts if v.readable} == {
+        "tvmc-v7", "tvmc-v7-2023", "tvm-micro-testing-v7", "mlonmcu-tvmaot", "folder-build"}
 
 
 @pytest.mark.parametrize("name", [*REAL, "default"])

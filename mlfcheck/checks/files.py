@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from mlfcheck.checks.base import check
-from mlfcheck.csource import defined_names
+from mlfcheck.csource import defined_names, structs
 from mlfcheck.findings import Code, Finding
 from mlfcheck.jsondoc import escape_token
 from mlfcheck.layouts import graph_path, header_path, params_path
@@ -139,7 +139,7 @@ def header_declares_tensors(ctx: Loaded) -> Iterator[Finding]:
         header = ctx.text(header_path(module))
         if header is None:
             continue
-        fields = set(re.findall(r"\b([A-Za-z_]\w*)\s*;", header))
+        fields = {member for struct in structs(header) for member in struct.members}
         for entry in module.main:
             for kind, group in (("inputs", entry.inputs), ("outputs", entry.outputs)):
                 for t in group or ():

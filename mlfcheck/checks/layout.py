@@ -7,13 +7,7 @@ from collections.abc import Iterator
 
 from mlfcheck.checks.base import check
 from mlfcheck.findings import Code, Finding
-from mlfcheck.layouts import (
-    codegen_prefix,
-    describe_versions,
-    expected_members,
-    place_of,
-    versions_of_path,
-)
+from mlfcheck.layouts import codegen_prefix, expected_members, outside_layout_hint, place_of
 from mlfcheck.loaded import Loaded
 
 _SOURCE = re.compile(r"^codegen/host/(?:src|lib)/(?P<stem>[^/]+)\.(?:c|cc|cpp|o)$")
@@ -42,8 +36,7 @@ def unexpected_members(ctx: Loaded) -> Iterator[Finding]:
         if any(member.name.startswith(r + "/") for r in reported):
             continue
         reported.add(member.name)
-        versions = versions_of_path(member.name)
-        hint = f"; this path belongs to {describe_versions(versions)}" if versions else ""
+        hint = outside_layout_hint(model.version, member.name)
         what = "folder" if member.is_dir else "file"
         yield Finding(Code.L002, f"{what} is not part of the MLF v{model.version} layout{hint}",
                       member=member.name)

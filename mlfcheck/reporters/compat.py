@@ -127,6 +127,27 @@ def render_markdown(verdicts: Sequence[Verdict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _matrix_cell(v: Verdict) -> str:
+    if v.readable:
+        return "✅"
+    if v.container_only:
+        return "📦"
+    first = next(f for f in v.failures if f.read != CONTAINER)
+    return f"❌ `{_md(first.read)}`"
+
+
+def render_matrix_markdown(columns: Sequence[tuple[str, Sequence[Verdict]]]) -> str:
+    """Consumers × archives: ✅ readable, 📦 only the container is refused (an extracted folder),
+    ❌ and the requirement that fails first. Each column is (label, verdicts in one order)."""
+    names = [v.profile.name for v in columns[0][1]]
+    lines = ["| consumer | " + " | ".join(_md(label) for label, _ in columns) + " |",
+             "|---|" + "---|" * len(columns)]
+    for i, name in enumerate(names):
+        lines.append(f"| `{name}` | " + " | ".join(_matrix_cell(v[i]) for _, v in columns)
+                     + " |")
+    return "\n".join(lines) + "\n"
+
+
 RENDERERS: dict[str, Callable[[Sequence[Verdict]], str]] = {
     "text": render_text, "json": render_json, "markdown": render_markdown,
 }
