@@ -76,7 +76,7 @@ def test_a_v7_graph_archive_is_read_only_by_v7_readers_and_the_system_library_te
                                      "arduino-host-driven", "zephyr-host-driven", "crt-host"}
 
 
-def test_an_extracted_folder_is_read_by_the_folder_build_and_fails_only_its_container_for_v7_readers(
+def test_an_extracted_folder_is_read_by_the_folder_build_and_fails_only_the_v7_containers(
 ) -> None:
     verdicts = {v.profile.name: v for v in check_archive(FOLDER, builtin_profiles())}
     assert {n for n, v in verdicts.items() if v.readable} == {"folder-build"}
