@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from mlfcheck.archive import Archive
-from mlfcheck.csource import Struct, defined_names, structs
+from mlfcheck.csource import defined_names, structs
 
 SOURCE_DIR = "codegen/host/src"
 INCLUDE_DIR = "codegen/host/include"
@@ -28,7 +28,9 @@ class HeaderStruct:
     """A struct one of the archive's interface headers defines, and where."""
 
     header: str
-    struct: Struct
+    tag: str
+    line: int
+    members: tuple[str, ...]
 
 
 class CodeFacts:
@@ -72,9 +74,10 @@ class CodeFacts:
         for member in self.archive.files(INCLUDE_DIR):
             if member.name.endswith(".h") and self.archive.readable(member.name):
                 text = self.archive.read(member.name).decode("utf-8", errors="replace")
-                found += [HeaderStruct(member.name, s) for s in structs(text)]
+                found += [HeaderStruct(member.name, s.tag, s.line, s.members)
+                          for s in structs(text)]
         return tuple(found)
 
     def struct(self, tag: str) -> HeaderStruct | None:
         """The first header struct named `tag`."""
-        return next((h for h in self.header_structs if h.struct.tag == tag), None)
+        return next((h for h in self.header_structs if h.tag == tag), None)

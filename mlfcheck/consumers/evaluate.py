@@ -375,10 +375,10 @@ def _check_struct(targets: tuple[str, ...], members: tuple[str, ...],
         where = (f"no header in {INCLUDE_DIR}/ defines" if headers
                  else f"the archive has no {INCLUDE_DIR}/*.h declaring")
         yield Problem(f"{where} struct {' or '.join(targets)}", INCLUDE_DIR)
-    elif members and not set(members) & set(found.struct.members):
-        has = ", ".join(found.struct.members) or "none"
-        yield Problem(f"struct {found.struct.tag} has no member {' or '.join(members)} "
-                      f"(its members: {has})", found.header, line=found.struct.line)
+    elif members and not set(members) & set(found.members):
+        has = ", ".join(found.members) or "none"
+        yield Problem(f"struct {found.tag} has no member {' or '.join(members)} "
+                      f"(its members: {has})", found.header, line=found.line)
 
 
 _CODE_CHECKS = {"symbol": _check_symbol, "struct": _check_struct,
