@@ -280,10 +280,10 @@ def test_graph_archives_are_not_readable_by_any_arduino_example_project(path: st
 @pytest.mark.parametrize("path", V5_AOT_ARCHIVES)
 @pytest.mark.parametrize(("consumer", "symbol", "line"), [
     ("zephyr-aot-demo", "tvmgen_default_run",
+     "apache/tvm@a7297870c0:apps/microtvm/zephyr/template_project/src/aot_demo/main.c:208"),
+    ("zephyr-aot-demo-2023", "tvmgen_default_run",
      "apache/tvm@513c2be0c3:apps/microtvm/zephyr/template_project/src/aot_standalone_demo/"
      "main.c:138"),
-    ("zephyr-aot-demo-2021", "tvmgen_default_run",
-     "apache/tvm@a7297870c0:apps/microtvm/zephyr/template_project/src/aot_demo/main.c:208"),
     ("zephyr-host-driven", "TVMSystemLibEntryPoint",
      "apache/tvm@a7297870c0:src/runtime/crt/common/crt_runtime_api.c:205"),
     ("mlonmcu-tvmaot", "tvmgen_default_run",
@@ -307,7 +307,8 @@ def test_the_esp32_folder_is_readable_by_the_folder_build_with_runtime_include_o
 
 
 def test_a_struct_member_failure_points_at_the_header_line() -> None:
-    verdict = _verdicts("sine-aot-v5-zephyr/model.tar", "zephyr-aot-demo")["zephyr-aot-demo"]
+    verdict = _verdicts("sine-aot-v5-zephyr/model.tar",
+                        "zephyr-aot-demo-2023")["zephyr-aot-demo-2023"]
     first = verdict.first
     assert first is not None
     assert first.read == "struct tvmgen_default_inputs member input_1"
