@@ -48,11 +48,12 @@ def _metadata(archive: Path) -> dict[str, Any]:
         return json.load(member)
 
 
-def test_a_v8_archive_is_read_by_the_v7_era_readers_the_aot_wrapper_and_the_folder_build(
+def test_a_v8_archive_is_read_by_the_v7_era_readers_the_aot_callers_and_the_folder_build(
         exported: dict[str, ExportResult]) -> None:
     verdicts = check_archive(exported["default"].path, builtin_profiles())
     assert {v.profile.name for v in verdicts if v.readable} == {
-        "tvmc-v7", "tvmc-v7-2023", "tvm-micro-testing-v7", "mlonmcu-tvmaot", "folder-build"}
+        "tvmc-v7", "tvmc-v7-2023", "tvm-micro-testing-v7", "mlonmcu-tvmaot", "folder-build",
+        "zephyr-aot-demo"}
 
 
 @pytest.mark.parametrize("name", [*REAL, "default"])
