@@ -94,10 +94,33 @@ def value(v: Value | None) -> str:
         size = f", {_bytes(v.size)}" if v.size is not None else ""
         return f"{v.dtype}{shape}{size}"
     if isinstance(v, Symbol):
-        return clip(f"{v.name}: {v.signature}" if v.signature else v.name, 120)
+        return clip(_symbol(v), 120)
     if isinstance(v, int):
         return f"{v:,}"
     return clip(v, 120)
+
+
+def _symbol(v: Symbol) -> str:
+    """A function's signature (it names the function), else 'name: type', else the name."""
+    if v.signature and v.name in v.signature:
+        return v.signature
+    return f"{v.name}: {v.signature}" if v.signature else v.name
+
+
+def _full(v: Value | None) -> str:
+    """A str or Symbol value uncut (the others are never long)."""
+    if isinstance(v, Symbol):
+        return _symbol(v)
+    return v if isinstance(v, str) else value(v)
+
+
+def _around_difference(a: str, b: str, width: int = 120) -> tuple[str, str]:
+    """Both texts cut to `width` characters from a little before their first difference."""
+    n = min(len(a), len(b))
+    first = next((i for i in range(n) if a[i] != b[i]), n)
+    start = max(0, first - width // 3)
+    lead = "…" if start else ""
+    return lead + clip(a[start:], width), lead + clip(b[start:], width)
 
 
 def _values(c: Change) -> str:
@@ -105,7 +128,10 @@ def _values(c: Change) -> str:
         return f"added ({value(c.new)})"
     if c.new is None:
         return f"removed (was {value(c.old)})"
-    text = f"{value(c.old)} → {value(c.new)}"
+    old, new = value(c.old), value(c.new)
+    if old.endswith(" chars)") or new.endswith(" chars)"):  # cut: show where they differ
+        old, new = _around_difference(_full(c.old), _full(c.new))
+    text = f"{old} → {new}"
     if c.delta:
         pct = f", {c.percent:+.1f} %" if c.percent is not None else ""
         text += f" ({_kb(c.delta) if isinstance(c.old, Size) else f'{c.delta:+,}'}{pct})"
