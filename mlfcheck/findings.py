@@ -193,6 +193,11 @@ class Code(enum.Enum):
         "...) while the header used the model's output names, until 329584bbf0 (v0.12) took "
         "metadata's names from the model too. On a 0.11 archive this warning is expected for "
         "outputs.")
+    X003 = CodeInfo(Severity.ERROR, "generated C does not parse",
+        "A codegen/host/src/*.c file or codegen/host/include/*.h header has a syntax error "
+        "(truncated, unbalanced braces) where a C compiler would stop. The file is read as a "
+        "compiler without __cplusplus reads it: #ifdef __cplusplus blocks dropped, TVM_DLL and "
+        "TVM_ATTRIBUTE_UNUSED blank; every real TVM archive parses.")
 
     @property
     def info(self) -> CodeInfo:

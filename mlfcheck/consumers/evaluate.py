@@ -9,7 +9,6 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from weakref import WeakKeyDictionary
 
 from mlfcheck.archive import Archive, Limits
 from mlfcheck.consumers.code import INCLUDE_DIR, SOURCE_DIR, SYSTEM_LIB_ENTRY, CodeFacts
@@ -106,7 +105,7 @@ class _Facts:
         self.meta: Any = metadata.value if isinstance(metadata, JSONDoc) else None
         self.meta_problem = metadata.finding.message if isinstance(metadata, Unavailable) else None
         self.modules = _module_names(self.meta)
-        self.code = CodeFacts(ctx.archive)
+        self.code = CodeFacts(ctx.codegen)
 
     def container(self) -> str:
         if Path(self.archive.path).is_dir():
@@ -126,19 +125,9 @@ def _module_names(meta: Any) -> tuple[str, ...]:
     return (meta["model_name"],) if isinstance(meta.get("model_name"), str) else ()
 
 
-_FACTS: WeakKeyDictionary[Loaded, _Facts] = WeakKeyDictionary()
-"""One _Facts per opened archive, so every profile evaluated on it shares the parsed code."""
-
-
-def _facts(ctx: Loaded) -> _Facts:
-    if ctx not in _FACTS:
-        _FACTS[ctx] = _Facts(ctx)
-    return _FACTS[ctx]
-
-
 def evaluate(profile: Profile, ctx: Loaded) -> Verdict:
     """Run every read of `profile` against an opened archive."""
-    facts = _facts(ctx)
+    facts = _Facts(ctx)
     failures: list[Failure] = []
     misses: list[Failure] = []
     failures += _container_failures(profile, facts)
