@@ -6,26 +6,15 @@ the archive's (Loaded.codegen), parsed once and shared with validation and every
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import cached_property
 
-from mlfcheck.csource import ENTRY_POINT, CodegenSymbols, SymbolTable
+from mlfcheck.csource import ENTRY_POINT, CodegenSymbols, Struct, SymbolTable
 
 SOURCE_DIR = "codegen/host/src"
 INCLUDE_DIR = "codegen/host/include"
 OBJECT_DIR = "codegen/host/lib"
 SYSTEM_LIB_ENTRY = "TVMSystemLibEntryPoint"
 """The function the C runtime calls to find a system library (crt_runtime_api.c)."""
-
-
-@dataclass(frozen=True)
-class HeaderStruct:
-    """A struct one of the archive's interface headers defines, and where."""
-
-    header: str
-    tag: str
-    line: int
-    members: tuple[str, ...]
 
 
 class CodeFacts:
@@ -62,11 +51,7 @@ class CodeFacts:
         """Defined functions a consumer may call: tvmgen_<m>_run, _run_model, ___tvm_main__, ..."""
         return tuple(sorted(n for n in self.defined if ENTRY_POINT.match(n)))
 
-    def struct(self, tag: str) -> HeaderStruct | None:
-        """The first interface-header struct named `tag`."""
-        for table in self._tables(self.symbols.headers):
-            found = table.struct(tag)
-            if found is not None:
-                return HeaderStruct(table.path, found.name, found.span.first_line,
-                                    tuple(m.name for m in found.members))
-        return None
+    def struct(self, tag: str) -> Struct | None:
+        """The first interface-header struct named `tag` (its `file` says which header)."""
+        return next((s for t in self._tables(self.symbols.headers)
+                     if (s := t.struct(tag)) is not None), None)

@@ -364,10 +364,10 @@ def _check_struct(targets: tuple[str, ...], members: tuple[str, ...],
         where = (f"no header in {INCLUDE_DIR}/ defines" if headers
                  else f"the archive has no {INCLUDE_DIR}/*.h declaring")
         yield Problem(f"{where} struct {' or '.join(targets)}", INCLUDE_DIR)
-    elif members and not set(members) & set(found.members):
-        has = ", ".join(found.members) or "none"
-        yield Problem(f"struct {found.tag} has no member {' or '.join(members)} "
-                      f"(its members: {has})", found.header, line=found.line)
+    elif members and not set(members) & {m.name for m in found.members}:
+        has = ", ".join(m.name for m in found.members) or "none"
+        yield Problem(f"struct {found.name} has no member {' or '.join(members)} "
+                      f"(its members: {has})", found.file, line=found.span.first_line)
 
 
 _CODE_CHECKS = {"symbol": _check_symbol, "struct": _check_struct,
