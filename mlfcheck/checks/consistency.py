@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from math import prod
 
 from mlfcheck.checks.base import check
+from mlfcheck.checks.files import short_list
 from mlfcheck.findings import Code, Finding
 from mlfcheck.jsondoc import escape_token
 from mlfcheck.layouts import params_path
@@ -60,15 +60,35 @@ def io_sizes(ctx: Loaded) -> Iterator[Finding]:
                              f"{module.pointer}/memory/{escape_token(b.function)}")
 
 
+INT64_MAX = 2**63 - 1
+"""Largest dimension a shape may have: TVM's shapes are int64."""
+
+
 def _size_problem(dtype: str, size: int, shape: tuple[int, ...] | None) -> str | None:
     width = dtype_bytes(dtype)
     if width is None:
         return None
-    if shape is not None and prod(shape) * width != size:
-        return f"size {size} differs from shape {list(shape)} x {width} bytes ({dtype})"
+    if shape is not None and any(abs(d) > INT64_MAX for d in shape):
+        return f"shape {short_list(list(shape))} has a dimension beyond int64"
+    if shape is not None and _elements(shape, size // width) * width != size:
+        return f"size {size} differs from shape {short_list(list(shape))} x {width} bytes " \
+               f"({dtype})"
     if size % width:
         return f"size {size} is not a whole number of {dtype} elements ({width} bytes each)"
     return None
+
+
+def _elements(shape: tuple[int, ...], cap: int) -> int:
+    """The product of `shape`, or any value above `cap` once it is certain to pass it (so a
+    shape of 100,000 dimensions costs no million-digit multiplications)."""
+    if 0 in shape:
+        return 0
+    product = 1
+    for d in shape:
+        product *= d
+        if abs(product) > cap:
+            return cap + 1
+    return product
 
 
 @check(Code.C005, needs="model")

@@ -22,6 +22,7 @@ from mlfcheck.diff.rules import Rule
 from mlfcheck.errors import ArchiveError
 from mlfcheck.model import Module, TensorSpec
 from mlfcheck.params import ParamsError, Tensor
+from mlfcheck.reporters.present import byte_count as _b
 
 Item = Change | Note
 MAX_DETAIL_LINES = 24
@@ -77,10 +78,6 @@ class Comparator:
 
 
 # -- shared formatting ----------------------------------------------------------------------------
-
-
-def _b(n: int) -> str:
-    return f"{n:,} B"
 
 
 def _delta(old: int, new: int) -> str:

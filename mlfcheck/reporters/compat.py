@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from mlfcheck import __version__
 from mlfcheck.consumers import Failure, Verdict
 from mlfcheck.consumers.evaluate import CONTAINER
-
-FORMAT_VERSION = 1
+from mlfcheck.reporters.present import json_report, md_code, md_text, text_lines
 
 
 def cell(verdict: Verdict) -> str:
@@ -65,9 +62,9 @@ def render_text(verdicts: Sequence[Verdict]) -> str:
         unreadable = [v for v in verdicts if not v.readable]
         for v in unreadable:
             lines += ["", *_detail(v)]
-        return "\n".join(lines) + "\n"
+        return text_lines(lines)
     lines += _detail(verdicts[0])
-    return "\n".join(lines) + "\n"
+    return text_lines(lines)
 
 
 def failure_json(f: Failure) -> dict[str, Any]:
@@ -89,27 +86,22 @@ def verdict_json(v: Verdict) -> dict[str, Any]:
 def render_json(verdicts: Sequence[Verdict]) -> str:
     """The compat format (schemas/compat-report.schema.json)."""
     v = verdicts[0]
-    doc = {"format": "mlfcheck-compat", "format_version": FORMAT_VERSION,
-           "tool": {"name": "mlfcheck", "version": __version__},
-           "archive": {"path": v.path, "version": v.version, "container": v.container},
-           "verdicts": [verdict_json(x) for x in verdicts]}
-    return json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-
-
-def _md(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    return json_report("compat", {
+        "archive": {"path": v.path, "version": v.version, "container": v.container},
+        "verdicts": [verdict_json(x) for x in verdicts]})
 
 
 def render_markdown(verdicts: Sequence[Verdict]) -> str:
     """A table of consumers: verdict, the read that fails first and why."""
-    lines = [f"**mlfcheck compat** `{_heading(verdicts)}`", "",
+    lines = [f"**mlfcheck compat** {md_code(_heading(verdicts))}", "",
              "| consumer | readable | fails first | because |", "|---|---|---|---|"]
     for v in verdicts:
         first = v.first
         mark = "✅ yes" if v.readable else "❌ no"
-        failing = f"`{_md(first.read)}`" if first else ""
-        because = _md(f"{first.message} → {first.error or 'fails'}") if first else ""
-        lines.append(f"| `{v.profile.name}` | {mark} | {failing} | {because} |")
+        failing = md_code(first.read, table=True) if first else ""
+        because = md_text(f"{first.message} → {first.error or 'fails'}") if first else ""
+        lines.append(f"| {md_code(v.profile.name, table=True)} | {mark} | {failing} "
+                     f"| {because} |")
     return "\n".join(lines) + "\n"
 
 

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
-from mlfcheck import __version__
 from mlfcheck.diff.result import SECTION_TITLES, Change, DiffResult, Side
 from mlfcheck.diff.rules import Level
+from mlfcheck.reporters.present import (
+    html_text,
+    json_text,
+    md_code,
+    md_fence,
+    md_text,
+    report_header,
+    text_lines,
+)
 
-FORMAT_VERSION = 1
 LEVELS = (Level.BREAKING, Level.WARNING, Level.INFO)
 
 
@@ -113,7 +119,7 @@ def render_text(result: DiffResult) -> str:
                   for n in result.notes]
     if result.unchanged:
         lines += ["", f"unchanged: {_unchanged(result)}"]
-    return "\n".join(lines) + "\n"
+    return text_lines(lines)
 
 
 def _change_json(c: Change) -> dict[str, Any]:
@@ -137,9 +143,7 @@ def diff_json(result: DiffResult) -> dict[str, Any]:
         "symbols": [{"name": s.name, "kind": s.kind, "old_flash": s.old_flash,
                      "new_flash": s.new_flash, "old_ram": s.old_ram, "new_ram": s.new_ram}
                     for s in result.board.symbols]}}
-    return {**board,
-        "format": "mlfcheck-diff", "format_version": FORMAT_VERSION,
-        "tool": {"name": "mlfcheck", "version": __version__},
+    return {**board, **report_header("diff"),
         "old": side(result.old), "new": side(result.new),
         "summary": {**{str(level): result.count(level) for level in LEVELS},
                     "allowed": len(result.changes) - len(result.active),
@@ -158,22 +162,20 @@ def diff_json(result: DiffResult) -> dict[str, Any]:
 
 def render_json(result: DiffResult) -> str:
     """The diff format (schemas/diff-report.schema.json)."""
-    return json.dumps(diff_json(result), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    return json_text(diff_json(result))
 
 
 def _cell(text: str | None) -> str:
-    if text is None:
-        return "—"
-    return text.replace("|", "\\|").replace("\n", " ")
+    return "—" if text is None else md_text(text)
 
 
 def render_markdown(result: DiffResult) -> str:
     """For a PR comment: one summary line, a table per module, collapsible details."""
-    lines = [f"**mlfcheck diff**: {summary_line(result)} — `{result.old.path}` "
-             f"(v{result.old.version}) → `{result.new.path}` (v{result.new.version})"]
-    lines += [f"> {w}" for w in _warnings(result)]
+    lines = [f"**mlfcheck diff**: {summary_line(result)} — {md_code(result.old.path)} "
+             f"(v{result.old.version}) → {md_code(result.new.path)} (v{result.new.version})"]
+    lines += [f"> {md_text(w)}" for w in _warnings(result)]
     for module, sections in result.tree().items():
-        lines += ["", f"#### module `{module}`" if module else "#### archive", "",
+        lines += ["", f"#### module {md_code(module)}" if module else "#### archive", "",
                   "| level | rule | subject | old | new | reason |",
                   "|---|---|---|---|---|---|"]
         detailed: list[Change] = []
@@ -185,17 +187,18 @@ def render_markdown(result: DiffResult) -> str:
                 if c.details:
                     detailed.append(c)
         for c in detailed:
-            lines += ["", f"<details><summary>{c.rule.name} {_cell(c.subject)}</summary>", "",
-                      "```diff", *c.details, "```", "", "</details>"]
+            lines += ["", f"<details><summary>{c.rule.name} {html_text(c.subject)}</summary>",
+                      "", *md_fence(c.details, "diff"), "", "</details>"]
     if result.board is not None:
         rows = _board_rows(result)
         lines += ["", f"#### {_cell(_board_heading(result))}", "",
                   "| " + " | ".join(rows[0]) + " |", "|---|---|" + "---:|" * 6]
-        lines += ["| " + " | ".join([f"`{_cell(r[0])}`", *r[1:]]) + " |" for r in rows[1:]]
+        lines += ["| " + " | ".join([md_code(r[0], table=True), *r[1:]]) + " |"
+                  for r in rows[1:]]
     if result.notes:
         lines += ["", f"<details><summary>notes ({len(result.notes)})</summary>", ""]
-        lines += [f"- {n.module or 'archive'}: {SECTION_TITLES[n.section]}: {n.text}"
-                  for n in result.notes]
+        lines += [f"- {md_text(n.module or 'archive')}: {SECTION_TITLES[n.section]}: "
+                  f"{md_text(n.text)}" for n in result.notes]
         lines += ["", "</details>"]
     if result.unchanged:
         lines += ["", f"Unchanged: {_unchanged(result)}."]
