@@ -9,6 +9,7 @@ folder, never next to the model.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import tempfile
 import threading
@@ -293,7 +294,7 @@ def _compare(job: _Job, base: Item, old: str, new: Loaded, report: Report) -> Co
 
 def audit_one(job: _Job) -> ArchiveAudit:
     """The audit of one item (run in a worker process when --jobs > 1)."""
-    with tempfile.TemporaryDirectory(prefix="mlfcheck-audit-") as folder:
+    with _scratch() as folder:
         try:
             path = _materialise(job.item, folder, "current")
             with Archive(path, limits=job.limits) as archive:
@@ -353,7 +354,34 @@ class _Terminated(SystemExit):
     """SIGTERM arrived: unwind (removing temporary folders), then exit."""
 
 
+_SCRATCH: set[str] = set()
+"""Temporary folders of the audits running in this process."""
+
+
+@contextmanager
+def _scratch() -> Iterator[str]:
+    """A temporary folder for one archive's audit, removed afterwards (or on SIGTERM)."""
+    blocked = {signal.SIGTERM}
+    signal.pthread_sigmask(signal.SIG_BLOCK, blocked)  # no SIGTERM between mkdir and add
+    try:
+        folder = tempfile.mkdtemp(prefix="mlfcheck-audit-")
+        _SCRATCH.add(folder)
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, blocked)
+    try:
+        yield folder
+    finally:
+        _remove_scratch(folder)
+
+
+def _remove_scratch(*folders: str) -> None:
+    for folder in folders or tuple(_SCRATCH):
+        shutil.rmtree(folder, ignore_errors=True)
+        _SCRATCH.discard(folder)
+
+
 def _terminated(signum: int, frame: object) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut the cleanup
     raise _Terminated(128 + signum)
 
 
@@ -368,6 +396,7 @@ def _audit_in_worker(job: _Job) -> ArchiveAudit:
     try:
         return audit_one(job)
     except _Terminated as exc:
+        _remove_scratch()  # in case the signal cut a removal short
         os._exit(exc.code if isinstance(exc.code, int) else 1)
 
 
@@ -380,6 +409,9 @@ def _cleanup_on_sigterm() -> Iterator[None]:
     previous = signal.signal(signal.SIGTERM, _terminated)
     try:
         yield
+    except _Terminated:
+        _remove_scratch()  # in case the signal cut a removal short
+        raise
     finally:
         signal.signal(signal.SIGTERM, previous)
 

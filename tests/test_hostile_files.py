@@ -61,15 +61,15 @@ def archive(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 BAD_CONFIGS = {
     "tool-a-string": ('tool = "mlfcheck"\n', "[tool] must be a table"),
     "mlfcheck-a-number": ("[tool]\nmlfcheck = 3\n", "[tool.mlfcheck] must be a table"),
-    "diff-a-list": ("[tool.mlfcheck]\ndiff = [1]\n", "must be a table"),
-    "levels-a-string": ('[tool.mlfcheck.diff]\nlevels = "x"\n', "levels must be a table"),
+    "diff-a-list": ("[tool.mlfcheck]\ndiff = [1]\n", "is not of type 'object'"),
+    "levels-a-string": ('[tool.mlfcheck.diff]\nlevels = "x"\n', "levels: 'x' is not of type"),
     "threshold-10^400": ("[tool.mlfcheck.diff.thresholds]\nworkspace = 1" + "0" * 400 + "\n",
                          "too large"),
     "threshold-5000-digits": ("[tool.mlfcheck.diff.thresholds]\nworkspace = 1" + "0" * 5000
                               + "\n", "a number is too long"),
     "nested-100k-deep": ("[tool.mlfcheck]\nx = " + "[" * 100_000 + "]" * 100_000 + "\n",
                          "nested too deeply"),
-    "allow-not-a-table": ("[tool.mlfcheck.diff]\nallow = [1]\n", "must be a table"),
+    "allow-not-a-table": ("[tool.mlfcheck.diff]\nallow = [1]\n", "allow[0]: 1 is not of type"),
 }
 
 
