@@ -69,7 +69,8 @@ class _ExtendedHeaderTooLarge(Exception):
 
 
 class _GuardedTarFile(tarfile.TarFile):
-    """A TarFile that counts the bytes of extended headers it has read."""
+    """A TarFile that counts the bytes of extended headers it has read (`header_limit` is set
+    on a subclass per archive, since opening already reads the first member)."""
 
     header_bytes = 0
     header_limit = 8 * MiB
@@ -181,9 +182,11 @@ class Archive:
                                          "project templates use uncompressed tar"))
             fileobj = cast(IO[bytes], _Spool(gzip.GzipFile(fileobj=self._file, mode="rb")))
         try:
-            with _GuardedTarFile.open(fileobj=fileobj, mode="r:", tarinfo=_GuardedTarInfo,
-                                      ) as tar:
-                tar.header_limit = self.limits.max_header_bytes
+            # the limit must be in place before open() reads the first member
+            tar_class: type[_GuardedTarFile] = type(
+                "_LimitedTarFile", (_GuardedTarFile,),
+                {"header_limit": self.limits.max_header_bytes})
+            with tar_class.open(fileobj=fileobj, mode="r:", tarinfo=_GuardedTarInfo) as tar:
                 self._scan_tar(tar, compressed_size=p.stat().st_size)
             self._data = fileobj
         except ArchiveError:
