@@ -103,11 +103,12 @@ KIND_OF_TAR_TYPE = {
 }
 
 
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
-"""C0 controls, DEL and C1 controls (U+0080-U+009F: 0x9B is CSI on some terminals)."""
-_BIDI = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-"""Bidirectional marks, embeddings, overrides and isolates: they make a name read other than
-it is (an 'evil.c' that displays as 'c.live')."""
+_UNSAFE_NAME = re.compile("([\x00-\x1f\x7f-\x9f])|([\u061c\u200e\u200f\u202a-\u202e"
+                          "\u2066-\u2069])|[\ud800-\udfff]")
+"""What a member name may not hold: (1) C0 controls, DEL and C1 controls (0x9B is CSI on some
+terminals); (2) bidirectional marks, embeddings, overrides and isolates, which make a name
+read other than it is ('evil.c' displayed as 'c.live'); else a lone surrogate (the name was
+not UTF-8)."""
 
 
 def normalise_name(raw: str) -> str:
@@ -121,12 +122,11 @@ def name_problem(raw: str, limits: Limits) -> tuple[Code, str] | None:
     """Why a raw member name is refused, or None when it is acceptable."""
     if len(raw) > limits.max_name_length:
         return Code.A105, f"name is {len(raw)} characters long (limit {limits.max_name_length})"
-    if _CONTROL.search(raw):
-        return Code.A105, "name contains control characters"
-    if _BIDI.search(raw):
-        return Code.A105, "name contains bidirectional-text controls"
-    if any(0xD800 <= ord(ch) <= 0xDFFF for ch in raw):
-        return Code.A105, "name is not valid UTF-8"
+    unsafe = _UNSAFE_NAME.search(raw)
+    if unsafe is not None:
+        return Code.A105, ("name contains control characters" if unsafe.group(1) else
+                           "name contains bidirectional-text controls" if unsafe.group(2) else
+                           "name is not valid UTF-8")
     if raw.startswith("/") or (len(raw) > 1 and raw[1] == ":"):
         return Code.A101, "absolute path"
     if ".." in raw.split("/") or ".." in raw.split("\\"):
