@@ -38,12 +38,15 @@ PAIRS = (("gubprof-microspeech-v5-aot-a", "gubprof-microspeech-v5-aot-b"),
          ("gubprof-microspeech-v5-graph", "gubprof-microspeech-v5-aot-a"),
          ("sine-aot-v5-zephyr", "hannah-m3-v7-graph"))
 """The two re-export pairs named in PROVENANCE.md, then two pairs of different models."""
+LARGEST = "esp32s3-example-v7-aot"
+"""The largest real archive (a folder, 0.6 MB of v7 constant pool): tarred for both tools, and
+compared with an edit of itself (one weight, one kernel) and with the v7 graph archive."""
 
 
-def mlfcheck_cmd(old: Path, new: Path) -> list[str]:
+def mlfcheck_cmd(old: Path, new: Path, fmt: str = "text") -> list[str]:
     """The command under test (the `diff` command object, whichever group registers it)."""
     return [sys.executable, "-c", "from mlfcheck.cli.diff import diff; diff()", str(old),
-            str(new), "--fail-on", "never"]
+            str(new), "--fail-on", "never", "--allow-invalid", "--format", fmt]
 
 
 def diffoscope_cmd(exe: str, old: Path, new: Path) -> list[str]:
@@ -129,20 +132,37 @@ def synthetic(path: Path, *, changed: bool) -> None:
             tar.addfile(info, io.BytesIO(members[name]))
 
 
+def tar_folder(folder: Path, path: Path, *, edit: bool) -> None:
+    """The folder as a tar; with `edit`, one constant-pool weight and one kernel changed."""
+    members = {str(p.relative_to(folder)): p.read_bytes()
+               for p in sorted(folder.rglob("*")) if p.is_file()}
+    if edit:
+        lib0, lib1 = "codegen/host/src/default_lib0.c", "codegen/host/src/default_lib1.c"
+        members[lib0] = members[lib0].replace(b".constant_16_let = {\n    -0x27",
+                                              b".constant_16_let = {\n    -0x26", 1)
+        members[lib1] = members[lib1].replace(b"return 0;", b"return 1;", 1)
+    with tarfile.open(path, "w") as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo("./" + name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+
+
 # -- reporting ---------------------------------------------------------------------------------
 
 
 def row(label: str, old: Path, new: Path, runs: int, dos: str | None) -> tuple[str, Figure]:
     """One table row: mlfcheck and diffoscope on the same pair, and the time ratio."""
     ours = measure(mlfcheck_cmd(old, new), runs)
-    ours_out = output_bytes(mlfcheck_cmd(old, new))
+    ours_out = (f"{output_bytes(mlfcheck_cmd(old, new)):,} / "
+                f"{output_bytes(mlfcheck_cmd(old, new, 'markdown')):,}")
     if dos is None:
-        return f"| {label} | {ours.cell} | {ours_out:,} | not installed | | |", ours
+        return f"| {label} | {ours.cell} | {ours_out} | not installed | | |", ours
     theirs = measure(diffoscope_cmd(dos, old, new), runs)
     theirs_out = output_bytes(diffoscope_cmd(dos, old, new))
     ratio = ours.seconds / theirs.seconds
     verdict = "meets" if ratio <= TARGET_RATIO else "misses"
-    return (f"| {label} | {ours.cell} | {ours_out:,} | {theirs.cell} | {theirs_out:,} "
+    return (f"| {label} | {ours.cell} | {ours_out} | {theirs.cell} | {theirs_out:,} "
             f"| {ratio:.2f}× ({verdict}) |"), ours
 
 
@@ -152,17 +172,24 @@ def main(argv: list[str] | None = None) -> None:
     dos = baseline_tool("diffoscope", args.install_baselines)
     print(f"Medians of {args.runs} fresh-process runs after one warm-up run; peak memory is max "
           f"RSS (1 MB = 10^6 bytes); output is stdout bytes of the text reports. Python "
-          f"{sys.version.split()[0]}, {os.cpu_count()} cores shared with other jobs.")
+          f"{sys.version.split()[0]}, {os.cpu_count()} cores shared with other jobs; mlfcheck's "
+          "output is given as text / Markdown bytes.")
     if dos is None:
         print("\ndiffoscope not found: `pip install diffoscope`, or rerun with "
               "--install-baselines to install it into the bench venv.")
-    print("\n| Pair | mlfcheck time | mlfcheck peak RSS | mlfcheck output (B) | diffoscope time "
+    print("\n| Pair | mlfcheck time | mlfcheck peak RSS | mlfcheck text / md (B) | diffoscope time "
           "| diffoscope peak RSS | diffoscope output (B) | time ratio (target ≤ 0.5×) |")
     print("|---|---|---|---|---|---|---|---|")
     archives = real_archives()
     for old, new in PAIRS:
         print(row(f"{old} → {new}", archives[old], archives[new], args.runs, dos)[0])
     with tempfile.TemporaryDirectory(prefix="mlfcheck-bench-") as tmp:
+        largest, edited = Path(tmp) / "v7.tar", Path(tmp) / "v7-edited.tar"
+        tar_folder(archives[LARGEST], largest, edit=False)
+        tar_folder(archives[LARGEST], edited, edit=True)
+        print(row(f"{LARGEST} → an edit of itself", largest, edited, args.runs, dos)[0])
+        print(row(f"{LARGEST} → hannah-m3-v7-graph", largest, archives["hannah-m3-v7-graph"],
+                  args.runs, dos)[0])
         old_tar, new_tar = Path(tmp) / "old.tar", Path(tmp) / "new.tar"
         synthetic(old_tar, changed=False)
         synthetic(new_tar, changed=True)

@@ -1,247 +1,757 @@
-"""Generated C source split into top-level function definitions and declarations.
+"""Generated C read as a compiler reads it: one symbol table per codegen file.
 
-Not a C parser: a tokenizer that skips comments, strings and preprocessor lines and matches
-braces, which is enough for the code TVM generates (and robust on anything else: text it cannot
-place is simply not a function).
+tree-sitter-c parses each file after the two preprocessor habits of TVM's code generators are
+undone the way a C compiler undoes them (offsets kept, so every line:column stays true):
+`#ifdef __cplusplus` blocks are dropped (`extern "C" {` and its `}` sit in separate ones), and
+the macros `TVM_DLL` / `TVM_ATTRIBUTE_UNUSED`, which stand undefined before declarations, are
+blanked. GNU `__attribute__((...))`, which tree-sitter-c rejects after a declarator where GCC
+accepts it, is blanked for the parser and kept as the declaration's storage. Every other
+conditional and `extern "C" { ... }` is transparent: symbols inside are read like the rest.
+
+A `SymbolTable` holds functions, data, prototypes, structs, macros and the remaining top-level
+items. Folded text (for comparing) is made lazily, only when a diff asks for it; nothing keeps a
+whole statement for display.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING
 
-_TOKENS = re.compile(
-    r"//[^\n]*"
-    r"|/\*.*?(?:\*/|\Z)"
-    r"|\"(?:\\.|[^\"\\\n])*\"?"
-    r"|'(?:\\.|[^'\\\n])*'?"
-    r"|^[ \t]*\#(?:\\\n|[^\n])*"
-    r"|[{};]",
-    re.S | re.M,
-)
-_NOT_FUNCTION = re.compile(r"(?:^|\s)(?:struct|union|enum|typedef)\s+\w*\s*$|=\s*$")
-_SPACE = re.compile(r"\s+")
-_COMMENT = re.compile(r"//[^\n]*|/\*.*?\*/", re.S)
-_AROUND_PUNCT = re.compile(r" ?([{}()\[\];,=+\-*/<>&|!:?]) ?")
+import tree_sitter_c
+from tree_sitter import Language, Node, Parser
+
+if TYPE_CHECKING:
+    from mlfcheck.archive import Archive
+
+C_SOURCE = re.compile(r"^codegen/host/src/[^/]+\.(?:c|cc|cpp)$")
+"""Generated C members (the host target's sources)."""
+C_HEADER = re.compile(r"^codegen/host/include/[^/]+\.h$")
+"""Interface headers (tvmgen_<m>.h)."""
+ENTRY_POINT = re.compile(r"^(?:tvmgen_\w+?_(?:run|run_model|__tvm_main__)|TVMSystemLibEntryPoint)$")
+"""Names a consumer calls: AOT entry points and the system-library entry."""
+
+_LANGUAGE = Language(tree_sitter_c.language())
+_OPAQUE = re.compile(rb"(//[^\n]*|/\*(?:[^*]|\*(?!/))*(?:\*/|\Z))"
+                     rb"|\"(?:\\.|[^\"\\\n])*\"?|'(?:\\.|[^'\\\n])*'?")
+"""Comments (group 1) and string or character literals: the lexical units folding must not
+touch. Each match consumes what it scans, so finding them all is linear."""
+_BLANKED_MACROS = re.compile(rb"\b(?:TVM_DLL|TVM_ATTRIBUTE_UNUSED)\b")
+_CONDITIONAL = re.compile(rb"^[ \t]*#[ \t]*(if|ifdef|ifndef|elif|else|endif)\b([^\n]*)", re.M)
+_CPLUSPLUS = re.compile(rb"^\s*(?:__cplusplus\b|defined\s*\(?\s*__cplusplus\b\s*\)?\s*$)")
+_ATTRIBUTE = re.compile(rb"__attribute__\s*\(\(((?:[^()]|\([^()]*\))*)\)\)")
+_BLANKS = bytes(0x0A if b == 0x0A else 0x20 for b in range(256))
+"""bytes.translate table: every byte a space but the line feed."""
+_MERGING = re.compile(rb"[A-Za-z0-9_]\s+[A-Za-z0-9_]|[-+&|<>=!*/%^.:#]\s+[-+&|<>=!*/%^.:#]")
+"""Two tokens that would merge if the whitespace between them went."""
+_DROPPED_SPACE = re.compile(rb"(?<=[A-Za-z0-9_]) (?![A-Za-z0-9_])|(?<=[-+&|<>=!*/%^.:#]) "
+                            rb"(?![-+&|<>=!*/%^.:#])|(?<![-+&|<>=!*/%^.:#A-Za-z0-9_]) ")
+_ELEMENT_BYTES = {"char": 1, "signed char": 1, "unsigned char": 1, "int8_t": 1, "uint8_t": 1,
+                  "bool": 1, "int16_t": 2, "uint16_t": 2, "short": 2, "unsigned short": 2,
+                  "int32_t": 4, "uint32_t": 4, "int": 4, "unsigned int": 4, "float": 4,
+                  "int64_t": 8, "uint64_t": 8, "double": 8, "long long": 8}
+_NUMBER = re.compile(r"^([+-]?)\s*(0[xX][0-9a-fA-F]*\.?[0-9a-fA-F]*(?:[pP][+-]?\d+)?|"
+                     r"(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)[uUlLfF]*$")
 
 
 @dataclass(frozen=True)
+class Span:
+    """Where a symbol sits in its file: 1-based first and last line, byte offsets."""
+
+    first_line: int
+    last_line: int
+    start: int
+    end: int
+
+
+class _Text:
+    """One preprocessed file and how to fold any stretch of it; shared by its symbols, so
+    folded text is made only when something compares it (the diff), never by validate."""
+
+    def __init__(self, text: bytes) -> None:
+        self.text = text
+
+    def fold(self, start: int, end: int) -> str:
+        """Source between offsets without comments, whitespace only where it separates tokens,
+        string and character literals verbatim; undecodable bytes as \\xNN.
+
+        The offsets are a node's, so they never fall inside a comment or a literal: the lexer
+        runs over this stretch only."""
+        pieces: list[bytes] = []
+        at = start
+        for m in _OPAQUE.finditer(self.text, start, end):
+            pieces.append(_fold_code(self.text[at:m.start()]))
+            pieces.append(b" " if m.group(1) is not None else m.group())
+            at = m.end()
+        pieces.append(_fold_code(self.text[at:end]))
+        raw = _fold_code(b"".join(pieces)) if len(pieces) > 1 else pieces[0]
+        return raw.decode("utf-8", errors="backslashreplace")
+
+    def source(self, start: int, end: int) -> str:
+        """The text between offsets as written (after preprocessing)."""
+        return self.text[start:end].decode("utf-8", "backslashreplace")
+
+
+@dataclass(frozen=True, eq=False)
 class Function:
-    """One top-level function definition: its name, full text and where it starts."""
+    """One function definition."""
 
     name: str
-    text: str
+    static: bool
+    """Internal linkage (`static`): invisible to the linker."""
+    signature: str
+    """Return type, name and parameters, folded (no storage class, no body)."""
+    size: int
+    """Bytes of the definition's source text."""
+    span: Span
+    file: str
+    _text: _Text = field(repr=False)
+
+    @cached_property
+    def folded(self) -> str:
+        """The definition folded (comments gone, whitespace minimal); compared, never
+        printed."""
+        return self._text.fold(self.span.start, self.span.end)
+
+    @property
+    def raw(self) -> bytes:
+        """The definition's bytes (after preprocessing): equal bytes, equal folded text."""
+        return self._text.text[self.span.start:self.span.end]
+
+    @cached_property
+    def text(self) -> str:
+        """The definition's source text, for capped excerpts."""
+        return self._text.source(self.span.start, self.span.end)
+
+    @cached_property
+    def canonical(self) -> str:
+        """The folded definition with its own name replaced by `@self`: renamed copies of one
+        body are equal."""
+        return _replace_word(self.folded, self.name, "@self")
+
+    @property
+    def body_digest(self) -> str:
+        """SHA-256 of `canonical`: equal bodies, equal digest."""
+        return hashlib.sha256(self.canonical.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+@dataclass(frozen=True, eq=False)
+class Data:
+    """One variable (or one member of an initialised constant struct, named `var.member`)."""
+
+    name: str
+    type: str
+    """Element type, folded (`int16_t`, `struct global_const_workspace`)."""
+    count: int | None
+    """Elements: the product of the array dimensions; 1 for a scalar; None when not a number."""
+    storage: tuple[str, ...]
+    """Storage class, qualifiers and attributes in source order (`static`, `const`,
+    `section(".rodata.tvm")`)."""
+    size: int
+    """Bytes of the declaration's source text."""
+    span: Span
+    file: str
+    value: tuple[int, int] | None
+    """Byte offsets of the initializer; None without one."""
+    has_members: bool
+    """An initialised struct whose designated members are listed as data of their own."""
+    _text: _Text = field(repr=False)
+
+    @cached_property
+    def initializer(self) -> str | None:
+        """The folded initializer (for comparing and decoding values); never printed."""
+        return None if self.value is None else self._text.fold(*self.value)
+
+    @property
+    def value_digest(self) -> str | None:
+        """SHA-256 of the folded initializer, elements in order; None without one."""
+        folded = self.initializer
+        return None if folded is None else hashlib.sha256(
+            folded.encode("utf-8", "surrogatepass")).hexdigest()
+
+    @property
+    def storage_bytes(self) -> int | None:
+        """Bytes the object occupies when its element type has a known size."""
+        width = _ELEMENT_BYTES.get(self.type)
+        return None if width is None or self.count is None else width * self.count
+
+    def values(self) -> tuple[float, ...] | None:
+        """The initializer's elements as numbers, in order; None when any is not a literal."""
+        if self.initializer is None or not self.initializer.startswith("{"):
+            return None
+        body = self.initializer[1:-1].rstrip(",")
+        if not body or "{" in body:
+            return None
+        out = []
+        for element in body.split(","):
+            number = _number(element)
+            if number is None:
+                return None
+            out.append(number)
+        return tuple(out)
+
+
+@dataclass(frozen=True)
+class Prototype:
+    """A function declaration without a body."""
+
+    name: str
+    static: bool
+    signature: str
+    span: Span
+    file: str
+
+
+@dataclass(frozen=True)
+class Member:
+    """One field of a struct: its name and folded type (array sizes included)."""
+
+    name: str
+    type: str
+
+
+@dataclass(frozen=True)
+class Struct:
+    """A struct definition with its members in order."""
+
+    name: str
+    members: tuple[Member, ...]
+    span: Span
+    file: str
+
+
+@dataclass(frozen=True)
+class Macro:
+    """A `#define`: name (with its parameters for a function-like macro) and folded value."""
+
+    name: str
+    value: str
+    span: Span
+    file: str
+
+
+@dataclass(frozen=True)
+class Other:
+    """Any other top-level item (`#include`, a typedef, a stray statement), folded."""
+
+    kind: str
+    """The tree-sitter node type, e.g. 'preproc_include', 'type_definition'."""
+    folded: str
+    span: Span
+    file: str
+
+
+@dataclass(frozen=True)
+class SyntaxProblem:
+    """The first place a file does not parse as C: 1-based line and column (characters)."""
+
     line: int
+    column: int
+    message: str
 
 
-_BODY_OPENS = re.compile(rb"\)\s*\{")
-_IDENT_BYTES = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
-_STOPS = frozenset(b";{}")
+@dataclass(frozen=True)
+class SymbolTable:
+    """Everything one C file defines and declares at file scope, in file order."""
+
+    path: str
+    digest: str
+    """SHA-256 of the raw bytes: equal digests, equal tables."""
+    size: int
+    functions: tuple[Function, ...]
+    data: tuple[Data, ...]
+    prototypes: tuple[Prototype, ...]
+    structs: tuple[Struct, ...]
+    macros: tuple[Macro, ...]
+    others: tuple[Other, ...]
+    error: SyntaxProblem | None
+    """None when the file parses as C after the preprocessing described above."""
+
+    def function(self, name: str) -> Function | None:
+        """The (last) function defined under `name`."""
+        return self._functions.get(name)
+
+    def defines(self, name: str) -> bool:
+        """True when `name` is a function definition or a data definition here."""
+        return name in self._functions or any(d.name == name for d in self.data)
+
+    def struct(self, name: str) -> Struct | None:
+        """The struct named `name` (`tvmgen_default_outputs`, without `struct`)."""
+        return next((s for s in self.structs if s.name == name), None)
+
+    def size_macros(self) -> dict[str, str]:
+        """`*_SIZE` macros and their folded values."""
+        return {m.name: m.value for m in self.macros if m.name.endswith("_SIZE")}
+
+    def entry_points(self) -> dict[str, str]:
+        """Entry points a consumer calls, defined or declared here: name → signature."""
+        out = {p.name: p.signature for p in self.prototypes if ENTRY_POINT.match(p.name)}
+        out.update((f.name, f.signature) for f in self.functions if ENTRY_POINT.match(f.name))
+        return out
+
+    @cached_property
+    def _functions(self) -> dict[str, Function]:
+        return {f.name: f for f in self.functions}
 
 
-def defined_names(source: bytes) -> set[str]:
-    """Names written as `name(...) {`: every defined function, plus keywords such as `if`.
-
-    Much cheaper than `functions()`: from each `) {` it walks back to the matching `(` (never
-    past a `;`, `{` or `}`, so the walks never overlap and the whole pass is linear). It never
-    counts a call or a prototype, so it answers "is NAME defined here?" for any non-keyword.
-    """
-    names: set[str] = set()
-    for m in _BODY_OPENS.finditer(source):
-        depth = 0
-        i = m.start()
-        while i >= 0:
-            c = source[i]
-            if c == 0x29:  # ')'
-                depth += 1
-            elif c == 0x28:  # '('
-                depth -= 1
-                if depth == 0:
-                    break
-            elif c in _STOPS:
-                i = -1
-            i -= 1
-        end = i
-        while end > 0 and source[end - 1] in b" \t\r\n":
-            end -= 1
-        start = end
-        while start > 0 and source[start - 1] in _IDENT_BYTES:
-            start -= 1
-        if start < end and source[start] not in b"0123456789":
-            names.add(source[start:end].decode("ascii"))
-    return names
+def preprocess(source: bytes) -> bytes:
+    """`source` as a C compiler without `__cplusplus` sees it, same length, same line breaks."""
+    return _prepare(source)[0]
 
 
-def normalise(text: str) -> str:
-    """Text without comments, whitespace folded, and none around punctuation."""
-    folded = _SPACE.sub(" ", _COMMENT.sub(" ", text)).strip()
-    return _AROUND_PUNCT.sub(r"\1", folded)
+def _prepare(source: bytes) -> tuple[bytes, list[tuple[int, str]]]:
+    """The preprocessed text, and (offset, folded contents) of every `__attribute__((...))` it
+    blanks: tree-sitter-c rejects GNU attributes after a declarator, where GCC accepts them
+    (v8's `uint8_t w[128] __attribute__((aligned(64)));`); the reader puts them back as
+    storage. Attributes inside dropped `__cplusplus` blocks are not among them."""
+    out = bytearray(source)
+    stack: list[tuple[bool, int]] = []  # (is a __cplusplus block, where dropping started or -1)
+    for m in _CONDITIONAL.finditer(source):
+        kind, rest = m.group(1), m.group(2)
+        if kind in (b"if", b"ifdef", b"ifndef"):
+            cplusplus = bool(_CPLUSPLUS.match(rest)) if kind != b"if" else bool(
+                re.match(rb"^\s*defined\s*\(?\s*__cplusplus\b", rest))
+            drop_first = cplusplus and kind != b"ifndef"
+            stack.append((cplusplus, m.start() if drop_first else -1))
+            if cplusplus:
+                _blank(out, m.start(), m.end())
+        elif stack and stack[-1][0]:
+            _, dropping = stack.pop()
+            if dropping >= 0:
+                _blank(out, dropping, m.end())
+            else:
+                _blank(out, m.start(), m.end())
+            if kind != b"endif":  # else/elif: flip which branch is dropped
+                stack.append((True, -1 if dropping >= 0 else m.start()))
+        elif kind == b"endif" and stack:
+            stack.pop()
+    for m in _BLANKED_MACROS.finditer(out):
+        _blank(out, m.start(), m.end())
+    attributes = []
+    for m in _ATTRIBUTE.finditer(bytes(out)):
+        text = _fold_code(m.group(1)).rstrip(b",")  # v7 writes `section(".rodata.tvm"), `
+        attributes.append((m.start(), text.decode("utf-8", "backslashreplace")))
+        _blank(out, m.start(), m.end())
+    return bytes(out), attributes
 
 
-def functions(source: str) -> list[Function]:
-    """Top-level function definitions of `source`, in file order."""
-    found: list[Function] = []
-    depth = 0
-    header_start = 0
-    body_start = 0
-    name = ""
-    newlines = 0
-    counted_to = 0
-    for m in _TOKENS.finditer(source):
-        tok = m.group()
-        if tok == "{":
-            if depth == 0:
-                name = _function_name(source[header_start:m.start()])
-                body_start = header_start
-            depth += 1
-        elif tok == "}":
-            if depth == 0:
-                header_start = m.end()
+def _blank(buf: bytearray, start: int, end: int) -> None:
+    """Replace bytes with spaces, keeping line breaks (so positions stay the same)."""
+    buf[start:end] = bytes(buf[start:end]).translate(_BLANKS)
+
+
+def parse(path: str, source: bytes) -> SymbolTable:
+    """The symbol table of one C file."""
+    text, attributes = _prepare(source)
+    tree = Parser(_LANGUAGE).parse(text)
+    reader = _Reader(path, text, attributes)
+    reader.item_list(tree.root_node)
+    return SymbolTable(
+        path=path, digest=hashlib.sha256(source).hexdigest(), size=len(source),
+        functions=tuple(reader.functions), data=tuple(reader.data),
+        prototypes=tuple(reader.prototypes), structs=tuple(reader.structs),
+        macros=tuple(reader.macros), others=tuple(reader.others),
+        error=_first_error(tree.root_node, text))
+
+
+class CodegenSymbols:
+    """The symbol tables of an archive's codegen files, each file parsed at most once."""
+
+    def __init__(self, archive: Archive) -> None:
+        self.archive = archive
+        self._tables: dict[str, SymbolTable | None] = {}
+
+    @cached_property
+    def sources(self) -> tuple[str, ...]:
+        """C source members (codegen/host/src/*.c), in archive order."""
+        return tuple(m.name for m in self.archive.files("codegen/host/src")
+                     if C_SOURCE.match(m.name))
+
+    @cached_property
+    def headers(self) -> tuple[str, ...]:
+        """Interface headers (codegen/host/include/*.h)."""
+        return tuple(m.name for m in self.archive.files("codegen/host/include")
+                     if C_HEADER.match(m.name))
+
+    def table(self, path: str) -> SymbolTable | None:
+        """The symbol table of `path`; None when the member is absent or over the size limit."""
+        if path not in self._tables:
+            readable = self.archive.readable(path)
+            self._tables[path] = parse(path, self.archive.read(path)) if readable else None
+        return self._tables[path]
+
+    def tables(self) -> dict[str, SymbolTable]:
+        """Every readable C source and header, by member path."""
+        out = {}
+        for path in (*self.sources, *self.headers):
+            table = self.table(path)
+            if table is not None:
+                out[path] = table
+        return out
+
+
+# -- reading the tree ---------------------------------------------------------------------------
+
+
+class _Reader:
+    """Walks the top level of one parse tree, collecting symbols."""
+
+    def __init__(self, path: str, text: bytes, attributes: list[tuple[int, str]]) -> None:
+        self.path = path
+        self.functions: list[Function] = []
+        self.data: list[Data] = []
+        self.prototypes: list[Prototype] = []
+        self.structs: list[Struct] = []
+        self.macros: list[Macro] = []
+        self.others: list[Other] = []
+        self.attributes = attributes
+        self.previous_end = 0
+        self.item_start = 0
+        """Where the current item's leading attributes may start: the previous item's end."""
+        self.folder = _Text(text)
+
+    def fold(self, node: Node | None) -> str:
+        """Folded text of `node` ('' for none)."""
+        return "" if node is None else self.folder.fold(node.start_byte, node.end_byte)
+
+    def span(self, node: Node) -> Span:
+        return Span(node.start_point.row + 1, node.end_point.row + 1, node.start_byte,
+                    node.end_byte)
+
+    # -- items
+
+    def item_list(self, parent: Node) -> None:
+        """Read every top-level item below `parent` (conditionals and extern "C" are open)."""
+        for node in parent.named_children:
+            kind = node.type
+            if kind != "comment":
+                self.item_start = self.previous_end
+                self.previous_end = node.end_byte
+            if kind == "function_definition":
+                self.function(node)
+            elif kind == "declaration":
+                self.declaration(node)
+            elif kind in ("preproc_def", "preproc_function_def"):
+                self.macro(node)
+            elif kind in ("preproc_if", "preproc_ifdef", "preproc_else", "preproc_elif",
+                          "preproc_elifdef", "declaration_list"):
+                self.item_list(node)
+            elif kind == "linkage_specification":
+                body = node.child_by_field_name("body")
+                if body is not None:
+                    if body.type == "declaration_list":
+                        self.item_list(body)
+                    else:
+                        self.item_list(node)
+            elif kind == "struct_specifier" and node.child_by_field_name("body") is not None:
+                self.struct(node)
+            elif kind in ("comment", "identifier", "string_literal") and parent.type in (
+                    "preproc_if", "preproc_ifdef", "preproc_elif", "linkage_specification"):
+                continue  # the condition of a conditional, the "C" of extern "C"
+            elif kind != "comment":
+                if kind == "type_definition":
+                    for spec in _children(node, "struct_specifier"):
+                        if spec.child_by_field_name("body") is not None:
+                            self.struct(spec)
+                self.others.append(Other(kind, self.fold(node), self.span(node), self.path))
+
+    def function(self, node: Node) -> None:
+        declarator = node.child_by_field_name("declarator")
+        name = _name(declarator)
+        if not name:
+            self.others.append(Other(node.type, self.fold(node), self.span(node), self.path))
+            return
+        self.functions.append(Function(
+            name=name, static=_is_static(node), signature=self.signature(node, declarator),
+            size=node.end_byte - node.start_byte, span=self.span(node), file=self.path,
+            _text=self.folder))
+
+    def signature(self, node: Node, declarator: Node | None) -> str:
+        """Type and declarator, folded; storage class and attributes left out."""
+        type_node = node.child_by_field_name("type")
+        type_text = self.fold(type_node)
+        qualifiers = [self.fold(c) for c in node.named_children
+                      if c.type == "type_qualifier" and c.start_byte < (declarator.start_byte
+                                                                        if declarator else 0)]
+        return " ".join([*qualifiers, type_text, self.fold(declarator)]).strip()
+
+    def declaration(self, node: Node) -> None:
+        storage = self.storage(node)
+        static = "static" in storage
+        type_node = node.child_by_field_name("type")
+        if type_node is not None and type_node.type == "struct_specifier" and \
+                type_node.child_by_field_name("body") is not None:
+            self.struct(type_node)
+        declarators = node.children_by_field_name("declarator")
+        if not declarators:
+            self.others.append(Other(node.type, self.fold(node), self.span(node), self.path))
+            return
+        for declarator in declarators:
+            target = declarator.child_by_field_name("declarator") \
+                if declarator.type == "init_declarator" else declarator
+            if _function_declarator(target) is not None:
+                self.prototypes.append(Prototype(_name(target), static,
+                                                 self.signature(node, target), self.span(node),
+                                                 self.path))
                 continue
-            depth -= 1
-            if depth == 0:
-                if name:
-                    text = source[body_start:m.end()].strip()
-                    start = body_start + _leading(source, body_start)
-                    newlines += source.count("\n", counted_to, start)
-                    counted_to = start
-                    found.append(Function(name, text, newlines + 1))
-                header_start = m.end()
-        elif depth == 0 and (tok == ";" or tok.lstrip().startswith("#")):
-            header_start = m.end()
-    return found
+            self.variable(node, type_node, storage, declarator, target)
+
+    def storage(self, node: Node) -> tuple[str, ...]:
+        """Storage class, qualifiers and attributes of a declaration, in source order;
+        attributes inside a struct body or an initializer belong to those, not here."""
+        found = [(c.start_byte, self.fold(c)) for c in node.named_children
+                 if c.type in ("storage_class_specifier", "type_qualifier")]
+        inner = [(n.start_byte, n.end_byte) for n in _descendants(node, (
+            "field_declaration_list", "initializer_list", "compound_statement"))]
+        found += [(at, text) for at, text in self.attributes
+                  if min(node.start_byte, self.item_start) <= at < node.end_byte
+                  and not any(s <= at < e for s, e in inner)]
+        return tuple(text for _, text in sorted(found))
+
+    def variable(self, node: Node, type_node: Node | None, storage: tuple[str, ...],
+                 declarator: Node, target: Node | None) -> None:
+        name = _name(target)
+        value = declarator.child_by_field_name("value") \
+            if declarator.type == "init_declarator" else None
+        count, element = self.dimensions(target)
+        if count is None and value is not None and value.type == "initializer_list" and \
+                target is not None and target.type == "array_declarator" and \
+                not _array_sizes(target):
+            count = value.named_child_count
+        type_text = self.fold(type_node) + element
+        if type_node is not None and type_node.type == "struct_specifier":
+            struct_name = type_node.child_by_field_name("name")
+            type_text = "struct " + (self.fold(struct_name) if struct_name else "")
+        members = value is not None and value.type == "initializer_list" and \
+            type_node is not None and type_node.type == "struct_specifier"
+        self.data.append(Data(
+            name=name, type=type_text, count=count, storage=storage,
+            size=node.end_byte - node.start_byte, span=self.span(node), file=self.path,
+            value=(value.start_byte, value.end_byte) if value is not None else None,
+            has_members=members, _text=self.folder))
+        if members:
+            assert value is not None and type_node is not None
+            self.members(name, type_node, storage, value)
+
+    def members(self, owner: str, type_node: Node, storage: tuple[str, ...],
+                value: Node) -> None:
+        """Designated members of an initialised struct (v7's constant pool) as data."""
+        fields: dict[str, tuple[str, int | None]] = {}
+        body = type_node.child_by_field_name("body")
+        struct_name = type_node.child_by_field_name("name")
+        if body is None and struct_name is not None:
+            known = next((s for s in self.structs if s.name == self.fold(struct_name)), None)
+            fields = {m.name: _member_type(m.type) for m in known.members} if known else {}
+        for member in self.struct_members(body) if body is not None else ():
+            fields[member.name] = _member_type(member.type)
+        for pair in _children(value, "initializer_pair"):
+            designator = pair.child_by_field_name("designator")
+            item = pair.child_by_field_name("value")
+            if designator is None or item is None or designator.type != "field_designator":
+                continue
+            field_name = self.fold(designator).lstrip(".")
+            element, count = fields.get(field_name, ("", None))
+            self.data.append(Data(
+                name=f"{owner}.{field_name}", type=element, count=count, storage=storage,
+                size=pair.end_byte - pair.start_byte, span=self.span(pair), file=self.path,
+                value=(item.start_byte, item.end_byte), has_members=False, _text=self.folder))
+
+    def dimensions(self, declarator: Node | None) -> tuple[int | None, str]:
+        """(element count, pointer stars) of a declarator: 1 for a scalar, None if unknown."""
+        stars = ""
+        node = declarator
+        while node is not None:
+            if node.type == "pointer_declarator":
+                stars += "*"
+            node = node.child_by_field_name("declarator")
+        count: int | None = 1
+        if declarator is not None and declarator.type == "array_declarator" and \
+                declarator.child_by_field_name("size") is None:
+            count = None  # `w[]`: sized by its initializer
+        for size in _array_sizes(declarator) if declarator is not None else ():
+            number = _number(self.fold(size))
+            if number is None or number != int(number) or number < 0 or count is None:
+                count = None
+            else:
+                count *= int(number)
+        return count, stars
+
+    def struct(self, node: Node) -> None:
+        name_node = node.child_by_field_name("name")
+        body = node.child_by_field_name("body")
+        if body is None:
+            return
+        self.structs.append(Struct(self.fold(name_node) if name_node else "",
+                                   self.struct_members(body), self.span(node), self.path))
+
+    def struct_members(self, body: Node) -> tuple[Member, ...]:
+        out = []
+        for fd in _children(body, "field_declaration"):
+            type_text = self.fold(fd.child_by_field_name("type"))
+            for declarator in fd.children_by_field_name("declarator"):
+                name = _name(declarator)
+                rest = self.fold(declarator).replace(name, "", 1) if name else ""
+                out.append(Member(name, f"{type_text}{rest}"))
+        return tuple(out)
+
+    def macro(self, node: Node) -> None:
+        name = self.fold(node.child_by_field_name("name"))
+        params = node.child_by_field_name("parameters")
+        if params is not None:
+            name += self.fold(params)
+        self.macros.append(Macro(name, self.fold(node.child_by_field_name("value")),
+                                 self.span(node), self.path))
 
 
-def _leading(source: str, start: int) -> int:
-    """Length of the whitespace that starts at `start`."""
-    i = start
-    while i < len(source) and source[i].isspace():
-        i += 1
-    return i - start
+def _replace_word(text: str, word: str, by: str) -> str:
+    """`text` with the first occurrence of `word` as a whole identifier replaced by `by`."""
+    at = text.find(word)
+    while at >= 0:
+        before = text[at - 1] if at else " "
+        after = text[at + len(word)] if at + len(word) < len(text) else " "
+        if not (before.isalnum() or before == "_" or after.isalnum() or after == "_"):
+            return text[:at] + by + text[at + len(word):]
+        at = text.find(word, at + 1)
+    return text
 
 
-def _identifier_ending_at(text: str, end: int) -> str:
-    """The identifier just before `end` (whitespace between allowed), or ''; linear time."""
-    j = end
-    while j > 0 and text[j - 1].isspace():
-        j -= 1
-    k = j
-    while k > 0 and (text[k - 1].isalnum() or text[k - 1] == "_") and text[k - 1].isascii():
-        k -= 1
-    name = text[k:j]
-    return name if name and not name[0].isdigit() else ""
+def _children(node: Node, kind: str) -> Iterator[Node]:
+    return (c for c in node.named_children if c.type == kind)
 
 
-def _function_name(header: str) -> str:
-    """The defined function's name when `header` ends with a parameter list, else ''."""
-    text = _COMMENT.sub(" ", header).rstrip()
-    if not text.endswith(")") or _NOT_FUNCTION.search(text):
-        return ""
-    depth = 0
-    for i in range(len(text) - 1, -1, -1):
-        if text[i] == ")":
-            depth += 1
-        elif text[i] == "(":
-            depth -= 1
-            if depth == 0:
-                name = _identifier_ending_at(text, i)
-                keywords = ("if", "while", "for", "switch", "return", "sizeof")
-                return "" if name in keywords else name
+def _fold_code(raw: bytes) -> bytes:
+    """Whitespace runs dropped, or one space where two tokens would otherwise merge (two
+    identifier characters, or two operator characters).
+
+    Without any such pair (a numeric initializer) every whitespace byte goes in one C-speed
+    pass; otherwise spaces beside separators go first with plain replaces, the regex then sees
+    only what is left."""
+    if _MERGING.search(raw) is None:
+        return raw.translate(None, b" \t\n\r\x0b\x0c")
+    text = b" ".join(raw.split())
+    for ch in (b",", b";", b"{", b"}", b"(", b")", b"[", b"]"):
+        text = text.replace(b" " + ch, ch).replace(ch + b" ", ch)
+    return _DROPPED_SPACE.sub(b"", text)
+
+
+def _number(text: str) -> float | None:
+    """A C numeric literal (sign, hex, float, suffixes) as a number; None otherwise."""
+    m = _NUMBER.match(text.strip())
+    if m is None:
+        return None
+    sign, body = m.group(1), m.group(2)
+    try:
+        if body[:2] in ("0x", "0X"):
+            value = float(int(body, 16)) if re.fullmatch(r"0[xX][0-9a-fA-F]+", body) \
+                else float.fromhex(body)
+        elif re.fullmatch(r"0[0-7]+", body):
+            value = float(int(body, 8))
+        else:
+            value = float(body)
+    except ValueError:
+        return None
+    return -value if sign == "-" else value
+
+
+def _name(declarator: Node | None) -> str:
+    """The identifier a declarator declares ('' when it has none)."""
+    node = declarator
+    while node is not None:
+        if node.type in ("identifier", "field_identifier", "type_identifier"):
+            return node.text.decode("utf-8", "backslashreplace") if node.text else ""
+        inner = node.child_by_field_name("declarator")
+        if inner is None:
+            inner = next((c for c in node.named_children if c.type in (
+                "identifier", "field_identifier", "parenthesized_declarator",
+                "pointer_declarator", "function_declarator", "array_declarator")), None)
+        node = inner
     return ""
 
 
-@dataclass(frozen=True)
-class Declaration:
-    """A top-level C statement that is not a function definition, folded for comparison."""
-
-    key: str
-    """The declared name (or the folded text when no name can be found)."""
-    text: str
-    """Folded text (csource.normalise)."""
-
-    @property
-    def elements(self) -> tuple[str, ...]:
-        """Head plus the sorted elements of a brace initializer, for ordering-only tests.
-
-        String literals of NUL-separated names (the system-lib registry) count one element per
-        name, so a registry that lists the same functions in another order compares equal.
-        """
-        head, sep, body = self.text.partition("={")
-        if not sep:
-            return (self.text,)
-        parts: list[str] = []
-        for element in _split_top(body[:-1] if body.endswith("}") else body):
-            if element.startswith('"') and "\\000" in element:
-                parts += [n for n in re.sub(r'^"\\\d{3}', "", element).strip('"').split("\\000")
-                          if n]
-            elif element:
-                parts.append(element)
-        return (head, *sorted(parts))
+def _function_declarator(declarator: Node | None) -> Node | None:
+    """The function_declarator of a declarator (through pointers and parentheses), if any."""
+    node = declarator
+    while node is not None:
+        if node.type == "function_declarator":
+            return node
+        if node.type not in ("pointer_declarator", "parenthesized_declarator",
+                             "attributed_declarator"):
+            return None
+        node = node.child_by_field_name("declarator") or next(iter(node.named_children), None)
+    return None
 
 
-_STATEMENT = re.compile(r'"(?:\\.|[^"\\\n])*"|\'(?:\\.|[^\'\\\n])*\'|[{};]')
-_PREPROCESSOR = re.compile(r"^[ \t]*#(?:\\\n|[^\n])*", re.M)
-_DECL_NAME = re.compile(r"([A-Za-z_]\w*)\s*(?:\[[^\]]*\]\s*)*(?:\((?:[^()]|\([^()]*\))*\))?\s*$")
-
-
-def declarations(source: str, defined: list[Function]) -> list[Declaration]:
-    """Top-level statements of `source` outside the function definitions `defined`.
-
-    The gaps between definitions are split at ';' outside braces and string literals, after
-    dropping comments and preprocessor lines. Empty statements and prototypes are skipped.
-    """
-    gaps: list[str] = []
-    cursor = 0
-    for fn in defined:
-        at = source.find(fn.text, cursor)
-        if at < 0:
-            continue
-        gaps.append(source[cursor:at])
-        cursor = at + len(fn.text)
-    gaps.append(source[cursor:])
+def _array_sizes(declarator: Node) -> list[Node]:
     out = []
-    for gap in gaps:
-        text = _PREPROCESSOR.sub(" ", _COMMENT.sub(" ", gap))
-        depth = 0
-        start = 0
-        for m in _STATEMENT.finditer(text):
-            tok = m.group()
-            if tok == "{":
-                depth += 1
-            elif tok == "}":
-                depth = max(depth - 1, 0)
-            elif tok == ";" and depth == 0:
-                folded = normalise(text[start:m.start()])
-                start = m.end()
-                if folded and not _is_prototype(folded):
-                    out.append(Declaration(_declared_name(folded), folded))
+    node: Node | None = declarator
+    while node is not None:
+        if node.type == "array_declarator":
+            size = node.child_by_field_name("size")
+            if size is not None:
+                out.append(size)
+        node = node.child_by_field_name("declarator")
     return out
 
 
-def _is_prototype(folded: str) -> bool:
-    """A function declaration: it only names code defined elsewhere, so it is not compared."""
-    return "=" not in folded and folded.endswith(")")
+def _is_static(node: Node) -> bool:
+    return any(c.type == "storage_class_specifier" and c.text == b"static"
+               for c in node.named_children)
 
 
-def _declared_name(folded: str) -> str:
-    head = folded.split("=", 1)[0]
-    m = _DECL_NAME.search(head)
-    return m.group(1) if m else folded
+def _descendants(node: Node, kinds: tuple[str, ...]) -> list[Node]:
+    """The outermost nodes of `kinds` below `node` (not below those); a short walk: it stops
+    at every match, so an initializer's elements are never visited."""
+    out = []
+    stack = list(node.named_children)
+    while stack:
+        n = stack.pop()
+        if n.type in kinds:
+            out.append(n)
+        elif n.named_child_count:
+            stack.extend(n.named_children)
+    return out
 
 
-def _split_top(body: str) -> list[str]:
-    """Split an initializer body at commas outside nested braces/parentheses and strings."""
-    parts: list[str] = []
-    depth = 0
-    start = 0
-    for m in re.finditer(r'"(?:\\.|[^"\\])*"|[{(]|[})]|,', body):
-        tok = m.group()
-        if tok in "{(":
-            depth += 1
-        elif tok in "})":
-            depth -= 1
-        elif tok == "," and depth == 0:
-            parts.append(body[start:m.start()].strip())
-            start = m.end()
-    parts.append(body[start:].strip())
-    return parts
+def _member_type(text: str) -> tuple[str, int | None]:
+    """(element type, element count) of a struct member type such as `int8_t[36864]`."""
+    head = re.sub(r"__attribute__\(\(.*\)\)", "", text).strip()
+    sizes = re.findall(r"\[([^\]]*)\]", head)
+    element = re.sub(r"\[[^\]]*\]", "", head).strip()
+    count: int | None = 1
+    for s in sizes:
+        number = _number(s)
+        if number is None or number != int(number) or count is None:
+            count = None
+        else:
+            count *= int(number)
+    return element, count
+
+
+def _first_error(root: Node, text: bytes) -> SyntaxProblem | None:
+    """The first ERROR or MISSING node, as line:column and what the parser expected."""
+    if not root.has_error:
+        return None
+    node = root
+    while True:
+        if node.is_missing:
+            message = f"missing {node.type!r}"
+            break
+        if node.is_error:
+            snippet = text[node.start_byte:min(node.end_byte, node.start_byte + 40)]
+            shown = snippet.decode("utf-8", "backslashreplace").split("\n", 1)[0]
+            message = f"syntax error at {shown!r}"
+            break
+        child = next((c for c in node.children if c.has_error or c.is_missing or c.is_error),
+                     None)
+        if child is None:
+            message = "syntax error"
+            break
+        node = child
+    row, col = node.start_point.row, node.start_point.column
+    line_start = text.rfind(b"\n", 0, node.start_byte) + 1
+    column = len(text[line_start:line_start + col].decode("utf-8", "replace")) + 1
+    return SyntaxProblem(row + 1, column, message)

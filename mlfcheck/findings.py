@@ -194,6 +194,11 @@ class Code(enum.Enum):
     X002 = CodeInfo(Severity.WARNING, "interface header does not declare a tensor",
         "codegen/host/include/tvmgen_<m>.h declares one struct field per input and output "
         "named in metadata; a name from metadata is not found in the header.")
+    X003 = CodeInfo(Severity.ERROR, "generated C does not parse",
+        "A codegen/host/src/*.c file or codegen/host/include/*.h header has a syntax error "
+        "(truncated, unbalanced braces) where a C compiler would stop. The file is read as a "
+        "compiler without __cplusplus reads it: #ifdef __cplusplus blocks dropped, TVM_DLL and "
+        "TVM_ATTRIBUTE_UNUSED blank; every real TVM archive parses.")
 
     @property
     def info(self) -> CodeInfo:

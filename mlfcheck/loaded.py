@@ -14,6 +14,7 @@ from typing import Any
 
 from mlfcheck import schemas
 from mlfcheck.archive import Archive
+from mlfcheck.csource import CodegenSymbols
 from mlfcheck.errors import ArchiveError, MlfcheckError
 from mlfcheck.findings import Code, Finding
 from mlfcheck.jsondoc import JSONDoc, JSONDocError, json_type, parse_bytes, pointer_of
@@ -210,6 +211,11 @@ class Loaded:
                                                  member=path))
             self._graphs[path] = result
         return self._graphs[path]
+
+    @cached_property
+    def codegen(self) -> CodegenSymbols:
+        """Symbol tables of the generated C and headers, each file parsed at most once."""
+        return CodegenSymbols(self.archive)
 
     def text(self, path: str) -> str | None:
         """A member decoded as UTF-8 (undecodable bytes replaced), read once; None if

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mlfcheck.archive import Archive, Limits
-from mlfcheck.csource import functions
 from mlfcheck.layouts import params_path
 from mlfcheck.loaded import Loaded
 from mlfcheck.model import Module, TensorSpec
@@ -183,7 +182,7 @@ def _codegen(ctx: Loaded) -> tuple[CodegenFile, ...]:
     files = []
     for member in ctx.archive.files("codegen/host"):
         is_c = member.name.endswith((".c", ".cc", ".cpp"))
-        text = ctx.text(member.name) if is_c else None
+        table = ctx.codegen.table(member.name) if is_c else None
         files.append(CodegenFile(member.name, member.size,
-                                 len(functions(text)) if text is not None else None, is_c))
+                                 len(table.functions) if table is not None else None, is_c))
     return tuple(files)

@@ -448,10 +448,10 @@ def test_show_honours_a_lower_member_limit(hundred_thousand_members: Path,
 def test_a_c_file_with_one_4MiB_line_validates_and_shows_quickly(inside: Path) -> None:
     path = _c_line(inside / "input.tar")
     for command in ("validate", "show"):
-        started = time.perf_counter()
+        started = time.process_time()  # CPU time: the machine may be shared
         result = invoke(command, str(path))
         assert_clean_exit(result, 0)
-        assert time.perf_counter() - started < 2.0, command
+        assert time.process_time() - started < 2.0, command
 
 
 class _TooSlow(Exception):
@@ -483,7 +483,8 @@ def test_validate_of_a_c_file_with_a_1MiB_identifier_takes_linear_time(inside: P
     path = _identifier_line(inside / "input.tar")
     result = _within(2.0, lambda: invoke("validate", str(path)))
     assert not isinstance(result.exception, _TooSlow), result.exception
-    assert_clean_exit(result, 0)
+    assert_clean_exit(result, 1)  # `int aaa…a x(void)` is not C: X003 at the second name
+    assert "add_lib1.c:9:1048581: X003" in result.output
 
 
 def test_show_of_a_c_file_with_a_1MiB_identifier_takes_linear_time(inside: Path) -> None:

@@ -51,7 +51,7 @@ def test_the_v4_v5_pair_reports_only_the_format_change_on_one_screen() -> None:
     assert code == 0
     assert len(out.splitlines()) <= 24 and max(map(len, out.splitlines())) <= 120
     assert "D102  MLF version: 4 → 5" in out
-    assert "D103  metadata key: runtimes → executors" in out
+    assert "D103  default: metadata key: runtimes → executors" in out
     assert "runtime-config/ → executor-config/" in out
     unchanged = out.splitlines()[-1]
     for section in ("memory", "codegen", "parameters", "graph config", "IR text"):
@@ -71,7 +71,7 @@ def test_fail_on_picks_the_lowest_failing_level() -> None:
 def test_include_volatile_shows_the_export_time() -> None:
     code, out, _ = run(AOT_A, AOT_B, "--include-volatile", "--fail-on", "info")
     assert code == 1
-    assert "D113  export_datetime: 2021-07-28 15:23:18Z → 2021-07-30 15:13:33Z" in out
+    assert "D113  default: export_datetime: 2021-07-28 15:23:18Z → 2021-07-30 15:13:33Z" in out
 
 
 @pytest.mark.parametrize("args", [("nope.tar", V5), (V5, "nope.tar")])
@@ -104,7 +104,7 @@ def test_unusable_metadata_is_exit_2_naming_the_archive_and_the_error(tmp_path: 
     assert "broken.tar: cannot compare" in err and "metadata.json" in err
 
 
-def test_an_archive_with_validation_errors_is_still_compared_and_the_report_says_so(
+def test_an_archive_with_validation_errors_fails_the_gate_unless_allowed_and_says_which(
         tmp_path: Path) -> None:
     with tarfile.open(AOT_A) as src:
         members = [(m, src.extractfile(m).read() if m.isfile() else None)  # type: ignore[union-attr]
@@ -114,9 +114,12 @@ def test_an_archive_with_validation_errors_is_still_compared_and_the_report_says
         for info, data in members:
             tar.addfile(info, io.BytesIO(data) if data is not None else None)
     code, out, _ = run(AOT_A, str(stripped))
-    assert code == 0
-    assert "the new archive has 1 validation error" in out and "compared anyway" in out
-    assert "D502" in out
+    assert code == 1  # the gate fails on invalid input ...
+    assert "the new archive has 1 validation error; the gate fails unless --allow-invalid" in out
+    assert "L001" in out and "parameters/default.params" in out
+    assert "D502" in out and "INVALID input" in out.splitlines()[1]
+    code, out, _ = run(AOT_A, str(stripped), "--allow-invalid")
+    assert code == 0  # ... unless it is allowed, when only the changes count
 
 
 def test_json_output_validates_against_its_schema_for_every_real_pair() -> None:
@@ -127,7 +130,7 @@ def test_json_output_validates_against_its_schema_for_every_real_pair() -> None:
             doc = json.loads(RENDERERS["json"](diff_archives(real_archives()[old],
                                                              real_archives()[new])))
             validator.validate(doc)
-            assert doc["format"] == "mlfcheck-diff" and doc["format_version"] == 1
+            assert doc["format"] == "mlfcheck-diff" and doc["format_version"] == 2
 
 
 def test_the_schema_lists_every_rule() -> None:
@@ -178,11 +181,13 @@ reason = "never matches"
 """)
     code, out, _ = run(V4, V5, "--config", str(cfg), "--fail-on", "breaking")
     assert code == 1
-    assert "breaking  D102" in out
-    assert "info (allowed) D103" in out and "allowed: we moved to v5 on purpose" in out
+    assert out.index("breaking (1 change)") < out.index("D102  MLF version") < out.index(
+        "info (2 changes)")
+    assert "D103  default: metadata key: runtimes → executors (allowed)" in out
+    assert "allowed: we moved to v5 on purpose" in out
     assert "config: expired allow-list entry D104 expires=2020-01-01" in out
     assert "config: unused allow-list entry D201 module=default (never matches)" in out
-    assert "2 changes: 1 breaking, 0 warning, 1 info (1 more allowed by the config)" in out
+    assert out.splitlines()[1] == "1 breaking · 1 info · 1 allowed by the config"
 
 
 def test_pyproject_tool_table_is_found_from_the_working_directory(
@@ -190,7 +195,7 @@ def test_pyproject_tool_table_is_found_from_the_working_directory(
     _config(tmp_path, '[tool.mlfcheck.diff]\nlevels = { D104 = "warning" }\n', "pyproject.toml")
     monkeypatch.chdir(tmp_path)
     code, out, _ = run(str(REAL / V4), str(REAL / V5), "--fail-on", "warning")
-    assert code == 1 and "warning   D104" in out
+    assert code == 1 and out.index("warning (1 change)") < out.index("D104  default: graph config")
 
 
 def test_an_allow_entry_without_a_reason_is_a_usage_error(tmp_path: Path) -> None:

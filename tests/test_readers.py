@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mlfcheck.archive import Archive, Limits
-from mlfcheck.csource import functions, normalise
+from mlfcheck.csource import parse as parse_c
 from mlfcheck.errors import ArchiveError
 from mlfcheck.findings import Code
 from mlfcheck.jsondoc import JSONDocError, parse_bytes
@@ -166,8 +166,8 @@ def test_params_reader_never_fails_with_anything_but_params_error(data: bytes) -
 
 # -- csource ---------------------------------------------------------------------------------
 
-def test_function_splitter_skips_comments_strings_and_data() -> None:
-    src = """
+def test_symbol_table_reads_functions_data_and_skips_comments_and_strings() -> None:
+    src = b"""
 #include <stdint.h>
 // int fake(void) { }
 static const char* s = "{ not a body }";
@@ -181,10 +181,17 @@ TVM_DLL int32_t tvmgen_a(void* args, int32_t n) {
 int b(void)
 { return 1; }
 """
-    found = functions(src)
-    assert [f.name for f in found] == ["tvmgen_a", "b"]
-    assert found[0].line == 7 and found[0].text.endswith("return 0;\n}")
-    assert normalise(found[1].text) == normalise(functions("int b(void) {return 1;}")[0].text)
+    table = parse_c("x.c", src)
+    assert table.error is None
+    assert [f.name for f in table.functions] == ["tvmgen_a", "b"]
+    a = table.functions[0]
+    assert (a.span.first_line, a.span.last_line) == (7, 10) and a.text.endswith("return 0;\n}")
+    other = parse_c("y.c", b"int b(void) {return 1;}")
+    assert table.functions[1].folded == other.functions[0].folded
+    assert [(d.name, d.type, d.count, d.values()) for d in table.data] == [
+        ("s", "char*", 1, None), ("table", "int", 2, (1.0, 2.0))]
+    assert [s.name for s in table.structs] == ["x"]
+    assert table.defines("tvmgen_a") and table.defines("table") and not table.defines("x")
 
 
 # -- archive ---------------------------------------------------------------------------------
@@ -219,12 +226,3 @@ def test_a_truncated_member_is_reported_when_read(tmp_path: Path) -> None:
     (tmp_path / "cut.tar").write_bytes(data[:1024])
     with pytest.raises(ArchiveError, match="truncated"), Archive(tmp_path / "cut.tar") as archive:
         archive.read("metadata.json")
-
-
-def test_defined_names_counts_definitions_not_calls_or_prototypes() -> None:
-    from mlfcheck.csource import defined_names
-
-    src = (b"int32_t proto(void* a);\nint32_t called(int x) { return proto((void*)0); }\n"
-           b"static void fp(void (*cb)(int), int n)\n{\n  if (n) { cb(n); }\n}\n")
-    assert defined_names(src) - {"if"} == {"called", "fp"}
-    assert defined_names(b"x" * 1_000_000 + b"(") == set()

@@ -24,6 +24,7 @@ CHECKS: tuple[Check, ...] = (
     files.params_are_graph_inputs,
     files.operator_functions_defined,
     files.header_declares_tensors,
+    files.generated_code_parses,
 )
 
 __all__ = ["CHECKS", "Check", "unmet_need"]

@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from typing import Any
 
 from mlfcheck.checks.base import check
-from mlfcheck.csource import defined_names
 from mlfcheck.findings import Code, Finding
 from mlfcheck.jsondoc import escape_token
 from mlfcheck.layouts import graph_path, header_path, params_path
@@ -118,15 +117,15 @@ def operator_functions_defined(ctx: Loaded) -> Iterator[Finding]:
     model = ctx.checked_model
     if ctx.archive.files("codegen/host/lib"):
         return
-    sources = [m.name for m in ctx.archive.files("codegen/host/src")]
     wanted = {op.name for module in model.modules for op in module.operator_functions}
-    if not wanted or not sources:
+    if not wanted or not ctx.codegen.sources:
         return
     found: set[str] = set()
-    for path in sources:
-        if not ctx.archive.readable(path):
+    for path in ctx.codegen.sources:
+        table = ctx.codegen.table(path)
+        if table is None:
             return
-        found |= defined_names(ctx.archive.read(path)) & wanted
+        found |= wanted.intersection(f.name for f in table.functions)
     for module in model.modules:
         for op in module.operator_functions:
             if op.name not in found:
@@ -139,10 +138,10 @@ def header_declares_tensors(ctx: Loaded) -> Iterator[Finding]:
     """The interface header has a struct field for every input and output metadata names."""
     model = ctx.checked_model
     for module in model.modules:
-        header = ctx.text(header_path(module))
+        header = ctx.codegen.table(header_path(module))
         if header is None:
             continue
-        fields = set(re.findall(r"\b([A-Za-z_]\w*)\s*;", header))
+        fields = {m.name for s in header.structs for m in s.members}
         for entry in module.main:
             for kind, group in (("inputs", entry.inputs), ("outputs", entry.outputs)):
                 for t in group or ():
@@ -151,3 +150,12 @@ def header_declares_tensors(ctx: Loaded) -> Iterator[Finding]:
                         yield ctx.at(Code.X002, f"{header_path(module)} has no field {c_name} "
                                      f"for {kind[:-1]} {t.name!r}",
                                      f"{entry.pointer}/{kind}/{escape_token(t.name)}")
+
+
+@check(Code.X003, needs="archive")
+def generated_code_parses(ctx: Loaded) -> Iterator[Finding]:
+    """Every generated C file and header parses as C, as a compiler reads it."""
+    for path, table in ctx.codegen.tables().items():
+        if table.error is not None:
+            yield Finding(Code.X003, table.error.message, member=path, line=table.error.line,
+                          column=table.error.column)

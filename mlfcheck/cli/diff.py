@@ -14,7 +14,7 @@ from mlfcheck.consumers import select_profiles
 from mlfcheck.diff.config import find_config, load_config, parse_threshold_option
 from mlfcheck.diff.rules import FAIL_ON
 from mlfcheck.errors import MlfcheckError
-from mlfcheck.reporters.diff import RENDERERS
+from mlfcheck.reporters.diff import RENDERERS, Options
 
 
 @click.command()
@@ -43,15 +43,23 @@ from mlfcheck.reporters.diff import RENDERERS
 @click.option("--board", "board_name", metavar="NAME",
               help="Also compile both archives' C for this board (see 'mlfcheck size'): flash "
                    "and RAM per symbol, old -> new, under the 'flash' and 'ram' thresholds.")
+@click.option("--allow-invalid", is_flag=True,
+              help="Judge only the changes even when an archive has validation errors (by "
+                   "default such an archive fails the gate: exit 1).")
+@click.option("--sizes", is_flag=True, help="Show the full per-symbol size table.")
+@click.option("--max-report-bytes", type=click.IntRange(min=256), metavar="N",
+              help="Cut the text report at N bytes (JSON is always complete).")
 @limit_options
 def diff(old: str, new: str, fmt: str, output: str | None, fail_on: str,
          include_volatile: bool, config_path: str | None, thresholds: tuple[str, ...],
          consumer: str | None, profile_files: tuple[str, ...], board_name: str | None,
+         allow_invalid: bool, sizes: bool, max_report_bytes: int | None,
          limits: Limits) -> None:
     """Compare two MLF archives by meaning: what changed, and does it break consumers?
 
     OLD and NEW are .tar, .tar.gz/.tgz files or extracted folders of any MLF version. Exit 0
-    when no change is at or above --fail-on, 1 when one is, 2 when they could not be compared.
+    when no change is at or above --fail-on, 1 when one is or when an archive has validation
+    errors (unless --allow-invalid), 2 when they could not be compared.
     """
     try:
         source = Path(config_path) if config_path else find_config(Path.cwd())
@@ -63,5 +71,6 @@ def diff(old: str, new: str, fmt: str, output: str | None, fail_on: str,
                                limits=limits, consumer=profile, board=board_name)
     except MlfcheckError as exc:
         fail("diff", str(exc))
-    emit(RENDERERS[fmt](result), output)
-    sys.exit(EXIT_FOUND if result.fails(FAIL_ON[fail_on]) else EXIT_CLEAN)
+    emit(RENDERERS[fmt](result, Options(sizes=sizes, max_bytes=max_report_bytes)), output)
+    failed = result.fails(FAIL_ON[fail_on]) or (result.invalid and not allow_invalid)
+    sys.exit(EXIT_FOUND if failed else EXIT_CLEAN)

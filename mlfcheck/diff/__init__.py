@@ -13,7 +13,7 @@ from mlfcheck.diff.board import BoardDiff, compare_on_board
 from mlfcheck.diff.comparators import COMPARATORS, Pair
 from mlfcheck.diff.config import BOARD_THRESHOLDS, DiffConfig
 from mlfcheck.diff.normalise import Snapshot
-from mlfcheck.diff.result import Change, ConfigProblem, DiffResult, Note, Side
+from mlfcheck.diff.result import Change, ConfigProblem, DiffResult, Metric, Note, Side, SizeRow
 from mlfcheck.diff.rules import FAIL_ON, Level, Rule
 from mlfcheck.findings import Severity
 from mlfcheck.loaded import Loaded, UnusableArchive
@@ -52,6 +52,7 @@ def diff_loaded(old: Loaded, new: Loaded, *, labels: tuple[str, str] | None = No
     config = config or DiffConfig()
     changes: list[Change] = []
     notes: list[Note] = []
+    sizes: list[SizeRow] = []
     if reports is None:
         reports = (validate_loaded(old), validate_loaded(new))
     names = labels or (old.archive.path, new.archive.path)
@@ -60,6 +61,8 @@ def diff_loaded(old: Loaded, new: Loaded, *, labels: tuple[str, str] | None = No
         for item in comparator.fn(pair):
             if isinstance(item, Note):
                 notes.append(item)
+            elif isinstance(item, SizeRow):
+                sizes.append(item)
             elif item.rule.volatile and not include_volatile:
                 notes.append(Note(item.section, item.module, "volatile",
                                   f"{item.subject} differs (volatile, ignored; "
@@ -81,6 +84,7 @@ def diff_loaded(old: Loaded, new: Loaded, *, labels: tuple[str, str] | None = No
             notes.append(Note("metadata", "", "skipped", f"consumer {consumer.name} cannot "
                               "read the old archive either; nothing of it can break"))
     sides = (_side(pair.old, reports[0]), _side(pair.new, reports[1]))
+    metrics = _metrics(pair.old, pair.new)
     judged, problems = _apply(config, changes, today or dt.date.today())
     if consumer is not None:  # breaking means: breaks this consumer, and only D901 says that
         judged = [c if c.rule is Rule.D901 or c.effective_level < Level.BREAKING
@@ -93,7 +97,9 @@ def diff_loaded(old: Loaded, new: Loaded, *, labels: tuple[str, str] | None = No
         thresholds=tuple((k, str(v)) for k, v in sorted(thresholds.items())),
         config_source=config.source,
         config_problems=problems,
-        consumer=consumer.name if consumer is not None else None, board=sized)
+        consumer=consumer.name if consumer is not None else None, board=sized,
+        sizes=tuple(sorted(sizes, key=lambda r: (-abs(r.delta), r.module, r.kind, r.name))),
+        metrics=metrics)
 
 
 def _consumer_changes(old: Verdict, new: Loaded) -> list[Change]:
@@ -109,9 +115,20 @@ def _consumer_changes(old: Verdict, new: Loaded) -> list[Change]:
 
 
 def _side(snapshot: Snapshot, report: Report) -> Side:
-    errors = [f for f in report.findings if f.level == Severity.ERROR]
-    first = f"{errors[0].location()}: {errors[0].message}" if errors else None
-    return Side(snapshot.label, snapshot.version, len(errors), first)
+    errors = tuple(f for f in report.findings if f.level == Severity.ERROR)
+    return Side(snapshot.label, snapshot.version, errors)
+
+
+def _metrics(old: Snapshot, new: Snapshot) -> tuple[Metric, ...]:
+    """Archive-wide code, constants and workspace bytes, for the headline."""
+    def totals(s: Snapshot) -> tuple[int, int, int]:
+        code = sum(f.size for m in s.model.modules for f in s.code(m).functions.values())
+        constants = sum(e.constants_size_bytes for m in s.model.modules for e in m.main)
+        workspace = sum(e.workspace_size_bytes for m in s.model.modules for e in m.main)
+        return code, constants, workspace
+    a, b = totals(old), totals(new)
+    return tuple(Metric(name, x, y) for name, x, y in zip(
+        ("code", "constants", "workspace"), a, b, strict=True))
 
 
 def _apply(config: DiffConfig, changes: list[Change],

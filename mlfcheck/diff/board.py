@@ -13,11 +13,10 @@ from mlfcheck.boards import Board
 from mlfcheck.crossbuild import toolchain
 from mlfcheck.diff.comparators import _growth
 from mlfcheck.diff.config import BOARD_THRESHOLDS, Threshold
-from mlfcheck.diff.result import Change, Note
+from mlfcheck.diff.result import Change, Note, Size
 from mlfcheck.diff.rules import Rule
 from mlfcheck.errors import MlfcheckError
 from mlfcheck.footprint import Footprint, footprint
-from mlfcheck.reporters.present import byte_count
 
 
 @dataclass(frozen=True)
@@ -83,8 +82,8 @@ def compare_on_board(old_path: str, new_path: str, board: Board,
             continue
         over, why = _growth(metric, before, after, limits[metric])
         items.append(Change(over_rule if over else rule, "memory", "",
-                            f"{metric} on {board.name}", byte_count(before),
-                            byte_count(after), why))
+                            f"{metric} on {board.name}", Size(before), Size(after), why,
+                            threshold=str(limits[metric])))
     return table, items
 
 

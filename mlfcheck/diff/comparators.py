@@ -5,28 +5,31 @@ from __future__ import annotations
 import contextlib
 import difflib
 import hashlib
+import itertools
 import json
 import math
 import re
 import struct
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from mlfcheck.csource import Declaration, normalise
+from mlfcheck.csource import Data, SymbolTable
 from mlfcheck.diff.config import Threshold
 from mlfcheck.diff.normalise import CodeUnit, Snapshot
-from mlfcheck.diff.result import Change, Note
+from mlfcheck.diff.result import Change, Count, Note, Size, SizeRow, Symbol, TensorType, ValueDiff
 from mlfcheck.diff.rules import Rule
 from mlfcheck.errors import ArchiveError
+from mlfcheck.jsondoc import JSONDocError, escape_token, parse_bytes
 from mlfcheck.model import Module, TensorSpec
 from mlfcheck.params import ParamsError, Tensor
-from mlfcheck.reporters.present import byte_count as _b
 
-Item = Change | Note
+Item = Change | Note | SizeRow
 MAX_DETAIL_LINES = 24
 """Longest unified diff or pointer list kept per change (the rest is counted)."""
+MAX_LINE = 200
+"""Longest excerpt line kept; longer ones are cut around their first difference."""
 MAX_VALUE_BYTES = 64 * 1024 * 1024
 """Largest tensor whose values are decoded for a max-abs-difference."""
 
@@ -77,20 +80,15 @@ class Comparator:
     fn: Callable[[Pair], Iterator[Item]]
 
 
-# -- shared formatting ----------------------------------------------------------------------------
-
-
-def _delta(old: int, new: int) -> str:
-    diff = new - old
-    pct = f" ({diff * 100 / old:+.1f} %)" if old else ""
-    return f"{'grew' if diff > 0 else 'shrank'} by {_b(abs(diff))}{pct}"
+# -- shared helpers -------------------------------------------------------------------------------
 
 
 def _growth(metric: str, old: int, new: int, threshold: Threshold) -> tuple[bool, str]:
+    """(over the threshold?, reason) for a size that changed."""
     over = threshold.exceeded(old, new)
-    where = "over" if over else "within"
-    tail = f", {where} the {metric} threshold ({threshold})" if new > old else ""
-    return over, _delta(old, new) + tail
+    if new <= old:
+        return False, f"the {metric} shrank"
+    return over, f"{'over' if over else 'within'} the {metric} threshold"
 
 
 def _clip(lines: list[str]) -> tuple[str, ...]:
@@ -99,10 +97,41 @@ def _clip(lines: list[str]) -> tuple[str, ...]:
     return (*lines[:MAX_DETAIL_LINES], f"... {len(lines) - MAX_DETAIL_LINES} more lines")
 
 
+def _first_difference(a: str, b: str) -> int:
+    n = min(len(a), len(b))
+    return next((i for i in range(n) if a[i] != b[i]), n)
+
+
+def _cut(line: str, at: int) -> str:
+    """`line` cut to MAX_LINE characters around position `at`, with what was cut counted; in
+    a line that long, the token at `at` (the first difference) is marked «thus»."""
+    if len(line) <= MAX_LINE:
+        return line
+    begin, end = at, at
+    while begin > 1 and (line[begin - 1].isalnum() or line[begin - 1] in "_."):
+        begin -= 1
+    while end < len(line) and (line[end].isalnum() or line[end] in "_."):
+        end += 1
+    if end > begin:
+        line = f"{line[:begin]}«{line[begin:end]}»{line[end:]}"
+    start = max(1, min(at - MAX_LINE // 3, len(line) - MAX_LINE))
+    end = start + MAX_LINE
+    head = line[0] + ("…" if start > 1 else "")
+    tail = f"…(+{len(line) - end} chars)" if end < len(line) else ""
+    return head + line[start:end] + tail
+
+
 def _unified(old: str, new: str, name: str) -> tuple[str, ...]:
-    lines = difflib.unified_diff(old.splitlines(), new.splitlines(), f"old/{name}",
-                                 f"new/{name}", n=1, lineterm="")
-    return _clip(list(lines))
+    """A unified diff excerpt: at most MAX_DETAIL_LINES lines of at most ~MAX_LINE chars, each
+    long changed line cut around its first difference from its counterpart."""
+    lines = list(difflib.unified_diff(old.splitlines(), new.splitlines(), f"old/{name}",
+                                      f"new/{name}", n=1, lineterm=""))
+    out = []
+    for i, line in enumerate(lines[:MAX_DETAIL_LINES + 1]):
+        twin = next((other for other in lines[i + 1:i + 2] + lines[max(i - 1, 0):i]
+                     if other[:1] in "+-" and other[:1] != line[:1]), "")
+        out.append(_cut(line, _first_difference(line[1:], twin[1:]) + 1))
+    return _clip(out + lines[len(out):])
 
 
 # -- metadata -------------------------------------------------------------------------------------
@@ -223,8 +252,7 @@ def _values(p: Pair, old_m: Module, new_m: Module, label: str) -> Iterator[Item]
 def _json(value: Any) -> str | None:
     if value is None or value == []:
         return None
-    text = json.dumps(value, sort_keys=True, separators=(",", ":"))
-    return text if len(text) <= 120 else text[:117] + "..."
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
 # -- layout ---------------------------------------------------------------------------------------
@@ -275,17 +303,18 @@ def compare_memory(p: Pair) -> Iterator[Item]:
                 if a == b:
                     continue
                 over, why = (_growth(metric, a, b, p.thresholds[metric]) if over_rule
-                             else (False, _delta(a, b)))
+                             else (False, "consumers size the buffers the D3 rules list"))
                 yield Change(over_rule if over and over_rule else rule, "memory", label,
-                             f"main {metric} (device {device})", _b(a), _b(b), why)
+                             f"main {metric} (device {device})", Size(a), Size(b), why,
+                             threshold=str(p.thresholds[metric]) if over_rule else None)
         yield from _operators(p, old_m, new_m, label)
         if old_m.sids != new_m.sids and old_m.sids is not None and new_m.sids is not None:
             details = [f"storage_id {s.storage_id}: {s.size_bytes} B"
                        f"{' ' + s.input_binding if s.input_binding else ''}"
                        for s in set(old_m.sids) ^ set(new_m.sids)]
             yield Change(Rule.D209, "memory", label, "graph storage (sids)",
-                         f"{len(old_m.sids)} entries, {_b(sum(s.size_bytes for s in old_m.sids))}",
-                         f"{len(new_m.sids)} entries, {_b(sum(s.size_bytes for s in new_m.sids))}",
+                         Size(sum(s.size_bytes for s in old_m.sids)),
+                         Size(sum(s.size_bytes for s in new_m.sids)),
                          "the graph executor allocates these storage entries",
                          tuple(sorted(details)))
         if set(old_m.buffers) != set(new_m.buffers):
@@ -293,7 +322,7 @@ def compare_memory(p: Pair) -> Iterator[Item]:
                        f"{list(b.shape)} {b.size_bytes} B"
                        for b in set(old_m.buffers) ^ set(new_m.buffers)]
             yield Change(Rule.D210, "memory", label, "operator buffers",
-                         f"{len(old_m.buffers)} buffers", f"{len(new_m.buffers)} buffers",
+                         Count(len(old_m.buffers), "buffer"), Count(len(new_m.buffers), "buffer"),
                          "the operator's arguments differ", tuple(sorted(details)))
 
 
@@ -312,37 +341,48 @@ def _operators(p: Pair, old_m: Module, new_m: Module, label: str) -> Iterator[It
             if a != b:
                 over, why = _growth("workspace", a, b, p.thresholds["workspace"])
                 yield Change(Rule.D206 if over else Rule.D207, "memory", label,
-                             f"workspace of {name} (device {device})", _b(a), _b(b), why)
+                             f"workspace of {name} (device {device})", Size(a), Size(b), why,
+                             threshold=str(p.thresholds["workspace"]))
 
 
 # -- inputs and outputs ---------------------------------------------------------------------------
 
-_IO_RULES = {"input": (Rule.D301, Rule.D302, Rule.D303, Rule.D304),
-             "output": (Rule.D305, Rule.D306, Rule.D307, Rule.D308)}
+_IO_RULES = {"input": (Rule.D301, Rule.D302, Rule.D303, Rule.D304, Rule.D309),
+             "output": (Rule.D305, Rule.D306, Rule.D307, Rule.D308, Rule.D310)}
 
 
-def _tensor(t: TensorSpec) -> str:
-    shape = f" {list(t.shape)}" if t.shape is not None else ""
-    return f"{t.dtype}{shape}, {_b(t.size)}"
+def _tensor(t: TensorSpec) -> TensorType:
+    return TensorType(t.dtype, t.shape, t.size)
 
 
 def compare_io(p: Pair) -> Iterator[Item]:
-    """Inputs and outputs by name: added, removed, dtype, size or shape."""
+    """Inputs and outputs by name (renames paired by dtype and shape): added, removed, renamed,
+    dtype, size or shape."""
     for old_m, new_m, label in p.both():
         old_io, new_io = p.old.io(old_m), p.new.io(new_m)
         if old_io is None or new_io is None:
-            if (old_io is None) != (new_io is None):
-                side = "old" if old_io is None else "new"
-                yield Note("io", label, "skipped", f"the {side} archive does not describe its "
-                           "inputs and outputs (no metadata inputs/outputs, no graph config); "
-                           "not compared")
+            sides = [s for s, io in (("old", old_io), ("new", new_io)) if io is None]
+            yield Note("io", label, "undescribed", "not described by this version: "
+                       f"{' and '.join(sides)} metadata lists no inputs/outputs and there is "
+                       "no graph config")
             continue
         for kind, old_specs, new_specs in (("input", old_io[0], new_io[0]),
                                            ("output", old_io[1], new_io[1])):
-            removed, added, retyped, resized = _IO_RULES[kind]
+            removed, added, retyped, resized, renamed = _IO_RULES[kind]
             a = {t.name: t for t in old_specs}
             b = {t.name: t for t in new_specs}
-            for name in sorted(set(a) | set(b)):
+            gone = [n for n in a if n not in b]
+            new_names = [n for n in b if n not in a]
+            for name in sorted(gone):
+                t = _tensor(a[name])
+                twins = [n for n in new_names if _tensor(b[n]) == t]
+                if len(twins) == 1 and [_tensor(a[g]) for g in gone].count(t) == 1:
+                    gone.remove(name)
+                    new_names.remove(twins[0])
+                    yield Change(renamed, "io", label, f"{kind} renamed", name, twins[0],
+                                 f"same dtype and shape under a new name; code that uses the "
+                                 f"{kind} by name breaks")
+            for name in sorted(set(gone) | set(new_names) | (set(a) & set(b))):
                 subject = f"{kind} {name!r}"
                 if name not in b:
                     yield Change(removed, "io", label, subject, _tensor(a[name]), None,
@@ -376,12 +416,6 @@ def _substituter(renames: dict[str, str]) -> Callable[[str], str]:
     return lambda text: pattern.sub(lambda m: renames[m.group(1)], text)
 
 
-def _canonical(name: str, text: str) -> str:
-    """Folded text with the function's own name (first occurrence: the header) replaced, so
-    renamed copies of one body compare equal."""
-    return normalise(text).replace(name.split("#", 1)[0], "@self", 1)
-
-
 @dataclass(frozen=True)
 class Matching:
     """How the functions of two code units correspond."""
@@ -402,13 +436,14 @@ def match_functions(old: CodeUnit, new: CodeUnit) -> Matching:
     Each round substitutes the renames found so far into the old bodies, so a caller whose
     only difference is a renamed callee is unchanged and a chain of renames is found.
     """
-    differ = [n for n in old.functions
-              if n in new.functions and old.functions[n].fn.text != new.functions[n].fn.text]
+    differ = [n for n in old.functions if n in new.functions
+              and old.functions[n].raw != new.functions[n].raw
+              and old.functions[n].folded != new.functions[n].folded]
     removed = [n for n in old.functions if n not in new.functions]
     added = {n for n in new.functions if n not in old.functions}
     # byte-identical functions are unchanged: fold only the rest (most of a re-export is equal)
-    new_canon = {n: _canonical(n, new.functions[n].fn.text) for n in (*differ, *added)}
-    old_canon = {n: _canonical(n, old.functions[n].fn.text) for n in (*differ, *removed)}
+    new_canon = {n: new.functions[n].canonical for n in (*differ, *added)}
+    old_canon = {n: old.functions[n].canonical for n in (*differ, *removed)}
     renames: dict[str, str] = {}
     current = old_canon
     substitute = _substituter(renames)
@@ -436,72 +471,283 @@ def match_functions(old: CodeUnit, new: CodeUnit) -> Matching:
 
 
 def compare_codegen(p: Pair) -> Iterator[Item]:
-    """Functions by name, then by body; code size; data declarations; ordering as a note."""
+    """Symbols of the generated C and the interface header: entry points, functions by name
+    then by body, data by value, other file-scope items, code size; ordering as a note."""
     for old_m, new_m, label in p.both():
+        yield from _header(p.old.header(old_m), p.new.header(new_m), label)
         old, new = p.old.code(old_m), p.new.code(new_m)
+        if [(t.path, t.digest) for t in old.tables] == [(t.path, t.digest) for t in new.tables]:
+            continue  # the same bytes: nothing to compare
+        m = match_functions(old, new)
+        entries = set(_entry_points(old.tables)) | set(_entry_points(new.tables))
+        yield from _entry_point_changes(_entry_points(old.tables), _entry_points(new.tables),
+                                        m, label, "generated C", Rule.D401)
         graph = p.old.graph(old_m)
         called = graph.calls if graph is not None else frozenset()
-        m = match_functions(old, new)
         for name, to in sorted(m.renames.items()):
-            if name in called:
-                yield Change(Rule.D403, "codegen", label, "function renamed", name, to,
-                             f"renamed to {to}; the old graph config calls {name}")
-            else:
-                yield Change(Rule.D404, "codegen", label, "function renamed", name, to,
-                             "same body under a new name")
+            if name in entries:
+                continue
+            rule = Rule.D403 if name in called else Rule.D404
+            yield Change(rule, "codegen", label, "function renamed", name, to,
+                         f"the old graph config calls {name}" if name in called
+                         else "same body under a new name")
         for name in m.removed:
             f = old.functions[name]
+            if name in entries:
+                continue
             if name in called:
-                yield Change(Rule.D403, "codegen", label, f"function {name}", _b(f.size), None,
-                             "the old graph config calls it; a runtime holding that config "
-                             "cannot find it")
+                yield Change(Rule.D403, "codegen", label, f"function {name}", Size(f.size),
+                             None, "the old graph config calls it; a runtime holding that "
+                             "config cannot find it")
             else:
-                yield Change(Rule.D402, "codegen", label, f"function {name}", _b(f.size), None,
-                             f"defined only in the old code ({f.file})")
+                yield Change(Rule.D402, "codegen", label, f"function {name}", Size(f.size),
+                             None, f"defined only in the old code ({f.file})")
         for name in m.added:
             f = new.functions[name]
-            yield Change(Rule.D401, "codegen", label, f"function {name}", None, _b(f.size),
+            if name in entries:
+                continue
+            yield Change(Rule.D401, "codegen", label, f"function {name}", None, Size(f.size),
                          f"defined only in the new code ({f.file})")
+        same_model = _same_model(p, old_m, new_m)
         for name in m.changed:
             a, b = old.functions[name], new.functions[name]
-            yield Change(Rule.D405, "codegen", label, f"function {name}", _b(a.size),
-                         _b(b.size), "body differs" + (f", {_delta(a.size, b.size)}"
-                                                       if a.size != b.size else ""),
-                         _unified(m.substitute(a.fn.text), b.fn.text, name))
+            yield Change(Rule.D410 if same_model else Rule.D405, "codegen", label,
+                         f"function {name}", Size(a.size), Size(b.size),
+                         "body differs while IR text, parameters and target are unchanged"
+                         if same_model else "body differs",
+                         _unified(m.substitute(a.text), b.text, name))
         old_size = sum(f.size for f in old.functions.values())
         new_size = sum(f.size for f in new.functions.values())
         if old_size != new_size and (m.changed or m.added or m.removed):  # not renames alone
             over, why = _growth("code", old_size, new_size, p.thresholds["code"])
             yield Change(Rule.D406 if over else Rule.D407, "codegen", label,
-                         "generated code size", _b(old_size), _b(new_size),
-                         why + f" over {len(new.functions)} functions")
-        yield from _declarations(old, new, m, label)
+                         "generated code size", Size(old_size), Size(new_size),
+                         f"{why} ({len(new.functions)} functions, C source bytes)",
+                         threshold=str(p.thresholds["code"]))
+        yield from _data(old, new, m, label)
+        yield from _others(old.tables, new.tables, label, "generated C")
+        yield from _sizes(old, new, m, label)
         yield from _order(old, new, m, label)
 
 
-def _declarations(old: CodeUnit, new: CodeUnit, m: Matching, label: str) -> Iterator[Item]:
+def _entry_points(tables: Sequence[SymbolTable]) -> dict[str, str]:
+    """Entry points defined or declared in `tables`: name → folded signature."""
+    out: dict[str, str] = {}
+    for t in tables:
+        out.update(t.entry_points())
+    return out
+
+
+def _entry_point_changes(old: dict[str, str], new: dict[str, str], m: Matching | None,
+                         label: str, where: str, added: Rule) -> Iterator[Item]:
+    for name in sorted(set(new) - set(old)):
+        yield Change(added, "codegen", label, f"entry point {name}", None,
+                     Symbol("function", name, new[name]), f"only in the new {where}")
+    for name in sorted(old):
+        if name not in new:
+            to = m.renames.get(name) if m is not None else None
+            yield Change(Rule.D409, "codegen", label, f"entry point {name}",
+                         Symbol("function", name, old[name]), None,
+                         f"no longer in the {where}" + (f"; the same body is now named {to}"
+                                                        if to else "")
+                         + "; an application calling it no longer links")
+        elif old[name] != new[name]:
+            yield Change(Rule.D409, "codegen", label, f"entry point {name}",
+                         Symbol("function", name, old[name]), Symbol("function", name, new[name]),
+                         f"its signature changed in the {where}; callers pass the old arguments")
+
+
+def _same_model(p: Pair, old_m: Module, new_m: Module) -> bool:
+    """True when IR text, parameters and target are all unchanged (so code should be too)."""
+    def params(s: Snapshot, module: Module) -> Any:
+        found = s.params(module)
+        if isinstance(found, ParamsError) or found is None:
+            return found is None
+        return {t.name: (t.dtype, t.shape, t.sha256) for t in found.tensors}
+    return (old_m.targets == new_m.targets and p.old.ir_text(old_m) == p.new.ir_text(new_m)
+            and params(p.old, old_m) == params(p.new, new_m))
+
+
+def _header(old: SymbolTable | None, new: SymbolTable | None, label: str) -> Iterator[Item]:
+    """The C API of codegen/host/include/tvmgen_<m>.h: structs, *_SIZE macros, entry points."""
+    if old is None and new is None:
+        return
+    if new is None:
+        assert old is not None
+        yield Change(Rule.D804, "codegen", label, old.path, Size(old.size), None,
+                     "application code that includes it no longer compiles")
+        return
+    if old is None:
+        yield Change(Rule.D414, "codegen", label, new.path, None, Size(new.size),
+                     "only the new archive has an interface header")
+        return
+    if old.digest == new.digest:
+        return
+    yield from _structs(old, new, label)
+    old_sizes, new_sizes = old.size_macros(), new.size_macros()
+    for name in sorted(set(old_sizes) | set(new_sizes)):
+        a, b = old_sizes.get(name), new_sizes.get(name)
+        if a == b:
+            continue
+        if a is None:
+            yield Change(Rule.D412, "codegen", label, f"#define {name}", None, b,
+                         "a new size macro")
+        else:
+            yield Change(Rule.D415, "codegen", label, f"#define {name}", a, b,
+                         "buffers sized with it no longer fit" if b is not None else
+                         "code that sizes buffers with it no longer compiles")
+    yield from _entry_point_changes(old.entry_points(), new.entry_points(), None, label,
+                                    "interface header", Rule.D414)
+    yield from _others([old], [new], label, "interface header", skip_sizes=True)
+
+
+def _structs(old: SymbolTable, new: SymbolTable, label: str) -> Iterator[Item]:
+    for s in old.structs:
+        twin = new.struct(s.name)
+        if twin is None:
+            yield Change(Rule.D413, "codegen", label, f"struct {s.name}",
+                         Count(len(s.members), "member"), None,
+                         "the struct is gone from the interface header")
+            continue
+        a = {x.name: x.type for x in s.members}
+        b = {x.name: x.type for x in twin.members}
+        gone = [n for n in a if n not in b]
+        added = [n for n in b if n not in a]
+        for name in gone:
+            same = [n for n in added if b[n] == a[name]]
+            to = same[0] if len(gone) == 1 and len(same) == 1 else None
+            if to is not None:
+                added.remove(to)
+            yield Change(Rule.D413, "codegen", label,
+                         f"struct {s.name} member {'renamed' if to else name}",
+                         Symbol("member", name, a[name]),
+                         Symbol("member", to, b[to]) if to else None,
+                         f"code that sets .{name} no longer compiles")
+        for name in sorted(set(a) & set(b)):
+            if a[name] != b[name]:
+                yield Change(Rule.D413, "codegen", label, f"struct {s.name} member {name}",
+                             Symbol("member", name, a[name]), Symbol("member", name, b[name]),
+                             "the member's type changed")
+        for name in added:
+            yield Change(Rule.D414, "codegen", label, f"struct {s.name} member {name}", None,
+                         Symbol("member", name, b[name]), "a member the old code never sets")
+    known = {s.name for s in old.structs}
+    for s in new.structs:
+        if s.name not in known:
+            yield Change(Rule.D414, "codegen", label, f"struct {s.name}", None,
+                         Count(len(s.members), "member"), "a struct only the new header has")
+
+
+def _others(old: Sequence[SymbolTable], new: Sequence[SymbolTable], label: str, where: str,
+            *, skip_sizes: bool = False) -> Iterator[Item]:
+    """#define, #include, typedefs and other file-scope items, compared as multisets."""
+    def items(tables: Sequence[SymbolTable]) -> dict[tuple[str, str], int]:
+        out: dict[tuple[str, str], int] = {}
+        for t in tables:
+            keys = [(f"#define {x.name}", x.value) for x in t.macros
+                    if not (skip_sizes and x.name.endswith("_SIZE"))]
+            keys += [(o.kind.replace("preproc_", "#"), o.folded) for o in t.others]
+            for key in keys:
+                out[key] = out.get(key, 0) + 1
+        return out
+    a, b = items(old), items(new)
+    for key in sorted(set(a) | set(b)):
+        extra = b.get(key, 0) - a.get(key, 0)
+        if extra:
+            subject, text = key
+            yield Change(Rule.D412, "codegen", label, subject,
+                         text if extra < 0 else None, text if extra > 0 else None,
+                         f"{'only in the old' if extra < 0 else 'only in the new'} {where}"
+                         + (f" ({abs(extra)} times)" if abs(extra) > 1 else ""))
+
+
+_NAME = re.compile(r"^(?:\([A-Za-z_]\w*\*?\))?&?([A-Za-z_]\w*)$")
+
+
+def _names(d: Data, substitute: Callable[[str], str]) -> list[str] | None:
+    """The names a registry-like initializer lists (function pointers, a NUL-separated name
+    string), sorted; None when it lists anything else."""
+    if d.initializer is None or not d.initializer.startswith("{"):
+        return None
+    body = substitute(d.initializer[1:-1]).rstrip(",")
+    out: list[str] = []
+    for element in body.split(",") if body else []:
+        found = _NAME.match(element)
+        if found:
+            out.append(found.group(1))
+        elif element.startswith('"') and element.endswith('"') and "\\000" in element:
+            text = re.sub(r'^"\\\d{3}', "", element)[:-1]
+            out += [n for n in text.split("\\000") if n]
+        else:
+            return None
+    return sorted(out)
+
+
+def _data(old: CodeUnit, new: CodeUnit, m: Matching, label: str) -> Iterator[Item]:
     reordered = 0
-    for key in sorted(set(old.declarations) | set(new.declarations)):
-        a, b = old.declarations.get(key), new.declarations.get(key)
-        if a is not None and b is not None:
-            a_text = m.substitute(a.text)
-            if a_text == b.text:
-                continue
-            if Declaration(a.key, a_text).elements == b.elements:
-                reordered += 1
-                continue
-        yield Change(Rule.D408, "codegen", label, f"declaration {key}",
-                     _clip_text(a.text) if a else None, _clip_text(b.text) if b else None,
-                     "top-level data the generated code uses",
-                     _unified(m.substitute(a.text) if a else "", b.text if b else "", key)
-                     if a and b else ())
+    for key in sorted(set(old.data) | set(new.data)):
+        a, b = old.data.get(key), new.data.get(key)
+        if a is None or b is None:
+            d = a or b
+            assert d is not None
+            yield Change(Rule.D408, "codegen", label, f"data {key}",
+                         _data_symbol(a) if a else None, _data_symbol(b) if b else None,
+                         f"defined only in the {'old' if a else 'new'} code ({d.file})")
+            continue
+        shape_a = (a.type, a.count, a.storage)
+        if shape_a != (b.type, b.count, b.storage):
+            yield Change(Rule.D408, "codegen", label, f"data {key}", _data_symbol(a),
+                         _data_symbol(b), "its type, element count or storage changed")
+            continue
+        if a.has_members or a.value_digest == b.value_digest:
+            continue
+        if a.initializer is not None and b.initializer is not None and \
+                m.substitute(a.initializer) == b.initializer:
+            continue
+        x, y = a.values(), b.values()
+        if x is not None and y is not None and len(x) == len(y):
+            yield Change(Rule.D411, "codegen", label, f"constant {key}",
+                         Count(len(x), "element"), Count(len(y), "element"),
+                         "the linked values differ, so the model computes something different",
+                         values=_value_diff(x, y))
+            continue
+        names_a, names_b = _names(a, m.substitute), _names(b, lambda t: t)
+        if names_a is not None and names_a == names_b:
+            reordered += 1
+            continue
+        yield Change(Rule.D408, "codegen", label, f"data {key}", _data_symbol(a),
+                     _data_symbol(b), "its initializer differs",
+                     _unified(m.substitute(a.initializer or ""), b.initializer or "", key)
+                     if a.initializer and b.initializer else ())
     if reordered:
         yield Note("codegen", label, "ordering", f"{reordered} declaration(s) list the same "
-                   "elements in a different order (ordering only, not a change)")
+                   "names in a different order (ordering only, not a change)")
 
 
-def _clip_text(text: str) -> str:
-    return text if len(text) <= 60 else text[:57] + "..."
+def _data_symbol(d: Data) -> Symbol:
+    count = f"[{d.count}]" if d.count not in (1, None) else ""
+    return Symbol("data", d.name, " ".join((*d.storage, d.type + count)))
+
+
+def _value_diff(x: Sequence[float], y: Sequence[float]) -> ValueDiff:
+    diffs = [abs(u - v) for u, v in zip(x, y, strict=True) if u != v]
+    finite = [d for d in diffs if not math.isnan(d)]
+    return ValueDiff(len(diffs), len(x), max(finite) if finite else None)
+
+
+def _sizes(old: CodeUnit, new: CodeUnit, m: Matching, label: str) -> Iterator[Item]:
+    """A size row per function and data symbol that was added, removed or changed."""
+    for name in sorted(set(old.functions) | set(new.functions)):
+        a, b = old.functions.get(name), new.functions.get(name)
+        if a is None or b is None or a.size != b.size:
+            if a is not None and b is None and name in m.renames:
+                continue
+            yield SizeRow(label, "function", name, a.size if a else None, b.size if b else None)
+    for name in sorted(set(old.data) | set(new.data)):
+        x, y = old.data.get(name), new.data.get(name)
+        if x is None or y is None or x.size != y.size or x.storage_bytes != y.storage_bytes:
+            yield SizeRow(label, "data", name, x.size if x else None, y.size if y else None,
+                          x.storage_bytes if x else None, y.storage_bytes if y else None)
 
 
 def _order(old: CodeUnit, new: CodeUnit, m: Matching, label: str) -> Iterator[Item]:
@@ -559,8 +805,8 @@ def compare_parameters(p: Pair) -> Iterator[Item]:
             yield Note("parameters", label, "skipped", f"the {side} parameters file is malformed; "
                        "parameters not compared")
             continue
-        old_t = {t.name: t for t in reversed(a.tensors)} if a else {}
-        new_t = {t.name: t for t in reversed(b.tensors)} if b else {}
+        old_t = {t.name: t for t in a.tensors} if a else {}  # TVM's loader: the last copy wins
+        new_t = {t.name: t for t in b.tensors} if b else {}
         for name in sorted(set(old_t) | set(new_t)):
             yield from _tensor_change(p, old_m, new_m, label, old_t.get(name), new_t.get(name))
         old_order = [t.name for t in (a.tensors if a else ()) if t.name in new_t]
@@ -569,8 +815,8 @@ def compare_parameters(p: Pair) -> Iterator[Item]:
                        "(ordering only, not a change)")
 
 
-def _param(t: Tensor) -> str:
-    return f"{t.dtype} {list(t.shape)}"
+def _param(t: Tensor) -> TensorType:
+    return TensorType(t.dtype, tuple(t.shape), t.nbytes)
 
 
 def _tensor_change(p: Pair, old_m: Module, new_m: Module, label: str, a: Tensor | None,
@@ -585,63 +831,87 @@ def _tensor_change(p: Pair, old_m: Module, new_m: Module, label: str, a: Tensor 
                      "parameters")
         return
     if a.dtype != b.dtype:
-        yield Change(Rule.D504, "parameters", label, subject, a.dtype, b.dtype,
+        yield Change(Rule.D504, "parameters", label, subject, _param(a), _param(b),
                      "the tensor's element type changed")
     if a.shape != b.shape:
-        yield Change(Rule.D503, "parameters", label, subject, str(list(a.shape)),
-                     str(list(b.shape)), "the tensor's layout changed")
+        yield Change(Rule.D503, "parameters", label, subject, _param(a), _param(b),
+                     "the tensor's layout changed")
     if a.dtype == b.dtype and a.shape == b.shape and a.sha256 != b.sha256:
-        yield Change(Rule.D505, "parameters", label, subject, _sha(a), _sha(b),
-                     _value_delta(p, old_m, new_m, a, b))
+        values, why = _value_delta(p, old_m, new_m, a, b)
+        yield Change(Rule.D505, "parameters", label, subject, _param(a), _param(b),
+                     f"the values differ, so the model computes something different{why}",
+                     values=values)
 
 
-def _sha(t: Tensor) -> str:
-    return f"sha256 {(t.sha256 or '?')[:12]}"
-
-
-def _value_delta(p: Pair, old_m: Module, new_m: Module, a: Tensor, b: Tensor) -> str:
+def _value_delta(p: Pair, old_m: Module, new_m: Module, a: Tensor,
+                 b: Tensor) -> tuple[ValueDiff | None, str]:
+    """How the values differ, or None and why they were not compared element by element."""
     if a.nbytes > MAX_VALUE_BYTES:
-        return f"values differ ({_b(a.nbytes)}, too large to compare element by element)"
+        return None, " (too large to compare element by element)"
     try:
         x = decode(a.dtype, p.old.tensor_bytes(old_m, a.data_offset, a.nbytes))
         y = decode(b.dtype, p.new.tensor_bytes(new_m, b.data_offset, b.nbytes))
     except ArchiveError:
-        return "values differ (data unreadable)"
+        return None, " (data unreadable)"
     if x is None or y is None:
-        return f"values differ ({a.dtype} is not decoded)"
-    diffs = [abs(u - v) for u, v in zip(x, y, strict=True) if u != v]
-    finite = [d for d in diffs if not math.isnan(d)]
-    biggest = f"max abs difference {max(finite):g}" if finite else "NaN values differ"
-    return f"{len(diffs)} of {len(x)} values differ, {biggest}"
+        return None, f" ({a.dtype} is not decoded)"
+    return _value_diff(x, y), ""
 
 
 # -- graph config, IR text ------------------------------------------------------------------------
 
 
-def _json_diff(a: Any, b: Any, pointer: str, out: list[str]) -> None:
-    if isinstance(a, dict) and isinstance(b, dict):
-        for k in sorted(set(a) | set(b)):
-            _json_diff(a.get(k, _MISSING), b.get(k, _MISSING), f"{pointer}/{k}", out)
-    elif isinstance(a, list) and isinstance(b, list):
-        for i in range(max(len(a), len(b))):
-            _json_diff(a[i] if i < len(a) else _MISSING, b[i] if i < len(b) else _MISSING,
-                       f"{pointer}/{i}", out)
-    elif a != b:
-        out.append(f"{pointer}: {_shown(a)} → {_shown(b)}")
+def json_changes(a: Any, b: Any) -> list[str]:
+    """Differences of two JSON documents as 'pointer: old → new' lines, lists aligned so that
+    one inserted item is one line (items that only shifted are not reported)."""
+    if a == b:
+        return []
+    # deepdiff imports numpy (~0.1 s): only a diff with differing JSON pays for it
+    from deepdiff import DeepDiff
+    from deepdiff.helper import CannotCompare
+
+    def same_item(x: Any, y: Any, level: Any = None) -> bool:
+        """Graph nodes pair by name, containers by equality; numbers and strings fall back
+        to position."""
+        if isinstance(x, dict) and isinstance(y, dict) and "name" in x and "name" in y:
+            return bool(x["name"] == y["name"])
+        if isinstance(x, dict | list) or isinstance(y, dict | list):
+            return bool(x == y)
+        raise CannotCompare from None
+
+    tree = DeepDiff(a, b, view="tree", threshold_to_diff_deeper=0,
+                    iterable_compare_func=same_item)
+    out: list[tuple[str, str]] = []
+    moves: list[tuple[int, int, str]] = []
+    for kind, levels in tree.items():
+        for level in levels:
+            old_path = level.path(output_format="list")
+            new_path = level.path(output_format="list", use_t2=True)
+            if kind == "iterable_item_moved":
+                moves.append((old_path[-1], new_path[-1], _pointer(new_path)))
+                continue
+            added = kind.endswith("_added")
+            pointer = _pointer(new_path if added else old_path)
+            old = "(absent)" if added else _shown(level.t1)
+            new = "(absent)" if kind.endswith("_removed") else _shown(level.t2)
+            out.append((pointer, f"{pointer}: {old} → {new}"))
+    moves.sort(key=lambda m: m[1])
+    if any(m[0] > n[0] for m, n in itertools.pairwise(moves)):
+        out += [(pointer, f"{pointer}: moved from index {i}") for i, _, pointer in moves]
+    return [line for _, line in sorted(out)]
 
 
-_MISSING = object()
+def _pointer(path: list[Any]) -> str:
+    return "".join("/" + escape_token(str(k)) for k in path)
 
 
 def _shown(value: Any) -> str:
-    if value is _MISSING:
-        return "(absent)"
-    text = json.dumps(value, sort_keys=True, separators=(",", ":"))
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
     return text if len(text) <= 60 else text[:57] + "..."
 
 
 def compare_graph(p: Pair) -> Iterator[Item]:
-    """The graph executor config as JSON, pointer by pointer."""
+    """The graph executor config as JSON (deepdiff, lists aligned), pointer by pointer."""
     for old_m, new_m, label in p.both():
         a, b = p.old.graph(old_m), p.new.graph(new_m)
         has_a = "graph config" in p.old.role_paths(old_m)
@@ -653,16 +923,15 @@ def compare_graph(p: Pair) -> Iterator[Item]:
             continue
         if a is None or b is None:
             yield Change(Rule.D601, "graph", label, "graph config",
-                         f"{len(a.doc['nodes'])} nodes" if a else None,
-                         f"{len(b.doc['nodes'])} nodes" if b else None,
+                         Count(len(a.doc["nodes"]), "node") if a else None,
+                         Count(len(b.doc["nodes"]), "node") if b else None,
                          f"only the {'old' if a else 'new'} archive has a graph config")
             continue
-        out: list[str] = []
-        _json_diff(a.doc, b.doc, "", out)
+        out = json_changes(a.doc, b.doc)
         if out:
             yield Change(Rule.D601, "graph", label, "graph config",
-                         f"{len(a.doc['nodes'])} nodes", f"{len(b.doc['nodes'])} nodes",
-                         f"{len(out)} JSON values differ", _clip(out))
+                         Count(len(a.doc["nodes"]), "node"), Count(len(b.doc["nodes"]), "node"),
+                         f"{len(out)} JSON value(s) differ", _clip(out))
 
 
 def compare_ir(p: Pair) -> Iterator[Item]:
@@ -672,29 +941,26 @@ def compare_ir(p: Pair) -> Iterator[Item]:
         if a == b:
             continue
         yield Change(Rule.D701, "ir", label, "IR text",
-                     None if a is None else f"{a.count(chr(10)) + 1} lines",
-                     None if b is None else f"{b.count(chr(10)) + 1} lines",
+                     None if a is None else Count(a.count("\n") + 1, "line"),
+                     None if b is None else Count(b.count("\n") + 1, "line"),
                      "the model's IR differs", _unified(a or "", b or "", "IR"))
 
 
 # -- any other member -----------------------------------------------------------------------------
 
-_HEADER = re.compile(r"^codegen/host/include/[^/]+\.h$")
 MAX_TEXT_DIFF = 1024 * 1024
 
 
 def compare_members(p: Pair) -> Iterator[Item]:
-    """Members no other comparator reads: added, removed, text diff or size and hash."""
+    """Members no other comparator reads: added, removed, JSON or text diff, or size and hash."""
     old = {m.name: m for m in p.old.ctx.archive.files() if m.name not in p.old.claimed}
     new = {m.name: m for m in p.new.ctx.archive.files() if m.name not in p.new.claimed}
     for name in sorted(set(old) | set(new)):
         if name not in new:
-            rule = Rule.D804 if _HEADER.match(name) else Rule.D802
-            yield Change(rule, "members", "", name, _b(old[name].size), None,
-                         "application code that includes it no longer compiles"
-                         if rule is Rule.D804 else "only in the old archive")
+            yield Change(Rule.D802, "members", "", name, Size(old[name].size), None,
+                         "only in the old archive")
         elif name not in old:
-            yield Change(Rule.D801, "members", "", name, None, _b(new[name].size),
+            yield Change(Rule.D801, "members", "", name, None, Size(new[name].size),
                          "only in the new archive")
         else:
             yield from _member(p, name)
@@ -710,12 +976,17 @@ def _member(p: Pair, name: str) -> Iterator[Item]:
         return
     ha, hb = hashlib.sha256(a).hexdigest()[:12], hashlib.sha256(b).hexdigest()[:12]
     details: tuple[str, ...] = (f"sha256 {ha} → {hb}",)
+    why = "content differs"
     if max(len(a), len(b)) <= MAX_TEXT_DIFF:
         with contextlib.suppress(UnicodeDecodeError):
             details = _unified(a.decode("utf-8"), b.decode("utf-8"), name)
-    yield Change(Rule.D803, "members", "", name, _b(len(a)), _b(len(b)),
-                 "content differs" + (f", {_delta(len(a), len(b))}" if len(a) != len(b)
-                                      else ""), details)
+        if name.endswith(".json"):
+            with contextlib.suppress(JSONDocError):
+                limit = a_arch.limits.max_json_depth
+                lines = json_changes(parse_bytes(a, max_depth=limit).value,
+                                     parse_bytes(b, max_depth=limit).value)
+                details, why = _clip(lines), f"{len(lines)} JSON value(s) differ"
+    yield Change(Rule.D803, "members", "", name, Size(len(a)), Size(len(b)), why, details)
 
 
 COMPARATORS: tuple[Comparator, ...] = (
@@ -726,13 +997,14 @@ COMPARATORS: tuple[Comparator, ...] = (
     Comparator("memory", (Rule.D201, Rule.D202, Rule.D203, Rule.D204, Rule.D205, Rule.D206,
                           Rule.D207, Rule.D208, Rule.D209, Rule.D210), compare_memory),
     Comparator("io", (Rule.D301, Rule.D302, Rule.D303, Rule.D304, Rule.D305, Rule.D306,
-                      Rule.D307, Rule.D308), compare_io),
+                      Rule.D307, Rule.D308, Rule.D309, Rule.D310), compare_io),
     Comparator("codegen", (Rule.D401, Rule.D402, Rule.D403, Rule.D404, Rule.D405, Rule.D406,
-                           Rule.D407, Rule.D408), compare_codegen),
+                           Rule.D407, Rule.D408, Rule.D409, Rule.D410, Rule.D411, Rule.D412,
+                           Rule.D413, Rule.D414, Rule.D415, Rule.D804), compare_codegen),
     Comparator("parameters", (Rule.D501, Rule.D502, Rule.D503, Rule.D504, Rule.D505),
                compare_parameters),
     Comparator("graph", (Rule.D601,), compare_graph),
     Comparator("ir", (Rule.D701,), compare_ir),
-    Comparator("members", (Rule.D801, Rule.D802, Rule.D803, Rule.D804), compare_members),
+    Comparator("members", (Rule.D801, Rule.D802, Rule.D803), compare_members),
 )
 """Every comparator, most specific first; each rule belongs to exactly one."""

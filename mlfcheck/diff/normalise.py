@@ -12,37 +12,24 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from mlfcheck.csource import Declaration, Function, declarations, functions
+from mlfcheck.csource import C_SOURCE, Data, Function, SymbolTable
 from mlfcheck.jsondoc import JSONDoc
-from mlfcheck.layouts import codegen_prefix, graph_path, ir_path, params_path
+from mlfcheck.layouts import codegen_prefix, graph_path, header_path, ir_path, params_path
 from mlfcheck.loaded import METADATA, Loaded
 from mlfcheck.model import Module, TensorSpec, dtype_bytes
 from mlfcheck.params import ParamsError, ParamsFile
 
-C_SOURCE = re.compile(r"^codegen/host/src/[^/]+\.(?:c|cc|cpp)$")
-
-
-@dataclass(frozen=True)
-class CodeFunction:
-    """A generated C function and the file it is defined in."""
-
-    fn: Function
-    file: str
-
-    @property
-    def size(self) -> int:
-        """Bytes of the definition's text."""
-        return len(self.fn.text.encode())
-
 
 @dataclass(frozen=True)
 class CodeUnit:
-    """A module's generated C: functions by unique name, and top-level declarations."""
+    """A module's generated C: functions and data by unique name, pooled over its files."""
 
-    functions: dict[str, CodeFunction]
+    functions: dict[str, Function]
     order: tuple[str, ...]
     """Function keys in file order (files sorted by name)."""
-    declarations: dict[str, Declaration]
+    data: dict[str, Data]
+    tables: tuple[SymbolTable, ...]
+    """The module's files' symbol tables, in the same order."""
 
 
 @dataclass(frozen=True)
@@ -95,6 +82,7 @@ class Snapshot:
     def claimed(self) -> frozenset[str]:
         """Members a specific comparator reads; the rest go to the generic member comparator."""
         paths = {METADATA} | {p for f in self.c_files.values() for p in f}
+        paths |= {header_path(m) for m in self.model.modules}
         for module in self.model.modules:
             paths |= set(self.role_paths(module).values())
         return frozenset(paths)
@@ -116,6 +104,10 @@ class Snapshot:
             out[owner].append(member.name)
         return {n: tuple(files) for n, files in out.items()}
 
+    def header(self, module: Module) -> SymbolTable | None:
+        """The module's interface header (codegen/host/include/tvmgen_<m>.h), when present."""
+        return self.ctx.codegen.table(header_path(module))
+
     def code(self, module: Module) -> CodeUnit:
         """The module's functions and declarations, pooled over its C files."""
         return self._code[module.name]
@@ -124,18 +116,19 @@ class Snapshot:
     def _code(self) -> dict[str, CodeUnit]:
         out = {}
         for name, files in self.c_files.items():
-            funcs: dict[str, CodeFunction] = {}
-            decls: dict[str, Declaration] = {}
+            funcs: dict[str, Function] = {}
+            data: dict[str, Data] = {}
+            tables = []
             for path in sorted(files, key=_natural):
-                source = self.ctx.text(path)
-                if source is None:
+                table = self.ctx.codegen.table(path)
+                if table is None:
                     continue
-                found = functions(source)
-                for fn in found:
-                    funcs[_unique(fn.name, funcs)] = CodeFunction(fn, path)
-                for decl in declarations(source, found):
-                    decls[_unique(decl.key, decls)] = decl
-            out[name] = CodeUnit(funcs, tuple(funcs), decls)
+                tables.append(table)
+                for fn in table.functions:
+                    funcs[_unique(fn.name, funcs)] = fn
+                for d in table.data:
+                    data[_unique(d.name, data)] = d
+            out[name] = CodeUnit(funcs, tuple(funcs), data, tuple(tables))
         return out
 
     # -- graph config, I/O, parameters, IR ---------------------------------------------------------

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from mlfcheck.diff.rules import Level, Rule
+from mlfcheck.findings import Finding
 
 if TYPE_CHECKING:
     from mlfcheck.diff.board import BoardDiff
@@ -22,6 +23,56 @@ SECTION_TITLES = {
 
 
 @dataclass(frozen=True)
+class Size:
+    """A number of bytes."""
+
+    bytes: int
+
+
+@dataclass(frozen=True)
+class Count:
+    """A number of things of one kind: 8 functions, 42 nodes, 3 lines."""
+
+    n: int
+    noun: str
+    """Singular noun ('function'); reporters pluralise."""
+
+
+@dataclass(frozen=True)
+class TensorType:
+    """A tensor's dtype, shape (when known) and size in bytes (when known)."""
+
+    dtype: str
+    shape: tuple[int, ...] | None
+    size: int | None
+
+
+@dataclass(frozen=True)
+class Symbol:
+    """A C symbol: its kind ('function', 'data', 'prototype', 'member', 'macro'), name and,
+    when it matters, its folded signature or type."""
+
+    kind: str
+    name: str
+    signature: str | None = None
+
+
+Value = str | int | Size | Count | TensorType | Symbol
+"""A typed fact: str for names, versions, dtypes and expressions (reporters clip and quote it),
+int for plain numbers."""
+
+
+@dataclass(frozen=True)
+class ValueDiff:
+    """How two arrays of numbers with the same shape differ."""
+
+    changed: int
+    total: int
+    max_abs: float | None
+    """Largest absolute difference; None when only NaNs differ or values are not decoded."""
+
+
+@dataclass(frozen=True)
 class Change:
     """One difference between the archives that a consumer could notice."""
 
@@ -33,14 +84,18 @@ class Change:
     """The module it belongs to; '' for the archive as a whole."""
     subject: str
     """What changed, e.g. "input 'x'" or 'function tvmgen_default_fused_add'."""
-    old: str | None
-    """The old value as shown to people; None when the thing is new."""
-    new: str | None
-    """The new value as shown to people; None when the thing is gone."""
+    old: Value | None
+    """The old value; None when the thing is new."""
+    new: Value | None
+    """The new value; None when the thing is gone."""
     reason: str
-    """Why it matters, in plain language."""
+    """Why it matters, in plain language (no figures: those are in the typed fields)."""
     details: tuple[str, ...] = ()
-    """Supporting lines: a short unified diff, differing JSON Pointers, digests."""
+    """Supporting lines: a capped unified diff excerpt, differing JSON Pointers."""
+    values: ValueDiff | None = None
+    """For value changes (D505, D411): how many elements differ and by how much."""
+    threshold: str | None = None
+    """The growth threshold the change was judged against, as configured ('5%')."""
     level: Level | None = None
     """The level in force after configuration; None means the rule's default."""
     allowed_by: str | None = None
@@ -51,10 +106,58 @@ class Change:
         """The level in force."""
         return self.level if self.level is not None else self.rule.level
 
+    @property
+    def delta(self) -> int | None:
+        """new - old for sizes and counts on both sides, else None."""
+        a, b = self.old, self.new
+        if isinstance(a, Size) and isinstance(b, Size):
+            return b.bytes - a.bytes
+        if isinstance(a, Count) and isinstance(b, Count):
+            return b.n - a.n
+        return None
+
+    @property
+    def percent(self) -> float | None:
+        """The delta relative to a non-zero old size, in percent."""
+        d = self.delta
+        old = self.old.bytes if isinstance(self.old, Size) else (
+            self.old.n if isinstance(self.old, Count) else 0)
+        return None if d is None or not old else d * 100 / old
+
     def sort_key(self) -> tuple[str, int, str, str, str, str]:
         """Report order: module, section, subject, rule, values."""
         return (self.module, SECTIONS.index(self.section), self.subject, self.rule.name,
-                self.old or "", self.new or "")
+                repr(self.old), repr(self.new))
+
+
+@dataclass(frozen=True)
+class SizeRow:
+    """One symbol's footprint on both sides: source bytes and, for data, storage bytes."""
+
+    module: str
+    kind: str
+    """'function' or 'data'."""
+    name: str
+    old_source: int | None
+    new_source: int | None
+    old_storage: int | None = None
+    new_storage: int | None = None
+
+    @property
+    def delta(self) -> int:
+        """Change in bytes: storage when known on either side, else source."""
+        if self.old_storage is not None or self.new_storage is not None:
+            return (self.new_storage or 0) - (self.old_storage or 0)
+        return (self.new_source or 0) - (self.old_source or 0)
+
+
+@dataclass(frozen=True)
+class Metric:
+    """An archive-wide total for the headline: 'code', 'constants' or 'workspace' bytes."""
+
+    name: str
+    old: int
+    new: int
 
 
 @dataclass(frozen=True)
@@ -64,7 +167,8 @@ class Note:
     section: str
     module: str
     kind: str
-    """'ordering', 'volatile' or 'skipped'."""
+    """'ordering', 'volatile', 'skipped' (could not be compared) or 'undescribed' (this
+    version does not describe it)."""
     text: str
 
     def sort_key(self) -> tuple[str, int, str]:
@@ -80,10 +184,8 @@ class Side:
     """The path as given."""
     version: int
     """The declared MLF version."""
-    errors: int
-    """Validation errors; the archive was compared anyway because its metadata is usable."""
-    first_error: str | None
-    """'location: message' of the first validation error."""
+    errors: tuple[Finding, ...]
+    """Validation errors (the archive was compared as far as its metadata allows)."""
 
 
 @dataclass(frozen=True)
@@ -116,6 +218,15 @@ class DiffResult:
     """With `--consumer`: the profile whose reads decide what is breaking."""
     board: BoardDiff | None = None
     """With `--board`: both archives sized for that board, symbol by symbol."""
+    sizes: tuple[SizeRow, ...] = ()
+    """Per-symbol footprints of symbols that differ, largest |delta| first."""
+    metrics: tuple[Metric, ...] = ()
+    """Archive-wide totals for the headline."""
+
+    @property
+    def invalid(self) -> bool:
+        """True when either archive has validation errors (the gate fails unless allowed)."""
+        return bool(self.old.errors or self.new.errors)
 
     @property
     def active(self) -> tuple[Change, ...]:
@@ -133,9 +244,15 @@ class DiffResult:
 
     @property
     def unchanged(self) -> tuple[str, ...]:
-        """Compared sections with no change at all, in report order."""
+        """Compared sections with no change and nothing skipped, in report order."""
         touched = {c.section for c in self.changes}
+        touched |= {n.section for n in self.notes if n.kind in ("skipped", "undescribed")}
         return tuple(s for s in self.compared if s not in touched)
+
+    @property
+    def not_compared(self) -> tuple[Note, ...]:
+        """Notes about what was skipped or is not described by a side's version."""
+        return tuple(n for n in self.notes if n.kind in ("skipped", "undescribed"))
 
     def tree(self) -> dict[str, dict[str, list[Change]]]:
         """Changes grouped by module, then by section, both in report order."""

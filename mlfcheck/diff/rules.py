@@ -131,13 +131,20 @@ class Rule(enum.Enum):
         "The consumer interprets the output with the old dtype.")
     D308 = RuleInfo(Level.BREAKING, "output size or shape changed",
         "The consumer's output buffer has the old size or shape.")
+    D309 = RuleInfo(Level.BREAKING, "input renamed",
+        "An input has a new name but the same dtype, shape and size. Code that sets it by name "
+        "(the header's struct member, the graph runtime's set_input) no longer compiles or "
+        "finds it.")
+    D310 = RuleInfo(Level.BREAKING, "output renamed",
+        "An output has a new name but the same dtype, shape and size; code that reads it by "
+        "name breaks.")
     # D4: generated code
     D401 = RuleInfo(Level.INFO, "function added",
-        "A C function is defined in the new archive's generated code only (after matching "
-        "renamed functions by body).")
+        "A C function (or entry point) is defined or declared in the new archive's generated "
+        "code only (after matching renamed functions by body).")
     D402 = RuleInfo(Level.INFO, "function removed",
-        "A C function is defined in the old archive's generated code only, and no graph "
-        "config calls it.")
+        "A C function is defined in the old archive's generated code only, no graph config "
+        "calls it and it is not an entry point (D409).")
     D403 = RuleInfo(Level.BREAKING, "function the graph config calls is gone",
         "The old graph config calls a function (nodes[].attrs.func_name) that the new code no "
         "longer defines under that name, so a graph runtime holding the old config fails to "
@@ -146,18 +153,47 @@ class Rule(enum.Enum):
         "A function has a new name but the same body (comments and whitespace ignored, "
         "renamed callees substituted): TVM renumbers fused functions between exports.")
     D405 = RuleInfo(Level.INFO, "function body changed",
-        "A function with the same name has a different body. The size delta and a short "
-        "unified diff are given.")
+        "A function with the same name has a different body while the IR text, parameters or "
+        "target changed too (so a new body is expected). The size delta and a capped unified "
+        "diff excerpt are given.")
     D406 = RuleInfo(Level.WARNING, "generated code grew beyond the threshold",
         "The module's generated C functions total more bytes than the 'code' threshold allows "
         "over the old ones (C text size, a proxy for flash).")
     D407 = RuleInfo(Level.INFO, "generated code size changed",
         "The module's generated C functions total a different number of bytes, within the "
         "'code' threshold or down.")
-    D408 = RuleInfo(Level.INFO, "top-level declaration changed",
-        "A top-level C declaration that is not a function (a prototype, a constant array such "
-        "as linked parameters, the system-lib registry) was added, removed or changed, beyond "
-        "the order of its elements.")
+    D408 = RuleInfo(Level.INFO, "data declaration changed",
+        "A top-level C variable (a linked constant array, the system-lib registry, a workspace "
+        "pointer) was added or removed, or its type, element count or storage changed, or a "
+        "non-numeric initializer differs beyond the order of the names it lists.")
+    D409 = RuleInfo(Level.BREAKING, "entry point removed or its signature changed",
+        "A function consumers call by name (tvmgen_<m>_run, tvmgen_<m>_run_model, "
+        "tvmgen_<m>___tvm_main__, TVMSystemLibEntryPoint) is no longer defined or declared, "
+        "or its parameters or return type changed: the application no longer links or passes "
+        "the wrong arguments.")
+    D410 = RuleInfo(Level.WARNING, "kernel changed with the same model",
+        "A function body changed while the IR text, the parameters and the target are all "
+        "unchanged: the same model now runs different code (a compiler change), which may "
+        "compute something different.")
+    D411 = RuleInfo(Level.WARNING, "linked constant values changed",
+        "A constant array in the generated C (linked parameters, the v7 constant pool) has "
+        "the same type and element count but other values, so the model computes something "
+        "different. The number of changed elements and the largest absolute difference are "
+        "given; the C twin of D505.")
+    D412 = RuleInfo(Level.INFO, "other top-level C item changed",
+        "A preprocessor line (#define, #include), typedef or other file-scope item of the "
+        "generated C or header was added, removed or changed. A #define can change the "
+        "meaning of everything after it.")
+    D413 = RuleInfo(Level.BREAKING, "header struct member removed or renamed",
+        "A member of a struct in codegen/host/include/tvmgen_<m>.h (inputs, outputs, devices, "
+        "workspace_pools) is gone or has another name or type; application code that fills "
+        "the struct no longer compiles.")
+    D414 = RuleInfo(Level.INFO, "header struct, member or entry point added",
+        "The interface header has a struct, struct member or entry-point prototype the old "
+        "one lacks, or the archive gained its interface header.")
+    D415 = RuleInfo(Level.BREAKING, "size macro changed",
+        "A *_SIZE macro of the interface header (input, output or workspace size) changed or "
+        "disappeared; buffers the application sized with it are now wrong.")
     # D5: parameters
     D501 = RuleInfo(Level.INFO, "parameter added",
         "parameters/<m>.params holds a tensor the old file lacks.")
@@ -168,13 +204,16 @@ class Rule(enum.Enum):
         "the old layout feeds mismatched data.")
     D504 = RuleInfo(Level.WARNING, "parameter dtype changed",
         "A parameter tensor has another dtype.")
-    D505 = RuleInfo(Level.INFO, "parameter values changed",
-        "A parameter tensor has the same name, shape and dtype but other values; the largest "
-        "absolute difference is given for numeric dtypes.")
+    D505 = RuleInfo(Level.WARNING, "parameter values changed",
+        "A parameter tensor has the same name, shape and dtype but other values, so the model "
+        "computes something different; the number of changed elements and the largest "
+        "absolute difference are given for numeric dtypes. A name stored twice is compared as "
+        "TVM loads it: the last copy wins.")
     # D6-D8: graph config, IR text, any other member
     D601 = RuleInfo(Level.INFO, "graph config changed",
-        "The graph executor config differs as JSON (nodes, arg_nodes, heads, attrs); each "
-        "differing JSON Pointer is listed.")
+        "The graph executor config differs as JSON (nodes, arg_nodes, heads, attrs). Lists are "
+        "aligned (deepdiff), so one inserted node is one difference; each differing JSON "
+        "Pointer is listed, capped.")
     D701 = RuleInfo(Level.INFO, "IR text changed",
         "The Relay/Relax text differs after normalising line endings, trailing spaces and "
         "blank lines.")
@@ -183,8 +222,8 @@ class Rule(enum.Enum):
     D802 = RuleInfo(Level.INFO, "member removed",
         "A file that no other rule covers exists in the old archive only.")
     D803 = RuleInfo(Level.INFO, "member changed",
-        "A file that no other rule covers differs: a text diff, or sizes and SHA-256 for "
-        "binary files.")
+        "A file that no other rule covers differs: JSON members by JSON Pointer (deepdiff), "
+        "text by a capped diff excerpt, binary files by size and SHA-256.")
     D804 = RuleInfo(Level.BREAKING, "interface header removed",
         "codegen/host/include/tvmgen_<m>.h is gone; application code that includes it no "
         "longer compiles.")

@@ -147,7 +147,7 @@ def _baseline_cell(a: ArchiveAudit) -> str:
         return "new"
     if a.comparison.result is None:
         return f"could not compare: {a.comparison.error}"
-    return diff_reporters.summary_line(a.comparison.result)
+    return diff_reporters.headline(a.comparison.result)
 
 
 def _table_rows(result: AuditResult, marks: dict[str, str]) -> list[list[str]]:

@@ -58,7 +58,7 @@ def _audit_cases(a: ArchiveAudit, result: AuditResult) -> list[Case]:
         else:
             failed = diff.fails(result.fail_on)
             cases.append(Case("mlfcheck.audit.baseline", name,
-                              failure=diff_reporters.summary_line(diff) if failed else None,
+                              failure=diff_reporters.headline(diff) if failed else None,
                               text=diff_reporters.render_text(diff)))
     return cases
 
