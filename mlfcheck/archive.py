@@ -339,7 +339,7 @@ class Archive:
     def readable(self, name: str) -> bool:
         """True when `name` is a regular file within the member size limit."""
         m = self.members.get(name)
-        return m is not None and not m.is_dir and m.size <= self.limits.max_member_size
+        return m is not None and not m.is_dir and 0 <= m.size <= self.limits.max_member_size
 
     def open(self, name: str) -> IO[bytes]:
         """A binary stream over one regular member (never a link); the caller closes it."""

@@ -254,7 +254,7 @@ def test_a_shadowing_copy_is_what_mlfcheck_reads_so_the_diff_sees_it(clean: Path
     path = shadowed(tmp_path / "shadowed.tar")
     result = CliRunner().invoke(main, ["diff", str(clean), str(path), "--fail-on", "info"])
     assert result.exit_code == 1, result.stdout
-    assert "D405  function tvmgen_add___tvm_main__" in result.stdout
+    assert "D410  add: function tvmgen_add___tvm_main__" in result.stdout
     assert "abort();" in result.stdout
 
 

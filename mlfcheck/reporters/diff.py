@@ -266,7 +266,7 @@ def _size_table(result: DiffResult, options: Options) -> list[list[str]]:
               n(r.old_source), n(r.new_source), n(r.old_storage), n(r.new_storage),
               f"{r.delta:+,}"] for r in shown]
     rows = result.sizes
-    table.append(["total", f"{len(rows)} symbols",
+    table.append(["total", _plural(len(rows), "symbol"),
                   n(sum(r.old_source or 0 for r in rows)), n(sum(r.new_source or 0 for r in rows)),
                   n(sum(r.old_storage or 0 for r in rows)),
                   n(sum(r.new_storage or 0 for r in rows)), f"{sum(r.delta for r in rows):+,}"])
