@@ -9,14 +9,16 @@ from __future__ import annotations
 import gzip
 import io
 import os
+import re
 import stat
 import tarfile
+import tempfile
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import IO
+from typing import IO, cast
 
 from mlfcheck.errors import ArchiveError
 from mlfcheck.findings import Code, Finding
@@ -35,8 +37,13 @@ class Limits:
     max_member_size: int = 1024 * MiB
     max_total_size: int = 4096 * MiB
     max_name_length: int = 1024
+    """Longest member name, in characters, and longest tensor name, in bytes."""
     max_metadata_size: int = 16 * MiB
     max_json_depth: int = 64
+    max_header_bytes: int = 8 * MiB
+    """Most bytes all PAX and GNU long-name headers of one archive may hold together."""
+    max_tensors: int = 100_000
+    """Most tensors one .params file may hold (its names are read before anything else)."""
 
 
 @dataclass(frozen=True)
@@ -58,19 +65,32 @@ _EXTENDED_TYPES = (tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK, tarfile.X
 
 
 class _ExtendedHeaderTooLarge(Exception):
-    """Raised from inside tarfile when an extended header is over MAX_EXTENDED_HEADER."""
+    """Raised from inside tarfile when extended headers pass a limit; the text says which."""
 
-    def __init__(self, size: int) -> None:
-        super().__init__(size)
-        self.size = size
+
+class _GuardedTarFile(tarfile.TarFile):
+    """A TarFile that counts the bytes of extended headers it has read (`header_limit` is set
+    on a subclass per archive, since opening already reads the first member)."""
+
+    header_bytes = 0
+    header_limit = 8 * MiB
 
 
 class _GuardedTarInfo(tarfile.TarInfo):
-    """A TarInfo that refuses oversized extended headers before tarfile reads them."""
+    """A TarInfo that refuses an extended header over MAX_EXTENDED_HEADER, or one that takes
+    all extended headers past the archive's limit, before tarfile reads it."""
 
     def _proc_member(self, tar: tarfile.TarFile) -> tarfile.TarInfo:
-        if self.type in _EXTENDED_TYPES and self.size > MAX_EXTENDED_HEADER:
-            raise _ExtendedHeaderTooLarge(self.size)
+        if self.type in _EXTENDED_TYPES and isinstance(tar, _GuardedTarFile):
+            if self.size > MAX_EXTENDED_HEADER:
+                raise _ExtendedHeaderTooLarge(
+                    f"extended (PAX or long-name) header of {self.size} bytes, over the "
+                    f"{MAX_EXTENDED_HEADER}-byte limit")
+            tar.header_bytes += max(self.size, 0)
+            if tar.header_bytes > tar.header_limit:
+                raise _ExtendedHeaderTooLarge(
+                    f"extended (PAX or long-name) headers total more than {tar.header_limit} "
+                    "bytes (raise with --max-header-bytes)")
         return super()._proc_member(tar)  # type: ignore[misc,no-any-return]
 
 
@@ -83,27 +103,33 @@ KIND_OF_TAR_TYPE = {
 }
 
 
+_UNSAFE_NAME = re.compile("([\x00-\x1f\x7f-\x9f])|([\u061c\u200e\u200f\u202a-\u202e"
+                          "\u2066-\u2069])|[\ud800-\udfff]")
+"""What a member name may not hold: (1) C0 controls, DEL and C1 controls (0x9B is CSI on some
+terminals); (2) bidirectional marks, embeddings, overrides and isolates, which make a name
+read other than it is ('evil.c' displayed as 'c.live'); else a lone surrogate (the name was
+not UTF-8)."""
+
+
 def normalise_name(raw: str) -> str:
-    """POSIX path without leading './' or trailing '/'; '' for the root."""
-    name = raw.replace("\\", "/")
-    while name.startswith("./"):
-        name = name[2:]
-    name = name.rstrip("/")
-    return "" if name == "." else name
+    """The path a POSIX extraction writes: '/'-separated, without empty or '.' segments (so
+    './a', 'a//b', 'a/./b' and 'a/' are 'a' and 'a/b'); '' for the root. A backslash is a
+    character of the name, as it is to GNU tar on Linux."""
+    return "/".join(part for part in raw.split("/") if part not in ("", "."))
 
 
 def name_problem(raw: str, limits: Limits) -> tuple[Code, str] | None:
     """Why a raw member name is refused, or None when it is acceptable."""
     if len(raw) > limits.max_name_length:
         return Code.A105, f"name is {len(raw)} characters long (limit {limits.max_name_length})"
-    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in raw):
-        return Code.A105, "name contains control characters"
-    if any(0xDC80 <= ord(ch) <= 0xDCFF for ch in raw):
-        return Code.A105, "name is not valid UTF-8"
-    name = raw.replace("\\", "/")
-    if name.startswith("/") or (len(name) > 1 and name[1] == ":"):
+    unsafe = _UNSAFE_NAME.search(raw)
+    if unsafe is not None:
+        return Code.A105, ("name contains control characters" if unsafe.group(1) else
+                           "name contains bidirectional-text controls" if unsafe.group(2) else
+                           "name is not valid UTF-8")
+    if raw.startswith("/") or (len(raw) > 1 and raw[1] == ":"):
         return Code.A101, "absolute path"
-    if ".." in name.split("/"):
+    if ".." in raw.split("/") or ".." in raw.split("\\"):
         return Code.A101, "path contains '..'"
     return None
 
@@ -116,6 +142,8 @@ class Archive:
         self.limits = limits or Limits()
         self.findings: list[Finding] = []
         self.members: dict[str, Member] = {}
+        self._folded: dict[str, str] = {}
+        """Case-folded member name -> the first member of that spelling (for A110)."""
         self.compressed = False
         self.rooted_at_dot = False
         self._data: IO[bytes] | None = None
@@ -152,9 +180,13 @@ class Archive:
             self.compressed = True
             self.findings.append(Finding(Code.A107, "archive is gzip-compressed; TVM and its "
                                          "project templates use uncompressed tar"))
-            fileobj = gzip.GzipFile(fileobj=self._file, mode="rb")  # type: ignore[assignment]
+            fileobj = cast(IO[bytes], _Spool(gzip.GzipFile(fileobj=self._file, mode="rb")))
         try:
-            with tarfile.open(fileobj=fileobj, mode="r:", tarinfo=_GuardedTarInfo) as tar:
+            # the limit must be in place before open() reads the first member
+            tar_class: type[_GuardedTarFile] = type(
+                "_LimitedTarFile", (_GuardedTarFile,),
+                {"header_limit": self.limits.max_header_bytes})
+            with tar_class.open(fileobj=fileobj, mode="r:", tarinfo=_GuardedTarInfo) as tar:
                 self._scan_tar(tar, compressed_size=p.stat().st_size)
             self._data = fileobj
         except ArchiveError:
@@ -163,14 +195,14 @@ class Archive:
         except _ExtendedHeaderTooLarge as exc:
             self.close()
             after = f" after member {self._last!r}" if self._last else ""
-            raise ArchiveError(self.path, f"extended (PAX or long-name) header of {exc.size} "
-                               f"bytes{after}, over the {MAX_EXTENDED_HEADER}-byte limit") from None
-        except (tarfile.TarError, EOFError, OSError, zlib.error, gzip.BadGzipFile) as exc:
+            raise ArchiveError(self.path, f"{exc}{after}") from None
+        except (tarfile.TarError, EOFError, OSError, zlib.error, gzip.BadGzipFile,
+                ValueError) as exc:  # ValueError: tarfile on a bad PAX sparse map or number
             self.close()
             after = f" at or after member {self._last!r}" if self._last else ""
             raise ArchiveError(self.path, _tar_message(exc) + after) from None
 
-    def _scan_tar(self, tar: tarfile.TarFile, *, compressed_size: int) -> None:
+    def _scan_tar(self, tar: _GuardedTarFile, *, compressed_size: int) -> None:
         total = 0
         count = 0
         end = 0
@@ -189,9 +221,11 @@ class Archive:
                 raise ArchiveError(self.path, "members total more than "
                                    f"{self.limits.max_total_size} bytes (raise with "
                                    "--max-total-size)")
-            if self.compressed and total > max(BOMB_FLOOR, BOMB_RATIO * compressed_size):
-                raise ArchiveError(self.path, f"declares {total} bytes from {compressed_size} "
-                                   f"compressed bytes (over {BOMB_RATIO}:1): a compression bomb")
+            declared = total + tar.header_bytes
+            if self.compressed and declared > max(BOMB_FLOOR, BOMB_RATIO * compressed_size):
+                raise ArchiveError(self.path, f"declares {declared} bytes from "
+                                   f"{compressed_size} compressed bytes (over {BOMB_RATIO}:1): "
+                                   "a compression bomb")
             raw = info.name
             self._last = _printable(raw)
             if not info.issparse() and info.offset_data + max(info.size, 0) > end:
@@ -248,6 +282,10 @@ class Archive:
             self.findings.append(Finding(code, f"member skipped: {why}: {shown}"))
             return
         name = normalise_name(raw)
+        if kind is None and not is_dir and raw.endswith("/"):
+            self.findings.append(Finding(Code.A105, "member skipped: a regular file whose name "
+                                         f"ends in '/' (GNU tar skips it): {shown}"))
+            return
         if kind is not None:
             code = Code.A102 if "link" in kind else Code.A103
             self.findings.append(Finding(code, f"{kind} member skipped, never followed",
@@ -255,15 +293,33 @@ class Archive:
             return
         if name == "":
             return
-        if name in self.members:
-            self.findings.append(Finding(Code.A104, "member appears more than once; readers "
-                                         "disagree on which copy wins", member=name))
-            return
+        earlier = self.members.get(name)
+        if earlier is not None:
+            if is_dir and earlier.is_dir:  # a folder listed twice: harmless
+                return
+            self.findings.append(Finding(Code.A104, f"member appears more than once (this copy "
+                                         f"named {shown}); tar extracts the last copy over the "
+                                         "earlier ones, so mlfcheck reads the last",
+                                         member=name))
+        else:
+            self._new_name(name)
         if not is_dir and size > self.limits.max_member_size:
             self.findings.append(Finding(Code.A106, f"member is {size} bytes, over the "
                                          f"{self.limits.max_member_size}-byte limit; not read",
                                          member=name))
         self.members[name] = Member(name, size, is_dir, mode, offset)
+
+    def _new_name(self, name: str) -> None:
+        """Warn about a name that extracts differently on other systems (A109, A110)."""
+        if "\\" in name:
+            self.findings.append(Finding(Code.A109, "name holds a backslash: extracted on Linux "
+                                         "it is one file of that name, on Windows a folder path",
+                                         member=name))
+        other = self._folded.setdefault(name.casefold(), name)
+        if other != name:
+            self.findings.append(Finding(Code.A110, f"differs from member {_printable(other)!r} "
+                                         "only in case: one overwrites the other on a "
+                                         "case-insensitive file system", member=name))
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -283,7 +339,7 @@ class Archive:
     def readable(self, name: str) -> bool:
         """True when `name` is a regular file within the member size limit."""
         m = self.members.get(name)
-        return m is not None and not m.is_dir and m.size <= self.limits.max_member_size
+        return m is not None and not m.is_dir and 0 <= m.size <= self.limits.max_member_size
 
     def open(self, name: str) -> IO[bytes]:
         """A binary stream over one regular member (never a link); the caller closes it."""
@@ -332,16 +388,10 @@ class Archive:
         return iter(sorted(self.members.values(), key=lambda m: m.name))
 
 
-class _Slice(io.RawIOBase):
-    """One member's bytes inside the shared tar stream; read errors become ArchiveError."""
+class _Positioned(io.RawIOBase):
+    """A readable, seekable raw stream that keeps its own position."""
 
-    def __init__(self, data: IO[bytes], start: int, size: int, path: str, member: str) -> None:
-        self._data = data
-        self._start = start
-        self._size = size
-        self._pos = 0
-        self._path = path
-        self._member = member
+    _pos = 0
 
     def readable(self) -> bool:
         return True
@@ -351,6 +401,18 @@ class _Slice(io.RawIOBase):
 
     def tell(self) -> int:
         return self._pos
+
+
+class _Slice(_Positioned):
+    """One member's bytes inside the shared tar stream; read errors become ArchiveError."""
+
+    def __init__(self, data: IO[bytes], start: int, size: int, path: str, member: str) -> None:
+        self._data = data
+        self._start = start
+        self._size = size
+        self._pos = 0
+        self._path = path
+        self._member = member
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
         base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
@@ -373,6 +435,60 @@ class _Slice(io.RawIOBase):
         buffer[: len(data)] = data
         self._pos += len(data)
         return len(data)
+
+
+SPOOL_IN_MEMORY = 8 * MiB
+"""A gzip'd archive's tar stream is kept in memory up to this size, then in a temporary file."""
+
+
+class _Spool(_Positioned):
+    """A seekable view of a gzip stream that inflates each byte once.
+
+    GzipFile seeks backwards by inflating again from the start, so reading members out of
+    archive order costs the whole stream per seek. The spool copies what it inflates into a
+    temporary file (in memory while small) and serves every read from there; it inflates only
+    as far as a read needs, so the scan's limits stop a bomb before it is spooled."""
+
+    def __init__(self, source: gzip.GzipFile) -> None:
+        self._source = source
+        self._spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY,  # noqa: SIM115
+                                                    prefix="mlfcheck-")
+        self._end = 0
+        self._pos = 0
+        self._eof = False
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        if whence == io.SEEK_END:
+            self._fill(-1)
+            offset += self._end
+        elif whence == io.SEEK_CUR:
+            offset += self._pos
+        self._pos = max(0, offset)
+        return self._pos
+
+    def _fill(self, upto: int) -> None:
+        """Inflate until `upto` bytes are spooled (-1: all) or the stream ends."""
+        self._spool.seek(self._end)
+        while not self._eof and (upto < 0 or self._end < upto):
+            chunk = self._source.read(MiB if upto < 0 else min(MiB, upto - self._end))
+            if not chunk:
+                self._eof = True
+                break
+            self._spool.write(chunk)
+            self._end += len(chunk)
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        self._fill(self._pos + len(buffer))
+        self._spool.seek(self._pos)
+        data = self._spool.read(len(buffer))
+        buffer[: len(data)] = data
+        self._pos += len(data)
+        return len(data)
+
+    def close(self) -> None:
+        self._spool.close()
+        self._source.close()
+        super().close()
 
 
 def _printable(raw: str) -> str:

@@ -9,12 +9,19 @@ folder, never next to the model.
 from __future__ import annotations
 
 import os
+import shutil
+import signal
 import tempfile
+import threading
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from mlfcheck import userfile
 from mlfcheck.archive import Archive, Limits
 from mlfcheck.boards import Board
 from mlfcheck.consumers import Profile, Verdict, builtin_profiles, evaluate
@@ -145,55 +152,92 @@ def _kind(path: Path) -> str | None:
     return "model" if name.endswith(MODEL_SUFFIXES) else None
 
 
+MAX_MANIFEST_ITEMS = 100_000
+"""Most items the manifests of one audit may expand to (nested manifests multiply)."""
+MAX_MANIFEST_DEPTH = 16
+"""Deepest nesting of manifests listing manifests."""
+
+
 def _walk(root: Path) -> Iterator[Path]:
-    """Archives and models under a folder, sorted; archive folders are not searched inside."""
-    for entry in sorted(root.iterdir(), key=lambda p: p.name):
-        if entry.is_symlink():
-            continue
-        if _kind(entry) is not None:
-            yield entry
-        elif entry.is_dir():
-            yield from _walk(entry)
+    """Archives and models under a folder, sorted; archive folders are not searched inside.
+    Iterative, so a folder nested thousands deep costs no Python stack."""
+    stack = [root]
+    while stack:
+        folder = stack.pop()
+        subfolders = []
+        for entry in sorted(folder.iterdir(), key=lambda p: p.name):
+            if entry.is_symlink():
+                continue
+            if _kind(entry) is not None:
+                yield entry
+            elif entry.is_dir():
+                subfolders.append(entry)
+        stack.extend(reversed(subfolders))
 
 
-def _manifest_entries(manifest: Path) -> list[str]:
-    """Paths listed in a manifest: one a line, '#' starts a comment."""
-    try:
-        lines = manifest.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{manifest}: cannot read manifest: {exc}") from None
-    return [e for e in (line.split("#", 1)[0].strip() for line in lines) if e]
+def _manifest_entries(manifest: Path) -> list[tuple[int, str]]:
+    """(line number, path) listed in a manifest: one a line, '#' starts a comment."""
+    lines = userfile.read_text(manifest, "manifest").splitlines()
+    return [(n, e) for n, e in enumerate((line.split("#", 1)[0].strip() for line in lines), 1)
+            if e]
 
 
-def _items_of(given: str, key: str, seen: frozenset[Path]) -> list[Item]:
-    """Items of one PATH; `key` is what the PATH itself is called in keys."""
+class _Expansion:
+    """Counts manifest entries and the items found, so nested manifests cannot fan out
+    unbounded (a manifest listing another twice, 24 deep, would name 2^24 archives)."""
+
+    def __init__(self) -> None:
+        self.spent = 0
+
+    def add(self, found: list[Item], where: str) -> list[Item]:
+        self.spent += max(len(found), 1)
+        if self.spent > MAX_MANIFEST_ITEMS:
+            raise UsageError(f"{where}: manifests expand to more than {MAX_MANIFEST_ITEMS} "
+                             "entries")
+        return found
+
+
+def _items_of(given: str, key: str, chain: tuple[Path, ...], budget: _Expansion,
+              origin: str | None = None) -> list[Item]:
+    """Items of one PATH; `key` is what the PATH itself is called in keys. `chain` is the
+    manifests that led here; `origin` ('manifest:line') names an entry without quoting it."""
     path = Path(given)
+    shown = origin or given
     if not path.exists():
-        raise UsageError(f"{given}: no such file or directory")
+        raise UsageError(f"{shown}: no such file or directory")
     kind = _kind(path)
     if kind is not None:
-        return [Item(key, given, kind)]
+        return budget.add([Item(key, given, kind)], shown)
     if path.is_dir():
         prefix = f"{key}/" if key else ""
-        return [Item(prefix + p.relative_to(path).as_posix(), str(p), k) for p in _walk(path)
-                if (k := _kind(p)) is not None]
-    if path.resolve() in seen:
-        raise UsageError(f"{given}: manifest lists itself")
-    return [i for entry in _manifest_entries(path)
-            for i in _items_of(str(path.parent / entry), entry, seen | {path.resolve()})]
+        return budget.add([Item(prefix + p.relative_to(path).as_posix(), str(p), k)
+                           for p in _walk(path) if (k := _kind(p)) is not None], shown)
+    if path.resolve() in chain:
+        raise UsageError(f"{shown}: manifest lists itself (a cycle of manifests)")
+    if len(chain) >= MAX_MANIFEST_DEPTH:
+        raise UsageError(f"{shown}: manifests nested more than {MAX_MANIFEST_DEPTH} deep")
+    inner = (*chain, path.resolve())
+    items: list[Item] = []
+    for n, entry in _manifest_entries(path):
+        budget.add([], f"{path}:{n}")
+        items += _items_of(str(path.parent / entry), entry, inner, budget, f"{path}:{n}")
+    return items
 
 
 def discover(paths: Sequence[str]) -> tuple[Item, ...]:
     """Items under each PATH (archive, model, folder or manifest), in order, keys unique.
 
-    Raises UsageError for a missing path or when nothing is found.
+    Raises UsageError for a missing path, when nothing is found, or when manifests cycle, nest
+    too deep or expand to too many items. Errors about a manifest's entries name the
+    manifest and line, never the entry's text.
     """
+    budget = _Expansion()
     items = [i for p in paths
-             for i in _items_of(p, Path(p).name if _kind(Path(p)) else "", frozenset())]
+             for i in _items_of(p, Path(p).name if _kind(Path(p)) else "", (), budget)]
     if not items:
         raise UsageError(f"no archives or models found in {', '.join(paths)}")
-    keys = [i.key for i in items]
-    return tuple(i if keys.count(i.key) == 1 else Item(i.path, i.path, i.kind) for i in items)
+    counts = Counter(i.key for i in items)
+    return tuple(i if counts[i.key] == 1 else Item(i.path, i.path, i.kind) for i in items)
 
 
 # -- one archive -------------------------------------------------------------------------------
@@ -250,7 +294,7 @@ def _compare(job: _Job, base: Item, old: str, new: Loaded, report: Report) -> Co
 
 def audit_one(job: _Job) -> ArchiveAudit:
     """The audit of one item (run in a worker process when --jobs > 1)."""
-    with tempfile.TemporaryDirectory(prefix="mlfcheck-audit-") as folder:
+    with _scratch() as folder:
         try:
             path = _materialise(job.item, folder, "current")
             with Archive(path, limits=job.limits) as archive:
@@ -293,11 +337,83 @@ def _run(jobs: list[_Job], workers: int,
             results.append(audit_one(job))
             report(results[-1])
         return results
-    with ProcessPoolExecutor(max_workers=min(workers, len(jobs))) as pool:
-        futures = [pool.submit(audit_one, job) for job in jobs]
+    pool = ProcessPoolExecutor(max_workers=min(workers, len(jobs)),
+                               initializer=_exit_on_sigterm)
+    try:
+        futures = [pool.submit(_audit_in_worker, job) for job in jobs]
         for future in as_completed(futures):
             report(future.result())
         return [f.result() for f in futures]
+    except BrokenProcessPool:
+        raise MlfcheckError("a worker process was killed; the audit is incomplete") from None
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+class _Terminated(SystemExit):
+    """SIGTERM arrived: unwind (removing temporary folders), then exit."""
+
+
+_SCRATCH: set[str] = set()
+"""Temporary folders of the audits running in this process."""
+
+
+@contextmanager
+def _scratch() -> Iterator[str]:
+    """A temporary folder for one archive's audit, removed afterwards (or on SIGTERM)."""
+    blocked = {signal.SIGTERM}
+    signal.pthread_sigmask(signal.SIG_BLOCK, blocked)  # no SIGTERM between mkdir and add
+    try:
+        folder = tempfile.mkdtemp(prefix="mlfcheck-audit-")
+        _SCRATCH.add(folder)
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, blocked)
+    try:
+        yield folder
+    finally:
+        _remove_scratch(folder)
+
+
+def _remove_scratch(*folders: str) -> None:
+    for folder in folders or tuple(_SCRATCH):
+        shutil.rmtree(folder, ignore_errors=True)
+        _SCRATCH.discard(folder)
+
+
+def _terminated(signum: int, frame: object) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut the cleanup
+    raise _Terminated(128 + signum)
+
+
+def _exit_on_sigterm() -> None:
+    """A worker's SIGTERM unwinds the audit it is running, then ends the worker (the pool
+    would otherwise report the exit as that job's result and take the next job)."""
+    signal.signal(signal.SIGTERM, _terminated)
+
+
+def _audit_in_worker(job: _Job) -> ArchiveAudit:
+    """audit_one in a pool worker, which exits once SIGTERM has unwound the job."""
+    try:
+        return audit_one(job)
+    except _Terminated as exc:
+        _remove_scratch()  # in case the signal cut a removal short
+        os._exit(exc.code if isinstance(exc.code, int) else 1)
+
+
+@contextmanager
+def _cleanup_on_sigterm() -> Iterator[None]:
+    """While auditing, SIGTERM unwinds (removing temporary folders) instead of killing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _terminated)
+    try:
+        yield
+    except _Terminated:
+        _remove_scratch()  # in case the signal cut a removal short
+        raise
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def audit(items: Sequence[Item], *, baseline: Sequence[Item] = (),
@@ -312,7 +428,8 @@ def audit(items: Sequence[Item], *, baseline: Sequence[Item] = (),
     chosen = tuple(profiles) if profiles is not None else builtin_profiles()
     work = [_Job(i, base.get(i.key), limits or Limits(), chosen, config or DiffConfig(), board)
             for i in items]
-    found = _run(work, jobs, progress)
+    with _cleanup_on_sigterm():
+        found = _run(work, jobs, progress)
     keys = {i.key for i in items}
     return AuditResult(tuple(found), tuple(i for k, i in base.items() if k not in keys),
                        tuple(baseline_paths), tuple(p.name for p in chosen), fail_on, timestamp,

@@ -4,11 +4,13 @@ tree-sitter-c parses each file after the two preprocessor habits of TVM's code g
 undone the way a C compiler undoes them (offsets kept, so every line:column stays true):
 `#ifdef __cplusplus` blocks are dropped (`extern "C" {` and its `}` sit in separate ones), and
 the macros `TVM_DLL` / `TVM_ATTRIBUTE_UNUSED`, which stand undefined before declarations, are
-blanked, as is the trailing comma of `__attribute__((section(".rodata.tvm"), ))`. Every other
+blanked. GNU `__attribute__((...))`, which tree-sitter-c rejects after a declarator where GCC
+accepts it, is blanked for the parser and kept as the declaration's storage. Every other
 conditional and `extern "C" { ... }` is transparent: symbols inside are read like the rest.
 
 A `SymbolTable` holds functions, data, prototypes, structs, macros and the remaining top-level
-items; nothing keeps a whole statement for display, only folded text for comparison and digests.
+items. Folded text (for comparing) is made lazily, only when a diff asks for it; nothing keeps a
+whole statement for display.
 """
 
 from __future__ import annotations
@@ -298,6 +300,14 @@ class SymbolTable:
 
 def preprocess(source: bytes) -> bytes:
     """`source` as a C compiler without `__cplusplus` sees it, same length, same line breaks."""
+    return _prepare(source)[0]
+
+
+def _prepare(source: bytes) -> tuple[bytes, list[tuple[int, str]]]:
+    """The preprocessed text, and (offset, folded contents) of every `__attribute__((...))` it
+    blanks: tree-sitter-c rejects GNU attributes after a declarator, where GCC accepts them
+    (v8's `uint8_t w[128] __attribute__((aligned(64)));`); the reader puts them back as
+    storage. Attributes inside dropped `__cplusplus` blocks are not among them."""
     out = bytearray(source)
     stack: list[tuple[bool, int]] = []  # (is a __cplusplus block, where dropping started or -1)
     for m in _CONDITIONAL.finditer(source):
@@ -321,20 +331,12 @@ def preprocess(source: bytes) -> bytes:
             stack.pop()
     for m in _BLANKED_MACROS.finditer(out):
         _blank(out, m.start(), m.end())
-    for m in _ATTRIBUTE.finditer(out):
-        _blank(out, m.start(), m.end())
-    return bytes(out)
-
-
-def _attributes(source: bytes) -> list[tuple[int, str]]:
-    """(offset, folded contents) of every `__attribute__((...))`, which `preprocess` blanks:
-    tree-sitter-c rejects GNU attributes after a declarator, where GCC accepts them (v8's
-    `uint8_t w[128] __attribute__((aligned(64)));`). The reader puts them back as storage."""
-    out = []
-    for m in _ATTRIBUTE.finditer(source):
+    attributes = []
+    for m in _ATTRIBUTE.finditer(bytes(out)):
         text = _fold_code(m.group(1)).rstrip(b",")  # v7 writes `section(".rodata.tvm"), `
-        out.append((m.start(), text.decode("utf-8", "backslashreplace")))
-    return out
+        attributes.append((m.start(), text.decode("utf-8", "backslashreplace")))
+        _blank(out, m.start(), m.end())
+    return bytes(out), attributes
 
 
 def _blank(buf: bytearray, start: int, end: int) -> None:
@@ -344,9 +346,9 @@ def _blank(buf: bytearray, start: int, end: int) -> None:
 
 def parse(path: str, source: bytes) -> SymbolTable:
     """The symbol table of one C file."""
-    text = preprocess(source)
+    text, attributes = _prepare(source)
     tree = Parser(_LANGUAGE).parse(text)
-    reader = _Reader(path, text, _attributes(source))
+    reader = _Reader(path, text, attributes)
     reader.item_list(tree.root_node)
     return SymbolTable(
         path=path, digest=hashlib.sha256(source).hexdigest(), size=len(source),
@@ -400,7 +402,6 @@ class _Reader:
 
     def __init__(self, path: str, text: bytes, attributes: list[tuple[int, str]]) -> None:
         self.path = path
-        self.text = text
         self.functions: list[Function] = []
         self.data: list[Data] = []
         self.prototypes: list[Prototype] = []

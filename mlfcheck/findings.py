@@ -61,11 +61,15 @@ class Code(enum.Enum):
         "A device, FIFO or other non-regular, non-directory member. TVM never writes one; the "
         "member is skipped.")
     A104 = CodeInfo(Severity.ERROR, "duplicate member name",
-        "Two members normalise to the same path. Which one a consumer sees depends on the "
-        "tool that extracts it, so the archive is ambiguous.")
+        "Two members normalise to the same path ('./a', 'a', 'a//b' and 'a/./b' are the path "
+        "an extraction writes, so './codegen/./host/x.c' overwrites './codegen/host/x.c'). "
+        "Which one a consumer sees depends on the tool that extracts it, so the archive is "
+        "ambiguous.")
     A105 = CodeInfo(Severity.ERROR, "unsafe member name",
-        "A member name holds control characters, is not valid UTF-8, or is longer than the "
-        "name limit. Such names break consumers and terminals; the member is skipped.")
+        "A member name holds control characters (C0, DEL or C1) or bidirectional-text "
+        "controls, is not valid UTF-8, is longer than the name limit, or names a regular file "
+        "with a trailing '/'. Such names break consumers and terminals, or read other than "
+        "they are; the member is skipped.")
     A106 = CodeInfo(Severity.ERROR, "member over the size limit",
         "A member is larger than --max-member-size. It is listed but never read, so checks "
         "that need its bytes are skipped.")
@@ -77,6 +81,13 @@ class Code(enum.Enum):
         "TVM adds the export folder with arcname '.', so members are named './metadata.json' "
         "and so on. Upstream helpers such as mlf_extract_workspace_size_bytes look up exactly "
         "'./metadata.json' and fail on other spellings.")
+    A109 = CodeInfo(Severity.WARNING, "backslash in member name",
+        "A member name holds a backslash. GNU tar on Linux (and mlfcheck) read it as part of one "
+        "file name; Windows tools read it as a folder separator, so the archive extracts to "
+        "different files on different systems.")
+    A110 = CodeInfo(Severity.WARNING, "member names differ only in case",
+        "Two members differ only in upper/lower case (metadata.json and METADATA.json). On a "
+        "case-insensitive file system (macOS, Windows) one overwrites the other on extraction.")
     # M: metadata.json as a JSON document
     M001 = CodeInfo(Severity.ERROR, "metadata.json missing",
         "Every MLF archive has metadata.json at its root (mlf-spec.md §1.2). Without it the "
@@ -92,8 +103,10 @@ class Code(enum.Enum):
     M005 = CodeInfo(Severity.ERROR, "duplicate key in metadata.json",
         "An object has the same key twice. Python keeps the last one, other parsers the first, "
         "so readers disagree about the archive.")
-    M006 = CodeInfo(Severity.ERROR, "non-finite number in metadata.json",
-        "NaN, Infinity and -Infinity are not JSON (RFC 8259) and TVM never writes them.")
+    M006 = CodeInfo(Severity.ERROR, "number out of range in metadata.json",
+        "NaN, Infinity and -Infinity are not JSON (RFC 8259), and a float that overflows or an "
+        "integer outside the 64-bit range has no C type: TVM never writes them, and readers "
+        "disagree about them (or fail on them).")
     M007 = CodeInfo(Severity.ERROR, "metadata.json nested too deeply",
         "Objects and arrays nest deeper than --max-json-depth. Real metadata nests at most 8 "
         "levels; deep nesting is a resource attack on readers.")

@@ -180,8 +180,11 @@ class Loaded:
             if self.archive.readable(path):
                 member = self.archive.members[path]
                 try:
+                    limits = self.archive.limits
                     with self.archive.open(path) as stream:
-                        result = read_params(stream, member.size, digest=self.digest_params)
+                        result = read_params(stream, member.size, digest=self.digest_params,
+                                             max_tensors=limits.max_tensors,
+                                             max_name_length=limits.max_name_length)
                 except ParamsError as exc:
                     result = exc
                 except ArchiveError as exc:
@@ -194,13 +197,18 @@ class Loaded:
         if path not in self._graphs:
             result: JSONDoc | Unavailable | None = None
             if self.archive.readable(path):
+                limits = self.archive.limits
                 try:
-                    result = parse_bytes(self.archive.read(path),
-                                         max_depth=self.archive.limits.max_json_depth)
+                    result = parse_bytes(self.archive.read(path, limit=limits.max_metadata_size),
+                                         max_depth=limits.max_json_depth)
                 except JSONDocError as exc:
                     result = Unavailable(Finding(exc.code, exc.message, member=path,
                                                  pointer=exc.pointer, line=exc.line,
                                                  column=exc.column, offset=exc.offset))
+                except ArchiveError as exc:
+                    why = exc.detail.removeprefix(path + ": ")
+                    result = Unavailable(Finding(Code.M008, f"{why} (--max-metadata-size)",
+                                                 member=path))
             self._graphs[path] = result
         return self._graphs[path]
 

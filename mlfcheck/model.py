@@ -13,7 +13,6 @@ import types
 import typing
 from dataclasses import dataclass, field
 from functools import cache
-from math import prod
 from typing import Any
 
 from mlfcheck.jsondoc import escape_token
@@ -32,8 +31,9 @@ def dtype_bytes(dtype: str) -> int | None:
     return (bits + 7) // 8
 
 
-def tensor_bytes(dtype: str, shape: tuple[int, ...], version: int) -> int | None:
-    """Bytes a tensor of this dtype and shape takes as the archive's writer counted them.
+def tensor_bytes(dtype: str, elements: int, version: int) -> int | None:
+    """Bytes a tensor of this dtype and element count takes as the archive's writer counted
+    them.
 
     TVM (v1-v7, model_library_format._shape_to_size and the operator buffer map) packs the
     elements: (prod(shape) x bits + 7) // 8 with the scalar width, so int4 takes half a byte.
@@ -44,8 +44,8 @@ def tensor_bytes(dtype: str, shape: tuple[int, ...], version: int) -> int | None
     if width is None or bits is None:
         return None
     if version >= 8:
-        return prod(shape) * width
-    return (prod(shape) * bits + 7) // 8
+        return elements * width
+    return (elements * bits + 7) // 8
 
 
 def dtype_bits(dtype: str) -> int | None:

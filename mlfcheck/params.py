@@ -107,8 +107,10 @@ class _Reader:
         return h.hexdigest()
 
 
-def read_params(stream: IO[bytes], size: int, *, digest: bool = False) -> ParamsFile:
-    """Parse a param dict of `size` bytes from `stream`; raise ParamsError on any defect.
+def read_params(stream: IO[bytes], size: int, *, digest: bool = False,
+                max_tensors: int = 100_000, max_name_length: int = 1024) -> ParamsFile:
+    """Parse a param dict of `size` bytes from `stream`; raise ParamsError on any defect,
+    or when it holds more than `max_tensors` tensors or a name over `max_name_length` bytes.
 
     With `digest`, every tensor's data is hashed (for comparing values); without, it is skipped.
     """
@@ -120,10 +122,16 @@ def read_params(stream: IO[bytes], size: int, *, digest: bool = False) -> Params
     n_names = r.u64("name count")
     if n_names > r.left // 8:
         raise ParamsError(f"name count {n_names} is impossible in {r.left} remaining bytes", 16)
+    if n_names > max_tensors:
+        raise ParamsError(f"name count {n_names} is over the limit of {max_tensors} tensors "
+                          "(raise with --max-tensors)", 16)
     names: list[str] = []
     for i in range(n_names):
         at = r.offset
         length = r.u64(f"length of name {i}")
+        if length > max_name_length:
+            raise ParamsError(f"name {i} is {length} bytes long, over the limit of "
+                              f"{max_name_length} (raise with --max-name-length)", at)
         raw = r.take(length, f"name {i}")
         try:
             names.append(raw.decode("utf-8"))

@@ -39,11 +39,11 @@ def known_versions() -> tuple[int, ...]:
 
 @cache
 def load(name: str) -> dict[str, Any]:
-    """One schema by file name ('mlf-v7.schema.json', 'validate-report.schema.json')."""
-    path = schema_dir() / name
-    if not path.is_file():
+    """One shipped schema by file name ('mlf-v7.schema.json', 'validate-report.schema.json');
+    any other name, a path included, is a UsageError (nothing outside `schemas/` is read)."""
+    if name not in schema_names():
         raise UsageError(f"no schema named {name!r}; known: {', '.join(schema_names())}")
-    result: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    result: dict[str, Any] = json.loads((schema_dir() / name).read_text(encoding="utf-8"))
     return result
 
 

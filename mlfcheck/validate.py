@@ -67,15 +67,16 @@ def validate_loaded(ctx: Loaded, *, select: Iterable[Code] = (), ignore: Iterabl
     """Validate an archive already loaded (callers that go on using it share its work)."""
     found: list[Finding] = []
     skipped: list[tuple[str, str]] = []
+    chosen = (set(select) if select else set(Code)) - set(ignore)
     for chk in CHECKS:
+        if not chosen.intersection(chk.codes):
+            continue  # e.g. --ignore X001,X003 does not parse the generated C at all
         missing = unmet_need(ctx, chk.needs)
         if missing:
             skipped.append((chk.name, _WHY_SKIPPED[missing]))
             continue
         found.extend(chk.fn(ctx))
     detected = _detected(ctx)
-    chosen = set(select) if select else set(Code)
-    chosen -= set(ignore)
     kept = [f for f in found if f.code in chosen]
     if strict:
         kept = [replace(f, severity=Severity.ERROR) if f.level == Severity.WARNING else f

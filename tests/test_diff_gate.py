@@ -263,3 +263,15 @@ def test_a_diff_parses_each_c_file_once(monkeypatch: pytest.MonkeyPatch) -> None
     old, new = real_archives()[AOT], real_archives()["gubprof-microspeech-v5-aot-b"]
     diff_archives(old, new)
     assert sorted(parsed) == sorted(2 * ["codegen/host/src/default_lib0.c", LIB1])
+
+
+def test_sizes_and_max_report_bytes_shape_the_text_report() -> None:
+    old, new = str(real_archives()[ESP]), str(real_archives()[HANNAH])
+    _, short, _ = invoke(diff, old, new)
+    _, full, _ = invoke(diff, old, new, "--sizes")
+    assert "more rows (--sizes shows all)" in short and "more rows" not in full
+    assert len(full.splitlines()) > len(short.splitlines())
+    code, cut, _ = invoke(diff, old, new, "--max-report-bytes", "600")
+    assert code == 1 and len(cut.encode()) < 700
+    assert cut.endswith("… report cut at 600 bytes (--max-report-bytes); --format json is "
+                        "complete\n")

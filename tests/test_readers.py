@@ -24,8 +24,10 @@ from mlfcheck.params import LIST_MAGIC, TENSOR_MAGIC, ParamsError, read_params
 def test_positions_point_at_each_value_by_json_pointer() -> None:
     doc = parse_bytes(b'{\n  "a": [1,\n    {"b~/c": true}]\n}', max_depth=8)
     assert doc.value == {"a": [1, {"b~/c": True}]}
-    assert doc.positions["/a"] == (2, 8)
-    assert doc.positions["/a/1/b~0~1c"] == (3, 14)
+    assert doc.position("/a") == (2, 8)
+    assert doc.position("/a/1/b~0~1c") == (3, 14)
+    assert doc.position("") == (1, 1)
+    assert doc.position("/a/7") == (2, 8)
     assert doc.position("/a/1/missing") == (3, 5)
 
 
@@ -52,7 +54,8 @@ def test_strict_parser_rejects_what_json_lets_through(text: bytes, code: Code,
 
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
+    st.none() | st.booleans() | st.integers(-(2**64) + 1, 2**64 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(),
     lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(), children,
                                                                      max_size=4),
@@ -65,6 +68,39 @@ def test_strict_parser_agrees_with_the_json_module_on_valid_documents(value: obj
 
     text = json.dumps(value, indent=1).encode()
     assert parse_bytes(text, max_depth=64).value == json.loads(text)
+
+
+@pytest.mark.parametrize("number", [b"18446744073709551616", b"-18446744073709551616",
+                                    b"1" + b"0" * 400, b"1" * 5000, b"1e400"])
+def test_a_number_beyond_64_bits_or_a_float_is_refused_m006(number: bytes) -> None:
+    with pytest.raises(JSONDocError) as info:
+        parse_bytes(b'{"workspace_size_bytes": ' + number + b"}", max_depth=8)
+    assert info.value.code is Code.M006
+    assert (info.value.line, info.value.column) == (1, 26)
+    assert str(len(number.lstrip(b"-"))) in info.value.message or number == b"1e400"
+
+
+def test_the_largest_64_bit_integers_are_accepted() -> None:
+    doc = parse_bytes(b"[18446744073709551615, -18446744073709551615]", max_depth=8)
+    assert doc.value == [2**64 - 1, -(2**64) + 1]
+
+
+def test_finding_one_position_in_a_16MiB_array_is_fast_and_records_no_other() -> None:
+    import time
+    import tracemalloc
+
+    text = b'{"big": [' + b"0," * (8 << 20) + b'1], "after": {"x": 2}}'
+    doc = parse_bytes(text, max_depth=8)
+    tracemalloc.start()
+    started = time.perf_counter()
+    try:
+        where = doc.position("/after/x")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert where == (1, len(text) - 2)
+    assert time.perf_counter() - started < 2.0
+    assert peak < 4 << 20
 
 
 # -- params ----------------------------------------------------------------------------------

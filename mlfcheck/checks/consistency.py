@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from mlfcheck.checks.base import check
+from mlfcheck.checks.files import short_list
 from mlfcheck.findings import Code, Finding
 from mlfcheck.jsondoc import escape_token
 from mlfcheck.layouts import params_path
@@ -72,22 +73,44 @@ def _io_problem(executor: str | None, io_size: int, total: int) -> str | None:
     return f"io_size_bytes is {io_size} but inputs and outputs add up to {total}"
 
 
+INT64_MAX = 2**63 - 1
+"""Largest dimension a shape may have: TVM's shapes are int64."""
+
+
 def _size_problem(dtype: str, size: int, shape: tuple[int, ...] | None,
                   version: int) -> str | None:
     width = dtype_bytes(dtype)
     if width is None:
         return None
     if shape is not None:
-        expected = tensor_bytes(dtype, shape, version)
+        if any(abs(d) > INT64_MAX for d in shape):
+            return f"shape {short_list(list(shape))} has a dimension beyond int64"
+        # one element takes at least one bit, so more than size x 8 elements never fit
+        elements = _elements(shape, size * 8)
+        expected = tensor_bytes(dtype, elements, version)
         if expected is not None and expected != size:
             formula = ("prod(shape) x bits, rounded up to bytes" if version <= 7
                        else f"prod(shape) x {width} bytes")
-            return (f"size {size} differs from {expected} for shape {list(shape)} of {dtype} "
-                    f"({formula})")
+            shown = expected if elements <= size * 8 else f"more than {size}"
+            return (f"size {size} differs from {shown} for shape {short_list(list(shape))} of "
+                    f"{dtype} ({formula})")
         return None
     if (dtype_bits(dtype) or 8) % 8 == 0 and size % width:
         return f"size {size} is not a whole number of {dtype} elements ({width} bytes each)"
     return None
+
+
+def _elements(shape: tuple[int, ...], cap: int) -> int:
+    """The product of `shape`, or any value above `cap` once it is certain to pass it (so a
+    shape of 100,000 dimensions costs no million-digit multiplications)."""
+    if 0 in shape:
+        return 0
+    product = 1
+    for d in shape:
+        product *= d
+        if abs(product) > cap:
+            return cap + 1
+    return product
 
 
 @check(Code.C005, needs="model")

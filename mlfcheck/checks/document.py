@@ -11,7 +11,7 @@ from mlfcheck.loaded import Loaded, Unavailable
 
 
 @check(Code.A101, Code.A102, Code.A103, Code.A104, Code.A105, Code.A106, Code.A107, Code.A108,
-       needs="archive")
+       Code.A109, Code.A110, needs="archive")
 def container(ctx: Loaded) -> Iterator[Finding]:
     """Members are plain files and folders with safe, unique names (design.md §2)."""
     yield from ctx.archive.findings

@@ -45,6 +45,8 @@ def _graph(ctx: Loaded, module: Module) -> tuple[str, dict[str, Any] | str | Non
         return path, None
     if isinstance(graph, Unavailable):
         f = graph.finding
+        if f.code is Code.M008:  # over --max-metadata-size: not read at all
+            return path, f"not read: {f.message}"
         where = f" at {f.line}:{f.column}" if f.line else ""
         return path, f"not valid JSON{where}: {f.message}"
     value = graph.value
@@ -79,8 +81,8 @@ def graph_config(ctx: Loaded) -> Iterator[Finding]:
         listed = [s.storage_id for s in module.sids]
         sids_at = f"{module.pointer}/memory" + ("/sids" if model.version >= 2 else "")
         if listed != order:
-            yield ctx.at(Code.G002, f"sids list storage ids {_short(listed)} but the graph uses "
-                         f"{_short(order)} in first-use order", sids_at)
+            yield ctx.at(Code.G002, f"sids list storage ids {short_list(listed)} but the graph "
+                         f"uses {short_list(order)} in first-use order", sids_at)
         args = set(graph["args"])
         for i, sid in enumerate(module.sids):
             if sid.input_binding is not None and sid.input_binding not in args:
@@ -104,7 +106,8 @@ def params_are_graph_inputs(ctx: Loaded) -> Iterator[Finding]:
                               "the graph", member=params_path(module), offset=t.data_offset)
 
 
-def _short(values: list[int]) -> str:
+def short_list(values: list[int]) -> str:
+    """A list as JSON, cut after 8 values (findings stay one short line)."""
     return json.dumps(values if len(values) <= 8 else [*values[:8], "..."])
 
 

@@ -10,6 +10,7 @@ from typing import Any, NoReturn, TypeVar
 import click
 
 from mlfcheck.archive import Limits, MiB
+from mlfcheck.reporters.present import term
 
 EXIT_CLEAN = 0
 EXIT_FOUND = 1
@@ -21,9 +22,11 @@ _LIMIT_FLAGS = (
     ("--max-members", "max_members", "most members an archive may have"),
     ("--max-member-size", "max_member_size", "largest member, in bytes"),
     ("--max-total-size", "max_total_size", "most bytes all members may total"),
-    ("--max-name-length", "max_name_length", "longest member name, in characters"),
-    ("--max-metadata-size", "max_metadata_size", "largest metadata.json, in bytes"),
+    ("--max-name-length", "max_name_length", "longest member or tensor name"),
+    ("--max-metadata-size", "max_metadata_size", "largest metadata.json or graph JSON, in bytes"),
     ("--max-json-depth", "max_json_depth", "deepest JSON nesting"),
+    ("--max-header-bytes", "max_header_bytes", "most bytes of PAX/long-name headers in total"),
+    ("--max-tensors", "max_tensors", "most tensors in one .params file"),
 )
 
 
@@ -46,15 +49,22 @@ def limit_options(fn: F) -> F:
 
 
 def fail(command: str, message: str) -> NoReturn:
-    """Print one line to stderr and exit 2 ('could not run')."""
-    click.echo(f"mlfcheck {command}: error: {message}", err=True)
+    """Print one line to stderr (archive content in it escaped) and exit 2 ('could not run')."""
+    click.echo(f"mlfcheck {command}: error: {term(message)}", err=True)
     sys.exit(EXIT_TROUBLE)
 
 
 def emit(text: str, output: str | None) -> None:
-    """Write a report to a file (atomically enough: whole text at once) or to stdout."""
-    if output:
-        with open(output, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-    else:
-        click.echo(text, nl=not text.endswith("\n"))
+    """Write a report to a file (whole text at once) or to stdout; a file that cannot be
+    written is one line and exit 2. Reporters escape what they print; a lone surrogate that
+    one missed is written as `\udcff` rather than ending in a UnicodeEncodeError."""
+    data = text.encode("utf-8", "backslashreplace")
+    if not output:
+        click.echo(data, nl=not text.endswith("\n"))
+        return
+    try:
+        with open(output, "wb") as fh:
+            fh.write(data)
+    except OSError as exc:
+        fail(click.get_current_context().info_name or "", f"cannot write {output}: "
+             f"{exc.strerror or exc}")

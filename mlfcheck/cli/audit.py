@@ -18,6 +18,7 @@ from mlfcheck.diff import FAIL_ON
 from mlfcheck.diff.config import find_config, load_config
 from mlfcheck.errors import MlfcheckError
 from mlfcheck.reporters.audit import RENDERERS
+from mlfcheck.reporters.present import term
 
 
 @click.command()
@@ -82,7 +83,7 @@ def _exit_code(result: AuditResult) -> int:
     if result.unreadable:
         for a in result.archives:
             if a.error:
-                click.echo(f"mlfcheck audit: error: {a.item.path}: {a.error}", err=True)
+                click.echo(term(f"mlfcheck audit: error: {a.item.path}: {a.error}"), err=True)
         return EXIT_TROUBLE
     return EXIT_FOUND if result.fails else EXIT_CLEAN
 
@@ -93,7 +94,7 @@ class _progress:
     def __init__(self, total: int) -> None:
         stream = sys.stderr
         self._bar = (click.progressbar(length=total, label="auditing", file=stream,
-                                       item_show_func=lambda key: key)
+                                       item_show_func=lambda key: term(key) if key else key)
                      if stream.isatty() and total > 1 else None)
 
     def __enter__(self) -> _progress:

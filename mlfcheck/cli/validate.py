@@ -13,6 +13,7 @@ from mlfcheck.errors import ArchiveError, MlfcheckError
 from mlfcheck.findings import parse_code_selection
 from mlfcheck.reporters import validate as validate_reporters
 from mlfcheck.reporters.junit import render_junit
+from mlfcheck.reporters.present import term
 from mlfcheck.validate import Report, Unreadable, Validation
 
 RENDERERS = {**validate_reporters.RENDERERS, "junit": render_junit}
@@ -54,7 +55,7 @@ def validate(paths: tuple[str, ...], fmt: str, output: str | None, select: tuple
     unreadable = [o for o in outcomes if isinstance(o, Unreadable)]
     if fmt != "text" or output:  # the text report on stdout already says it
         for u in unreadable:
-            click.echo(f"mlfcheck validate: error: {u.path}: {u.error}", err=True)
+            click.echo(term(f"mlfcheck validate: error: {u.path}: {u.error}"), err=True)
     if unreadable:
         sys.exit(EXIT_TROUBLE)
     sys.exit(EXIT_CLEAN if all(isinstance(o, Report) and o.ok for o in outcomes)

@@ -133,11 +133,13 @@ def evaluate(profile: Profile, ctx: Loaded) -> Verdict:
     failures += _container_failures(profile, facts)
     version_failure, notes = _version_check(profile, facts)
     failures += version_failure
+    causes = {f.cause() for f in failures}
     for read in profile.reads:
         for failure in _run(read, facts):
             if isinstance(failure, str):
                 notes.append(failure)
-            elif failure.cause() not in {f.cause() for f in failures + misses}:
+            elif failure.cause() not in causes:
+                causes.add(failure.cause())
                 (misses if read.optional else failures).append(failure)
     return Verdict(profile, facts.archive.path, facts.version(), facts.container(),
                    tuple(failures), tuple(misses), tuple(notes))

@@ -12,8 +12,12 @@ from typing import Any
 
 from jsonschema.exceptions import best_match
 
-from mlfcheck import schemas
+from mlfcheck import schemas, userfile
 from mlfcheck.errors import UsageError
+from mlfcheck.jsondoc import JSONDocError, parse_bytes
+
+MAX_PROFILE_DEPTH = 16
+"""Deepest JSON nesting in a profile file (the schema needs 6)."""
 
 SCHEMA = "consumer-profile.schema.json"
 READ_KINDS = ("json", "file", "glob", "dir", "symbol", "struct", "system_lib", "executor",
@@ -181,8 +185,11 @@ def parse_profile(doc: Any, origin: str) -> Profile:
     error = best_match(schemas.validator(SCHEMA).iter_errors(doc))
     if error is not None:
         where = error.json_path.removeprefix("$") or "the document"
-        raise ProfileError(f"{origin}: not a consumer profile: {where}: {error.message} "
-                           f"(schema {SCHEMA})")
+        expected = json.dumps(error.validator_value)
+        expected = expected if len(expected) <= 80 else expected[:77] + "..."
+        raise ProfileError(f"{origin}: not a consumer profile: {where} fails "
+                           f"'{error.validator}': {expected} (schema {SCHEMA}; the value is "
+                           "not quoted)")
     container = doc["container"]
     return Profile(
         name=doc["name"], title=doc["title"], description=doc.get("description", ""),
@@ -196,17 +203,18 @@ def parse_profile(doc: Any, origin: str) -> Profile:
 
 
 def load_profile(path: str | Path) -> Profile:
-    """Read a user's profile file; ProfileError says what is wrong with it."""
+    """Read a user's profile file (a regular file, size-capped, strict JSON); ProfileError says
+    what is wrong with it."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ProfileError(f"{path}: cannot read profile: {exc.strerror or exc}") from None
+        data = userfile.read_bytes(path, "profile")
+    except UsageError as exc:
+        raise ProfileError(str(exc)) from None
     try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ProfileError(f"{path}:{exc.lineno}:{exc.colno}: profile is not JSON: "
-                           f"{exc.msg}") from None
-    return parse_profile(doc, str(path))
+        doc = parse_bytes(data, max_depth=MAX_PROFILE_DEPTH)
+    except JSONDocError as exc:
+        where = f"{exc.line}:{exc.column}" if exc.line is not None else f"byte {exc.offset}"
+        raise ProfileError(f"{path}:{where}: profile is not strict JSON: {exc.message}") from None
+    return parse_profile(doc.value, str(path))
 
 
 def _order(profile: Profile) -> tuple[str, int, str]:

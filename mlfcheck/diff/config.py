@@ -26,7 +26,7 @@ from typing import Any
 
 from jsonschema.exceptions import best_match
 
-from mlfcheck import schemas
+from mlfcheck import schemas, userfile
 from mlfcheck.diff.result import Change
 from mlfcheck.diff.rules import Level, Rule
 from mlfcheck.errors import UsageError
@@ -41,6 +41,8 @@ METRICS = ("workspace", "constants", "code", "flash", "ram")
 
 _THRESHOLD = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(%|B|KiB|MiB)?\s*$")
 _UNITS = {None: 1, "B": 1, "KiB": 1024, "MiB": 1024 * 1024}
+MAX_THRESHOLD = 2.0**63
+"""Thresholds at or above this (bytes or percent) are refused: no archive is that large."""
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,8 @@ class Threshold:
             raise UsageError(f"{what}: threshold {text!r} is not a number of bytes or a "
                              "percentage (e.g. 4096, 4KiB, 10%)")
         number, unit = float(m.group(1)), m.group(2)
+        if number * _UNITS.get(unit, 1) >= MAX_THRESHOLD:
+            raise UsageError(f"{what}: threshold {m.group(1)}{unit or ''} is too large")
         if unit == "%":
             return cls(number, True)
         return cls(number * _UNITS[unit], False)
@@ -148,7 +152,7 @@ def find_config(start: Path) -> Path | None:
         if own.is_file():
             return own
         pyproject = folder / "pyproject.toml"
-        if pyproject.is_file() and "mlfcheck" in _read(pyproject).get("tool", {}):
+        if pyproject.is_file() and _mlfcheck_table(_read(pyproject), pyproject) is not None:
             return pyproject
     return None
 
@@ -156,14 +160,25 @@ def find_config(start: Path) -> Path | None:
 SCHEMA = "diff-config.schema.json"
 
 
+def _mlfcheck_table(doc: dict[str, Any], path: Path) -> Any:
+    """pyproject.toml's [tool.mlfcheck] (None when absent); UsageError when [tool] is not a
+    table."""
+    tool = doc.get("tool", {})
+    if not isinstance(tool, dict):
+        raise UsageError(f"{path}: [tool] must be a table")
+    return tool.get("mlfcheck")
+
+
 def load_config(path: Path | None) -> DiffConfig:
     """The configuration in `path` (None: the defaults). Raises UsageError on any mistake."""
     if path is None:
         return DiffConfig()
     doc = _read(path)
-    table = doc.get("tool", {}).get("mlfcheck", {}) if path.name == "pyproject.toml" else doc
+    table = _mlfcheck_table(doc, path) if path.name == "pyproject.toml" else doc
+    if not isinstance(table, dict):
+        raise UsageError(f"{path}: [tool.mlfcheck] must be a table")
     where = f"{path}: [{'tool.mlfcheck.' if path.name == 'pyproject.toml' else ''}diff]"
-    section = _jsonable(table.get("diff", {}) if isinstance(table, dict) else table)
+    section = _jsonable(table.get("diff", {}))
     error = best_match(schemas.validator(SCHEMA).iter_errors(section))
     if error is not None:
         leaf = schemas.best_leaf(error)
@@ -196,14 +211,17 @@ def _jsonable(value: Any) -> Any:
 
 
 def _read(path: Path) -> dict[str, Any]:
+    """A configuration file (a regular UTF-8 file, size-capped) as TOML."""
+    text = userfile.read_text(path, "configuration")
     try:
-        with open(path, "rb") as fh:
-            doc: dict[str, Any] = tomllib.load(fh)
-            return doc
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot read configuration: {exc.strerror}") from None
+        doc: dict[str, Any] = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"{path}: not valid TOML: {exc}") from None
+    except ValueError:  # an integer over sys.get_int_max_str_digits() digits
+        raise UsageError(f"{path}: not usable TOML: a number is too long") from None
+    except RecursionError:
+        raise UsageError(f"{path}: not usable TOML: nested too deeply") from None
+    return doc
 
 
 def _allow_entry(raw: dict[str, Any], where: str) -> AllowEntry:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import html
-import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -15,10 +13,11 @@ from mlfcheck.reporters import diff as diff_reporters
 from mlfcheck.reporters import validate as validate_reporters
 from mlfcheck.reporters.compat import cell, verdict_json
 from mlfcheck.reporters.junit import render_audit_junit
+from mlfcheck.reporters.present import byte_count, json_report, md_code, md_text
+from mlfcheck.reporters.present import html_text as _e
 from mlfcheck.reporters.show import summary_json
 from mlfcheck.summary import Summary
 
-FORMAT_VERSION = 1
 METRICS = (("workspace_bytes", "workspace", "#1f77b4"),
            ("constants_bytes", "constants", "#ff7f0e"),
            ("io_bytes", "inputs + outputs", "#2ca02c"), ("code_bytes", "generated code", "#9467bd"))
@@ -31,15 +30,6 @@ MATRIX_MARK = {"yes": "✅", "no": "❌", "pack": "📦"}
 PACK_NOTE = ("every read succeeds, but the consumer opens a tar file and this archive is an "
              "extracted folder: pack it with tar first.")
 STATUS_MARK = {"valid": "✅ valid", "invalid": "❌ invalid", "unreadable": "⛔ unreadable"}
-
-
-def size(n: int) -> str:
-    """Bytes for people: '980 B', '17.0 KiB', '1.2 MiB'."""
-    if n < 1024:
-        return f"{n} B"
-    if n < 1024 * 1024:
-        return f"{n / 1024:.1f} KiB"
-    return f"{n / 1024 / 1024:.1f} MiB"
 
 
 def _counts(result: AuditResult) -> dict[str, int]:
@@ -112,22 +102,15 @@ def _archive_json(a: ArchiveAudit, result: AuditResult) -> dict[str, Any]:
 
 def render_json(result: AuditResult) -> str:
     """The audit format (schemas/audit-report.schema.json)."""
-    doc = {"format": "mlfcheck-audit", "format_version": FORMAT_VERSION,
-           "tool": {"name": "mlfcheck", "version": __version__},
-           "timestamp": result.timestamp, "baseline": list(result.baseline),
-           "fail_on": None if result.fail_on is None else str(result.fail_on),
-           "consumers": list(result.consumers), "summary": _counts(result),
-           "archives": [_archive_json(a, result) for a in result.archives],
-           "removed": [{"key": i.key, "path": i.path, "kind": i.kind} for i in result.removed]}
-    return json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    return json_report("audit", {
+        "timestamp": result.timestamp, "baseline": list(result.baseline),
+        "fail_on": None if result.fail_on is None else str(result.fail_on),
+        "consumers": list(result.consumers), "summary": _counts(result),
+        "archives": [_archive_json(a, result) for a in result.archives],
+        "removed": [{"key": i.key, "path": i.path, "kind": i.kind} for i in result.removed]})
 
 
 # -- markdown ----------------------------------------------------------------------------------
-
-
-def _md(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
-
 
 def _version(a: ArchiveAudit) -> str:
     v = a.report.declared_version if a.report else None
@@ -144,7 +127,7 @@ def _readers(a: ArchiveAudit) -> str:
 
 def _memory_cells(a: ArchiveAudit) -> list[str]:
     m = a.summary
-    return [size(getattr(m, field)) if m else "" for field, _, _ in METRICS]
+    return [byte_count(getattr(m, field)) if m else "" for field, _, _ in METRICS]
 
 
 def _board_cells(a: ArchiveAudit) -> list[str]:
@@ -155,8 +138,8 @@ def _board_cells(a: ArchiveAudit) -> list[str]:
     fp = a.on_board.footprint
     if fp is None:
         return [f"not compiled: {a.on_board.error}", ""]
-    return [size(fp.flash) + (" (over FLASH)" if fp.flash > fp.board.flash.length else ""),
-            size(fp.ram) + (" (over RAM)" if fp.ram > fp.board.ram.length else "")]
+    return [byte_count(fp.flash) + (" (over FLASH)" if fp.flash > fp.board.flash.length else ""),
+            byte_count(fp.ram) + (" (over RAM)" if fp.ram > fp.board.ram.length else "")]
 
 
 def _baseline_cell(a: ArchiveAudit) -> str:
@@ -203,20 +186,21 @@ def _matrix_value(verdict: Verdict) -> str:
 
 def _md_table(rows: list[list[str]], *, code_column: int | None = None) -> list[str]:
     def fmt(r: list[str]) -> str:
-        cells = [f"`{_md(c)}`" if i == code_column and c else _md(c) for i, c in enumerate(r)]
+        cells = [md_code(c, table=True) if i == code_column else md_text(c)
+                 for i, c in enumerate(r)]
         return "| " + " | ".join(cells) + " |"
 
-    head = "| " + " | ".join(map(_md, rows[0])) + " |"
+    head = "| " + " | ".join(rows[0]) + " |"  # the tool's own column names
     return [head, "|" + "---|" * len(rows[0]), *map(fmt, rows[1:])]
 
 
 def _finding_lines(a: ArchiveAudit) -> list[str]:
     if a.error is not None:
-        return [f"- `{a.item.key}`: could not audit: {_md(a.error)}"]
+        return [f"- {md_code(a.item.key)}: could not audit: {md_text(a.error)}"]
     if a.report is None or not a.report.findings:
         return []
-    return [f"- `{a.item.key}`: {f.code.name} {f.level} at `{f.location()}`: {_md(f.message)}"
-            for f in a.report.findings]
+    return [f"- {md_code(a.item.key)}: {f.code.name} {f.level} at {md_code(f.location())}: "
+            f"{md_text(f.message)}" for f in a.report.findings]
 
 
 def render_markdown(result: AuditResult) -> str:
@@ -238,8 +222,8 @@ def render_markdown(result: AuditResult) -> str:
         lines += ["", "### Changes since the baseline"]
         for a in changed:
             assert a.comparison is not None and a.comparison.result is not None
-            lines += ["", f"<details><summary><code>{html.escape(a.item.key)}</code>: "
-                      f"{html.escape(_baseline_cell(a))}</summary>", "",
+            lines += ["", f"<details><summary><code>{_e(a.item.key)}</code>: "
+                      f"{_e(_baseline_cell(a))}</summary>", "",
                       diff_reporters.render_markdown(a.comparison.result).rstrip("\n"), "",
                       "</details>"]
     findings = [line for a in result.archives for line in _finding_lines(a)]
@@ -247,7 +231,7 @@ def render_markdown(result: AuditResult) -> str:
         lines += ["", "### Validation findings", "", *findings]
     if result.removed:
         lines += ["", "### Removed since the baseline", ""]
-        lines += [f"- `{i.key}`" for i in result.removed]
+        lines += [f"- {md_code(i.key)}" for i in result.removed]
     return "\n".join(lines) + "\n"
 
 
@@ -263,10 +247,6 @@ td.yes,td.valid{background:#e3f4e3}td.no,td.invalid,td.unreadable{background:#f9
 .headline{font-weight:600}.muted{color:#666}svg text{font:12px system-ui,sans-serif}
 details{margin:6px 0}pre{background:#f6f6f6;padding:6px;overflow-x:auto}
 """
-
-
-def _e(text: object) -> str:
-    return html.escape(str(text), quote=True)
 
 
 def _html_table(rows: list[list[str]], classes: Callable[[int, str], str] | None = None) -> str:
@@ -325,7 +305,7 @@ def _bars(rows: Sequence[tuple[str, list[int]]], metrics: Sequence[tuple[str, st
             bar_w = (col_w - 80) * values[j] / peak
             parts.append(_bar(x0, y, bar_w, row_h - 8, colour,
                               f"{key}: {label} {values[j]:,} bytes"))
-            parts.append(_text(x0 + bar_w + 4, y + row_h - 11, size(values[j])))
+            parts.append(_text(x0 + bar_w + 4, y + row_h - 11, byte_count(values[j])))
     for i, (key, _) in enumerate(rows):
         shown = key if len(key) <= 38 else "…" + key[-37:]
         parts.append(_text(label_w - 8, top + i * row_h + row_h - 11, shown, anchor="end"))
@@ -347,7 +327,7 @@ def operator_chart(archive: ArchiveAudit) -> str:
         parts.append(_text(label_w - 8, y + row_h - 7, _short_operator(op), anchor="end"))
         parts.append(_bar(label_w, y, w, row_h - 6, OPERATOR_COLOUR,
                           f"{op.name}: {op.workspace:,} bytes of workspace"))
-        parts.append(_text(label_w + w + 4, y + row_h - 7, size(op.workspace)))
+        parts.append(_text(label_w + w + 4, y + row_h - 7, byte_count(op.workspace)))
     parts.append("</svg>")
     return "".join(parts)
 
@@ -415,7 +395,8 @@ def _board_note(result: AuditResult) -> str:
     assert result.board is not None
     b = result.board
     return (f'<p class="muted">Each archive\'s C compiled for {_e(b.name)} '
-            f"({_e(b.description)}; FLASH {size(b.flash.length)}, RAM {size(b.ram.length)}) "
+            f"({_e(b.description)}; FLASH {byte_count(b.flash.length)}, "
+            f"RAM {byte_count(b.ram.length)}) "
             "with -Os, compile only: the flash and static RAM of its own symbols (mlfcheck "
             "size). Peak stack needs a run: mlfcheck export --verify --board.</p>")
 

@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from typing import Any
+from urllib.parse import quote
 
-from mlfcheck import __version__
 from mlfcheck.consumers import Evidence, Failure, Profile, Read, Verdict
 from mlfcheck.consumers.evaluate import CONTAINER
-
-FORMAT_VERSION = 1
+from mlfcheck.reporters.present import json_report, json_text, md_code, md_text, text_lines
 
 
 def cell(verdict: Verdict) -> str:
@@ -66,9 +65,9 @@ def render_text(verdicts: Sequence[Verdict]) -> str:
         unreadable = [v for v in verdicts if not v.readable]
         for v in unreadable:
             lines += ["", *_detail(v)]
-        return "\n".join(lines) + "\n"
+        return text_lines(lines)
     lines += _detail(verdicts[0])
-    return "\n".join(lines) + "\n"
+    return text_lines(lines)
 
 
 def _evidence_json(evidence: tuple[Evidence, ...]) -> list[dict[str, str | None]]:
@@ -94,36 +93,31 @@ def verdict_json(v: Verdict) -> dict[str, Any]:
 def render_json(verdicts: Sequence[Verdict]) -> str:
     """The compat format (schemas/compat-report.schema.json)."""
     v = verdicts[0]
-    doc = {"format": "mlfcheck-compat", "format_version": FORMAT_VERSION,
-           "tool": {"name": "mlfcheck", "version": __version__},
-           "archive": {"path": v.path, "version": v.version, "container": v.container},
-           "verdicts": [verdict_json(x) for x in verdicts]}
-    return json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-
-
-def _md(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    return json_report("compat", {
+        "archive": {"path": v.path, "version": v.version, "container": v.container},
+        "verdicts": [verdict_json(x) for x in verdicts]})
 
 
 def _link(e: Evidence) -> str:
     """A Markdown link to the evidence line on GitHub."""
-    p = e.parts
+    p = {k: quote(str(v), safe="/") for k, v in e.parts.items()}
     url = f"https://github.com/{p['repo']}/blob/{p['commit']}/{p['path']}#L{p['line']}"
-    return f"[`{_md(e.at)}`]({url})"
+    return f"[{md_code(e.at, table=True)}]({url})"
 
 
 def render_markdown(verdicts: Sequence[Verdict]) -> str:
     """A table of consumers: verdict, the read that fails first, why, and the consumer line."""
-    lines = [f"**mlfcheck compat** `{_heading(verdicts)}`", "",
+    lines = [f"**mlfcheck compat** {md_code(_heading(verdicts))}", "",
              "| consumer | readable | fails first | because | consumer source |",
              "|---|---|---|---|---|"]
     for v in verdicts:
         first = v.first
         mark = "✅ yes" if v.readable else "❌ no"
-        failing = f"`{_md(first.read)}`" if first else ""
-        because = _md(f"{first.message} → {first.error or 'fails'}") if first else ""
+        failing = md_code(first.read, table=True) if first else ""
+        because = md_text(f"{first.message} → {first.error or 'fails'}") if first else ""
         source = "<br>".join(_link(e) for e in first.evidence) if first else ""
-        lines.append(f"| `{v.profile.name}` | {mark} | {failing} | {because} | {source} |")
+        lines.append(f"| {md_code(v.profile.name, table=True)} | {mark} | {failing} "
+                     f"| {because} | {source} |")
     return "\n".join(lines) + "\n"
 
 
@@ -133,18 +127,18 @@ def _matrix_cell(v: Verdict) -> str:
     if v.container_only:
         return "📦"
     first = next(f for f in v.failures if f.read != CONTAINER)
-    return f"❌ `{_md(first.read)}`"
+    return f"❌ {md_code(first.read, table=True)}"
 
 
 def render_matrix_markdown(columns: Sequence[tuple[str, Sequence[Verdict]]]) -> str:
     """Consumers × archives: ✅ readable, 📦 only the container is refused (an extracted folder),
     ❌ and the requirement that fails first. Each column is (label, verdicts in one order)."""
     names = [v.profile.name for v in columns[0][1]]
-    lines = ["| consumer | " + " | ".join(_md(label) for label, _ in columns) + " |",
+    lines = ["| consumer | " + " | ".join(md_text(label) for label, _ in columns) + " |",
              "|---|" + "---|" * len(columns)]
     for i, name in enumerate(names):
-        lines.append(f"| `{name}` | " + " | ".join(_matrix_cell(v[i]) for _, v in columns)
-                     + " |")
+        lines.append(f"| {md_code(name, table=True)} | "
+                     + " | ".join(_matrix_cell(v[i]) for _, v in columns) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -190,20 +184,20 @@ def render_why_text(profile: Profile) -> str:
     lines += [f"source: {s}" for s in p.sources]
     lines.append(f"certainty: {p.certainty}" + ("" if p.origin == "built-in"
                                                  else f"; profile from {p.origin}"))
-    return "\n".join(lines) + "\n"
+    return text_lines(lines)
 
 
 def render_why_markdown(profile: Profile) -> str:
     """The requirements as a Markdown table with links to the consumer lines."""
     p = profile
-    lines = [f"**{_md(p.name)}**: {_md(p.title)}", "",
+    lines = [f"**{md_text(p.name)}**: {md_text(p.title)}", "",
              "| # | requirement | the consumer | consumer source |", "|---|---|---|---|"]
     rows = [("container", f"{', '.join(p.formats)}", p.opened_with or "", p.container_evidence)]
     rows += [(str(i), _requirement(r), r.why + (f" → {r.error}" if r.error else ""), r.evidence)
              for i, r in enumerate(p.reads, 1)]
     for number, what, does, evidence in rows:
         links = "<br>".join(_link(e) for e in evidence)
-        lines.append(f"| {number} | `{_md(what)}` | {_md(does)} | {links} |")
+        lines.append(f"| {number} | {md_code(what, table=True)} | {md_text(does)} | {links} |")
     return "\n".join(lines) + "\n"
 
 
@@ -215,7 +209,7 @@ def render_why_json(profile: Profile) -> str:
            "requirements": [{"requirement": _requirement(r), "why": r.why, "error": r.error,
                              "optional": r.optional, "evidence": _evidence_json(r.evidence)}
                             for r in profile.reads]}
-    return json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    return json_text(doc)
 
 
 WHY_RENDERERS: dict[str, Callable[[Profile], str]] = {

@@ -7,14 +7,11 @@ stays under MARKDOWN_BUDGET characters. JSON is complete: every change with its 
 
 from __future__ import annotations
 
-import json
 import os
-import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from mlfcheck import __version__
 from mlfcheck.diff.result import (
     SECTION_TITLES,
     Change,
@@ -29,6 +26,16 @@ from mlfcheck.diff.result import (
     Value,
 )
 from mlfcheck.diff.rules import Level
+from mlfcheck.reporters.present import (
+    byte_count,
+    html_text,
+    json_text,
+    md_code,
+    md_fence,
+    md_text,
+    report_header,
+    text_lines,
+)
 
 FORMAT_VERSION = 2
 LEVELS = (Level.BREAKING, Level.WARNING, Level.INFO)
@@ -63,10 +70,6 @@ def clip(text: str, width: int = MAX_LINE) -> str:
     return one if len(one) <= width else f"{one[:width]}…(+{len(one) - width} chars)"
 
 
-def _bytes(n: int) -> str:
-    return f"{n:,} B"
-
-
 def _kb(n: int) -> str:
     sign = "+" if n > 0 else "-" if n < 0 else "±"
     size = abs(n)
@@ -86,12 +89,12 @@ def value(v: Value | None) -> str:
     if v is None:
         return "—"
     if isinstance(v, Size):
-        return _bytes(v.bytes)
+        return byte_count(v.bytes)
     if isinstance(v, Count):
         return _plural(v.n, v.noun)
     if isinstance(v, TensorType):
         shape = f" {list(v.shape)}" if v.shape is not None else ""
-        size = f", {_bytes(v.size)}" if v.size is not None else ""
+        size = f", {byte_count(v.size)}" if v.size is not None else ""
         return f"{v.dtype}{shape}{size}"
     if isinstance(v, Symbol):
         return clip(_symbol(v), 120)
@@ -222,7 +225,7 @@ class Entry:
         common = os.path.commonprefix(subjects)  # noqa: RUF071 - names, not paths
         total = sum(x.new.bytes if isinstance(x.new, Size) else
                     x.old.bytes if isinstance(x.old, Size) else 0 for x in self.changes)
-        size = f", {_bytes(total)}" if total else ""
+        size = f", {byte_count(total)}" if total else ""
         pattern = f" (`{clip(common, 80)}*`)" if len(common) > 3 else ""
         module = f" in {c.module}" if c.module else ""
         return f"{len(self.changes)} × {c.rule.name} {c.rule.title}{pattern}{size}{module}"
@@ -263,7 +266,7 @@ def _size_table(result: DiffResult, options: Options) -> list[list[str]]:
               n(r.old_source), n(r.new_source), n(r.old_storage), n(r.new_storage),
               f"{r.delta:+,}"] for r in shown]
     rows = result.sizes
-    table.append(["total", f"{len(rows)} symbols",
+    table.append(["total", _plural(len(rows), "symbol"),
                   n(sum(r.old_source or 0 for r in rows)), n(sum(r.new_source or 0 for r in rows)),
                   n(sum(r.old_storage or 0 for r in rows)),
                   n(sum(r.new_storage or 0 for r in rows)), f"{sum(r.delta for r in rows):+,}"])
@@ -354,7 +357,7 @@ def render_text(result: DiffResult, options: Options | None = None) -> str:
                   for n in notes]
     if result.unchanged:
         lines += ["", f"unchanged: {_unchanged(result)}"]
-    text = "\n".join(lines) + "\n"
+    text = text_lines(lines)
     if options.max_bytes is not None and len(text.encode()) > options.max_bytes:
         cut = text.encode()[:options.max_bytes].decode("utf-8", "ignore")
         cut = cut[:cut.rfind("\n") + 1]
@@ -406,8 +409,7 @@ def diff_json(result: DiffResult) -> dict[str, Any]:
                      "new_flash": s.new_flash, "old_ram": s.old_ram, "new_ram": s.new_ram}
                     for s in result.board.symbols]}}
     return {**board,
-        "format": "mlfcheck-diff", "format_version": FORMAT_VERSION,
-        "tool": {"name": "mlfcheck", "version": __version__},
+        **report_header("diff"), "format_version": FORMAT_VERSION,
         "old": side(result.old), "new": side(result.new),
         "summary": {**{str(level): result.count(level) for level in LEVELS},
                     "allowed": len(result.changes) - len(result.active),
@@ -432,24 +434,14 @@ def diff_json(result: DiffResult) -> dict[str, Any]:
 
 def render_json(result: DiffResult, options: Options | None = None) -> str:
     """The diff format (schemas/diff-report.schema.json), complete whatever the options."""
-    return json.dumps(diff_json(result), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    return json_text(diff_json(result))
 
 
 # -- markdown -------------------------------------------------------------------------------------
 
 
 def _cell(text: str | None) -> str:
-    if text is None:
-        return "—"
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
-def _fence(lines: Iterable[str]) -> list[str]:
-    """A diff code block whose fence is longer than any backtick run inside it."""
-    body = [clip(line) for line in lines]
-    longest = max((len(run) for line in body for run in re.findall(r"`+", line)), default=0)
-    ticks = "`" * max(3, longest + 1)
-    return [f"{ticks}diff", *body, ticks]
+    return "—" if text is None else md_text(text)
 
 
 def _md_row(e: Entry) -> str:
@@ -464,8 +456,9 @@ def _md_excerpts(found: list[Entry]) -> list[str]:
     for e in found:
         c = e.first
         if len(e.changes) == 1 and c.details:
-            lines += ["", f"<details><summary>{c.rule.name} {_cell(clip(c.subject, 120))}"
-                      "</summary>", "", *_fence(c.details), "", "</details>"]
+            lines += ["", f"<details><summary>{c.rule.name} {html_text(clip(c.subject, 120))}"
+                      "</summary>", "", *md_fence((clip(d) for d in c.details), "diff"), "",
+                      "</details>"]
     return lines
 
 
@@ -485,8 +478,8 @@ def render_markdown(result: DiffResult, options: Options | None = None) -> str:
 
 def _markdown(result: DiffResult, options: Options, *, details: bool, info_rows: int | None,
               size_rows: bool) -> str:
-    lines = [f"**mlfcheck diff**: {_cell(headline(result))} — `{_cell(result.old.path)}` "
-             f"(v{result.old.version}) → `{_cell(result.new.path)}` (v{result.new.version})"]
+    lines = [f"**mlfcheck diff**: {_cell(headline(result))} — {md_code(result.old.path)} "
+             f"(v{result.old.version}) → {md_code(result.new.path)} (v{result.new.version})"]
     lines += [f"> {_cell(line)}" for line in _problems(result)]
     cut = not details
     for level in LEVELS:
@@ -517,7 +510,7 @@ def _markdown(result: DiffResult, options: Options, *, details: bool, info_rows:
         rows = _board_rows(result)
         lines += ["", f"#### {_cell(_board_heading(result))}", "",
                   "| " + " | ".join(rows[0]) + " |", "|---|---|" + "---:|" * 6]
-        lines += ["| " + " | ".join([f"`{_cell(clip(r[0], 120))}`", *r[1:]]) + " |"
+        lines += ["| " + " | ".join([md_code(clip(r[0], 120), table=True), *r[1:]]) + " |"
                   for r in rows[1:]]
     notes = _notes(result)
     if notes:

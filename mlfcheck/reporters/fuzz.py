@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
-from mlfcheck import __version__
 from mlfcheck.fuzz.campaign import CampaignResult
 from mlfcheck.fuzz.properties import Bucket
+from mlfcheck.reporters import present
 
-FORMAT_VERSION = 1
 DETAIL_LINES = 4
 """Lines of each counterexample's detail shown (the end: where a traceback says what)."""
 
@@ -43,14 +41,12 @@ def text(r: CampaignResult) -> str:
     lines.append("")
     lines.append(f"{len(r.counterexamples)} distinct counterexample(s)" if r.found
                  else "no counterexample found")
-    return "\n".join(lines) + "\n"
+    return present.text_lines(lines)
 
 
 def json_report(r: CampaignResult) -> str:
     """The same content as JSON (schemas/fuzz-report.schema.json)."""
-    doc: dict[str, Any] = {
-        "format": "mlfcheck-fuzz", "format_version": FORMAT_VERSION,
-        "tool": {"name": "mlfcheck", "version": __version__},
+    body: dict[str, Any] = {
         "target": r.target, "seed": r.seed, "verify": r.verify, "tvm_version": r.tvm_version,
         "requested": r.requested, "ran": r.ran, "seconds": round(r.seconds, 3),
         "per_minute": round(r.per_minute, 2), "shrink_seconds": round(r.shrink_seconds, 3),
@@ -62,7 +58,7 @@ def json_report(r: CampaignResult) -> str:
              "reproducer": str(c.reproducer) if c.reproducer is not None else None}
             for c in r.counterexamples],
     }
-    return json.dumps(doc, indent=2, sort_keys=True) + "\n"
+    return present.json_report("fuzz", body)
 
 
 RENDERERS: dict[str, Callable[[CampaignResult], str]] = {"text": text, "json": json_report}

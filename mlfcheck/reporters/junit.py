@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from mlfcheck.findings import Severity
 from mlfcheck.reporters import validate as validate_reporters
+from mlfcheck.reporters.present import term, xml_text
 from mlfcheck.validate import Unreadable, Validation
 
 if TYPE_CHECKING:  # the audit and diff machinery loads only when an audit is rendered
@@ -69,13 +70,15 @@ def _xml(suite_name: str, cases: Sequence[Case]) -> str:
     root = ET.Element("testsuites", {"name": suite_name, **counts})
     suite = ET.SubElement(root, "testsuite", {"name": suite_name, **counts})
     for c in cases:
-        case = ET.SubElement(suite, "testcase", {"classname": c.classname, "name": c.name})
+        case = ET.SubElement(suite, "testcase", {"classname": c.classname, "name": term(c.name)})
+        body = xml_text(c.text)
         if c.error is not None:
-            ET.SubElement(case, "error", {"message": c.error, "type": "error"}).text = c.text
+            ET.SubElement(case, "error", {"message": term(c.error), "type": "error"}).text = body
         elif c.failure is not None:
-            ET.SubElement(case, "failure", {"message": c.failure, "type": "failure"}).text = c.text
+            ET.SubElement(case, "failure", {"message": term(c.failure),
+                                            "type": "failure"}).text = body
         elif c.text:
-            ET.SubElement(case, "system-out").text = c.text
+            ET.SubElement(case, "system-out").text = body
     ET.indent(root)
     return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
 

@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
-from mlfcheck import __version__
 from mlfcheck.model import TensorSpec
+from mlfcheck.reporters.present import byte_count, json_report, md_code, md_text, text_lines
 from mlfcheck.summary import ModuleSummary, Summary
-
-FORMAT_VERSION = 1
-
-
-def _bytes(n: int) -> str:
-    return f"{n:,} B" if n < 10_000 else f"{n:,} B ({n / 1024:.1f} KiB)"
 
 
 def _tensor(t: TensorSpec) -> str:
@@ -30,12 +23,12 @@ def _module_rows(m: ModuleSummary) -> list[tuple[str, str]]:
         rows.append(("TVM version", m.tvm_version))
     for e in m.memory:
         rows.append((f"memory (device {e.device})",
-                     f"workspace {_bytes(e.workspace_bytes)}, constants "
-                     f"{_bytes(e.constants_bytes)}, io {_bytes(e.io_bytes)}"))
+                     f"workspace {byte_count(e.workspace_bytes)}, constants "
+                     f"{byte_count(e.constants_bytes)}, io {byte_count(e.io_bytes)}"))
     if m.operator_count:
         rows.append(("operators", str(m.operator_count)))
         for o in m.top_operators:
-            rows.append(("  largest workspace", f"{o.name}: {_bytes(o.workspace_bytes)}"))
+            rows.append(("  largest workspace", f"{o.name}: {byte_count(o.workspace_bytes)}"))
     rows += [("input", _tensor(t)) for t in m.inputs]
     rows += [("output", _tensor(t)) for t in m.outputs]
     for b in m.buffers or ():
@@ -44,14 +37,14 @@ def _module_rows(m: ModuleSummary) -> list[tuple[str, str]]:
     if p is not None:
         dtypes = ", ".join(f"{k} x{v}" for k, v in p.dtypes) or "none"
         noun = "tensor" if p.count == 1 else "tensors"
-        rows.append(("parameters", f"{p.count} {noun}, {_bytes(p.total_bytes)} ({dtypes})"))
+        rows.append(("parameters", f"{p.count} {noun}, {byte_count(p.total_bytes)} ({dtypes})"))
     return rows
 
 
 def _head(d: Summary) -> tuple[str, str]:
     detected = "/".join(f"v{v}" for v in d.detected_versions) or "?"
     return (f"MLF v{d.declared_version} (layout looks like {detected})",
-            f"{d.container}, {d.members} files, {_bytes(d.total_bytes)}")
+            f"{d.container}, {d.members} files, {byte_count(d.total_bytes)}")
 
 
 def render_text(summary: Summary) -> str:
@@ -69,7 +62,7 @@ def render_text(summary: Summary) -> str:
             n = c.functions
             funcs = "" if n is None else f", {n} function" + ("s" if n != 1 else "")
             lines.append(f"    {c.path.ljust(width)}  {c.bytes:>10,} B{funcs}")
-    return "\n".join(lines) + "\n"
+    return text_lines(lines)
 
 
 def _tensor_json(t: TensorSpec) -> dict[str, Any]:
@@ -117,24 +110,21 @@ def summary_json(summary: Summary) -> dict[str, Any]:
 
 def render_json(summary: Summary) -> str:
     """The show format (schemas/show-report.schema.json)."""
-    doc = {"format": "mlfcheck-show", "format_version": FORMAT_VERSION,
-           "tool": {"name": "mlfcheck", "version": __version__},
-           "archive": summary_json(summary)}
-    return json.dumps(doc, indent=2, sort_keys=True) + "\n"
+    return json_report("show", {"archive": summary_json(summary)})
 
 
 def render_markdown(summary: Summary) -> str:
     """A heading, then a two-column table per module and a codegen table."""
     version, container = _head(summary)
-    lines = [f"## `{summary.path}`", "", f"{version}; {container}"]
+    lines = [f"## {md_code(summary.path)}", "", md_text(f"{version}; {container}")]
     for m in summary.modules:
         lines += ["", "| | |", "|---|---|"]
-        lines += [f"| {k.strip()} | {v.replace('|', '/')} |" for k, v in _module_rows(m)]
+        lines += [f"| {k.strip()} | {md_text(v)} |" for k, v in _module_rows(m)]
     if summary.codegen:
         lines += ["", "| codegen file | bytes | functions |", "|---|---:|---:|"]
         for c in summary.codegen:
             funcs = "" if c.functions is None else c.functions
-            lines.append(f"| `{c.path}` | {c.bytes:,} | {funcs} |")
+            lines.append(f"| {md_code(c.path, table=True)} | {c.bytes:,} | {funcs} |")
     return "\n".join(lines) + "\n"
 
 

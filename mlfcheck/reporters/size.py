@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 
 from mlfcheck import __version__
 from mlfcheck.crossbuild import SIZE_FLAGS
 from mlfcheck.footprint import FLAGS, Footprint
+from mlfcheck.reporters.present import json_text, md_code, text_lines
 
 FORMAT_VERSION = 1
 
@@ -32,7 +32,7 @@ def render_text(fp: Footprint) -> str:
     lines.append(f"{fp.flash:>9} {_share(fp.flash, fp.flash)} {fp.ram:>9} "
                  f"{_share(fp.ram, fp.ram)}  {'TOTAL':<9} "
                  f"{len(fp.symbols)} symbols")
-    return "\n".join(lines) + "\n"
+    return text_lines(lines)
 
 
 def render_json(fp: Footprint) -> str:
@@ -47,19 +47,15 @@ def render_json(fp: Footprint) -> str:
         "symbols": [{"name": s.name, "kind": s.kind, "flash": s.flash, "ram": s.ram,
                      "file": s.file} for s in fp.symbols],
     }
-    return json.dumps(doc, indent=2, sort_keys=True) + "\n"
-
-
-def _cell(text: str) -> str:
-    return "`" + text.replace("`", "'").replace("|", "\\|").replace("\n", " ") + "`"
+    return json_text(doc)
 
 
 def render_markdown(fp: Footprint) -> str:
     """A Markdown table, one row per symbol, and the totals."""
-    lines = [f"**mlfcheck size** {_cell(_heading(fp))}", "",
+    lines = [f"**mlfcheck size** {md_code(_heading(fp))}", "",
              "| flash | RAM | kind | symbol | file |", "|---:|---:|---|---|---|"]
-    lines += [f"| {s.flash} | {s.ram} | {s.kind} | {_cell(s.name)} | {_cell(s.file)} |"
-              for s in fp.symbols]
+    lines += [f"| {s.flash} | {s.ram} | {s.kind} | {md_code(s.name, table=True)} "
+              f"| {md_code(s.file, table=True)} |" for s in fp.symbols]
     lines.append(f"| **{fp.flash}** | **{fp.ram}** | total | {len(fp.symbols)} symbols | |")
     return "\n".join(lines) + "\n"
 

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from typing import Any
+from urllib.parse import quote
 
 from mlfcheck import __version__
 from mlfcheck.findings import Code, Finding, Severity
+from mlfcheck.reporters.present import json_report, json_text, md_code, md_text, text_lines
 from mlfcheck.validate import Report, Unreadable, Validation
 
-FORMAT_VERSION = 1
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 INFO_URI = "https://github.com/mlfcheck/mlfcheck"
 
@@ -47,7 +47,7 @@ def render_text(outcomes: Sequence[Validation]) -> str:
             reasons[why] = reasons.get(why, 0) + 1
         for why, n in reasons.items():
             lines.append(f"  ({n} later check{'s' if n != 1 else ''} skipped: {why})")
-    return "\n".join(lines) + "\n"
+    return text_lines(lines)
 
 
 def _finding_json(f: Finding) -> dict[str, Any]:
@@ -72,10 +72,7 @@ def report_json(outcome: Validation) -> dict[str, Any]:
 
 def render_json(outcomes: Sequence[Validation]) -> str:
     """The validate-report format (schemas/validate-report.schema.json)."""
-    doc = {"format": "mlfcheck-validate", "format_version": FORMAT_VERSION,
-           "tool": {"name": "mlfcheck", "version": __version__},
-           "archives": [report_json(o) for o in outcomes]}
-    return json.dumps(doc, indent=2, sort_keys=True) + "\n"
+    return json_report("validate", {"archives": [report_json(o) for o in outcomes]})
 
 
 _SARIF_LEVEL = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "note"}
@@ -96,9 +93,10 @@ def render_sarif(outcomes: Sequence[Validation]) -> str:
         key = (path, member)
         if key not in index:
             if member is None:
-                artifacts.append({"location": {"uri": path}})
+                artifacts.append({"location": {"uri": _uri(path)}})
             else:
-                artifacts.append({"location": {"uri": member}, "parentIndex": artifact(path, None)})
+                artifacts.append({"location": {"uri": _uri(member)},
+                                  "parentIndex": artifact(path, None)})
             index[key] = len(artifacts) - 1
         return index[key]
 
@@ -112,7 +110,7 @@ def render_sarif(outcomes: Sequence[Validation]) -> str:
         for f in outcome.findings:
             member = f.member
             loc: dict[str, Any] = {"artifactLocation": {
-                "uri": member if member else outcome.path,
+                "uri": _uri(member if member else outcome.path),
                 "index": artifact(outcome.path, member)}}
             region: dict[str, Any] = {}
             if f.line is not None:
@@ -137,8 +135,13 @@ def render_sarif(outcomes: Sequence[Validation]) -> str:
         "invocations": [{"executionSuccessful": not notifications,
                          "toolExecutionNotifications": notifications}],
     }
-    doc = {"$schema": SARIF_SCHEMA, "version": "2.1.0", "runs": [run]}
-    return json.dumps(doc, indent=2, sort_keys=True) + "\n"
+    return json_text({"$schema": SARIF_SCHEMA, "version": "2.1.0", "runs": [run]})
+
+
+def _uri(path: str) -> str:
+    """A SARIF artifactLocation.uri: a relative URI reference with every byte outside the
+    unreserved set and '/' percent-encoded (so '#', '?', '%', spaces and controls are data)."""
+    return quote(path.encode("utf-8", "surrogateescape"), safe="/")
 
 
 def render_markdown(outcomes: Sequence[Validation]) -> str:
@@ -147,20 +150,21 @@ def render_markdown(outcomes: Sequence[Validation]) -> str:
              "|---|---|---|---|---|---|"]
     for o in outcomes:
         if isinstance(o, Unreadable):
-            lines.append(f"| `{o.path}` | could not read | | | | |")
+            lines.append(f"| {md_code(o.path, table=True)} | could not read: {md_text(o.error)} "
+                         "| | | | |")
             continue
         verdict = "✅ valid" if o.ok else "❌ invalid"
         version = f"v{o.declared_version}" if o.declared_version else "?"
-        lines.append(f"| `{o.path}` | {verdict} | {version} | {o.count(Severity.ERROR)} | "
-                     f"{o.count(Severity.WARNING)} | {o.count(Severity.INFO)} |")
+        lines.append(f"| {md_code(o.path, table=True)} | {verdict} | {version} "
+                     f"| {o.count(Severity.ERROR)} | {o.count(Severity.WARNING)} "
+                     f"| {o.count(Severity.INFO)} |")
     for o in outcomes:
         if isinstance(o, Unreadable) or not o.findings:
             continue
-        lines += ["", f"### `{o.path}`", "", "| code | severity | where | message |",
+        lines += ["", f"### {md_code(o.path)}", "", "| code | severity | where | message |",
                   "|---|---|---|---|"]
-        for f in o.findings:
-            message = f.message.replace("|", "\\|")
-            lines.append(f"| {f.code.name} | {f.level} | `{f.location()}` | {message} |")
+        lines += [f"| {f.code.name} | {f.level} | {md_code(f.location(), table=True)} | "
+                  f"{md_text(f.message)} |" for f in o.findings]
     return "\n".join(lines) + "\n"
 
 
