@@ -1,4 +1,8 @@
-"""The archive reader: the only code that opens tar files or folders.
+"""The archive reader: the only code that opens archives it did not write (tar files or folders).
+
+Other uses of `tarfile` handle archives mlfcheck made itself: the exporter's writer, its verify
+steps (which unpack the archive just written into a temporary folder to build it) and the reader
+fuzzer's mutator.
 
 An `Archive` lists members without extracting anything, refuses unsafe members (reporting each
 refusal as a finding), and reads a member's bytes only when a check asks, within limits.

@@ -30,7 +30,7 @@ class ParamsError(ValueError):
 
 
 @dataclass(frozen=True)
-class Tensor:
+class ParamTensor:
     """One named tensor's header, where its data lies, and a digest of that data."""
 
     name: str
@@ -46,7 +46,7 @@ class Tensor:
 class ParamsFile:
     """A parsed param dict: tensors in file order and how many bytes follow the last one."""
 
-    tensors: tuple[Tensor, ...]
+    tensors: tuple[ParamTensor, ...]
     size: int
     trailing: int
 
@@ -145,7 +145,7 @@ def read_params(stream: IO[bytes], size: int, *, digest: bool = False,
     return ParamsFile(tensors, size, r.left)
 
 
-def _read_tensor(r: _Reader, name: str, digest: bool) -> Tensor:
+def _read_tensor(r: _Reader, name: str, digest: bool) -> ParamTensor:
     start = r.offset
     magic = r.u64(f"magic of tensor {name!r}")
     if magic != TENSOR_MAGIC:
@@ -175,4 +175,4 @@ def _read_tensor(r: _Reader, name: str, digest: bool) -> Tensor:
                           f"{list(shape)} x {(bits + 7) // 8} bytes = {expected}", at)
     data_offset = r.offset
     sha = r.skip(nbytes, f"data of tensor {name!r}", digest=digest)
-    return Tensor(name, dtype_name(code, bits, lanes), tuple(shape), nbytes, data_offset, sha)
+    return ParamTensor(name, dtype_name(code, bits, lanes), tuple(shape), nbytes, data_offset, sha)

@@ -218,7 +218,7 @@ def test_an_audit_killed_by_sigterm_removes_its_temporary_folders(jobs: str,
                              "--format", "json"], env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, start_new_session=True)
     deadline = time.monotonic() + 60
-    while not any(p.name.startswith("mlfcheck-audit-") for p in scratch.iterdir()):
+    while not any(p.name.startswith("mlfcheck-audit-") for p in list(scratch.iterdir())):
         assert proc.poll() is None, "the audit ended before it was killed"
         assert time.monotonic() < deadline
         time.sleep(0.01)

@@ -19,6 +19,9 @@ from mlfcheck.findings import Severity
 from mlfcheck.loaded import Loaded, UnusableArchive
 from mlfcheck.validate import Report, validate_loaded
 
+RANK = {c.section: i for i, c in enumerate(COMPARATORS)}
+"""Report order of the sections: the order of the comparators, most specific first."""
+
 __all__ = ["FAIL_ON", "DiffConfig", "DiffResult", "Level", "Rule", "UnusableArchive",
            "diff_archives", "diff_loaded"]
 
@@ -91,8 +94,8 @@ def diff_loaded(old: Loaded, new: Loaded, *, labels: tuple[str, str] | None = No
                   else replace(c, level=Level.WARNING) for c in judged]
     return DiffResult(
         old=sides[0], new=sides[1],
-        changes=tuple(sorted(judged, key=Change.sort_key)),
-        notes=tuple(sorted(notes, key=Note.sort_key)),
+        changes=tuple(sorted(judged, key=lambda c: c.sort_key(RANK))),
+        notes=tuple(sorted(notes, key=lambda n: n.sort_key(RANK))),
         compared=tuple(c.section for c in COMPARATORS),
         thresholds=tuple((k, str(v)) for k, v in sorted(thresholds.items())),
         config_source=config.source,

@@ -23,7 +23,7 @@ from mlfcheck.diff.rules import Rule
 from mlfcheck.errors import ArchiveError
 from mlfcheck.jsondoc import JSONDocError, escape_token, parse_bytes
 from mlfcheck.model import Module, TensorSpec
-from mlfcheck.params import ParamsError, Tensor
+from mlfcheck.params import ParamsError, ParamTensor
 
 Item = Change | Note | SizeRow
 MAX_DETAIL_LINES = 24
@@ -815,12 +815,12 @@ def compare_parameters(p: Pair) -> Iterator[Item]:
                        "(ordering only, not a change)")
 
 
-def _param(t: Tensor) -> TensorType:
+def _param(t: ParamTensor) -> TensorType:
     return TensorType(t.dtype, tuple(t.shape), t.nbytes)
 
 
-def _tensor_change(p: Pair, old_m: Module, new_m: Module, label: str, a: Tensor | None,
-                   b: Tensor | None) -> Iterator[Item]:
+def _tensor_change(p: Pair, old_m: Module, new_m: Module, label: str, a: ParamTensor | None,
+                   b: ParamTensor | None) -> Iterator[Item]:
     name = (a or b).name  # type: ignore[union-attr]
     subject = f"parameter {name}"
     if a is None or b is None:
@@ -843,8 +843,8 @@ def _tensor_change(p: Pair, old_m: Module, new_m: Module, label: str, a: Tensor 
                      values=values)
 
 
-def _value_delta(p: Pair, old_m: Module, new_m: Module, a: Tensor,
-                 b: Tensor) -> tuple[ValueDiff | None, str]:
+def _value_delta(p: Pair, old_m: Module, new_m: Module, a: ParamTensor,
+                 b: ParamTensor) -> tuple[ValueDiff | None, str]:
     """How the values differ, or None and why they were not compared element by element."""
     if a.nbytes > MAX_VALUE_BYTES:
         return None, " (too large to compare element by element)"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -10,10 +11,6 @@ from mlfcheck.findings import Finding
 
 if TYPE_CHECKING:
     from mlfcheck.diff.board import BoardDiff
-
-SECTIONS = ("metadata", "layout", "memory", "io", "codegen", "parameters", "graph", "ir",
-            "members")
-"""Comparator sections in report order, most specific first."""
 
 SECTION_TITLES = {
     "metadata": "metadata", "layout": "layout", "memory": "memory", "io": "inputs/outputs",
@@ -79,7 +76,7 @@ class Change:
     rule: Rule
     """Stable rule ID; see `mlfcheck explain D101`."""
     section: str
-    """The comparator that found it (one of SECTIONS)."""
+    """The comparator that found it (its section name)."""
     module: str
     """The module it belongs to; '' for the archive as a whole."""
     subject: str
@@ -124,9 +121,10 @@ class Change:
             self.old.n if isinstance(self.old, Count) else 0)
         return None if d is None or not old else d * 100 / old
 
-    def sort_key(self) -> tuple[str, int, str, str, str, str]:
-        """Report order: module, section, subject, rule, values."""
-        return (self.module, SECTIONS.index(self.section), self.subject, self.rule.name,
+    def sort_key(self, rank: Mapping[str, int]) -> tuple[str, int, str, str, str, str]:
+        """Report order: module, section (by `rank`, the comparator order), subject, rule,
+        values."""
+        return (self.module, rank[self.section], self.subject, self.rule.name,
                 repr(self.old), repr(self.new))
 
 
@@ -171,9 +169,9 @@ class Note:
     version does not describe it)."""
     text: str
 
-    def sort_key(self) -> tuple[str, int, str]:
-        """Report order: module, section, text."""
-        return (self.module, SECTIONS.index(self.section), self.text)
+    def sort_key(self, rank: Mapping[str, int]) -> tuple[str, int, str]:
+        """Report order: module, section (by `rank`, the comparator order), text."""
+        return (self.module, rank[self.section], self.text)
 
 
 @dataclass(frozen=True)
