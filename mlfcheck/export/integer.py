@@ -1,0 +1,600 @@
+"""Integer lowering: dequantize → float op → quantize patterns rewritten into int8 kernels.
+
+TVM's TFLite frontend writes every quantized operator as dequantize → float op → quantize. This
+pass walks the entry function's bindings in order and keeps, for each float value, what it is in
+integer terms (an int8 tensor with scale and zero point, a quantized constant, or an operator not
+yet emitted). At each quantize it looks back at the operator that produced the float value; when
+an integer rule covers it (conv2d, depthwise conv2d, dense, add, average and max pool, reshape,
+with relu/relu6/clip folded into the clamp) it emits one int8 kernel (`qkernels`) with TFLite's
+requantization. Everything else is emitted exactly as the frontend wrote it, in float, and listed
+in `Lowering.stayed_float` with the reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from mlfcheck.export import fixedpoint, qkernels
+
+Value = Any
+"""What an original binding variable stands for (see the classes below, or a new relax Expr)."""
+
+
+@dataclass(frozen=True)
+class FloatOperator:
+    """One operator of the model left in float, where, and why."""
+
+    operator: str
+    """The Relax operator, e.g. 'relax.nn.softmax'."""
+    at: str
+    """The binding it produced in the imported Relax function, e.g. 'lv79'."""
+    reason: str
+
+
+@dataclass(frozen=True)
+class Lowering:
+    """The result of the pass: the module, and what became integer and what did not."""
+
+    mod: Any
+    integer: bool
+    """False when --no-integer asked for the frontend's float lowering."""
+    kernels: dict[str, int] = field(default_factory=dict)
+    """Integer kernel kind → how many were emitted."""
+    stayed_float: tuple[FloatOperator, ...] = ()
+
+
+@dataclass(frozen=True)
+class QParams:
+    """Scale(s) and zero point(s) of a quantized tensor; per channel along `axis` when several."""
+
+    scale: Any
+    """numpy float32, 1-D."""
+    zero_point: Any
+    """numpy int64, 1-D."""
+    axis: int
+
+    @property
+    def per_tensor(self) -> bool:
+        """True for one scale and zero point."""
+        return bool(self.scale.size == 1 and self.zero_point.size == 1)
+
+
+@dataclass(frozen=True)
+class QTensor:
+    """A float value that is dequantize(source), `source` an int8 variable of the original."""
+
+    source: Any
+    q: QParams
+
+
+@dataclass(frozen=True)
+class QConst:
+    """A float value that is dequantize(constant integers)."""
+
+    value: Any
+    q: QParams
+
+
+@dataclass(frozen=True)
+class IntConst:
+    """An integer constant (possibly transposed or reshaped from a model constant)."""
+
+    value: Any
+
+
+@dataclass(frozen=True)
+class Lazy:
+    """An original operator call not yet emitted; emitted unchanged when something needs it."""
+
+    call: Any
+    var: Any
+    reason: str
+
+
+@dataclass
+class Deferred:
+    """An int8 kernel not yet emitted: a later clip may still narrow its clamp."""
+
+    kind: str
+    build: Callable[[qkernels.Requant], Any]
+    args: list[Any]
+    shape: tuple[int, ...]
+    rq: qkernels.Requant
+
+
+_NO_RULE = "no integer rule for this operator"
+_ACTIVATIONS = ("relax.nn.relu", "relax.clip", "relax.nn.relu6")
+
+
+def lower(mod: Any, entry: str, *, integer: bool = True) -> Lowering:
+    """Rewrite `mod`'s entry function's quantized patterns into int8 kernels."""
+    import tvm
+
+    if not integer:
+        return Lowering(mod, False)
+    fn = mod[entry]
+    blocks = list(fn.body.blocks)
+    if len(blocks) != 1 or not _quantized(blocks[0]):
+        return Lowering(mod, True)
+    rewriter = _Rewriter(fn, blocks[0])
+    new = rewriter.run(entry)
+    for gv, other in mod.functions_items():
+        if gv.name_hint != entry:
+            new[gv.name_hint] = other
+    new = new.with_attrs(mod.attrs) if mod.attrs else new
+    del tvm
+    return Lowering(new, True, dict(sorted(rewriter.counts.items())),
+                    tuple(rewriter.stayed_float))
+
+
+def _quantized(block: Any) -> bool:
+    return any(_op(b.value) == "relax.dequantize" for b in block.bindings)
+
+
+def _op(value: Any) -> str | None:
+    import tvm
+
+    if isinstance(value, tvm.ir.expr.Call) and hasattr(value.op, "name"):
+        return str(value.op.name)
+    return None
+
+
+def _np(const: Any) -> Any:
+    return const.value.numpy()
+
+
+class _Rewriter:
+    """One pass over the bindings with a BlockBuilder, emitting integer kernels where it can."""
+
+    def __init__(self, fn: Any, block: Any) -> None:
+        self.fn = fn
+        self.block = block
+        self.values: dict[Any, Value] = {}
+        self.emitted: dict[Any, Any] = {}
+        self.uses = self._count_uses()
+        self.counts: dict[str, int] = {}
+        self.stayed_float: list[FloatOperator] = []
+        self.bb: Any = None
+
+    def _count_uses(self) -> dict[Any, int]:
+        import tvm
+        from tvm import relax
+
+        uses: dict[Any, int] = {}
+
+        def visit(node: Any) -> None:
+            if isinstance(node, tvm.ir.expr.Var):
+                uses[node] = uses.get(node, 0) + 1
+
+        for b in self.block.bindings:
+            relax.analysis.post_order_visit(b.value, visit)
+        relax.analysis.post_order_visit(self.fn.body.body, visit)
+        return uses
+
+    def run(self, entry: str) -> Any:
+        from tvm import relax
+
+        self.bb = relax.BlockBuilder()
+        attrs = {k: v for k, v in (self.fn.attrs or {}).items() if k != "params"}
+        with self.bb.function(entry, list(self.fn.params), attrs=attrs or None):
+            with self.bb.dataflow():
+                for p in self.fn.params:
+                    self.values[p] = p
+                for binding in self.block.bindings:
+                    self.values[binding.var] = self._bind(binding.var, binding.value)
+                out = self.bb.emit_output(self._expr_of(self.fn.body.body))
+            self.bb.emit_func_output(out)
+        return self.bb.get()
+
+    # -- materialising -----------------------------------------------------------------------
+
+    def _expr_of(self, node: Any) -> Any:
+        """A new-function expression with the exact value of original expression `node`."""
+        import tvm
+        from tvm import relax
+
+        if isinstance(node, _Emitted):
+            return node.expr
+        if isinstance(node, tvm.ir.expr.Tuple):
+            return relax.Tuple([self._expr_of(f) for f in node.fields])
+        if isinstance(node, tvm.ir.expr.TupleGetItem):
+            return relax.TupleGetItem(self._expr_of(node.tuple_value), int(node.index))
+        if not isinstance(node, tvm.ir.expr.Var):
+            return node
+        if node in self.emitted:
+            return self.emitted[node]
+        value = self.values[node]
+        if isinstance(value, QTensor):
+            expr = self.bb.emit(relax.op.dequantize(
+                self._expr_of(value.source), relax.const(_scalar_or(value.q.scale)),
+                relax.const(_scalar_or(value.q.zero_point.astype("int32"))),
+                axis=value.q.axis))
+        elif isinstance(value, QConst):
+            expr = self.bb.emit(relax.op.dequantize(
+                relax.const(value.value), relax.const(_scalar_or(value.q.scale)),
+                relax.const(_scalar_or(value.q.zero_point.astype("int32"))),
+                axis=value.q.axis))
+        elif isinstance(value, IntConst):
+            expr = relax.const(value.value)
+        elif isinstance(value, Lazy):
+            expr = self._emit_original(value)
+        elif isinstance(value, Deferred):
+            expr = self._emit_kernel(value)
+        else:
+            expr = value
+        self.emitted[node] = expr
+        return expr
+
+    def _emit_original(self, lazy: Lazy) -> Any:
+        from tvm import relax
+
+        call = lazy.call
+        args = [self._expr_of(a) for a in call.args]
+        dtype = str(getattr(lazy.var.ty, "dtype", ""))
+        op = str(call.op.name)
+        if dtype.startswith("float") and op not in ("relax.dequantize",):
+            self.stayed_float.append(FloatOperator(op, lazy.var.name, lazy.reason))
+        return self.bb.emit(relax.Call(call.op, args, call.attrs, call.ty_args))
+
+    def _emit_kernel(self, d: Deferred) -> Any:
+        from tvm import relax
+
+        func = d.build(d.rq)
+        gv = self.bb.add_func(func, f"q_{d.kind}")
+        args = list(d.args) + [relax.const(a) for a in d.rq.arrays()]
+        self.counts[d.kind] = self.counts.get(d.kind, 0) + 1
+        return self.bb.emit(relax.call_tir(gv, args, relax.TensorType(list(d.shape), "int8")))
+
+    # -- binding rules -----------------------------------------------------------------------
+
+    def _bind(self, var: Any, value: Any) -> Value:
+        import tvm
+
+        op = _op(value)
+        if op is None:
+            if isinstance(value, tvm.ir.expr.GenericConst):
+                return IntConst(_np(value)) if _np(value).dtype.kind in "iu" else value
+            if isinstance(value, tvm.ir.expr.Var):
+                return self.values[value]
+            return self._expr_of(value)
+        rule = _BINDING_RULES.get(op)
+        if rule is not None:
+            result = rule(self, var, value)
+            if result is not None:
+                return result
+        return Lazy(value, var, _NO_RULE if op not in _MATCHED_AT_QUANTIZE else
+                    "its result is not requantized to int8 by an integer rule")
+
+    def _const_ints(self, node: Any) -> Any | None:
+        """numpy integers if `node` is an integer constant (directly or via earlier bindings)."""
+        import tvm
+
+        if isinstance(node, tvm.ir.expr.GenericConst):
+            v = _np(node)
+            return v if v.dtype.kind in "iu" else None
+        value = self.values.get(node)
+        return value.value if isinstance(value, IntConst) else None
+
+    def _qparams(self, call: Any) -> QParams | None:
+        """scale/zero point of a quantize or dequantize call, when both are constants."""
+        import numpy as np
+        import tvm
+
+        scale, zp = call.args[1], call.args[2]
+        if not (isinstance(scale, tvm.ir.expr.GenericConst)
+                and isinstance(zp, tvm.ir.expr.GenericConst)):
+            return None
+        return QParams(np.atleast_1d(_np(scale)).astype("float32"),
+                       np.atleast_1d(_np(zp)).astype("int64"), int(call.attrs.axis))
+
+    def _dequantize(self, var: Any, call: Any) -> Value | None:
+        q = self._qparams(call)
+        if q is None:
+            return None
+        ints = self._const_ints(call.args[0])
+        if ints is not None:
+            return QConst(ints, q)
+        if str(call.args[0].ty.dtype) == "int8" and q.per_tensor:
+            return QTensor(call.args[0], q)
+        return None
+
+    def _layout_const(self, var: Any, call: Any) -> Value | None:
+        """permute_dims / reshape of an integer constant, done in numpy."""
+        import numpy as np
+
+        ints = self._const_ints(call.args[0])
+        if ints is None:
+            return None
+        if _op(call) == "relax.permute_dims":
+            axes = call.attrs.axes
+            return IntConst(np.transpose(ints, None if axes is None else [int(a) for a in axes]))
+        shape = tuple(int(v) for v in var.ty.shape.values)
+        return IntConst(ints.reshape(shape))
+
+    def _reshape(self, var: Any, call: Any) -> Value | None:
+        from tvm import relax
+
+        source = self.values.get(call.args[0])
+        if isinstance(source, QConst):
+            shape = _shape(var)
+            axis = _same_axis(source.value.shape, source.q.axis, shape)
+            if axis is not None:
+                return QConst(source.value.reshape(shape),
+                              QParams(source.q.scale, source.q.zero_point, axis))
+        if isinstance(source, QTensor):
+            shape = [int(v) for v in var.ty.shape.values]
+            reshaped = self.bb.emit(relax.op.reshape(self._expr_of(source.source), shape))
+            return QTensor(_Emitted(reshaped), source.q)
+        return self._layout_const(var, call)
+
+    def _clip_int8(self, var: Any, call: Any) -> Value | None:
+        """clip on an int8 kernel's output, used only here: narrow that kernel's clamp."""
+        source = self.values.get(call.args[0])
+        if not isinstance(source, Deferred) or self.uses.get(call.args[0], 0) != 1:
+            return None
+        lo, hi = int(call.args[1].value), int(call.args[2].value)
+        self.emitted.pop(call.args[0], None)
+        return Deferred(source.kind, source.build, source.args, source.shape,
+                        source.rq.clamped(lo, hi))
+
+    def _avg_pool_int(self, var: Any, call: Any) -> Value | None:
+        """astype(int8) ∘ avg_pool2d(int32) ∘ astype(int32) of int8: TFLite's integer pool."""
+        if str(var.ty.dtype) != "int8":
+            return None
+        pool = self.values.get(call.args[0])
+        if not isinstance(pool, Lazy) or _op(pool.call) != "relax.nn.avg_pool2d":
+            return None
+        widened = self.values.get(pool.call.args[0])
+        if not isinstance(widened, Lazy) or _op(widened.call) != "relax.astype" \
+                or str(widened.call.args[0].ty.dtype) != "int8":
+            return None
+        geo = _pool_geometry(pool.call, widened.call.args[0], pool.var)
+        if geo is None:
+            return None
+        return Deferred("avg_pool2d", lambda rq: qkernels.pool2d(geo, "avg", rq.low, rq.high),
+                        [self._expr_of(widened.call.args[0])], geo.out_shape,
+                        qkernels.Requant((1,), (0,), 0, fixedpoint.INT8_MIN,
+                                         fixedpoint.INT8_MAX))
+
+    # -- quantize: the integer rules ---------------------------------------------------------
+
+    def _quantize(self, var: Any, call: Any) -> Value | None:
+        out = self._qparams(call)
+        if out is None or str(var.ty.dtype) != "int8" or not out.per_tensor:
+            return None
+        source = call.args[0]
+        low: float | None = None
+        high: float | None = None
+        value = self.values.get(source)
+        while isinstance(value, Lazy) and _op(value.call) in _ACTIVATIONS \
+                and self.uses.get(source, 0) == 1:
+            lo, hi = _activation_bounds(value.call)
+            low = lo if low is None else max(low, lo)
+            high = hi if high is None or hi is None else min(high, hi)
+            source = value.call.args[0]
+            value = self.values.get(source)
+        scale, zp = float(out.scale[0]), int(out.zero_point[0])
+        lo_q, hi_q = fixedpoint.activation_range(scale, zp, low, high)
+        if isinstance(value, QTensor):
+            return self._requantize(value, var, out, lo_q, hi_q)
+        if not isinstance(value, Lazy) or self.uses.get(source, 0) != 1:
+            return None
+        op = _op(value.call)
+        if op == "relax.add":
+            return self._add_rule(value, out, lo_q, hi_q)
+        if op in ("relax.nn.conv2d", "relax.matmul"):
+            return self._affine_rule(value, None, out, lo_q, hi_q)
+        if op in ("relax.nn.max_pool2d", "relax.nn.avg_pool2d"):
+            return self._float_pool_rule(value, out, lo_q, hi_q)
+        return None
+
+    def _requantize(self, x: QTensor, var: Any, out: QParams, lo: int, hi: int) -> Value:
+        shape = tuple(int(v) for v in var.ty.shape.values)
+        zp_in = int(x.q.zero_point[0])
+        mult, shift = fixedpoint.quantize_multiplier(float(x.q.scale[0]) / float(out.scale[0]))
+        rq = qkernels.Requant((mult,), (shift,), int(out.zero_point[0]), lo, hi)
+        return Deferred("requantize", lambda r: qkernels.requantize(shape, zp_in, r),
+                        [self._expr_of(x.source)], shape, rq)
+
+    def _add_rule(self, add: Lazy, out: QParams, lo: int, hi: int) -> Value | None:
+        a, b = (self.values.get(arg) for arg in add.call.args)
+        if isinstance(a, Lazy) and isinstance(b, QConst):
+            return self._affine_rule(a, (b, add.call.args[0]), out, lo, hi)
+        if isinstance(b, Lazy) and isinstance(a, QConst):
+            return self._affine_rule(b, (a, add.call.args[1]), out, lo, hi)
+        if not (isinstance(a, QTensor) and isinstance(b, QTensor)):
+            return None
+        s1, s2, so = float(a.q.scale[0]), float(b.q.scale[0]), float(out.scale[0])
+        twice_max = 2 * max(s1, s2)
+        real_out = twice_max / ((1 << fixedpoint.ADD_LEFT_SHIFT) * so)
+        mo, so_shift = fixedpoint.quantize_multiplier(real_out)
+        params = qkernels.AddParams(
+            (int(a.q.zero_point[0]), int(b.q.zero_point[0])),
+            (fixedpoint.quantize_multiplier(s1 / twice_max),
+             fixedpoint.quantize_multiplier(s2 / twice_max)),
+            qkernels.Requant((mo,), (so_shift,), int(out.zero_point[0]), lo, hi))
+        shapes = (_shape(add.call.args[0]), _shape(add.call.args[1]))
+        out_shape = _shape(add.var)
+
+        def build(rq: qkernels.Requant) -> Any:
+            return qkernels.add(shapes, out_shape,
+                                qkernels.AddParams(params.zero_points, params.input_scales, rq))
+
+        return Deferred("add", build, [self._expr_of(a.source), self._expr_of(b.source)],
+                        out_shape, params.output)
+
+    def _affine_rule(self, core: Lazy, bias: tuple[QConst, Any] | None, out: QParams,
+                     lo: int, hi: int) -> Value | None:
+        """conv2d / matmul of an int8 tensor and int8 weights, plus an int32 bias."""
+        import numpy as np
+
+        if bias is not None and self.uses.get(bias[1], 0) != 1:
+            return None
+        x = self.values.get(core.call.args[0])
+        w = self.values.get(core.call.args[1])
+        if not isinstance(x, QTensor):
+            self._why(core, "its input is not an int8 tensor")
+            return None
+        if not isinstance(w, QConst) or np.any(w.q.zero_point != 0):
+            self._why(core, "its weights are not symmetric int8 constants")
+            return None
+        op = _op(core.call)
+        if op == "relax.matmul":
+            weights, channel_axis = w.value, 1
+            if weights.ndim != 2 or len(_shape(core.call.args[0])) != 2:
+                self._why(core, "only 2-D matmul (dense) has an integer rule")
+                return None
+        else:
+            prepared = _conv_weights(core.call, w.value)
+            if prepared is None:
+                self._why(core, "only NHWC conv2d with HWIO weights, or depthwise with "
+                          "multiplier 1, has an integer rule")
+                return None
+            weights, channel_axis = prepared
+        channels = weights.shape[-1]
+        w_scale = np.broadcast_to(w.q.scale, (channels,))
+        if not (w.q.per_tensor or w.q.scale.size == channels):
+            self._why(core, "weight scales are neither per tensor nor per output channel")
+            return None
+        b_vals = np.zeros(channels, "int64")
+        if bias is not None:
+            b_vals = np.broadcast_to(bias[0].value.astype("int64"), (channels,))
+        zp_in = int(x.q.zero_point[0])
+        sums = weights.astype("int64").reshape(-1, channels).sum(axis=0)
+        folded = (b_vals - zp_in * sums).astype("int32")
+        in_scale, out_scale = float(x.q.scale[0]), float(out.scale[0])
+        pairs = [fixedpoint.quantize_multiplier(in_scale * float(s) / out_scale)
+                 for s in w_scale]
+        if w.q.per_tensor:
+            pairs = pairs[:1]
+        rq = qkernels.Requant(tuple(m for m, _ in pairs), tuple(s for _, s in pairs),
+                              int(out.zero_point[0]), lo, hi)
+        out_shape = _shape(core.var)
+        args = [self._expr_of(x.source), _const(weights), _const(folded)]
+        if op == "relax.matmul":
+            batch, depth = _shape(core.call.args[0])
+            return Deferred("dense", lambda r: qkernels.dense(batch, depth, channels, r), args,
+                            out_shape, rq)
+        geo = _conv_geometry(core.call, core.call.args[0], core.var, channel_axis == 2)
+        return Deferred("depthwise_conv2d" if geo.depthwise else "conv2d",
+                        lambda r: qkernels.conv2d(geo, r, zp_in), args, out_shape, rq)
+
+    def _float_pool_rule(self, pool: Lazy, out: QParams, lo: int, hi: int) -> Value | None:
+        x = self.values.get(pool.call.args[0])
+        if not isinstance(x, QTensor):
+            return None
+        if float(x.q.scale[0]) != float(out.scale[0]) \
+                or int(x.q.zero_point[0]) != int(out.zero_point[0]):
+            self._why(pool, "input and output quantization differ (TFLite requires them equal)")
+            return None
+        geo = _pool_geometry(pool.call, pool.call.args[0], pool.var)
+        if geo is None:
+            self._why(pool, "only NHWC pooling without ceil mode has an integer rule")
+            return None
+        kind = "max" if _op(pool.call) == "relax.nn.max_pool2d" else "avg"
+        return Deferred(f"{kind}_pool2d", lambda rq: qkernels.pool2d(geo, kind, rq.low, rq.high),
+                        [self._expr_of(x.source)], geo.out_shape,
+                        qkernels.Requant((1,), (0,), 0, lo, hi))
+
+    def _why(self, lazy: Lazy, reason: str) -> None:
+        """Give the binding a specific reason, for when it is emitted in float."""
+        self.values[lazy.var] = Lazy(lazy.call, lazy.var, reason)
+
+
+@dataclass(frozen=True)
+class _Emitted:
+    """A QTensor source already emitted in the new function (e.g. a reshaped int8 tensor)."""
+
+    expr: Any
+
+
+def _scalar_or(a: Any) -> Any:
+    return a.reshape(()) if a.size == 1 else a
+
+
+def _const(a: Any) -> Any:
+    from tvm import relax
+
+    return relax.const(a)
+
+
+def _shape(expr: Any) -> tuple[int, ...]:
+    return tuple(int(v) for v in expr.ty.shape.values)
+
+
+def _same_axis(old: tuple[int, ...], axis: int, new: tuple[int, ...]) -> int | None:
+    """The axis of `new` holding the same elements as `axis` of `old` after a reshape."""
+    from math import prod
+
+    before = prod(old[:axis])
+    for j in range(len(new)):
+        if prod(new[:j]) == before and new[j] == old[axis]:
+            return j
+    return None
+
+
+def _activation_bounds(call: Any) -> tuple[float | None, float | None]:
+    op = _op(call)
+    if op == "relax.nn.relu":
+        return 0.0, None
+    if op == "relax.nn.relu6":
+        return 0.0, 6.0
+    return float(call.args[1].value), float(call.args[2].value)
+
+
+def _conv_weights(call: Any, weights: Any) -> tuple[Any, int] | None:
+    """Weights as HWIO (conv) or HWC (depthwise), and the channel axis; None if unsupported."""
+    attrs = call.attrs
+    if str(attrs.data_layout) != "NHWC" or str(attrs.out_layout) != "NHWC" \
+            or weights.ndim != 4:
+        return None
+    groups = int(attrs.groups)
+    layout = str(attrs.kernel_layout)
+    if groups == 1 and layout == "HWIO":
+        return weights, 3
+    cin = _shape(call.args[0])[3]
+    if groups == cin and layout == "HWOI" and weights.shape[3] == 1 \
+            and weights.shape[2] == cin:
+        return weights[:, :, :, 0], 2
+    return None
+
+
+def _conv_geometry(call: Any, x: Any, out: Any, depthwise: bool) -> qkernels.ConvGeometry:
+    a = call.attrs
+    in_shape = _shape(x)
+    out_shape = _shape(out)
+    weights_hw = tuple(int(v) for v in call.args[1].ty.shape.values)[:2]
+    pad = [int(p) for p in a.padding]
+    return qkernels.ConvGeometry(
+        (in_shape[0], in_shape[1], in_shape[2], in_shape[3]), (weights_hw[0], weights_hw[1]),
+        (int(a.strides[0]), int(a.strides[1])), (int(a.dilation[0]), int(a.dilation[1])),
+        (pad[0], pad[1], pad[2], pad[3]),
+        (out_shape[0], out_shape[1], out_shape[2], out_shape[3]), depthwise)
+
+
+def _pool_geometry(call: Any, x: Any, out: Any) -> qkernels.PoolGeometry | None:
+    a = call.attrs
+    if str(a.layout) != "NHWC" or bool(a.ceil_mode) or any(int(d) != 1 for d in a.dilation):
+        return None
+    if _op(call) == "relax.nn.avg_pool2d" and bool(a.count_include_pad):
+        return None
+    i, o = _shape(x), _shape(out)
+    return qkernels.PoolGeometry((i[0], i[1], i[2], i[3]), (o[0], o[1], o[2], o[3]),
+                                 (int(a.pool_size[0]), int(a.pool_size[1])),
+                                 (int(a.strides[0]), int(a.strides[1])),
+                                 (int(a.padding[0]), int(a.padding[1])))
+
+
+_MATCHED_AT_QUANTIZE = frozenset({"relax.nn.conv2d", "relax.matmul", "relax.add",
+                                  "relax.nn.max_pool2d", "relax.nn.avg_pool2d", *_ACTIVATIONS})
+
+_BINDING_RULES: dict[str, Callable[[_Rewriter, Any, Any], Value | None]] = {
+    "relax.dequantize": _Rewriter._dequantize,
+    "relax.quantize": _Rewriter._quantize,
+    "relax.permute_dims": _Rewriter._layout_const,
+    "relax.reshape": _Rewriter._reshape,
+    "relax.clip": _Rewriter._clip_int8,
+    "relax.astype": _Rewriter._avg_pool_int,
+}

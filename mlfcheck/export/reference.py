@@ -1,0 +1,79 @@
+"""LiteRT as the int8 reference: run a .tflite on given inputs, compare outputs in quantized units.
+
+LiteRT runs with its reference kernels (OpResolverType.BUILTIN_REF), the integer arithmetic
+TFLite specifies, not the optimised or XNNPACK kernels whose rounding may differ.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mlfcheck.errors import ExportError
+
+NEEDS_LITERT = "comparing with LiteRT needs ai-edge-litert: pip install 'mlfcheck[tvm]'"
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """How one output compares with the reference, element by element."""
+
+    name: str
+    differing: int
+    """Elements that differ."""
+    total: int
+    max_diff: float
+    """Largest absolute difference, in quantized units for integer outputs."""
+
+    @property
+    def identical(self) -> bool:
+        """True when every element matches."""
+        return self.differing == 0
+
+
+def litert_outputs(model: Path | bytes, inputs: Sequence[Any]) -> list[Any]:
+    """Run `model` (a .tflite path or its bytes) on `inputs`, in the model's input order."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter, OpResolverType
+    except ImportError:
+        raise ExportError("verify", NEEDS_LITERT) from None
+    content = model.read_bytes() if isinstance(model, Path) else model
+    try:
+        interpreter = Interpreter(model_content=content,
+                                  experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
+        interpreter.allocate_tensors()
+        details = interpreter.get_input_details()
+        if len(details) != len(inputs):
+            raise ExportError("verify", f"LiteRT expects {len(details)} inputs, "
+                              f"got {len(inputs)}")
+        for detail, x in zip(details, inputs, strict=True):
+            interpreter.set_tensor(detail["index"], x.reshape(detail["shape"]))
+        interpreter.invoke()
+        return [interpreter.get_tensor(d["index"]) for d in interpreter.get_output_details()]
+    except (RuntimeError, ValueError) as exc:
+        raise ExportError("verify", f"LiteRT could not run the model: {exc}") from None
+
+
+def compare(names: Sequence[str], got: Sequence[Any], want: Sequence[Any]) -> tuple[Agreement, ...]:
+    """Per output: how many elements differ and by how much at most."""
+    import numpy as np
+
+    if len(got) != len(want):
+        raise ExportError("verify", f"the reference gives {len(want)} outputs, the archive "
+                          f"{len(got)}")
+    out = []
+    for name, g, w in zip(names, got, want, strict=True):
+        diff = np.abs(np.asarray(g, np.float64).reshape(-1) - np.asarray(w, np.float64)
+                      .reshape(-1))
+        out.append(Agreement(name, int(np.count_nonzero(diff)), int(diff.size),
+                             float(diff.max(initial=0.0))))
+    return tuple(out)
+
+
+def check_against_litert(model: Path | bytes, names: Sequence[str], inputs: Sequence[Any],
+                         got: Sequence[Any]) -> tuple[Agreement, ...]:
+    """Outputs `got` (from any run of `model` on `inputs`) compared with LiteRT's: the check
+    --verify and the fuzzer share."""
+    return compare(names, got, litert_outputs(model, inputs))
