@@ -56,6 +56,7 @@ def _summary(result: Any) -> str:
                  f"constants {sum(t.nbytes for t in plan.constants)} bytes"
                  f"{'' if result.link_params else ' (not linked)'}, io "
                  f"{sum(t.nbytes for t in plan.inputs + plan.outputs)} bytes")
+    lines += _lowering_lines(result.lowering)
     check = result.verification
     if check is not None:
         lines.append(f"  verify: {'ok' if check.ok else 'MISMATCH'} against TVM's Relax VM on "
@@ -64,9 +65,25 @@ def _summary(result: Any) -> str:
                   for name, err in sorted(check.max_abs_error.items())]
         lines.append(f"    workspace used by the C run: {check.workspace_measured} of "
                      f"{check.workspace_planned} bytes")
+        if check.litert is not None:
+            lines.append("  verify against LiteRT (reference kernels), same inputs:")
+            lines += [f"    {a.name}: {a.differing} of {a.total} elements differ, max "
+                      f"difference {a.max_diff:g}" for a in check.litert]
     for run in result.board_runs:
         lines += _board_lines(run)
     return "\n".join(lines)
+
+
+def _lowering_lines(lowering: Any) -> list[str]:
+    if not lowering.quantized:
+        return []
+    if not lowering.integer:
+        return ["  quantized operators: float (dequantize → float op → quantize, --no-integer)"]
+    kernels = ", ".join(f"{kind} ×{n}" for kind, n in lowering.kernels.items()) or "none"
+    lines = [f"  quantized operators: integer kernels: {kernels}"]
+    lines += [f"    {f.operator} at {f.at} stayed float: {f.reason}"
+              for f in lowering.stayed_float]
+    return lines
 
 
 def _board_lines(run: Any) -> list[str]:
@@ -110,7 +127,7 @@ def _boards(ctx: click.Context, param: click.Parameter, values: tuple[str, ...])
               help="Module name: C symbols tvmgen_<name>_*, paths <name>_lib0.c, ...")
 @click.option("--verify", is_flag=True,
               help="Build the archive with the system C compiler, run it on seeded inputs and "
-                   "compare with TVM's Relax VM on llvm.")
+                   "compare with TVM's Relax VM on llvm (and, for .tflite, with LiteRT).")
 @click.option("--board", "boards", multiple=True, callback=_boards, metavar="NAME",
               help="With --verify: also build for this QEMU board (mps2-an385, mps2-an386, "
                    "mps2-an500, mps2-an505, mps3-an547, netduinoplus2), run it, compare, and "
@@ -126,10 +143,14 @@ def _boards(ctx: click.Context, param: click.Parameter, values: tuple[str, ...])
               help="Timestamp for export_datetime and tar mtimes [$SOURCE_DATE_EPOCH, else now].")
 @click.option("--input-shape", "input_shapes", multiple=True, callback=_shape,
               metavar="NAME=D0,D1,...", help="Fix an input's shape (repeatable).")
+@click.option("--integer/--no-integer", default=True, show_default=True,
+              help="Lower quantized operators to int8 kernels, or keep the frontend's "
+                   "dequantize → float → quantize.")
 def export(model: str | None, output: str, use_default: bool, name: str, verify: bool,
            boards: tuple[Any, ...], board_timeout: float, tolerance: float | None,
            no_runtime: bool, link_params: bool,
-           source_date_epoch: int | None, input_shapes: dict[str, tuple[int, ...]]) -> None:
+           source_date_epoch: int | None, input_shapes: dict[str, tuple[int, ...]]),
+           integer: bool) -> None:
     """Compile MODEL (.onnx, .tflite, a Python model file, or 'default') with TVM and write
     an MLF version 8 archive that builds with nothing but a C compiler.
 
@@ -149,7 +170,8 @@ def export(model: str | None, output: str, use_default: bool, name: str, verify:
                                   tolerance=DEFAULT_TOLERANCE if tolerance is None else tolerance,
                                   with_runtime=not no_runtime, link_params=link_params,
                                   epoch=source_date_epoch, input_shapes=input_shapes,
-                                  boards=boards, board_timeout=board_timeout)
+                                  boards=boards, board_timeout=board_timeout,
+                                  integer=integer)
     except ExportError as exc:
         _fail(f"mlfcheck export: {exc}".splitlines()[0])
     click.echo(_summary(result))

@@ -6,7 +6,7 @@ import os
 import re
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from mlfcheck import __version__
@@ -15,6 +15,7 @@ from mlfcheck.crossbuild import RUN_TIMEOUT
 from mlfcheck.errors import ExportError
 from mlfcheck.export import cgen, metadata, onboard, runtime, writer
 from mlfcheck.export.frontends import Imported, Shape, load_model
+from mlfcheck.export.integer import Lowering, lower
 from mlfcheck.export.pipeline import compile_model, kernel_prefix
 from mlfcheck.export.plan import Plan, build_plan
 from mlfcheck.export.stages import stage
@@ -34,6 +35,8 @@ class ExportResult:
     plan: Plan
     link_params: bool
     verification: Verification | None
+    lowering: Lowering
+    """How quantized operators were lowered (integer kernels, what stayed float)."""
     board_runs: tuple[onboard.BoardVerification, ...] = ()
     """With verify and boards: how the archive built, fitted and ran on each board."""
 
@@ -57,11 +60,12 @@ def export_model(model: str | Imported, output: str | os.PathLike[str], *,
                  link_params: bool = True, epoch: int | None = None,
                  input_shapes: Mapping[str, Shape] | None = None,
                  boards: Sequence[Board] = (),
-                 board_timeout: float = RUN_TIMEOUT) -> ExportResult:
+                 board_timeout: float = RUN_TIMEOUT, integer: bool = True) -> ExportResult:
     """Export `model` (a path, 'default', or an already imported model) to a v8 archive;
     with verify, also build, run and compare it on each of `boards` in QEMU.
 
-    Raises ExportError naming the stage that failed; nothing is left at `output` then.
+    Quantized operators become int8 kernels unless `integer` is False (the frontend's float
+    lowering). Raises ExportError naming the stage that failed; nothing is left at `output`.
     """
     if not _NAME.match(name):
         raise ExportError("write", f"module name {name!r} must match {_NAME.pattern}")
@@ -73,23 +77,28 @@ def export_model(model: str | Imported, output: str | os.PathLike[str], *,
         onboard.toolchain()
     imported = model if isinstance(model, Imported) else load_model(
         model, input_shapes=input_shapes)
-    files, plan = archive_files(imported, name, link_params=link_params,
+    with stage("compile"):
+        lowering = lower(imported.mod, imported.entry, integer=integer)
+    lowered = replace(imported, mod=lowering.mod)
+    files, plan = archive_files(lowered, name, link_params=link_params,
                                 with_runtime=with_runtime,
-                                epoch=source_date_epoch(epoch))
+                                epoch=source_date_epoch(epoch), lowering=lowering)
     path = Path(output)
+    tflite = imported.source if imported.kind == "tflite" else None
     with writer.atomic_output(path) as temp:
         temp.write_bytes(writer.tar_bytes(files, source_date_epoch(epoch)))
-        verification = (verify_archive(temp, imported, plan, name, link_params=link_params,
-                                       tolerance=tolerance) if verify else None)
-        board_runs = onboard.verify_on_boards(temp, imported, plan, name, boards,
+        verification = (verify_archive(temp, lowered, plan, name, link_params=link_params,
+                                       tolerance=tolerance, tflite=tflite) if verify else None)
+        board_runs = onboard.verify_on_boards(temp, lowered, plan, name, boards,
                                               link_params=link_params, tolerance=tolerance,
                                               timeout=board_timeout) if boards else ()
     sources = {p: len(d) for p, d in files.items() if p.startswith("codegen/")}
-    return ExportResult(path, name, sources, plan, link_params, verification, board_runs)
+    return ExportResult(path, name, sources, plan, link_params, verification, lowering,
+                        board_runs)
 
 
 def archive_files(imported: Imported, name: str, *, link_params: bool, with_runtime: bool,
-                  epoch: int) -> tuple[dict[str, bytes], Plan]:
+                  epoch: int, lowering: Lowering | None = None) -> tuple[dict[str, bytes], Plan]:
     """Every member of the archive (path → bytes), and the plan behind them."""
     import tvm
 
@@ -106,7 +115,7 @@ def archive_files(imported: Imported, name: str, *, link_params: bool, with_runt
             {t.name: tvm.runtime.tensor(v) for t, v in zip(plan.constants, plan.constant_values,
                                                            strict=True)}))
         entry = metadata.module_entry(plan, name, target=compiled.target, epoch=epoch,
-                                      with_runtime=with_runtime)
+                                      with_runtime=with_runtime, lowering=lowering)
         files = {
             "metadata.json": metadata.metadata_json(entry, name),
             f"codegen/host/src/{name}_lib0.c": compiled.kernels_c.encode(),

@@ -35,6 +35,8 @@ class Imported:
     output_names: tuple[str, ...] | None
     kind: str
     """'onnx', 'tflite', 'python' or 'default'."""
+    source: Path | None = None
+    """The model file, for references that run it themselves (LiteRT for .tflite)."""
 
 
 def c_identifier(name: str) -> str:
@@ -99,7 +101,7 @@ def _from_onnx(path: Path, shapes: dict[str, Shape]) -> Imported:
                 raise _dynamic(name, dims)
         mod = from_onnx(proto, shape_dict=shape_dict, keep_params_in_input=False)
         outputs = tuple(o.name for o in proto.graph.output)
-    return Imported(mod, "main", outputs, "onnx")
+    return Imported(mod, "main", outputs, "onnx", path)
 
 
 def _onnx_dims(value_info: Any) -> list[Any]:
@@ -121,7 +123,7 @@ def _from_tflite(path: Path, shapes: dict[str, Shape]) -> Imported:
         graph = tfl.Subgraphs(0)
         outputs = tuple(graph.Tensors(graph.Outputs(i)).Name().decode()
                         for i in range(graph.OutputsLength()))
-    return Imported(mod, "main", outputs, "tflite")
+    return Imported(mod, "main", outputs, "tflite", path)
 
 
 def _tracking(seen: list[str]) -> Callable[..., Any]:

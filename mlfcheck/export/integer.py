@@ -38,6 +38,8 @@ class Lowering:
     """The result of the pass: the module, and what became integer and what did not."""
 
     mod: Any
+    quantized: bool
+    """True when the model has quantized operators (dequantize calls)."""
     integer: bool
     """False when --no-integer asked for the frontend's float lowering."""
     kernels: dict[str, int] = field(default_factory=dict)
@@ -110,22 +112,21 @@ _ACTIVATIONS = ("relax.nn.relu", "relax.clip", "relax.nn.relu6")
 
 def lower(mod: Any, entry: str, *, integer: bool = True) -> Lowering:
     """Rewrite `mod`'s entry function's quantized patterns into int8 kernels."""
-    import tvm
-
-    if not integer:
-        return Lowering(mod, False)
     fn = mod[entry]
     blocks = list(fn.body.blocks)
-    if len(blocks) != 1 or not _quantized(blocks[0]):
-        return Lowering(mod, True)
+    quantized = any(_quantized(b) for b in blocks)
+    if not integer or not quantized:
+        return Lowering(mod, quantized, integer)
+    if len(blocks) != 1:
+        return Lowering(mod, True, True, {}, (FloatOperator(
+            "relax.dequantize", entry, "the entry function is not one dataflow block"),))
     rewriter = _Rewriter(fn, blocks[0])
     new = rewriter.run(entry)
     for gv, other in mod.functions_items():
         if gv.name_hint != entry:
             new[gv.name_hint] = other
     new = new.with_attrs(mod.attrs) if mod.attrs else new
-    del tvm
-    return Lowering(new, True, dict(sorted(rewriter.counts.items())),
+    return Lowering(new, True, True, dict(sorted(rewriter.counts.items())),
                     tuple(rewriter.stayed_float))
 
 

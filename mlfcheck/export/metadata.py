@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from mlfcheck import __version__
+from mlfcheck.export.integer import Lowering
 from mlfcheck.export.pipeline import kernel_symbol
 from mlfcheck.export.plan import Plan, Tensor
 
@@ -33,8 +34,16 @@ def _tensors(tensors: tuple[Tensor, ...]) -> dict[str, dict[str, Any]]:
             for t in tensors}
 
 
+def lowering_entry(lowering: Lowering) -> dict[str, Any]:
+    """`lowering`: integer or float, the integer kernels, what stayed float and why."""
+    return {"quantized": "integer" if lowering.integer else "float",
+            "integer_kernels": dict(lowering.kernels),
+            "stayed_float": [{"operator": f.operator, "at": f.at, "reason": f.reason}
+                             for f in lowering.stayed_float]}
+
+
 def module_entry(plan: Plan, name: str, *, target: str, epoch: int,
-                 with_runtime: bool) -> dict[str, Any]:
+                 with_runtime: bool, lowering: Lowering | None = None) -> dict[str, Any]:
     """One entry of `modules`."""
     io_bytes = sum(t.nbytes for t in plan.inputs + plan.outputs)
     main = {"constants_size_bytes": sum(t.nbytes for t in plan.constants),
@@ -54,6 +63,8 @@ def module_entry(plan: Plan, name: str, *, target: str, epoch: int,
         "style": "full-model",
         "target": [target],
     }
+    if lowering is not None and lowering.quantized:
+        entry["lowering"] = lowering_entry(lowering)
     if with_runtime:
         entry["external_dependencies"] = [{"short_name": "mlfcheck_runtime", "url": "./runtime",
                                            "url_type": "mlf_path", "version_spec": __version__}]

@@ -23,6 +23,7 @@ from mlfcheck.errors import ExportError
 from mlfcheck.export.cgen import constant_array, constants_struct
 from mlfcheck.export.frontends import Imported
 from mlfcheck.export.plan import Plan, Tensor
+from mlfcheck.export.reference import Agreement, check_against_litert
 from mlfcheck.export.stages import stage
 
 DEFAULT_TOLERANCE = 1e-5
@@ -30,6 +31,8 @@ DEFAULT_TOLERANCE = 1e-5
 SEED = 0
 CFLAGS = ("-std=c11", "-O1", "-Wall", "-Werror")
 RUN_TIMEOUT = 120
+LITERT_UNITS = 1
+"""Largest difference from LiteRT accepted on an integer output, in quantized units."""
 
 
 @dataclass(frozen=True)
@@ -42,11 +45,15 @@ class Verification:
     workspace_planned: int
     workspace_measured: int
     seconds: float
+    litert: tuple[Agreement, ...] | None = None
+    """For a .tflite model: each output of the C run against LiteRT's reference kernels."""
 
     @property
     def ok(self) -> bool:
-        """True when every output is within the tolerance."""
-        return all(err <= self.tolerance for err in self.max_abs_error.values())
+        """True when every output is within the tolerance (LiteRT: within LITERT_UNITS
+        quantized units on integer outputs, the tolerance on float ones)."""
+        return all(err <= self.tolerance for err in self.max_abs_error.values()) and all(
+            a.max_diff <= max(LITERT_UNITS, self.tolerance) for a in self.litert or ())
 
 
 def compiler() -> str:
@@ -190,8 +197,9 @@ def max_abs_errors(plan: Plan, got: list[Any], want: list[Any]) -> dict[str, flo
 
 
 def verify_archive(archive: Path, imported: Imported, plan: Plan, name: str, *,
-                   link_params: bool, tolerance: float) -> Verification:
-    """Unpack, build, run and compare one archive."""
+                   link_params: bool, tolerance: float,
+                   tflite: Path | None = None) -> Verification:
+    """Unpack, build, run and compare one archive (and with LiteRT, given the .tflite)."""
     start = time.perf_counter()
     inputs = random_inputs(plan.inputs)
     with tempfile.TemporaryDirectory(prefix="mlfcheck-verify-") as tmp:
@@ -201,5 +209,7 @@ def verify_archive(archive: Path, imported: Imported, plan: Plan, name: str, *,
                 tar.extractall(root, filter="data")
             got, used = build_and_run(root, plan, name, inputs, link_params=link_params)
             want = reference_outputs(imported, inputs)
+            litert = None if tflite is None else check_against_litert(
+                tflite, [t.name for t in plan.outputs], inputs, got)
     return Verification(max_abs_errors(plan, got, want), tolerance, plan.arena_size, used,
-                        time.perf_counter() - start)
+                        time.perf_counter() - start, litert)
