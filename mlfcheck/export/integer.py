@@ -131,7 +131,9 @@ def lower(mod: Any, entry: str, *, integer: bool = True) -> Lowering:
 
 
 def _quantized(block: Any) -> bool:
-    return any(_op(b.value) == "relax.dequantize" for b in block.bindings)
+    """True when the block dequantizes, or computes on int8 tensors (integer-only models)."""
+    return any(_op(b.value) == "relax.dequantize"
+               or str(getattr(b.var.ty, "dtype", "")) == "int8" for b in block.bindings)
 
 
 def _op(value: Any) -> str | None:
