@@ -17,7 +17,7 @@ ADD_LEFT_SHIFT = 20
 
 
 def quantize_multiplier(real: float) -> tuple[int, int]:
-    """(Q31 multiplier, shift) with real ≈ multiplier · 2**(shift − 31); shift > 0 is a left shift."""
+    """(Q31 multiplier, shift): real ≈ multiplier · 2**(shift − 31); shift > 0 shifts left."""
     if real == 0.0:
         return 0, 0
     fraction, shift = math.frexp(real)
@@ -34,7 +34,7 @@ def quantize_multiplier(real: float) -> tuple[int, int]:
 
 def _round_away(x: float) -> int:
     """std::round: halves away from zero."""
-    return int(math.floor(abs(x) + 0.5)) * (1 if x >= 0 else -1)
+    return math.floor(abs(x) + 0.5) * (1 if x >= 0 else -1)
 
 
 def activation_range(scale: float, zero_point: int, low: float | None,

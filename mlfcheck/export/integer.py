@@ -327,8 +327,8 @@ class _Rewriter:
                 return QConst(source.value.reshape(shape),
                               QParams(source.q.scale, source.q.zero_point, axis))
         if isinstance(source, QTensor):
-            shape = [int(v) for v in var.ty.shape.values]
-            reshaped = self.bb.emit(relax.op.reshape(self._expr_of(source.source), shape))
+            reshaped = self.bb.emit(relax.op.reshape(self._expr_of(source.source),
+                                                     list(_shape(var))))
             return QTensor(_Emitted(reshaped), source.q)
         return self._layout_const(var, call)
 
@@ -375,7 +375,7 @@ class _Rewriter:
                 and self.uses.get(source, 0) == 1:
             lo, hi = _activation_bounds(value.call)
             low = lo if low is None else max(low, lo)
-            high = hi if high is None or hi is None else min(high, hi)
+            high = hi if high is None else high if hi is None else min(high, hi)
             source = value.call.args[0]
             value = self.values.get(source)
         scale, zp = float(out.scale[0]), int(out.zero_point[0])
@@ -538,7 +538,7 @@ def _same_axis(old: tuple[int, ...], axis: int, new: tuple[int, ...]) -> int | N
     return None
 
 
-def _activation_bounds(call: Any) -> tuple[float | None, float | None]:
+def _activation_bounds(call: Any) -> tuple[float, float | None]:
     op = _op(call)
     if op == "relax.nn.relu":
         return 0.0, None
