@@ -149,7 +149,7 @@ def _boards(ctx: click.Context, param: click.Parameter, values: tuple[str, ...])
 def export(model: str | None, output: str, use_default: bool, name: str, verify: bool,
            boards: tuple[Any, ...], board_timeout: float, tolerance: float | None,
            no_runtime: bool, link_params: bool,
-           source_date_epoch: int | None, input_shapes: dict[str, tuple[int, ...]]),
+           source_date_epoch: int | None, input_shapes: dict[str, tuple[int, ...]],
            integer: bool) -> None:
     """Compile MODEL (.onnx, .tflite, a Python model file, or 'default') with TVM and write
     an MLF version 8 archive that builds with nothing but a C compiler.
