@@ -70,6 +70,15 @@ def _passes() -> tuple[list[Any], list[Any]]:
     return planning, lowering
 
 
+def relax_pipeline() -> Any:
+    """The whole pass list as one Sequential: what `tvm.compile` runs with our passes (the
+    export benchmark's baseline)."""
+    import tvm
+
+    planning, lowering = _passes()
+    return tvm.transform.Sequential(planning + lowering)
+
+
 def compile_model(imported: Imported, name: str) -> Compiled:
     """Run the passes on the C target and generate the kernels' C source."""
     import tvm
