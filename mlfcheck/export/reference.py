@@ -26,6 +26,8 @@ class Agreement:
     total: int
     max_diff: float
     """Largest absolute difference, in quantized units for integer outputs."""
+    integer: bool
+    """True for an integer (quantized) output."""
 
     @property
     def identical(self) -> bool:
@@ -68,7 +70,7 @@ def compare(names: Sequence[str], got: Sequence[Any], want: Sequence[Any]) -> tu
         diff = np.abs(np.asarray(g, np.float64).reshape(-1) - np.asarray(w, np.float64)
                       .reshape(-1))
         out.append(Agreement(name, int(np.count_nonzero(diff)), int(diff.size),
-                             float(diff.max(initial=0.0))))
+                             float(diff.max(initial=0.0)), np.asarray(w).dtype.kind in "iu"))
     return tuple(out)
 
 

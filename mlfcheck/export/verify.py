@@ -53,7 +53,8 @@ class Verification:
         """True when every output is within the tolerance (LiteRT: within LITERT_UNITS
         quantized units on integer outputs, the tolerance on float ones)."""
         return all(err <= self.tolerance for err in self.max_abs_error.values()) and all(
-            a.max_diff <= max(LITERT_UNITS, self.tolerance) for a in self.litert or ())
+            a.max_diff <= (LITERT_UNITS if a.integer else self.tolerance)
+            for a in self.litert or ())
 
 
 def compiler() -> str:
