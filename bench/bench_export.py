@@ -82,10 +82,10 @@ def bench_model(path: Path, runs: int, out: Path) -> dict[str, Any]:
 
 def tflm_arena(path: Path) -> int:
     """Bytes of arena TFLite Micro allocates for the model (its own report, in a subprocess:
-    the allocator prints from C++)."""
+    the allocator prints from C++, to stderr when that is not a terminal)."""
     done = subprocess.run([sys.executable, "-c", _TFLM, str(path)], capture_output=True,
                           text=True, check=True)
-    found = _ARENA.search(done.stdout)
+    found = _ARENA.search(done.stdout + done.stderr)
     if found is None:
         raise RuntimeError(f"tflite-micro printed no arena total for {path.name}")
     return int(found.group(1))
