@@ -112,7 +112,7 @@ def bench_int8(path: Path, runs: int, out: Path) -> dict[str, Any]:
     result = export_model(imported, archive, epoch=0, verify=True)
     as_float = export_model(imported, out / f"{path.stem}-float.tar", epoch=0, integer=False)
     check = result.verification
-    assert check is not None and check.litert is not None
+    assert check is not None and check.reference is not None
     return {
         "model": path.name, "tflite": path.stat().st_size, "weights": weight_bytes(path),
         "tflm": tflm_arena(path), "workspace": result.plan.arena_size,
@@ -121,7 +121,7 @@ def bench_int8(path: Path, runs: int, out: Path) -> dict[str, Any]:
         "c_bytes": sum(v for k, v in result.c_files.items() if k.endswith(".c")),
         "export_s": export_s,
         "litert": "; ".join(f"{a.differing}/{a.total} differ, max {a.max_diff:g}"
-                            for a in check.litert),
+                            for a in check.reference),
     }
 
 

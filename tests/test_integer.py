@@ -60,8 +60,8 @@ def test_each_operator_matches_litert_bit_for_bit(tmp_path: Path, op: str,
     result = _export(tmp_path, single_op_model(op, per_channel=per_channel,
                                                activation=activation, seed=3), op)
     check = result.verification
-    assert check is not None and check.litert is not None
-    assert [(a.differing, a.max_diff) for a in check.litert] == [(0, 0.0)]
+    assert check is not None and check.reference is not None
+    assert [(a.differing, a.max_diff) for a in check.reference] == [(0, 0.0)]
     assert check.ok and all(err == 0 for err in check.max_abs_error.values())
     kernel = KERNEL[op]
     assert result.lowering.kernels == ({kernel: 1} if kernel else {})
@@ -75,8 +75,8 @@ def test_tvm_own_integer_average_pool_rounds_differently(tmp_path: Path) -> None
     model = single_op_model("average_pool_2d", seed=3)
     result = _export(tmp_path, model, "pool", integer=False)
     check = result.verification
-    assert check is not None and check.litert is not None
-    assert check.litert[0].differing > 0 and check.litert[0].max_diff == 1.0
+    assert check is not None and check.reference is not None
+    assert check.reference[0].differing > 0 and check.reference[0].max_diff == 1.0
 
 
 def test_no_integer_keeps_float_kernels_and_says_so(tmp_path: Path) -> None:
@@ -106,8 +106,8 @@ def test_cli_summary_names_integer_kernels_and_litert(tmp_path: Path) -> None:
 def test_hello_world_int8_is_identical_to_litert(tmp_path: Path, shared: Path) -> None:
     result = _export(tmp_path, shared / "models" / "hello_world_int8.tflite", "hello")
     check = result.verification
-    assert check is not None and check.litert is not None
-    assert [(a.differing, a.max_diff) for a in check.litert] == [(0, 0.0)]
+    assert check is not None and check.reference is not None
+    assert [(a.differing, a.max_diff) for a in check.reference] == [(0, 0.0)]
     assert result.lowering.kernels == {"dense": 3} and result.lowering.stayed_float == ()
 
 
@@ -118,8 +118,8 @@ def test_real_int8_models_fit_tflm_arena_and_agree_with_litert(tmp_path: Path, s
     path = shared / "models" / f"{model}.tflite"
     result = _export(tmp_path, path, model)
     check = result.verification
-    assert check is not None and check.litert is not None
-    assert all(a.max_diff <= 1 for a in check.litert), check.litert
+    assert check is not None and check.reference is not None
+    assert all(a.max_diff <= 1 for a in check.reference), check.reference
     assert result.plan.arena_size <= TFLM_ARENA[model]
     assert check.workspace_measured <= TFLM_ARENA[model]
     assert {t.dtype for t in result.plan.constants} <= {"int8", "int32"}
@@ -127,3 +127,38 @@ def test_real_int8_models_fit_tflm_arena_and_agree_with_litert(tmp_path: Path, s
     assert lowering["quantized"] == "integer"
     assert [f["operator"] for f in lowering["stayed_float"]] == ["relax.nn.softmax"]
     assert validate(result.path).ok
+
+
+def _onnx_qdq_matmul(path: Path) -> None:
+    """x (int8) → DequantizeLinear → MatMul with a DequantizeLinear'd int8 weight →
+    QuantizeLinear: the QDQ form ONNX quantizers write."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    consts = {"W": rng.integers(-127, 128, (24, 10)).astype(np.int8),
+              "ws": np.array(0.01, np.float32), "wz": np.array(0, np.int8),
+              "xs": np.array(0.05, np.float32), "xz": np.array(3, np.int8),
+              "ys": np.array(0.1, np.float32), "yz": np.array(-5, np.int8)}
+    nodes = [helper.make_node("DequantizeLinear", ["x", "xs", "xz"], ["xf"]),
+             helper.make_node("DequantizeLinear", ["W", "ws", "wz"], ["wf"]),
+             helper.make_node("MatMul", ["xf", "wf"], ["yf"]),
+             helper.make_node("QuantizeLinear", ["yf", "ys", "yz"], ["y"])]
+    graph = helper.make_graph(
+        nodes, "qdq", [helper.make_tensor_value_info("x", TensorProto.INT8, [2, 24])],
+        [helper.make_tensor_value_info("y", TensorProto.INT8, [2, 10])],
+        [numpy_helper.from_array(v, k) for k, v in consts.items()])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), str(path))
+
+
+def test_onnx_qdq_goes_through_the_same_pass_and_checks_against_onnxruntime(
+        tmp_path: Path) -> None:
+    pytest.importorskip("onnxruntime")
+    model = tmp_path / "qdq.onnx"
+    _onnx_qdq_matmul(model)
+    result = export_model(str(model), tmp_path / "qdq.tar", verify=True, epoch=EPOCH)
+    assert result.lowering.kernels == {"dense": 1}
+    check = result.verification
+    assert check is not None and check.runtime == "onnxruntime" and check.reference
+    assert check.ok and all(a.max_diff <= 1 for a in check.reference)

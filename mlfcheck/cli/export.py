@@ -65,10 +65,10 @@ def _summary(result: Any) -> str:
                   for name, err in sorted(check.max_abs_error.items())]
         lines.append(f"    workspace used by the C run: {check.workspace_measured} of "
                      f"{check.workspace_planned} bytes")
-        if check.litert is not None:
-            lines.append("  verify against LiteRT (reference kernels), same inputs:")
+        if check.reference is not None:
+            lines.append(f"  verify against {check.runtime}, same inputs:")
             lines += [f"    {a.name}: {a.differing} of {a.total} elements differ, max "
-                      f"difference {a.max_diff:g}" for a in check.litert]
+                      f"difference {a.max_diff:g}" for a in check.reference]
     for run in result.board_runs:
         lines += _board_lines(run)
     return "\n".join(lines)
@@ -127,7 +127,8 @@ def _boards(ctx: click.Context, param: click.Parameter, values: tuple[str, ...])
               help="Module name: C symbols tvmgen_<name>_*, paths <name>_lib0.c, ...")
 @click.option("--verify", is_flag=True,
               help="Build the archive with the system C compiler, run it on seeded inputs and "
-                   "compare with TVM's Relax VM on llvm (and, for .tflite, with LiteRT).")
+                   "compare with TVM's Relax VM on llvm (and with LiteRT for .tflite, onnxruntime "
+                   "for a quantized .onnx).")
 @click.option("--board", "boards", multiple=True, callback=_boards, metavar="NAME",
               help="With --verify: also build for this QEMU board (mps2-an385, mps2-an386, "
                    "mps2-an500, mps2-an505, mps3-an547, netduinoplus2), run it, compare, and "

@@ -84,11 +84,13 @@ def export_model(model: str | Imported, output: str | os.PathLike[str], *,
                                 with_runtime=with_runtime,
                                 epoch=source_date_epoch(epoch), lowering=lowering)
     path = Path(output)
-    tflite = imported.source if imported.kind == "tflite" else None
+    model_file = imported.source if imported.kind == "tflite" or (
+        imported.kind == "onnx" and lowering.quantized) else None
     with writer.atomic_output(path) as temp:
         temp.write_bytes(writer.tar_bytes(files, source_date_epoch(epoch)))
         verification = (verify_archive(temp, lowered, plan, name, link_params=link_params,
-                                       tolerance=tolerance, tflite=tflite) if verify else None)
+                                       tolerance=tolerance, model_file=model_file)
+                        if verify else None)
         board_runs = onboard.verify_on_boards(temp, lowered, plan, name, boards,
                                               link_params=link_params, tolerance=tolerance,
                                               timeout=board_timeout) if boards else ()

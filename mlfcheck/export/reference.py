@@ -1,4 +1,5 @@
-"""LiteRT as the int8 reference: run a .tflite on given inputs, compare outputs in quantized units.
+"""The model's own runtime as reference: LiteRT for .tflite, onnxruntime for .onnx; run the model
+file on given inputs and compare outputs element by element (quantized units for int outputs).
 
 LiteRT runs with its reference kernels (OpResolverType.BUILTIN_REF), the integer arithmetic
 TFLite specifies, not the optimised or XNNPACK kernels whose rounding may differ.
@@ -14,6 +15,9 @@ from typing import Any
 from mlfcheck.errors import ExportError
 
 NEEDS_LITERT = "comparing with LiteRT needs ai-edge-litert: pip install 'mlfcheck[tvm]'"
+NEEDS_ORT = "comparing with onnxruntime needs onnxruntime: pip install 'mlfcheck[tvm]'"
+RUNTIMES = {".tflite": "LiteRT (reference kernels)", ".onnx": "onnxruntime"}
+"""Model file suffix → the runtime that serves as its reference."""
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,21 @@ def litert_outputs(model: Path | bytes, inputs: Sequence[Any]) -> list[Any]:
         raise ExportError("verify", f"LiteRT could not run the model: {exc}") from None
 
 
+def onnxruntime_outputs(model: Path, inputs: Sequence[Any]) -> list[Any]:
+    """Run the ONNX model at `model` on `inputs` (graph input order) with onnxruntime's CPU
+    provider."""
+    try:
+        import onnxruntime
+    except ImportError:
+        raise ExportError("verify", NEEDS_ORT) from None
+    try:
+        session = onnxruntime.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+        feeds = {i.name: x for i, x in zip(session.get_inputs(), inputs, strict=True)}
+        return list(session.run(None, feeds))
+    except (RuntimeError, ValueError) as exc:
+        raise ExportError("verify", f"onnxruntime could not run the model: {exc}") from None
+
+
 def compare(names: Sequence[str], got: Sequence[Any], want: Sequence[Any]) -> tuple[Agreement, ...]:
     """Per output: how many elements differ and by how much at most."""
     import numpy as np
@@ -74,8 +93,10 @@ def compare(names: Sequence[str], got: Sequence[Any], want: Sequence[Any]) -> tu
     return tuple(out)
 
 
-def check_against_litert(model: Path | bytes, names: Sequence[str], inputs: Sequence[Any],
-                         got: Sequence[Any]) -> tuple[Agreement, ...]:
-    """Outputs `got` (from any run of `model` on `inputs`) compared with LiteRT's: the check
-    --verify and the fuzzer share."""
+def check_against_runtime(model: Path, names: Sequence[str], inputs: Sequence[Any],
+                          got: Sequence[Any]) -> tuple[Agreement, ...]:
+    """Outputs `got` (from any run of `model` on `inputs`) compared with the model's own
+    runtime (RUNTIMES by suffix): the check --verify and the fuzzer share."""
+    if model.suffix == ".onnx":
+        return compare(names, got, onnxruntime_outputs(model, inputs))
     return compare(names, got, litert_outputs(model, inputs))

@@ -23,7 +23,7 @@ from mlfcheck.errors import ExportError
 from mlfcheck.export.cgen import constant_array, constants_struct
 from mlfcheck.export.frontends import Imported
 from mlfcheck.export.plan import Plan, Tensor
-from mlfcheck.export.reference import Agreement, check_against_litert
+from mlfcheck.export.reference import RUNTIMES, Agreement, check_against_runtime
 from mlfcheck.export.stages import stage
 
 DEFAULT_TOLERANCE = 1e-5
@@ -31,8 +31,9 @@ DEFAULT_TOLERANCE = 1e-5
 SEED = 0
 CFLAGS = ("-std=c11", "-O1", "-Wall", "-Werror")
 RUN_TIMEOUT = 120
-LITERT_UNITS = 1
-"""Largest difference from LiteRT accepted on an integer output, in quantized units."""
+REFERENCE_UNITS = 1
+"""Largest difference from the model's runtime accepted on an integer output, in quantized
+units."""
 
 
 @dataclass(frozen=True)
@@ -45,16 +46,19 @@ class Verification:
     workspace_planned: int
     workspace_measured: int
     seconds: float
-    litert: tuple[Agreement, ...] | None = None
-    """For a .tflite model: each output of the C run against LiteRT's reference kernels."""
+    reference: tuple[Agreement, ...] | None = None
+    """For a .tflite (or quantized .onnx) model: each output of the C run against the model's
+    own runtime (LiteRT's reference kernels, onnxruntime)."""
+    runtime: str = ""
+    """Which runtime `reference` compares with."""
 
     @property
     def ok(self) -> bool:
-        """True when every output is within the tolerance (LiteRT: within LITERT_UNITS
-        quantized units on integer outputs, the tolerance on float ones)."""
+        """True when every output is within the tolerance (the model's runtime: within
+        REFERENCE_UNITS quantized units on integer outputs, the tolerance on float ones)."""
         return all(err <= self.tolerance for err in self.max_abs_error.values()) and all(
-            a.max_diff <= (LITERT_UNITS if a.integer else self.tolerance)
-            for a in self.litert or ())
+            a.max_diff <= (REFERENCE_UNITS if a.integer else self.tolerance)
+            for a in self.reference or ())
 
 
 def compiler() -> str:
@@ -199,8 +203,8 @@ def max_abs_errors(plan: Plan, got: list[Any], want: list[Any]) -> dict[str, flo
 
 def verify_archive(archive: Path, imported: Imported, plan: Plan, name: str, *,
                    link_params: bool, tolerance: float,
-                   tflite: Path | None = None) -> Verification:
-    """Unpack, build, run and compare one archive (and with LiteRT, given the .tflite)."""
+                   model_file: Path | None = None) -> Verification:
+    """Unpack, build, run and compare one archive (and with the runtime of `model_file`)."""
     start = time.perf_counter()
     inputs = random_inputs(plan.inputs)
     with tempfile.TemporaryDirectory(prefix="mlfcheck-verify-") as tmp:
@@ -210,7 +214,8 @@ def verify_archive(archive: Path, imported: Imported, plan: Plan, name: str, *,
                 tar.extractall(root, filter="data")
             got, used = build_and_run(root, plan, name, inputs, link_params=link_params)
             want = reference_outputs(imported, inputs)
-            litert = None if tflite is None else check_against_litert(
-                tflite, [t.name for t in plan.outputs], inputs, got)
+            reference = None if model_file is None else check_against_runtime(
+                model_file, [t.name for t in plan.outputs], inputs, got)
     return Verification(max_abs_errors(plan, got, want), tolerance, plan.arena_size, used,
-                        time.perf_counter() - start, litert)
+                        time.perf_counter() - start, reference,
+                        RUNTIMES[model_file.suffix] if model_file else "")
