@@ -28,10 +28,9 @@ class _Tensor:
     data: Any = None
 
 
-def _vector(builder: Any, start: Any, values: Any, kind: str) -> Any:
+def _vector(builder: Any, values: Any, kind: str) -> Any:
     import numpy as np
 
-    del start
     return builder.CreateNumpyVector(np.asarray(values, kind))
 
 
@@ -55,9 +54,9 @@ def _build(tensors: list[_Tensor], code: int, inputs: list[int], outputs: list[i
     tensor_offsets = []
     for i, t in enumerate(tensors):
         name = b.CreateString(f"t{i}")
-        shape = _vector(b, None, t.shape, "int32")
-        scale = _vector(b, None, t.scale, "float32")
-        zp = _vector(b, None, t.zero_point, "int64")
+        shape = _vector(b, t.shape, "int32")
+        scale = _vector(b, t.scale, "float32")
+        zp = _vector(b, t.zero_point, "int64")
         tflite.QuantizationParametersStart(b)
         tflite.QuantizationParametersAddScale(b, scale)
         tflite.QuantizationParametersAddZeroPoint(b, zp)
@@ -71,8 +70,8 @@ def _build(tensors: list[_Tensor], code: int, inputs: list[int], outputs: list[i
         tflite.TensorAddQuantization(b, quant)
         tensor_offsets.append(tflite.TensorEnd(b))
     option_offset = options[1](b) if options else None
-    op_inputs = _vector(b, None, inputs, "int32")
-    op_outputs = _vector(b, None, outputs, "int32")
+    op_inputs = _vector(b, inputs, "int32")
+    op_outputs = _vector(b, outputs, "int32")
     tflite.OperatorStart(b)
     tflite.OperatorAddOpcodeIndex(b, 0)
     tflite.OperatorAddInputs(b, op_inputs)
@@ -81,8 +80,8 @@ def _build(tensors: list[_Tensor], code: int, inputs: list[int], outputs: list[i
         tflite.OperatorAddBuiltinOptionsType(b, options[0])
         tflite.OperatorAddBuiltinOptions(b, option_offset)
     operator = tflite.OperatorEnd(b)
-    graph_inputs = _vector(b, None, [i for i in inputs if tensors[i].data is None], "int32")
-    graph_outputs = _vector(b, None, outputs, "int32")
+    graph_inputs = _vector(b, [i for i in inputs if tensors[i].data is None], "int32")
+    graph_outputs = _vector(b, outputs, "int32")
     tflite.SubGraphStartTensorsVector(b, len(tensor_offsets))
     for off in reversed(tensor_offsets):
         b.PrependUOffsetTRelative(off)
