@@ -14,6 +14,7 @@ from mlfcheck import schemas
 from mlfcheck.cli.fuzz import fuzz
 from mlfcheck.fuzz import campaign
 from mlfcheck.fuzz.campaign import CampaignResult, Counterexample, draw
+from mlfcheck.fuzz.mutants import Edit, Mutant, run_with
 from mlfcheck.fuzz.properties import Bucket
 from mlfcheck.fuzz.strategies import models, mutations
 
@@ -53,23 +54,40 @@ def test_the_same_seed_draws_the_same_examples() -> None:
     assert draw(strategy, 30, 1) == draw(strategy, 30, 1)
 
 
+PLANTED = Mutant("validate-crashes", "validate raises on every archive", (Edit(
+    "validate.py",
+    "    with Archive(path, limits=limits) as archive:\n        return validate_context(",
+    "    raise LookupError('planted')\n    with Archive(path, limits=limits) as archive:\n"
+    "        return validate_context("),))
+
+
 @pytest.mark.shared
-def test_a_reader_campaign_buckets_every_example_and_writes_reproducers(tmp_path: Path) -> None:
+@pytest.mark.parametrize("mutant", [None, PLANTED], ids=["real", "planted-crash"])
+def test_a_reader_campaign_buckets_every_example_and_writes_reproducers(
+        tmp_path: Path, mutant: Mutant | None) -> None:
     out = tmp_path / "out"
-    done = CliRunner().invoke(fuzz, ["--target", "reader", "--examples", "30", "--seed", "7",
-                                     "--jobs", "2", "--fixtures", REAL, "--out", str(out),
-                                     "--format", "json"])
-    assert done.exit_code in (0, 1), done.output
+    done = run_with(mutant, ["fuzz", "--target", "reader", "--examples", "30", "--seed", "7",
+                             "--jobs", "2", "--fixtures", REAL, "--out", str(out),
+                             "--format", "json"])
+    assert done.returncode in (0, 1), done.stderr
     report = json.loads(done.stdout)
     Draft202012Validator(schemas.load("fuzz-report.schema.json")).validate(report)
     assert report["format_version"] == 1 and report["ran"] == 30
     assert sum(report["counts"].values()) == 30
-    assert (done.exit_code == 1) == bool(report["counterexamples"])
+    assert (done.returncode == 1) == bool(report["counterexamples"])
+    crashes = [c for c in report["counterexamples"] if "LookupError" in c["signature"]]
+    assert bool(crashes) is (mutant is not None)
     for c in report["counterexamples"]:
-        record = json.loads((Path(c["reproducer"]) / "reproducer.json").read_text())
+        folder = Path(c["reproducer"])
+        record = json.loads((folder / "reproducer.json").read_text())
         assert record["seed"] == 7 and record["replay"][0].startswith("mlfcheck ")
         assert record["bucket"] == c["bucket"] and record["signature"] == c["signature"]
-        assert (Path(c["reproducer"]) / "input").is_dir()
+        assert (folder / "input" / "pristine.tar").is_file()
+        assert "LookupError" not in c["signature"] or "planted" in (
+            folder / "detail.txt").read_text()
+    for c in crashes:  # shrunk: one mutation step, read by validate from a plain tar
+        assert c["shrunk"].startswith("validate ") and " as tar: " in c["shrunk"]
+        assert c["shrunk"].count("(") == 1, c["shrunk"]
 
 
 @pytest.mark.tvm

@@ -11,6 +11,7 @@ import pytest
 from export_helpers import run_cli
 from fuzz_helpers import THOROUGH, budget
 from hypothesis import HealthCheck, given, note, settings
+from hypothesis.strategies import SearchStrategy
 
 from mlfcheck.errors import ExportError
 from mlfcheck.fuzz.models import Input, Layer, ModelSpec, render
@@ -31,15 +32,41 @@ QUICK = settings(deadline=None, derandomize=not THOROUGH, database=None,
                                         HealthCheck.function_scoped_fixture])
 
 
-def _check(spec: ModelSpec, tmp_path: Path, *, verify: bool) -> None:
+MAX_EXPORT_ERROR_SHARE = 0.1
+"""Most of the drawn models that may fail with a documented ExportError (none do today)."""
+
+
+def _check(spec: ModelSpec, tmp_path: Path, *, verify: bool) -> bool:
+    """Every exporter property; True when the export was refused with an ExportError before
+    the C build (an ExportError of the verify stage, such as "the archive does not build",
+    is a failure)."""
     workdir = Path(tempfile.mkdtemp(dir=tmp_path))
     model = workdir / "model.py"
     model.write_text(render(spec).source)
     note(render(spec).source)
     try:
         exporter_properties(model, workdir, verify=verify)
-    except ExportError as exc:  # the documented failure: allowed, but say which
+    except ExportError as exc:
+        if exc.stage == "verify":
+            raise
         note(f"export error: {exc}")
+        return True
+    return False
+
+
+def _campaign(strategy: SearchStrategy[ModelSpec], examples: int, tmp_path: Path, *,
+              verify: bool) -> None:
+    """Check every drawn model; at most MAX_EXPORT_ERROR_SHARE of them may be refused."""
+    refused: list[bool] = []
+
+    @settings(QUICK, max_examples=examples)
+    @given(spec=strategy)
+    def each(spec: ModelSpec) -> None:
+        refused.append(_check(spec, tmp_path, verify=verify))
+
+    each()
+    assert refused and sum(refused) <= MAX_EXPORT_ERROR_SHARE * len(refused), \
+        f"{sum(refused)} of {len(refused)} models failed to export"
 
 
 def _tvm_shapes(module: Any) -> tuple[list[tuple[tuple[int, ...], str]], ...]:
@@ -65,17 +92,12 @@ def test_every_drawn_model_builds_with_the_shapes_its_spec_promises(
     assert outs == [(s, d) for _, s, d in rendered.output_shapes]
 
 
-@settings(QUICK, max_examples=budget(25, 200))
-@given(spec=models(max_ops=4))
-def test_generated_models_export_validate_and_export_identically(
-        spec: ModelSpec, tmp_path: Path) -> None:
-    _check(spec, tmp_path, verify=False)
+def test_generated_models_export_validate_and_export_identically(tmp_path: Path) -> None:
+    _campaign(models(max_ops=4), budget(25, 200), tmp_path, verify=False)
 
 
-@settings(QUICK, max_examples=budget(6, 50))
-@given(spec=models(max_ops=3))
-def test_generated_models_built_as_c_match_tvm(spec: ModelSpec, tmp_path: Path) -> None:
-    _check(spec, tmp_path, verify=True)
+def test_generated_models_built_as_c_match_tvm(tmp_path: Path) -> None:
+    _campaign(models(max_ops=3), budget(6, 50), tmp_path, verify=True)
 
 
 FOUND = [  # shrunk counterexamples of `mlfcheck fuzz --examples 200 --seed 0 --verify`

@@ -5,9 +5,11 @@ from __future__ import annotations
 import os
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from mlfcheck.fuzz.isolation import Limits, Task, run_all, run_one
+from mlfcheck.fuzz.isolation import Finished, Limits, Task, run_all
 
 QUICK = Limits(seconds=3.0, memory_bytes=1024**3)
 
@@ -34,6 +36,13 @@ def hangs(_: None) -> None:
 
 def allocates(n: int) -> int:
     return len(bytearray(n))
+
+
+def run_one(fn: Callable[[Any], Any], arg: Any, scratch: Path, *, limits: Limits) -> Finished:
+    """Run fn(arg) in one child and say how it ended."""
+    done = list(run_all([Task(0, fn, arg, scratch)], limits=limits))
+    assert len(done) == 1
+    return done[0][1]
 
 
 def test_a_returned_value_comes_back(tmp_path: Path) -> None:

@@ -7,11 +7,13 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from conftest import have_shared, real_dir
 from fuzz_helpers import THOROUGH, budget
 from hypothesis import HealthCheck, given, settings
 
-from mlfcheck.fuzz.properties import guarded, reader_survives
+from mlfcheck.cli import main
+from mlfcheck.fuzz.properties import command_line, guarded, reader_survives
 from mlfcheck.fuzz.reader import (
     CANARY,
     MUTATION_KINDS,
@@ -34,7 +36,7 @@ FIXTURES = load_fixtures([real_dir()]) if have_shared() else {}
 def test_mutated_archives_exit_through_documented_paths(spec: MutationSpec,
                                                         tmp_path: Path) -> None:
     scratch = Path(tempfile.mkdtemp(dir=tmp_path))
-    assert reader_survives(spec, FIXTURES[spec.fixture], scratch, seconds=20) in (0, 1, 2)
+    reader_survives(spec, FIXTURES[spec.fixture], scratch, seconds=20)  # raises when it fails
 
 
 FOUND = [  # shrunk counterexamples of `mlfcheck fuzz --target reader --examples 10000 --seed 0`
@@ -53,18 +55,24 @@ FOUND = [  # shrunk counterexamples of `mlfcheck fuzz --target reader --examples
 
 
 @pytest.mark.parametrize("spec", FOUND, ids=lambda s: f"{s.command}-{s.fixture}")
-def test_counterexamples_the_campaign_found_now_exit_cleanly(spec: MutationSpec,
-                                                             tmp_path: Path) -> None:
-    assert reader_survives(spec, FIXTURES[spec.fixture], tmp_path, seconds=20) in (1, 2)
+def test_counterexamples_the_campaign_found_now_exit_as_the_cli_does(spec: MutationSpec,
+                                                                     tmp_path: Path) -> None:
+    code = reader_survives(spec, FIXTURES[spec.fixture], tmp_path / "a", seconds=20)
+    assert code in (1, 2)  # every one of them is broken: never clean
+    path = materialize(spec, FIXTURES[spec.fixture], tmp_path / "b")
+    pristine = tmp_path / "pristine.tar"
+    pristine.write_bytes(FIXTURES[spec.fixture])
+    done = CliRunner().invoke(main, command_line(spec, path, pristine))
+    assert done.exit_code == code, done.output
 
 
 @pytest.mark.parametrize("kind", MUTATION_KINDS)
 def test_every_mutation_kind_changes_the_archive(kind: str) -> None:
     original = FIXTURES["sine-aot-v5-zephyr"]
-    changed = {mutate(MutationSpec("sine-aot-v5-zephyr", "tar", (Mutation(kind, w, v),)),
+    changed = [mutate(MutationSpec("sine-aot-v5-zephyr", "tar", (Mutation(kind, w, v),)),
                       original, "/nonexistent")[1] != original
-               for w in range(0, 4000, 997) for v in range(5)}
-    assert True in changed
+               for w in range(0, 4000, 997) for v in range(5)]
+    assert sum(changed) >= len(changed) * 3 // 4, f"{sum(changed)} of {len(changed)} changed"
 
 
 def test_materialize_never_writes_outside_its_scratch_folder(tmp_path: Path) -> None:
@@ -93,4 +101,4 @@ def test_the_guard_reports_writes_outside_and_opens_of_the_canary(tmp_path: Path
 def test_a_fifo_in_a_folder_archive_is_never_opened(tmp_path: Path) -> None:
     # Opening a FIFO for reading blocks until a writer comes: a reader that did would time out.
     spec = MutationSpec("sine-aot-v5-zephyr", "folder", (Mutation("device", 0, 2),), "validate")
-    assert reader_survives(spec, FIXTURES[spec.fixture], tmp_path, seconds=5) in (1, 2)
+    assert reader_survives(spec, FIXTURES[spec.fixture], tmp_path, seconds=5) == 1

@@ -23,8 +23,8 @@ from multiprocessing.connection import wait
 from pathlib import Path
 from typing import Any
 
-PRELOAD = ("tvm", "mlfcheck.export", "mlfcheck.validate", "mlfcheck.diff", "mlfcheck.cli",
-           "mlfcheck.fuzz.properties")
+PRELOAD = ("tvm", "mlfcheck.export", "mlfcheck.validate", "mlfcheck.diff", "mlfcheck.summary",
+           "mlfcheck.reporters", "mlfcheck.fuzz.properties")
 """Modules the fork server imports once, when installed."""
 
 _context: list[Any] = []
@@ -157,9 +157,3 @@ def run_all(tasks: Sequence[Task], *, limits: Limits,
             _kill(process.pid)
             process.join()
 
-
-def run_one(fn: Callable[[Any], Any], arg: Any, scratch: Path, *, limits: Limits) -> Finished:
-    """Run fn(arg) in one child and say how it ended."""
-    for _, finished in run_all([Task(0, fn, arg, scratch)], limits=limits):
-        return finished
-    raise AssertionError("run_all yielded nothing for one task")

@@ -1,0 +1,80 @@
+"""Planted bugs: a mutant is a copy of the mlfcheck package with small text edits applied, and a
+fuzz campaign run against that copy in a fresh process tells whether the fuzzer catches it.
+
+The working tree is never touched: the package is copied into a temporary folder, edited
+there, and put first on PYTHONPATH of the campaign's process (and so of its children).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import mlfcheck
+
+PACKAGE = Path(mlfcheck.__file__).resolve().parent
+
+
+@dataclass(frozen=True)
+class Edit:
+    """Replace the one occurrence of `find` in `file` (a path inside the package) by `replace`."""
+
+    file: str
+    find: str
+    replace: str
+
+
+@dataclass(frozen=True)
+class Mutant:
+    """One planted bug: a name, what it breaks, its edits, and whether only a C run sees it."""
+
+    name: str
+    description: str
+    edits: tuple[Edit, ...]
+    needs_c_run: bool = False
+
+
+class MutantError(Exception):
+    """A mutant's edit does not apply to this version of the package (its text is not there
+    exactly once)."""
+
+
+def load_mutants(path: Path) -> list[Mutant]:
+    """Mutants from a JSON file: a list of {name, description, needs_c_run, edits: [...]}."""
+    raw: list[dict[str, Any]] = json.loads(path.read_text())
+    return [Mutant(m["name"], m["description"], tuple(Edit(**e) for e in m["edits"]),
+                   bool(m.get("needs_c_run", False))) for m in raw]
+
+
+def plant(mutant: Mutant, into: Path) -> Path:
+    """Copy the package to `into`/mlfcheck, apply the mutant's edits there; return `into`."""
+    copy = into / "mlfcheck"
+    shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    for edit in mutant.edits:
+        target = copy / edit.file
+        text = target.read_text()
+        if text.count(edit.find) != 1:
+            raise MutantError(f"{mutant.name}: the text to replace occurs "
+                              f"{text.count(edit.find)} times in {edit.file}, not once")
+        target.write_text(text.replace(edit.find, edit.replace))
+    return into
+
+
+def run_with(mutant: Mutant | None, args: list[str], *,
+             timeout: float | None = None) -> subprocess.CompletedProcess[str]:
+    """Run `python -m mlfcheck ARGS` against the mutant (the real package when None)."""
+    with tempfile.TemporaryDirectory(prefix="mlfcheck-mutant-") as tmp:
+        env = dict(os.environ, PYTHONSAFEPATH="1")  # the current folder never shadows it
+        if mutant is not None:
+            root = plant(mutant, Path(tmp))
+            env["PYTHONPATH"] = os.pathsep.join(
+                [str(root), *filter(None, [env.get("PYTHONPATH")])])
+        return subprocess.run([sys.executable, "-m", "mlfcheck", *args], env=env,
+                              capture_output=True, text=True, timeout=timeout)
