@@ -40,3 +40,8 @@ class ExportError(MlfcheckError):
 class BoardError(MlfcheckError):
     """Building or running for a board could not be done: a missing cross toolchain or QEMU
     (the message names the Debian package), a compile error, a run that timed out."""
+
+
+class UnsupportedModel(ExportError):
+    """The model uses something the exporter refuses on purpose (a documented limitation, such
+    as float16 arithmetic, which TVM's C backend writes with a `half` type C lacks)."""

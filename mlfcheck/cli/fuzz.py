@@ -29,7 +29,7 @@ from mlfcheck.cli._common import EXIT_CLEAN, EXIT_FOUND, emit, fail
                    "TVM (slower).")
 @click.option("--fixtures", multiple=True, type=click.Path(exists=True, path_type=Path),
               help="Reader: archives to mutate, or folders of them (repeatable).")
-@click.option("--max-ops", type=click.IntRange(min=1), default=8, show_default=True,
+@click.option("--max-ops", type=click.IntRange(min=1), default=30, show_default=True,
               help="Exporter: most layers in a generated model.")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=120.0,
               show_default=True, help="Seconds one exporter example (or one reader batch "

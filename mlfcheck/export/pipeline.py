@@ -6,11 +6,15 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from mlfcheck.errors import UnsupportedModel
 from mlfcheck.export.frontends import Imported
 from mlfcheck.export.stages import stage
 
 TARGET = "c"
 _LIBRARY_CTX = re.compile(r"^void\* __tvm_ffi__library_ctx = NULL;\n", re.M)
+_HALF = re.compile(r"\(half\*?\)|^\s*half\b", re.M)
+"""Where TVM's C backend uses float16: casts to half and half declarations."""
+_KERNEL = re.compile(r"^TVM_DLL int32_t (\w+)\(", re.M)
 _QUIET_GCC = """\
 /* TVM initialises reduction accumulators inside their loop (`if (k == 0)`), which GCC's
    -Wmaybe-uninitialized cannot follow; and when a kernel writes only some of its outputs
@@ -94,6 +98,7 @@ def compile_model(imported: Imported, name: str) -> Compiled:
     with stage("codegen", operator=lambda: _failing_kernel(final, target, name)), target:
         executable = relax.build(final, target=target, relax_pipeline=None, system_lib=True)
         source = executable.mod.imports[0].inspect_source()
+    _refuse_half(source, name)
     return Compiled(planned[imported.entry], _link_safe(source), str(target))
 
 
@@ -108,6 +113,19 @@ def _failing_kernel(final: Any, target: Any, name: str) -> str | None:
             except Exception:
                 return str(gv.name_hint).removeprefix(kernel_prefix(name))
     return None
+
+
+def _refuse_half(source: str, name: str) -> None:
+    """Raise UnsupportedModel when a kernel computes in float16: TVM writes such kernels with a
+    `half` type that no C header defines, so the archive would not compile."""
+    use = _HALF.search(source)
+    if use is None:
+        return
+    kernels = [m for m in _KERNEL.finditer(source) if m.start() < use.start()]
+    kernel = kernels[-1].group(1).rsplit(kernel_prefix(name), 1)[-1] if kernels else None
+    raise UnsupportedModel("codegen", "float16 is not supported: TVM's C backend writes "
+                           "float16 arithmetic with a `half` type that C does not define; "
+                           "convert the model to float32", operator=kernel)
 
 
 def _link_safe(source: str) -> str:

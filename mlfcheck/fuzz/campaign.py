@@ -23,7 +23,7 @@ from hypothesis import seed as seed_with
 from hypothesis.strategies import SearchStrategy
 
 from mlfcheck import __version__
-from mlfcheck.errors import ExportError
+from mlfcheck.errors import ExportError, UnsupportedModel
 from mlfcheck.fuzz.isolation import Finished, Limits, Task, run_all
 from mlfcheck.fuzz.models import FLOAT, Input, Layer, ModelSpec, describe, render
 from mlfcheck.fuzz.properties import (
@@ -41,9 +41,13 @@ T = TypeVar("T")
 TARGETS = ("exporter", "reader")
 READER_BATCH = 200
 """Reader examples per child process (they run in-process there, for speed)."""
-MIN_OPS = 3
+MIN_OPS = 10
 """Fewest layers a campaign model has (hypothesis would otherwise draw many one-layer models;
 shrinking still goes below it)."""
+DEEP_EVERY = 4
+"""Without --verify, every DEEP_EVERY-th distinct model is still built and run in C and
+exported once more in a fresh process (the oracles that cost a second each); with --verify,
+every model is."""
 SHRINK_ATTEMPTS = 120
 """Most candidate runs spent shrinking one counterexample."""
 
@@ -61,7 +65,7 @@ class Options:
     verify: bool = False
     limits: Limits = field(default_factory=Limits)
     fixtures: tuple[Path, ...] = ()
-    max_ops: int = 8
+    max_ops: int = 30
     example_seconds: float = 10.0
     """Reader: the time limit of one example inside its batch."""
 
@@ -145,13 +149,15 @@ def exporter_task(arg: dict[str, Any]) -> dict[str, str]:
     model = workdir / "model.py"
     model.write_text(arg["source"])
     try:
-        exporter_properties(model, workdir, verify=arg["verify"])
+        exporter_properties(model, workdir, verify=arg["verify"], fresh=arg["verify"])
         outcome = Outcome(Bucket.OK, "", "")
     except PropertyFailure as failure:
         outcome = Outcome(failure.bucket, failure.signature, failure.detail)
+    except UnsupportedModel as exc:
+        outcome = Outcome(Bucket.REFUSED, export_error_signature(exc), str(exc))
     except ExportError as exc:
         outcome = Outcome(Bucket.EXPORT_ERROR, export_error_signature(exc), str(exc))
-    for name in ("first.tar", "second.tar"):
+    for name in ("first.tar", "second.tar", "fresh.tar"):
         (workdir / name).unlink(missing_ok=True)
     return {"bucket": outcome.bucket.name, "signature": outcome.signature,
             "detail": outcome.detail}
@@ -219,7 +225,7 @@ class _Tally:
     def add(self, index: int, example: Any, outcome: Outcome) -> None:
         self.ran += 1
         self.counts[outcome.bucket] = self.counts.get(outcome.bucket, 0) + 1
-        if outcome.bucket is Bucket.OK:
+        if outcome.bucket in (Bucket.OK, Bucket.REFUSED):
             return
         key = (outcome.bucket, outcome.signature)
         self.hits[key] = self.hits.get(key, 0) + 1
@@ -282,8 +288,8 @@ def _over_budget(options: Options, start: float) -> bool:
     return options.time_budget is not None and time.monotonic() - start > options.time_budget
 
 
-def _exporter_arg(spec: ModelSpec, workdir: Path, verify: bool) -> dict[str, Any]:
-    return {"source": render(spec).source, "workdir": str(workdir), "verify": verify}
+def _exporter_arg(spec: ModelSpec, workdir: Path, deep: bool) -> dict[str, Any]:
+    return {"source": render(spec).source, "workdir": str(workdir), "verify": deep}
 
 
 def _run_exporter(options: Options, root: Path, tally: _Tally,
@@ -294,7 +300,8 @@ def _run_exporter(options: Options, root: Path, tally: _Tally,
     for i, spec in enumerate(specs):
         by_source.setdefault(render(spec).source, []).append(i)
     tasks = [Task(n, exporter_task, _exporter_arg(specs[indices[0]], root / f"e{indices[0]}",
-                                                  options.verify), root / f"e{indices[0]}")
+                                                  options.verify or n % DEEP_EVERY == 0),
+                  root / f"e{indices[0]}")
              for n, indices in enumerate(by_source.values())]
     groups = list(by_source.values())
     finished_tasks = 0
@@ -407,7 +414,7 @@ def _rerun_all(options: Options, scratch: Path, first: int, examples: list[Any])
     for n, example in enumerate(examples):
         where = scratch / f"a{first + n}"
         if isinstance(example, ModelSpec):
-            tasks.append(Task(n, exporter_task, _exporter_arg(example, where, options.verify),
+            tasks.append(Task(n, exporter_task, _exporter_arg(example, where, True),
                               where))
         else:
             tasks.append(Task(n, reader_task, _reader_arg(options, where, [example], [0]), where))

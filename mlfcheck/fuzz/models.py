@@ -18,11 +18,15 @@ from math import ceil, isqrt, log2, prod
 
 FLOAT = "float32"
 INT8 = "int8"
-DTYPES = (FLOAT, INT8)
+DTYPES = (FLOAT, INT8, "uint8", "int16", "int32", "float16")
+"""Input dtypes; float16 models are refused by the exporter (UnsupportedModel)."""
+CASTS = ("uint8", "int16", "int32", "float16", FLOAT, "bool")
+"""Dtypes an `astype` layer converts to (bool through a comparison with zero)."""
 
 OPS = ("relu", "clip", "add", "multiply", "sigmoid", "tanh", "softmax", "flatten", "reshape",
        "transpose", "concat", "split", "dense", "conv2d", "depthwise_conv2d", "max_pool2d",
-       "avg_pool2d", "quantize", "dequantize")
+       "avg_pool2d", "quantize", "dequantize", "relu6", "leaky_relu", "hard_swish", "mean",
+       "global_pool", "reduce", "pad", "slice", "astype")
 """Every operator a layer may use, simplest first (shrinking moves towards the front)."""
 
 QUANT_SCALES = (0.05, 0.01, 0.1, 0.5)
@@ -136,9 +140,15 @@ def _scalar(value: float | int, dtype: str) -> str:
     return f"relax.const({value!r}, {dtype!r})"
 
 
+def _cast(b: _Builder, v: Value, dtype: str) -> Value:
+    return b.emit(f"op.astype({v.name}, {dtype!r})", v.shape, dtype, uses="astype")
+
+
 def _as_float(b: _Builder, v: Value) -> Value:
     if v.dtype == FLOAT:
         return v
+    if v.dtype != INT8:
+        return _cast(b, v, FLOAT)
     return b.emit(f"op.dequantize({v.name}, {_scalar(QUANT_SCALES[0], FLOAT)}, "
                   f"{_scalar(0, INT8)})", v.shape, FLOAT, uses="dequantize")
 
@@ -146,8 +156,15 @@ def _as_float(b: _Builder, v: Value) -> Value:
 def _as_int8(b: _Builder, v: Value) -> Value:
     if v.dtype == INT8:
         return v
-    return b.emit(f"op.quantize({v.name}, {_scalar(QUANT_SCALES[0], FLOAT)}, "
+    if v.dtype not in (FLOAT, "float16"):
+        return _cast(b, v, INT8)
+    return b.emit(f"op.quantize({_as_float(b, v).name}, {_scalar(QUANT_SCALES[0], FLOAT)}, "
                   f"{_scalar(0, INT8)})", v.shape, INT8, uses="quantize")
+
+
+def _as_known(b: _Builder, v: Value) -> Value:
+    """float32 and int8 stay; other dtypes become float32 (most layers compute in those)."""
+    return v if v.dtype in (FLOAT, INT8) else _as_float(b, v)
 
 
 def _reshape(b: _Builder, v: Value, shape: Shape) -> Value:
@@ -172,18 +189,30 @@ def _as_row(b: _Builder, v: Value) -> Value:
     return _reshape(b, v, (1, v.size))
 
 
-def _requantize(b: _Builder, acc: str, shape: Shape, reduction: int, uses: str) -> Value:
-    """An int32 accumulator expression brought back to int8: shift, clip, cast."""
+def _requantize(b: _Builder, acc: str, shape: Shape, reduction: int, uses: str, *,
+                fixed_point: bool = False) -> Value:
+    """An int32 accumulator expression brought back to int8: shift (or a fixed-point
+    multiply in int64 with rounding, then shift), clip, cast."""
     shift = max(0, ceil(log2(max(1, reduction) * 8)))
+    if fixed_point:
+        acc = (f"op.right_shift(op.add(op.multiply(op.astype({acc}, 'int64'), "
+               f"{_scalar(1518500250, 'int64')}), {_scalar(1 << (shift + 30), 'int64')}), "
+               f"{_scalar(shift + 31, 'int64')})")
+        return b.emit(f"op.astype(op.clip({acc}, -128, 127), {INT8!r})", shape, INT8,
+                      uses=uses)
     return b.emit(f"op.astype(op.clip(op.right_shift({acc}, {_scalar(shift, 'int32')}), "
                   f"-128, 127), {INT8!r})", shape, INT8, uses=uses)
 
 
 def _elementwise(b: _Builder, layer: Layer, a: Value) -> Value:
     """add / multiply: the second operand is a constant or a value broadcast into `a`."""
-    form = layer.option % 4
+    form = layer.option % 5
     other = b.pick(layer.other)
-    if form == 3 and other.name != a.name and len(other.shape) <= len(a.shape) and all(
+    if form == 4 and other.name != a.name:  # another computed value, reduced to a scalar
+        reduced = (f"op.mean({_as_float(b, other).name})" if a.dtype == FLOAT
+                   else f"op.max({_as_int8(b, other).name})")
+        rhs = b.emit(reduced, (), a.dtype, uses="mean" if a.dtype == FLOAT else "reduce").name
+    elif form == 3 and other.name != a.name and len(other.shape) <= len(a.shape) and all(
             o in (1, s) for o, s in zip(reversed(other.shape), reversed(a.shape), strict=False)):
         rhs = (_as_float(b, other) if a.dtype == FLOAT else _as_int8(b, other)).name
     elif form == 1:
@@ -231,52 +260,141 @@ def _split(b: _Builder, layer: Layer, a: Value) -> Value:
 
 
 def _dense(b: _Builder, layer: Layer, a: Value) -> Value:
-    row = _as_row(b, a)
+    row = _as_row(b, _as_known(b, a))
     k, n = row.size, 1 + layer.option % 16
     if row.dtype == FLOAT:
         return b.emit(f"op.add(op.matmul({row.name}, {_const((k, n), FLOAT, k ** -0.5)}), "
                       f"{_const((n,), FLOAT, 0.1)})", (1, n), FLOAT, uses="matmul")
     acc = f"op.matmul({row.name}, {_const((k, n), INT8)}, out_dtype='int32')"
-    return _requantize(b, acc, (1, n), k, "matmul")
+    return _requantize(b, acc, (1, n), k, "matmul", fixed_point=layer.option % 3 == 0)
+
+
+_KERNELS = ((3, 3), (1, 1), (5, 5), (1, 3), (3, 1))
 
 
 def _conv(b: _Builder, layer: Layer, a: Value, *, depthwise: bool) -> Value:
-    image = _as_image(b, a)
+    """Convolution; the option picks channels, kernel (3×3, 1×1, 5×5, 1×3, 3×1), stride,
+    dilation and symmetric or asymmetric (bottom/right) padding."""
+    image = _as_image(b, _as_known(b, a))
     n, c, h, w = image.shape
-    kernel = 3 if layer.option // 8 % 2 == 0 else 1
-    pad = 1 if kernel == 3 else 0
-    stride = 2 if layer.option // 16 % 2 else 1
+    kh, kw = _KERNELS[layer.option // 8 % len(_KERNELS)]
+    stride = 2 if layer.option // 40 % 2 else 1
+    dilation = 2 if layer.option // 80 % 2 else 1
+    eh, ew = dilation * (kh - 1) + 1, dilation * (kw - 1) + 1
+    pads = ((0, 0, eh - 1, ew - 1) if layer.option // 160 % 2
+            else ((eh - 1) // 2, (ew - 1) // 2, (eh - 1) // 2, (ew - 1) // 2))
     if depthwise:
         out, groups, per_group = c * (1 + layer.option % 2), c, 1
     else:
         out, groups, per_group = 1 + layer.option % 8, 1, c
-    oh = (h + 2 * pad - kernel) // stride + 1
-    ow = (w + 2 * pad - kernel) // stride + 1
+    oh = (h + pads[0] + pads[2] - eh) // stride + 1
+    ow = (w + pads[1] + pads[3] - ew) // stride + 1
     shape = (n, out, oh, ow)
-    weight_shape = (out, per_group, kernel, kernel)
-    args = (f"strides=({stride}, {stride}), padding=({pad}, {pad})"
+    weight_shape = (out, per_group, kh, kw)
+    args = (f"strides=({stride}, {stride}), padding={pads}"
+            + (f", dilation=({dilation}, {dilation})" if dilation > 1 else "")
             + (f", groups={groups}" if groups > 1 else ""))
-    fan_in = per_group * kernel * kernel
+    fan_in = per_group * kh * kw
     if image.dtype == FLOAT:
         return b.emit(f"op.nn.conv2d({image.name}, {_const(weight_shape, FLOAT, fan_in ** -0.5)}"
                       f", {args})", shape, FLOAT, uses="conv2d")
     acc = (f"op.nn.conv2d({image.name}, {_const(weight_shape, INT8)}, {args}, "
            "out_dtype='int32')")
-    return _requantize(b, acc, shape, fan_in, "conv2d")
+    return _requantize(b, acc, shape, fan_in, "conv2d", fixed_point=layer.option % 3 == 0)
 
 
 def _pool(b: _Builder, layer: Layer, a: Value) -> Value:
-    image = _as_image(b, a)
+    """2×2 pooling with stride 2, or (odd options) padded 3×3 pooling with stride 1 or 2."""
+    image = _as_image(b, _as_known(b, a))
     if layer.op == "avg_pool2d":
         image = _as_float(b, image)
     n, c, h, w = image.shape
+    if layer.option % 2:
+        stride = 1 + layer.option // 2 % 2
+        shape = (n, c, (h - 1) // stride + 1, (w - 1) // stride + 1)
+        return b.emit(f"op.nn.{layer.op}({image.name}, pool_size=(3, 3), "
+                      f"strides=({stride}, {stride}), padding=(1, 1))", shape, image.dtype,
+                      uses=layer.op)
     size = 2 if h >= 2 and w >= 2 else 1
     shape = (n, c, h // size, w // size)
     return b.emit(f"op.nn.{layer.op}({image.name}, pool_size=({size}, {size}), "
                   f"strides=({size}, {size}))", shape, image.dtype, uses=layer.op)
 
 
+def _activation(b: _Builder, layer: Layer, a: Value) -> Value:
+    """relu6, leaky_relu (float) and hard_swish (float: x · relu6(x + 3) / 6)."""
+    if layer.op == "relu6":
+        x = _as_known(b, a)
+        return b.emit(f"op.clip({x.name}, 0, 6)", x.shape, x.dtype, uses="relu6")
+    x = _as_float(b, a)
+    if layer.op == "leaky_relu":
+        alpha = (0.01, 0.1, 0.2)[layer.option % 3]
+        return b.emit(f"op.nn.leakyrelu({x.name}, {alpha})", x.shape, FLOAT, uses="leaky_relu")
+    return b.emit(f"op.multiply({x.name}, op.divide(op.clip(op.add({x.name}, "
+                  f"{_scalar(3.0, FLOAT)}), 0, 6), {_scalar(6.0, FLOAT)}))", x.shape, FLOAT,
+                  uses="hard_swish")
+
+
+def _reduce(b: _Builder, layer: Layer, a: Value) -> Value:
+    """mean over one axis or the spatial axes, global average pooling (keeps 1×1), sum / max
+    over one axis; keepdims from the option."""
+    if layer.op == "global_pool":
+        image = _as_float(b, _as_image(b, a))
+        n, c, _, _ = image.shape
+        return b.emit(f"op.nn.adaptive_avg_pool2d({image.name}, output_size=1)", (n, c, 1, 1),
+                      FLOAT, uses="global_pool")
+    x = _as_float(b, a) if layer.op == "mean" else _as_known(b, a)
+    if layer.op == "reduce" and x.dtype == INT8 and layer.option % 2 == 0:
+        x = _as_float(b, x)  # an int8 sum would overflow: only max stays int8
+    axes = [2, 3] if len(x.shape) == 4 and layer.option // 4 % 2 else [
+        layer.option % len(x.shape)]
+    keep = bool(layer.option // 2 % 2)
+    shape = tuple(1 if i in axes else d for i, d in enumerate(x.shape) if keep or i not in axes)
+    if not shape:
+        keep, shape = True, tuple(1 for _ in x.shape)
+    name = "mean" if layer.op == "mean" else ("max" if layer.option % 2 else "sum")
+    return b.emit(f"op.{name}({x.name}, axis={axes}, keepdims={keep})", shape, x.dtype,
+                  uses=f"{layer.op}")
+
+
+def _pad(b: _Builder, layer: Layer, a: Value) -> Value:
+    """Constant padding of an image by 0–2 elements on each side (from the option)."""
+    image = _as_image(b, _as_known(b, a))
+    n, c, h, w = image.shape
+    top, bottom, left, right = ((layer.option >> (2 * i) & 3) % 3 for i in range(4))
+    widths = [0, 0, 0, 0, top, bottom, left, right]
+    return b.emit(f"op.nn.pad({image.name}, {widths})", (n, c, h + top + bottom,
+                                                         w + left + right),
+                  image.dtype, uses="pad")
+
+
+def _slice(b: _Builder, layer: Layer, a: Value) -> Value:
+    """A strided slice along one axis of length ≥ 2 (none: the value itself, sliced whole)."""
+    axis = next((ax for ax in ((layer.option + i) % len(a.shape) for i in range(len(a.shape)))
+                 if a.shape[ax] >= 2), 0)
+    length = a.shape[axis]
+    begin = layer.option // 4 % max(1, length // 2)
+    stride = 1 + layer.option // 16 % 2
+    size = len(range(begin, length, stride))
+    shape = tuple(size if i == axis else d for i, d in enumerate(a.shape))
+    return b.emit(f"op.strided_slice({a.name}, axes=[{axis}], begin=[{begin}], "
+                  f"end=[{length}], strides=[{stride}])", shape, a.dtype, uses="slice")
+
+
+def _astype(b: _Builder, layer: Layer, a: Value) -> Value:
+    """A cast to another dtype; bool through `x > 0`."""
+    dtype = CASTS[layer.option % len(CASTS)]
+    if dtype == "bool":
+        x = _as_known(b, a)
+        return b.emit(f"op.greater({x.name}, {_scalar(0, x.dtype)})", x.shape, "bool",
+                      uses="greater")
+    if dtype == a.dtype:
+        dtype = FLOAT if a.dtype != FLOAT else "int16"
+    return _cast(b, a, dtype)
+
+
 def _unary(b: _Builder, layer: Layer, a: Value) -> Value:
+    a = _as_known(b, a)
     if layer.op == "relu":
         return b.emit(f"op.nn.relu({a.name})", a.shape, a.dtype, uses="relu")
     if layer.op == "clip":
@@ -315,6 +433,13 @@ def _quant(b: _Builder, layer: Layer, a: Value) -> Value:
     zero = _scalar(layer.option // len(QUANT_SCALES) % 3 - 1, INT8)
     if layer.op == "quantize":
         x = _as_float(b, a)
+        if len(x.shape) == 4 and layer.option // 12 % 2:  # per channel
+            c = x.shape[1]
+            scales = [QUANT_SCALES[(layer.option + i) % len(QUANT_SCALES)] for i in range(c)]
+            zeros = [(layer.option + i) % 3 - 1 for i in range(c)]
+            return b.emit(f"op.quantize({x.name}, relax.const(np.array({scales}, 'float32')), "
+                          f"relax.const(np.array({zeros}, 'int8')), axis=1)", x.shape, INT8,
+                          uses="quantize")
         return b.emit(f"op.quantize({x.name}, {scale}, {zero})", x.shape, INT8,
                       uses="quantize")
     q = _as_int8(b, a)
@@ -326,8 +451,10 @@ def _apply(b: _Builder, layer: Layer) -> None:
     if layer.op not in OPS:
         raise ValueError(f"unknown operator {layer.op!r}; known: {', '.join(OPS)}")
     a = b.pick(layer.source)
+    if not a.shape:  # a scalar (a reduced operand of add/multiply): give it an axis
+        a = _reshape(b, a, (1, 1))
     if layer.op in ("add", "multiply"):
-        _elementwise(b, layer, a)
+        _elementwise(b, layer, _as_known(b, a))
     elif layer.op == "concat":
         _concat(b, layer, a)
     elif layer.op == "split":
@@ -342,6 +469,16 @@ def _apply(b: _Builder, layer: Layer) -> None:
         _shape_op(b, layer, a)
     elif layer.op in ("quantize", "dequantize"):
         _quant(b, layer, a)
+    elif layer.op in ("relu6", "leaky_relu", "hard_swish"):
+        _activation(b, layer, a)
+    elif layer.op in ("mean", "global_pool", "reduce"):
+        _reduce(b, layer, a)
+    elif layer.op == "pad":
+        _pad(b, layer, a)
+    elif layer.op == "slice":
+        _slice(b, layer, a)
+    elif layer.op == "astype":
+        _astype(b, layer, a)
     else:
         _unary(b, layer, a)
 

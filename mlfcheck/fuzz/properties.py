@@ -35,11 +35,14 @@ class Bucket(Enum):
     """Outcome buckets; the value is the label, `meaning` says what it is."""
 
     OK = "ok"
+    REFUSED = "refused"
     CRASH = "crash"
     TIMEOUT = "timeout"
     MEMORY_LIMIT = "memory limit"
     EXPORT_ERROR = "export error"
     INVALID_ARCHIVE = "invalid archive"
+    DOES_NOT_COMPILE = "does not compile"
+    ARCHIVE_MODEL = "archive contradicts model"
     NONDETERMINISTIC = "nondeterministic"
     NUMERIC_MISMATCH = "numeric mismatch"
     MEMORY_MAP = "memory-map inconsistency"
@@ -54,12 +57,17 @@ class Bucket(Enum):
 
 _MEANINGS = {
     Bucket.OK: "every property held",
+    Bucket.REFUSED: "the exporter refused the model with a documented limitation "
+                    "(UnsupportedModel); not a counterexample",
     Bucket.CRASH: "an exception other than the documented one escaped, or the process died "
                   "from a signal",
     Bucket.TIMEOUT: "the example ran past its time limit and was killed",
     Bucket.MEMORY_LIMIT: "the example ran out of its address-space limit",
     Bucket.EXPORT_ERROR: "a valid model failed to export with mlfcheck's documented ExportError",
     Bucket.INVALID_ARCHIVE: "the exported archive has validation errors",
+    Bucket.DOES_NOT_COMPILE: "the archive exported, but its C does not compile",
+    Bucket.ARCHIVE_MODEL: "the archive's parameters or header contradict the model or the "
+                          "metadata",
     Bucket.NONDETERMINISTIC: "two exports of one model differ in bytes or in `diff`",
     Bucket.NUMERIC_MISMATCH: "--verify: the archive's C build differs from TVM beyond the "
                              "tolerance",
@@ -225,15 +233,24 @@ def memory_map_holds(result: ExportResult) -> None:
                               "\n".join(detail for _, detail in problems))
 
 
-def exporter_properties(model: Path, workdir: Path, *, verify: bool,
+def exporter_properties(model: Path, workdir: Path, *, verify: bool, fresh: bool = True,
                         tolerance: float | None = None) -> ExportResult:
-    """Every exporter invariant on one model file, in order; ExportError passes through."""
+    """Every exporter invariant on one model file, in order; ExportError passes through.
+    `verify` builds and runs the C; `fresh` exports once more in a fresh process."""
+    from mlfcheck.fuzz import oracles
+
     first = export_is_clean(model, workdir / "first.tar", verify=verify, tolerance=tolerance)
     second = export_is_clean(model, workdir / "second.tar", verify=False)
     archive_validates(first.path)
     exports_are_identical(first.path, second.path)
     diff_is_empty(first.path, second.path)
+    if fresh:
+        oracles.exports_agree_across_processes(model, first.path, workdir)
+    oracles.archive_compiles(first)
+    oracles.params_are_the_constants(first)
+    oracles.header_matches_metadata(first)
     memory_map_holds(first)
+    oracles.plan_matches_use(first)
     verification_matches(first)
     return first
 

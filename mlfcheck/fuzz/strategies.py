@@ -14,14 +14,14 @@ from mlfcheck.fuzz.models import DTYPES, OPS, Input, Layer, ModelSpec, Shape
 from mlfcheck.fuzz.reader import COMMANDS, CONTAINERS, MUTATION_KINDS, Mutation, MutationSpec
 
 MAX_SELECTOR = 7
-MAX_OPTION = 63
+MAX_OPTION = 255
 
 
 @st.composite
-def shapes(draw: st.DrawFn, *, max_side: int = 8, max_features: int = 32) -> Shape:
-    """An input shape: a row (1, N) or an NCHW image (1, C, H, W)."""
+def shapes(draw: st.DrawFn, *, max_side: int = 16, max_features: int = 512) -> Shape:
+    """An input shape: a row (1, N) or an NCHW image (1, C, H, W); shrinks to (1, 1)."""
     if draw(st.booleans()):
-        return (1, draw(st.integers(1, 4)), draw(st.integers(1, max_side)),
+        return (1, draw(st.integers(1, 8)), draw(st.integers(1, max_side)),
                 draw(st.integers(1, max_side)))
     return (1, draw(st.integers(1, max_features)))
 

@@ -1,0 +1,219 @@
+"""Exporter oracles that read an exported archive back and hold it against the model: the C
+compiles, the parameters are TVM's constants, the header agrees with the metadata, the memory
+the generated C uses agrees with the plan, and a fresh process exports the same bytes.
+
+Each raises PropertyFailure with its bucket; they read the archive through mlfcheck.archive
+and the generated C as text (a minimal reading of the AOT entry `tvmgen_<m>_run`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from math import prod
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mlfcheck.fuzz.properties import EPOCH, Bucket, PropertyFailure, normalise
+
+if TYPE_CHECKING:
+    from mlfcheck.export import ExportResult
+
+FRESH_HASH_SEED = "4242"
+"""PYTHONHASHSEED of the fresh process (the campaign's own children hash with a random seed)."""
+_DEFINE = re.compile(r"^#define (TVMGEN_\w+)_SIZE (\d+)$", re.M)
+_ARENA = re.compile(r"^(?:extern )?uint8_t tvmgen_\w+_workspace\[(\d+)\]", re.M)
+_SHAPE = re.compile(r"^static int64_t tvmgen_\w+_shape(\d+)\[\d+\] = \{([^}]*)\};", re.M)
+_TENSOR = re.compile(r"tvmgen_\w+_tensor\(tvmgen_\w+_workspace \+ (\d+), \d+, "
+                     r"tvmgen_\w+_shape(\d+), \d+, (\d+), (\d+)\)")
+_CALL = re.compile(r"tvmgen_\w+_call\((\w+), t, \d+, (?:tvmgen_\w+_workspace \+ (\d+), (\d+)|"
+                   r"NULL, 0)\)")
+_MEMCPY = re.compile(r"memcpy\(outputs->\w+, tvmgen_\w+_workspace \+ (\d+), (\d+)\)")
+
+
+def _read_all(path: Path) -> dict[str, bytes]:
+    from mlfcheck.archive import Archive
+
+    with Archive(path) as archive:
+        return {m.name: archive.read(m.name) for m in archive.files()}
+
+
+def _main_memory(files: dict[str, bytes], name: str) -> dict[str, Any]:
+    entry = json.loads(files["metadata.json"])["modules"][name]
+    main: dict[str, Any] = entry["memory"]["functions"]["main"][0]
+    return main
+
+
+def archive_compiles(result: ExportResult) -> None:
+    """Every C file of the archive compiles with the system compiler (no run, no link): an
+    archive that exports with exit 0 but does not build is caught without --verify."""
+    from mlfcheck.export.verify import CFLAGS, compiler
+
+    files = _read_all(result.path)
+    with tempfile.TemporaryDirectory(prefix="mlfcheck-compiles-") as tmp:
+        root = Path(tmp)
+        for member, data in files.items():
+            (root / member).parent.mkdir(parents=True, exist_ok=True)
+            (root / member).write_bytes(data)
+        sources = sorted(str(root / m) for m in files if m.endswith(".c"))
+        done = subprocess.run(
+            [compiler(), *CFLAGS, "-fsyntax-only", f"-I{root / 'codegen/host/include'}",
+             f"-I{root / 'runtime/include'}", *sources], capture_output=True, text=True)
+    if done.returncode:
+        first = next((ln for ln in done.stderr.splitlines() if "error" in ln),
+                     done.stderr.strip()[:200])
+        raise PropertyFailure(Bucket.DOES_NOT_COMPILE,
+                              normalise(first.split("error:", 1)[-1].strip()), done.stderr)
+
+
+def params_are_the_constants(result: ExportResult) -> None:
+    """parameters/<m>.params holds TVM's constants bit for bit, read back both with mlfcheck's
+    reader and with TVM's loader."""
+    import io
+
+    import tvm
+
+    from mlfcheck.params import read_params
+
+    data = _read_all(result.path)[f"parameters/{result.name}.params"]
+    ours = read_params(io.BytesIO(data), len(data), digest=True)
+    theirs = tvm.runtime.load_param_dict(bytearray(data))
+    want = {t.name: (t.dtype, t.shape, v) for t, v in
+            zip(result.plan.constants, result.plan.constant_values, strict=True)}
+    problems = []
+    if [t.name for t in ours.tensors] != list(want):
+        problems.append(f"names {[t.name for t in ours.tensors]} != {list(want)}")
+    for t in ours.tensors:
+        if t.name not in want:
+            continue
+        dtype, shape, value = want[t.name]
+        raw = value.tobytes()
+        if (t.dtype, t.shape) != (dtype, shape) or t.sha256 != hashlib.sha256(raw).hexdigest():
+            problems.append(f"{t.name}: mlfcheck's reader sees other bytes than TVM's constant")
+        if t.name not in theirs or theirs[t.name].numpy().tobytes() != raw:
+            problems.append(f"{t.name}: TVM's loader sees other bytes than TVM's constant")
+    if problems:
+        raise PropertyFailure(Bucket.ARCHIVE_MODEL, "parameters differ from the constants",
+                              "\n".join(problems))
+
+
+def header_matches_metadata(result: ExportResult) -> None:
+    """Each *_SIZE macro and each input/output struct member of the header agrees with the
+    metadata's inputs and outputs (dtype × shape); WORKSPACE_SIZE, the header's extern and the
+    arena lib1.c defines equal the metadata's workspace."""
+    from mlfcheck.export.plan import dtype_bytes
+
+    files = _read_all(result.path)
+    main = _main_memory(files, result.name)
+    header = files[f"codegen/host/include/tvmgen_{result.name}.h"].decode()
+    entry_c = files[f"codegen/host/src/{result.name}_lib1.c"].decode()
+    prefix = f"TVMGEN_{result.name.upper()}_"
+    macros = {m.group(1).removeprefix(prefix): int(m.group(2)) for m in _DEFINE.finditer(header)}
+    problems = []
+    for group in ("inputs", "outputs"):
+        struct = re.search(rf"struct tvmgen_{result.name}_{group} \{{(.*?)\}};", header, re.S)
+        members = re.findall(r"void\* (\w+);", struct.group(1)) if struct else []
+        if members != list(main[group]):
+            problems.append(("struct members differ from metadata",
+                             f"{group}: header {members}, metadata {list(main[group])}"))
+        for tensor, t in main[group].items():
+            size = dtype_bytes(t["dtype"]) * prod(t["shape"])
+            if macros.get(tensor.upper()) != size:
+                problems.append(("a size macro differs from metadata",
+                                 f"{tensor}: macro {macros.get(tensor.upper())}, "
+                                 f"metadata {t['dtype']}{t['shape']} = {size} bytes"))
+    arenas = [int(n) for n in _ARENA.findall(header) + _ARENA.findall(entry_c)]
+    workspace = main["workspace_size_bytes"]
+    if macros.get("WORKSPACE") != workspace or any(a != max(1, workspace) for a in arenas):
+        problems.append(("workspace differs between metadata, header and C",
+                         f"metadata {workspace}, WORKSPACE_SIZE {macros.get('WORKSPACE')}, "
+                         f"arrays {arenas}"))
+    if problems:
+        raise PropertyFailure(Bucket.ARCHIVE_MODEL, problems[0][0],
+                              "\n".join(detail for _, detail in problems))
+
+
+@dataclass(frozen=True)
+class _Use:
+    """A workspace region the generated C hands to a step."""
+
+    start: int
+    end: int
+    step: int
+    scratch: bool
+
+
+def workspace_uses(entry_c: str) -> list[_Use]:
+    """The workspace regions each step of `tvmgen_<m>_run` uses, read from the C in call order
+    (a step is a kernel call or an output memcpy; regions are byte ranges)."""
+    shapes = {int(i): [int(d) for d in dims.split(",") if d.strip()]
+              for i, dims in _SHAPE.findall(entry_c)}
+    body = entry_c[entry_c.rindex("_run("):]
+    uses: list[_Use] = []
+    step = 0
+    pending: list[tuple[int, int]] = []
+    for line in body.splitlines():
+        for off, shape, bits, lanes in _TENSOR.findall(line):
+            size = prod(shapes[int(shape)]) * max(1, int(bits) * int(lanes) // 8)
+            pending.append((int(off), int(off) + size))
+        call = _CALL.search(line)
+        copy = _MEMCPY.search(line)
+        if call or copy:
+            uses += [_Use(a, b, step, False) for a, b in pending]
+            if call and call.group(2):
+                at = int(call.group(2))
+                uses.append(_Use(at, at + int(call.group(3)), step, True))
+            if copy:
+                at = int(copy.group(1))
+                uses.append(_Use(at, at + int(copy.group(2)), step, False))
+            pending = []
+            step += 1
+    return uses
+
+
+def plan_matches_use(result: ExportResult) -> None:
+    """Recomputed from the C alone: every tensor region (offset, size) lives from the first to
+    the last step that uses it, scratch during its call; no two regions live at one step may
+    overlap in bytes, and none reaches past the workspace."""
+    files = _read_all(result.path)
+    entry_c = files[f"codegen/host/src/{result.name}_lib1.c"].decode()
+    workspace = _main_memory(files, result.name)["workspace_size_bytes"]
+    live: dict[tuple[int, int, bool], list[int]] = {}
+    for u in workspace_uses(entry_c):
+        span = live.setdefault((u.start, u.end, u.scratch), [u.step, u.step])
+        span[0], span[1] = min(span[0], u.step), max(span[1], u.step)
+        if u.end > workspace:
+            raise PropertyFailure(Bucket.MEMORY_MAP, "the C uses bytes past the workspace",
+                                  f"step {u.step} uses [{u.start}, {u.end}) of {workspace}")
+    regions = sorted(live.items())
+    for i, ((a0, a1, _), (f0, l0)) in enumerate(regions):
+        for (b0, b1, _), (f1, l1) in regions[i + 1:]:
+            if b0 >= a1:
+                break
+            if f0 <= l1 and f1 <= l0 and (a0, a1) != (b0, b1):
+                raise PropertyFailure(
+                    Bucket.MEMORY_MAP, "two live regions of the workspace overlap",
+                    f"[{a0}, {a1}) live at steps {f0}..{l0} overlaps [{b0}, {b1}) live at "
+                    f"steps {f1}..{l1}")
+
+
+def exports_agree_across_processes(model: Path, first: Path, workdir: Path) -> None:
+    """A second export in a fresh process with another PYTHONHASHSEED (and another second on
+    the clock) gives the same bytes as the first."""
+    from mlfcheck.fuzz.properties import exports_are_identical
+
+    second = workdir / "fresh.tar"
+    env = dict(os.environ, PYTHONHASHSEED=FRESH_HASH_SEED, PYTHONSAFEPATH="1")
+    done = subprocess.run([sys.executable, "-m", "mlfcheck", "export", str(model), "-o",
+                           str(second), "--source-date-epoch", str(EPOCH)],
+                          env=env, capture_output=True, text=True)
+    if done.returncode:
+        raise PropertyFailure(Bucket.NONDETERMINISTIC, "a fresh process could not export it",
+                              done.stderr)
+    exports_are_identical(first, second)
