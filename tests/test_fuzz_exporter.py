@@ -15,6 +15,7 @@ from hypothesis.strategies import SearchStrategy
 
 from mlfcheck.errors import ExportError
 from mlfcheck.fuzz.models import Input, Layer, ModelSpec, render
+from mlfcheck.fuzz.oracles import workspace_uses
 from mlfcheck.fuzz.properties import (
     Bucket,
     PropertyFailure,
@@ -137,3 +138,38 @@ def test_differing_archives_are_reported_with_the_members_that_differ(tmp_path: 
         exports_are_identical(a, b)
     assert caught.value.bucket is Bucket.NONDETERMINISTIC
     memory_map_holds(first)
+
+
+def test_a_float16_model_is_refused_with_one_line_naming_the_kernel(tmp_path: Path) -> None:
+    model = tmp_path / "model.py"
+    model.write_text(render(ModelSpec((Input((1, 8), "float16"),), (Layer("relu"),))).source)
+    done = run_cli(str(model), "-o", str(tmp_path / "model.tar"))
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "mlfcheck export: codegen failed (operator fused_cast_relu): float16 is not supported: TVM's C "
+        "backend writes float16 arithmetic with a `half` type that C does not define; convert "
+        "the model to float32"]
+    assert not (tmp_path / "model.tar").exists()
+
+
+ENTRY = """static int64_t tvmgen_m_shape0[2] = {1, 16};
+int32_t tvmgen_m_run(struct tvmgen_m_inputs* inputs, struct tvmgen_m_outputs* outputs) {
+    t[0] = tvmgen_m_tensor(inputs->x, 2, tvmgen_m_shape0, 2, 32, 1);
+    t[1] = tvmgen_m_tensor(tvmgen_m_workspace + 0, 2, tvmgen_m_shape0, 2, 32, 1);
+    status = tvmgen_m_call(__tvm_ffi_tvmgen_m_a, t, 2, NULL, 0);
+    t[0] = tvmgen_m_tensor(tvmgen_m_workspace + 0, 2, tvmgen_m_shape0, 2, 32, 1);
+    t[1] = tvmgen_m_tensor(tvmgen_m_workspace + OTHER, 2, tvmgen_m_shape0, 2, 32, 1);
+    status = tvmgen_m_call(__tvm_ffi_tvmgen_m_b, t, 2, tvmgen_m_workspace + 128, 64);
+}
+"""
+
+
+@pytest.mark.parametrize(("other", "overlaps"), [("64", False), ("63", True), ("130", True)])
+def test_workspace_regions_are_read_from_the_c_in_call_order(other: str, overlaps: bool) -> None:
+    uses = workspace_uses(ENTRY.replace("OTHER", other))
+    assert [(u.start, u.end, u.step, u.scratch) for u in uses] == [
+        (0, 64, 0, False), (0, 64, 1, False), (int(other), int(other) + 64, 1, False),
+        (128, 192, 1, True)]
+    live = [(u.start, u.end) for u in uses if u.step == 1]
+    clash = any(a < d and c < b for i, (a, b) in enumerate(live) for c, d in live[i + 1:])
+    assert clash is overlaps

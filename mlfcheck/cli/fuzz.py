@@ -36,11 +36,13 @@ from mlfcheck.cli._common import EXIT_CLEAN, EXIT_FOUND, emit, fail
                                       "beyond its examples' own limits) may take.")
 @click.option("--memory-limit", type=click.IntRange(min=64), default=4096, show_default=True,
               metavar="MIB", help="Address-space limit of each child process, in MiB.")
+@click.option("--no-shrink", is_flag=True,
+              help="Write each counterexample as drawn, without shrinking it first.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
               show_default=True, help="Summary format.")
 def fuzz(target: str, examples: int, seed: int, time_budget: float | None, jobs: int,
          out: Path | None, verify: bool, fixtures: tuple[Path, ...], max_ops: int,
-         timeout: float, memory_limit: int, fmt: str) -> None:
+         timeout: float, memory_limit: int, no_shrink: bool, fmt: str) -> None:
     """Check that the exporter and the readers stay stable on many generated inputs.
 
     Each example runs in a child process with a time and memory limit; outcomes are bucketed
@@ -57,6 +59,7 @@ def fuzz(target: str, examples: int, seed: int, time_budget: float | None, jobs:
 
     options = Options(target=target, examples=examples, seed=seed, time_budget=time_budget,
                       jobs=jobs, out=out, verify=verify, fixtures=fixtures, max_ops=max_ops,
+                      shrink=not no_shrink,
                       limits=Limits(seconds=timeout, memory_bytes=memory_limit * 1024**2))
     show = sys.stderr.isatty()
     try:

@@ -68,6 +68,8 @@ class Options:
     max_ops: int = 30
     example_seconds: float = 10.0
     """Reader: the time limit of one example inside its batch."""
+    shrink: bool = True
+    """Shrink each counterexample before writing it (off: the first example as drawn)."""
 
 
 @dataclass(frozen=True)
@@ -110,6 +112,8 @@ class CampaignResult:
     verify: bool
     tvm_version: str | None
     stopped_by_budget: bool
+    distribution: dict[str, dict[str, int]] = field(default_factory=dict)
+    """Exporter: what the models and their archives were (see `distribution`)."""
 
     @property
     def per_minute(self) -> float:
@@ -143,8 +147,9 @@ def draw(strategy: SearchStrategy[T], count: int, seed: int) -> list[T]:
 
 # -- running one example (in a child) ---------------------------------------------------------
 
-def exporter_task(arg: dict[str, Any]) -> dict[str, str]:
-    """Child: write the model file, check every exporter property, report the outcome."""
+def exporter_task(arg: dict[str, Any]) -> dict[str, Any]:
+    """Child: write the model file, check every exporter property, report the outcome and
+    what the archive turned out to hold (when it was written)."""
     workdir = Path(arg["workdir"])
     model = workdir / "model.py"
     model.write_text(arg["source"])
@@ -157,10 +162,63 @@ def exporter_task(arg: dict[str, Any]) -> dict[str, str]:
         outcome = Outcome(Bucket.REFUSED, export_error_signature(exc), str(exc))
     except ExportError as exc:
         outcome = Outcome(Bucket.EXPORT_ERROR, export_error_signature(exc), str(exc))
+    shape = _archive_shape(workdir / "first.tar")
     for name in ("first.tar", "second.tar", "fresh.tar"):
         (workdir / name).unlink(missing_ok=True)
     return {"bucket": outcome.bucket.name, "signature": outcome.signature,
-            "detail": outcome.detail}
+            "detail": outcome.detail, "archive": shape}
+
+
+def _archive_shape(path: Path) -> dict[str, int] | None:
+    """Storage blocks, workspace bytes and kernels with scratch of an exported archive."""
+    from mlfcheck.archive import Archive
+
+    if not path.is_file():
+        return None
+    with Archive(path) as archive:
+        entry = next(iter(json.loads(archive.read("metadata.json"))["modules"].values()))
+    memory = entry["memory"]["functions"]
+    return {"blocks": len(entry["storage"]),
+            "workspace": memory["main"][0]["workspace_size_bytes"],
+            "scratch_kernels": sum(1 for op in memory["operator_functions"]
+                                   if any(w["workspace_size_bytes"] for w in op["workspace"]))}
+
+
+def _bucket(n: int, edges: tuple[int, ...]) -> str:
+    """The histogram bin of `n`: '0', 'a-b' or '≥e' over ascending `edges`."""
+    low = 0
+    for edge in edges:
+        if n < edge:
+            return str(low) if low == edge - 1 else f"{low}-{edge - 1}"
+        low = edge
+    return f">={low}"
+
+
+def distribution(specs: Sequence[ModelSpec],
+                 shapes: Sequence[dict[str, int] | None]) -> dict[str, dict[str, int]]:
+    """What a campaign generated: models per operator, per input/output dtype, per layer
+    count, and (of the archives written) per storage-block count, workspace size and number
+    of kernels with scratch."""
+    out: dict[str, dict[str, int]] = {k: {} for k in (
+        "operators", "dtypes", "layers", "storage_blocks", "workspace_bytes",
+        "kernels_with_scratch")}
+
+    def count(table: str, key: str) -> None:
+        out[table][key] = out[table].get(key, 0) + 1
+
+    for spec in specs:
+        rendered = render(spec)
+        for op in set(rendered.ops):
+            count("operators", op)
+        for dtype in {d for *_, d in rendered.input_shapes + rendered.output_shapes}:
+            count("dtypes", dtype)
+        count("layers", _bucket(len(spec.layers), (1, 3, 10, 20, 31)))
+    for shape in shapes:
+        if shape is not None:
+            count("storage_blocks", _bucket(shape["blocks"], (1, 2, 4, 8)))
+            count("workspace_bytes", _bucket(shape["workspace"], (1, 1024, 4096, 16384)))
+            count("kernels_with_scratch", _bucket(shape["scratch_kernels"], (1, 2, 4)))
+    return {k: dict(sorted(v.items())) for k, v in out.items()}
 
 
 _FIXTURES: dict[tuple[str, ...], dict[str, bytes]] = {}
@@ -221,9 +279,14 @@ class _Tally:
     first: dict[tuple[Bucket, str], tuple[int, Any, Outcome]] = field(default_factory=dict)
     hits: dict[tuple[Bucket, str], int] = field(default_factory=dict)
     ran: int = 0
+    shapes: list[dict[str, int] | None] = field(default_factory=list)
+    """Per distinct exporter model: what its archive held (None: no archive)."""
+
+    examples: list[Any] = field(default_factory=list)
 
     def add(self, index: int, example: Any, outcome: Outcome) -> None:
         self.ran += 1
+        self.examples.append(example)
         self.counts[outcome.bucket] = self.counts.get(outcome.bucket, 0) + 1
         if outcome.bucket in (Bucket.OK, Bucket.REFUSED):
             return
@@ -256,7 +319,8 @@ def run_campaign(options: Options, *,
         found = []
         for n, (key, (index, example, outcome)) in enumerate(sorted(
                 tally.first.items(), key=lambda item: (item[0][0].name, item[0][1]))):
-            shrunk, shrunk_outcome = _shrink(options, root / f"shrink{n}", example, outcome)
+            shrunk, shrunk_outcome = (_shrink(options, root / f"shrink{n}", example, outcome)
+                                      if options.shrink else (example, outcome))
             where, detail = None, shrunk_outcome.detail
             if options.out is not None:
                 try:
@@ -269,7 +333,9 @@ def run_campaign(options: Options, *,
         shrink_seconds = time.monotonic() - start - seconds
     return CampaignResult(options.target, options.seed, options.examples, tally.ran, seconds,
                           shrink_seconds, tally.counts, tuple(found), options.verify,
-                          tvm_version, stopped)
+                          tvm_version, stopped,
+                          distribution([e for e in tally.examples if isinstance(e, ModelSpec)],
+                                       tally.shapes) if options.target == "exporter" else {})
 
 
 def _tvm_version(*, required: bool) -> str | None:
@@ -309,6 +375,8 @@ def _run_exporter(options: Options, root: Path, tally: _Tally,
     try:
         for task, finished in runs:
             outcome = _outcome_of(finished)
+            if finished.status == "returned":
+                tally.shapes.append(finished.value["archive"])
             for i in groups[task.key]:
                 tally.add(i, specs[i], outcome)
             finished_tasks += 1

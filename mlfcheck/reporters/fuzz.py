@@ -31,6 +31,10 @@ def text(r: CampaignResult) -> str:
     lines.append(f"{'outcome':<{width}}  {'examples':>8}  {'distinct':>8}")
     lines += [f"{name:<{width}}  {count:>8}  {distinct if name != 'ok' else '':>8}"
               for name, count, distinct in rows]
+    if r.distribution:
+        lines += ["", "generated (models per value):"]
+        lines += [f"  {table}: " + ", ".join(f"{k} {v}" for k, v in counts.items())
+                  for table, counts in r.distribution.items()]
     for c in r.counterexamples:
         lines += ["", f"[{c.bucket.value}] {c.signature}",
                   f"  hit by {c.count} example(s), first #{c.example}; {c.bucket.meaning}",
@@ -51,6 +55,7 @@ def json_report(r: CampaignResult) -> str:
         "requested": r.requested, "ran": r.ran, "seconds": round(r.seconds, 3),
         "per_minute": round(r.per_minute, 2), "shrink_seconds": round(r.shrink_seconds, 3),
         "stopped_by_budget": r.stopped_by_budget,
+        "distribution": r.distribution,
         "counts": {b.value: r.counts[b] for b in Bucket if b in r.counts},
         "counterexamples": [
             {"bucket": c.bucket.value, "signature": c.signature, "count": c.count,
