@@ -146,9 +146,9 @@ def test_a_float16_model_is_refused_with_one_line_naming_the_kernel(tmp_path: Pa
     done = run_cli(str(model), "-o", str(tmp_path / "model.tar"))
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [
-        "mlfcheck export: codegen failed (operator fused_cast_relu): float16 is not supported: TVM's C "
-        "backend writes float16 arithmetic with a `half` type that C does not define; convert "
-        "the model to float32"]
+        "mlfcheck export: codegen failed (operator fused_cast_relu): float16 is not supported: "
+        "TVM's C backend writes float16 arithmetic with a `half` type that C does not define; "
+        "convert the model to float32"]
     assert not (tmp_path / "model.tar").exists()
 
 
