@@ -69,12 +69,11 @@ def plant(mutant: Mutant, into: Path) -> Path:
 
 def run_with(mutant: Mutant | None, args: list[str], *,
              timeout: float | None = None) -> subprocess.CompletedProcess[str]:
-    """Run `python -m mlfcheck ARGS` against the mutant (the real package when None)."""
+    """Run `python -m mlfcheck ARGS` against the mutant, or against an unedited copy of the
+    package when None (so both run the same code, whatever changes in the tree meanwhile)."""
     with tempfile.TemporaryDirectory(prefix="mlfcheck-mutant-") as tmp:
+        root = plant(mutant or Mutant("unmutated", "the package as it is", ()), Path(tmp))
         env = dict(os.environ, PYTHONSAFEPATH="1")  # the current folder never shadows it
-        if mutant is not None:
-            root = plant(mutant, Path(tmp))
-            env["PYTHONPATH"] = os.pathsep.join(
-                [str(root), *filter(None, [env.get("PYTHONPATH")])])
+        env["PYTHONPATH"] = os.pathsep.join([str(root), *filter(None, [env.get("PYTHONPATH")])])
         return subprocess.run([sys.executable, "-m", "mlfcheck", *args], env=env,
                               capture_output=True, text=True, timeout=timeout)
