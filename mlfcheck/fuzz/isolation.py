@@ -76,7 +76,8 @@ def context() -> Any:
 def _child(fn: Callable[[Any], Any], arg: Any, limits: Limits, result: str) -> None:
     """Runs in the child: own process group, memory limit, result written to a file."""
     os.setpgid(0, 0)
-    resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)  # the sanitizer build lifts the soft one
+    resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, hard))
     try:
         out = {"status": "returned", "value": fn(arg), "detail": ""}
     except BaseException as exc:  # the child reports everything, including SystemExit

@@ -54,9 +54,14 @@ def load_mutants(path: Path) -> list[Mutant]:
 
 
 def plant(mutant: Mutant, into: Path) -> Path:
-    """Copy the package to `into`/mlfcheck, apply the mutant's edits there; return `into`."""
+    """Copy the package (and its schemas, which a source checkout keeps beside it) to `into`,
+    apply the mutant's edits there; return `into`."""
+    from mlfcheck.schemas import schema_dir
+
     copy = into / "mlfcheck"
     shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    if not (copy / "schemas").is_dir():
+        shutil.copytree(schema_dir(), into / "schemas")
     for edit in mutant.edits:
         target = copy / edit.file
         text = target.read_text()

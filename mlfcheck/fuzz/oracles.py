@@ -217,3 +217,89 @@ def exports_agree_across_processes(model: Path, first: Path, workdir: Path) -> N
         raise PropertyFailure(Bucket.NONDETERMINISTIC, "a fresh process could not export it",
                               done.stderr)
     exports_are_identical(first, second)
+
+
+def _unpack(files: dict[str, bytes], root: Path) -> None:
+    for member, data in files.items():
+        (root / member).parent.mkdir(parents=True, exist_ok=True)
+        (root / member).write_bytes(data)
+
+
+def _max_error(got: Any, want: Any) -> float:
+    """Largest |got − want|, relative to |want| where that is above 1; NaN against a number
+    (or a number against NaN) is infinite."""
+    import numpy as np
+
+    g, w = got.astype(np.float64), want.astype(np.float64)
+    same = (np.isnan(g) & np.isnan(w)) | (g == w)
+    error = np.where(same, 0.0, np.abs(g - w) / np.maximum(1.0, np.abs(w)))
+    return float(np.max(np.nan_to_num(error, nan=np.inf), initial=0.0))
+
+
+def c_builds_agree(model: Path, result: ExportResult, tolerance: float) -> None:
+    """The packed build and the spread, sanitized, canary-guarded build (fuzz.builds) run on
+    every input set: no canary or sanitizer fires, the packed run changes no workspace byte
+    beyond the plan, both give the same bytes, and both are within `tolerance` (relative
+    above 1) of TVM's Relax VM."""
+    import tvm
+    from tvm import relax
+
+    from mlfcheck.export import cgen
+    from mlfcheck.export.frontends import load_model
+    from mlfcheck.export.verify import driver_source
+    from mlfcheck.fuzz import builds
+
+    if not result.link_params:
+        return
+    plan, name = result.plan, result.name
+    files = _read_all(result.path)
+    spread_plan, guards = builds.spread(plan)
+    generated = cgen.generate(spread_plan, name, link_params=True, summary="spread build")
+    with tempfile.TemporaryDirectory(prefix="mlfcheck-builds-") as tmp:
+        packed, spread = Path(tmp) / "packed", Path(tmp) / "spread"
+        _unpack(files, packed)
+        _unpack(files, spread)
+        (spread / f"codegen/host/src/{name}_lib1.c").write_text(generated.entry_c)
+        (spread / f"codegen/host/include/tvmgen_{name}.h").write_text(generated.header)
+        try:
+            exe_packed = builds.compile_archive(
+                packed, driver_source(plan, name, link_params=True), "packed", ())
+            exe_spread = builds.compile_archive(
+                spread, builds.guarded_driver(spread_plan, name, guards), "spread",
+                builds.SANITIZE)
+        except builds.RunFailed as exc:
+            raise PropertyFailure(Bucket.DOES_NOT_COMPILE, normalise(str(exc)), str(exc)) from exc
+        imported = load_model(str(model))
+        vm = relax.VirtualMachine(tvm.compile(imported.mod, target="llvm"), tvm.cpu())
+        for inputs_name, inputs in builds.input_sets(plan).items():
+            try:
+                unpacked, _ = builds.run(exe_spread, spread_plan, inputs, sanitized=True)
+            except builds.RunFailed as exc:
+                raise PropertyFailure(Bucket.MEMORY_SAFETY, normalise(str(exc)),
+                                      f"spread build on {inputs_name} inputs: {exc}") from exc
+            try:
+                got, used = builds.run(exe_packed, plan, inputs, sanitized=False)
+            except builds.RunFailed as exc:
+                raise PropertyFailure(Bucket.MEMORY_SAFETY, "the packed build failed",
+                                      f"packed build on {inputs_name} inputs: {exc}") from exc
+            if used > plan.arena_size:
+                raise PropertyFailure(Bucket.MEMORY_MAP, "the C run used more workspace than "
+                                      "planned", f"used {used} > planned {plan.arena_size}")
+            differing = [t.name for t, a, b in zip(plan.outputs, got, unpacked, strict=True)
+                         if a.tobytes() != b.tobytes()]
+            if differing:
+                raise PropertyFailure(Bucket.MEMORY_MAP, "packed and unpacked builds differ",
+                                      f"on {inputs_name} inputs: outputs {differing}")
+            result_vm = vm[imported.entry](*[tvm.runtime.tensor(x) for x in inputs])
+            want = [r.numpy() for r in (list(result_vm) if not hasattr(result_vm, "numpy")
+                                        else [result_vm])]
+            errors = {t.name: _max_error(g, w)
+                      for t, g, w in zip(plan.outputs, got, want, strict=True)}
+            worst = max(errors, key=lambda k: errors[k], default="")
+            if worst and errors[worst] > tolerance:
+                dtype = next(t.dtype for t in plan.outputs if t.name == worst)
+                raise PropertyFailure(Bucket.NUMERIC_MISMATCH,
+                                      f"{dtype} output on {inputs_name.rstrip('-12')} inputs",
+                                      f"{inputs_name} inputs: " + ", ".join(
+                                          f"{k}: error {v:.3g}" for k, v in sorted(
+                                              errors.items())) + f" (tolerance {tolerance:g})")
