@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from mlfcheck.export import ExportResult
+from mlfcheck.fuzz.metamorphic import diffs_are_expected, renamed, reordered, with_identity
 from mlfcheck.fuzz.models import Input, Layer, ModelSpec, render
 from mlfcheck.fuzz.oracles import (
     c_builds_agree,
@@ -125,3 +126,35 @@ def test_one_changed_parameter_byte_is_seen_by_both_readers(
     assert caught.value.detail.splitlines() == [
         f"{last}: mlfcheck's reader sees other bytes than TVM's constant",
         f"{last}: TVM's loader sees other bytes than TVM's constant"]
+
+
+def test_known_changes_of_the_model_give_only_their_diff_rules(
+        exported: tuple[Path, ExportResult], tmp_path: Path) -> None:
+    model, result = exported
+    source = model.read_text()
+    assert reordered(source) is None  # a chain: no two adjacent layers are independent
+    branches = render(ModelSpec((Input((1, 4, 8, 8), "float32"),), (
+        Layer("conv2d", option=3), Layer("relu", source=1), Layer("add", other=1, option=3)))
+                      ).source
+    swapped = reordered(branches)
+    assert swapped is not None and sorted(swapped.splitlines()) == sorted(branches.splitlines())
+    for transform in (renamed, with_identity):
+        changed = transform(source)
+        assert changed is not None and changed != source
+    diffs_are_expected(model, result.path, tmp_path)
+    (tmp_path / "branches.py").write_text(branches)
+    first = export_is_clean(tmp_path / "branches.py", tmp_path / "branches.tar")
+    diffs_are_expected(tmp_path / "branches.py", first.path, tmp_path)
+
+
+def test_a_diff_with_other_rules_than_the_relation_allows_is_a_failure(
+        exported: tuple[Path, ExportResult], tmp_path: Path) -> None:
+    model, _ = exported
+    other = tmp_path / "other.py"
+    other.write_text(render(ModelSpec((Input((1, 4, 8, 8), "float32"),),
+                                      (Layer("relu"),))).source)
+    unrelated = export_is_clean(other, tmp_path / "other.tar")
+    with pytest.raises(PropertyFailure) as caught:
+        diffs_are_expected(model, unrelated.path, tmp_path)
+    assert caught.value.bucket is Bucket.METAMORPHIC
+    assert caught.value.signature.startswith("rename input x0: unexpected ")

@@ -163,7 +163,7 @@ def exporter_task(arg: dict[str, Any]) -> dict[str, Any]:
     except ExportError as exc:
         outcome = Outcome(Bucket.EXPORT_ERROR, export_error_signature(exc), str(exc))
     shape = _archive_shape(workdir / "first.tar")
-    for name in ("first.tar", "second.tar", "fresh.tar"):
+    for name in ("first.tar", "second.tar", "fresh.tar", "variant.tar"):
         (workdir / name).unlink(missing_ok=True)
     return {"bucket": outcome.bucket.name, "signature": outcome.signature,
             "detail": outcome.detail, "archive": shape}

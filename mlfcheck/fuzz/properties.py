@@ -46,6 +46,7 @@ class Bucket(Enum):
     NONDETERMINISTIC = "nondeterministic"
     NUMERIC_MISMATCH = "numeric mismatch"
     MEMORY_SAFETY = "memory safety"
+    METAMORPHIC = "unexpected diff"
     MEMORY_MAP = "memory-map inconsistency"
     WROTE_OUTSIDE = "wrote outside temp dir"
     FOLLOWED_LINK = "followed a link"
@@ -74,6 +75,8 @@ _MEANINGS = {
                              "tolerance",
     Bucket.MEMORY_SAFETY: "the C build with sanitizers and canary bytes touched memory outside "
                           "its blocks, inputs or outputs",
+    Bucket.METAMORPHIC: "a model changed in a known way (input renamed, independent layers "
+                        "swapped, identity layer added) exported to a diff with other rules",
     Bucket.MEMORY_MAP: "the metadata's memory map contradicts the model or the C run",
     Bucket.WROTE_OUTSIDE: "a reader command wrote a file outside its temporary directory",
     Bucket.FOLLOWED_LINK: "a reader command opened the file a link member points at",
@@ -230,7 +233,10 @@ def exporter_properties(model: Path, workdir: Path, *, verify: bool, fresh: bool
     exports_are_identical(first.path, second.path)
     diff_is_empty(first.path, second.path)
     if fresh:
+        from mlfcheck.fuzz.metamorphic import diffs_are_expected
+
         oracles.exports_agree_across_processes(model, first.path, workdir)
+        diffs_are_expected(model, first.path, workdir)
     oracles.archive_compiles(first)
     oracles.params_are_the_constants(first)
     oracles.header_matches_metadata(first)
