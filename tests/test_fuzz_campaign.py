@@ -97,3 +97,29 @@ def test_an_exporter_campaign_runs_each_model_in_a_child(tmp_path: Path) -> None
                                      "--out", str(tmp_path)])
     assert done.exit_code == 0, done.output
     assert "ran 3 of 3 examples" in done.output and "no counterexample found" in done.output
+
+
+def test_shards_merge_into_the_unsharded_campaign(tmp_path: Path) -> None:
+    args = ["fuzz", "--target", "reader", "--examples", "24", "--seed", "3", "--fixtures", REAL,
+            "--no-shrink", "--format", "json"]
+    whole = run_with(PLANTED, args)
+    reports = []
+    for k in (1, 2, 3):
+        part = run_with(PLANTED, [*args, "--shard", f"{k}/3"])
+        assert part.returncode == 1, part.stderr
+        (tmp_path / f"{k}.json").write_text(part.stdout)
+        reports.append(str(tmp_path / f"{k}.json"))
+        assert json.loads(part.stdout)["ran"] == 8
+    merged = CliRunner().invoke(fuzz, ["merge", *reports, "--format", "json"])
+    assert merged.exit_code == 1, merged.output
+    want, got = json.loads(whole.stdout), json.loads(merged.stdout)
+    Draft202012Validator(schemas.load("fuzz-report.schema.json")).validate(got)
+    assert got["counts"] == want["counts"] and got["ran"] == 24
+    assert got["shards"] == [1, 2, 3] and got["shard_count"] == 3
+    assert [(c["bucket"], c["signature"], c["count"], c["example"])
+            for c in got["counterexamples"]] == [
+        (c["bucket"], c["signature"], c["count"], c["example"])
+        for c in want["counterexamples"]]
+    again = CliRunner().invoke(fuzz, ["merge", reports[0], reports[0]])
+    assert again.exit_code == 2
+    assert again.stderr.strip() == "mlfcheck fuzz merge: error: shard 1 is given twice"

@@ -10,7 +10,15 @@ import click
 from mlfcheck.cli._common import EXIT_CLEAN, EXIT_FOUND, emit, fail
 
 
-@click.command("fuzz")
+def _shard(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int, int]:
+    k, _, n = value.partition("/")
+    if not (k.isdigit() and n.isdigit() and 1 <= int(k) <= int(n)):
+        raise click.BadParameter(f"{value!r} is not K/N with 1 ≤ K ≤ N")
+    return int(k), int(n)
+
+
+@click.group("fuzz", invoke_without_command=True)
+@click.pass_context
 @click.option("--target", type=click.Choice(["exporter", "reader"]), default="exporter",
               show_default=True, help="Fuzz the exporter with random models, or the readers "
                                       "(validate, show, diff) with mutated archives.")
@@ -36,20 +44,26 @@ from mlfcheck.cli._common import EXIT_CLEAN, EXIT_FOUND, emit, fail
                                       "beyond its examples' own limits) may take.")
 @click.option("--memory-limit", type=click.IntRange(min=64), default=4096, show_default=True,
               metavar="MIB", help="Address-space limit of each child process, in MiB.")
+@click.option("--shard", default="1/1", show_default=True, metavar="K/N", callback=_shard,
+              help="Run the K-th of N parts of the campaign (examples K-1, K-1+N, ...); "
+                   "combine the N JSON reports with 'mlfcheck fuzz merge'.")
 @click.option("--no-shrink", is_flag=True,
               help="Write each counterexample as drawn, without shrinking it first.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
               show_default=True, help="Summary format.")
-def fuzz(target: str, examples: int, seed: int, time_budget: float | None, jobs: int,
-         out: Path | None, verify: bool, fixtures: tuple[Path, ...], max_ops: int,
-         timeout: float, memory_limit: int, no_shrink: bool, fmt: str) -> None:
+def fuzz(ctx: click.Context, target: str, examples: int, seed: int,
+         time_budget: float | None, jobs: int, out: Path | None, verify: bool,
+         fixtures: tuple[Path, ...], max_ops: int, timeout: float, memory_limit: int,
+         shard: tuple[int, int], no_shrink: bool, fmt: str) -> None:
     """Check that the exporter and the readers stay stable on many generated inputs.
 
     Each example runs in a child process with a time and memory limit; outcomes are bucketed
     and deduplicated, and each distinct counterexample is shrunk and written to --out.
     Exit 0 when no counterexample was found, 1 when some were, 2 when the campaign could not
-    run.
+    run. `mlfcheck fuzz merge` combines the JSON reports of a sharded campaign.
     """
+    if ctx.invoked_subcommand is not None:
+        return
     try:
         from mlfcheck.fuzz.campaign import CampaignError, Options, run_campaign
     except ImportError as exc:
@@ -59,7 +73,7 @@ def fuzz(target: str, examples: int, seed: int, time_budget: float | None, jobs:
 
     options = Options(target=target, examples=examples, seed=seed, time_budget=time_budget,
                       jobs=jobs, out=out, verify=verify, fixtures=fixtures, max_ops=max_ops,
-                      shrink=not no_shrink,
+                      shrink=not no_shrink, shard=shard,
                       limits=Limits(seconds=timeout, memory_bytes=memory_limit * 1024**2))
     show = sys.stderr.isatty()
     try:
@@ -68,5 +82,27 @@ def fuzz(target: str, examples: int, seed: int, time_budget: float | None, jobs:
             result = run_campaign(options, progress=bar.update)
     except CampaignError as exc:
         fail("fuzz", str(exc))
+    emit(RENDERERS[fmt](result), None)
+    sys.exit(EXIT_FOUND if result.found else EXIT_CLEAN)
+
+
+@fuzz.command("merge")
+@click.argument("reports", nargs=-1, required=True,
+                type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True, help="Summary format.")
+def merge(reports: tuple[Path, ...], fmt: str) -> None:
+    """Combine the JSON reports of one campaign's shards (--shard K/N) into one summary.
+
+    Exit 0 when no shard found a counterexample, 1 when some did, 2 when the reports cannot be
+    read or are not shards of one campaign.
+    """
+    from mlfcheck.fuzz import campaign
+    from mlfcheck.reporters.fuzz import RENDERERS
+
+    try:
+        result = campaign.merge([campaign.read_report(p) for p in reports])
+    except campaign.CampaignError as exc:
+        fail("fuzz merge", str(exc))
     emit(RENDERERS[fmt](result), None)
     sys.exit(EXIT_FOUND if result.found else EXIT_CLEAN)

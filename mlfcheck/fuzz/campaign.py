@@ -45,9 +45,9 @@ MIN_OPS = 10
 """Fewest layers a campaign model has (hypothesis would otherwise draw many one-layer models;
 shrinking still goes below it)."""
 DEEP_EVERY = 4
-"""Without --verify, every DEEP_EVERY-th distinct model is still built and run in C and
-exported once more in a fresh process (the oracles that cost a second each); with --verify,
-every model is."""
+"""Without --verify, the models of examples 0, DEEP_EVERY, 2·DEEP_EVERY, ... are still built
+and run in C, exported once more in a fresh process and checked metamorphically (the oracles
+that cost seconds); with --verify, every model is."""
 SHRINK_ATTEMPTS = 120
 """Most candidate runs spent shrinking one counterexample."""
 
@@ -70,6 +70,9 @@ class Options:
     """Reader: the time limit of one example inside its batch."""
     shrink: bool = True
     """Shrink each counterexample before writing it (off: the first example as drawn)."""
+    shard: tuple[int, int] = (1, 1)
+    """(K, N): run only the examples whose index is K-1 modulo N, so N runners with K = 1..N
+    cover one campaign (the same draws, the same example numbers)."""
 
 
 @dataclass(frozen=True)
@@ -114,6 +117,10 @@ class CampaignResult:
     stopped_by_budget: bool
     distribution: dict[str, dict[str, int]] = field(default_factory=dict)
     """Exporter: what the models and their archives were (see `distribution`)."""
+    shards: tuple[int, ...] = (1,)
+    """Which shards (K of --shard K/N) this result covers."""
+    shard_count: int = 1
+    """N of --shard K/N."""
 
     @property
     def per_minute(self) -> float:
@@ -301,6 +308,8 @@ def run_campaign(options: Options, *,
     """Run a whole campaign; raise CampaignError when it cannot start."""
     if options.target not in TARGETS:
         raise CampaignError(f"unknown target {options.target!r}; known: {', '.join(TARGETS)}")
+    if not 1 <= options.shard[0] <= options.shard[1]:
+        raise CampaignError(f"--shard {options.shard[0]}/{options.shard[1]}: K must be 1..N")
     tvm_version = _tvm_version(required=options.target == "exporter")
     if options.out is not None:
         try:
@@ -335,7 +344,8 @@ def run_campaign(options: Options, *,
                           shrink_seconds, tally.counts, tuple(found), options.verify,
                           tvm_version, stopped,
                           distribution([e for e in tally.examples if isinstance(e, ModelSpec)],
-                                       tally.shapes) if options.target == "exporter" else {})
+                                       tally.shapes) if options.target == "exporter" else {},
+                          (options.shard[0],), options.shard[1])
 
 
 def _tvm_version(*, required: bool) -> str | None:
@@ -348,6 +358,12 @@ def _tvm_version(*, required: bool) -> str | None:
             raise CampaignError("the exporter target needs TVM: "
                                 "pip install 'mlfcheck[tvm]'") from None
         return None
+
+
+def _my_shard(options: Options, count: int) -> list[int]:
+    """Indices of the examples this shard runs."""
+    k, n = options.shard
+    return [i for i in range(count) if i % n == k - 1]
 
 
 def _over_budget(options: Options, start: float) -> bool:
@@ -363,11 +379,11 @@ def _run_exporter(options: Options, root: Path, tally: _Tally,
     specs = draw(models(max_ops=options.max_ops, min_ops=min(MIN_OPS, options.max_ops)),
                  options.examples, options.seed)
     by_source: dict[str, list[int]] = {}
-    for i, spec in enumerate(specs):
-        by_source.setdefault(render(spec).source, []).append(i)
-    tasks = [Task(n, exporter_task, _exporter_arg(specs[indices[0]], root / f"e{indices[0]}",
-                                                  options.verify or n % DEEP_EVERY == 0),
-                  root / f"e{indices[0]}")
+    for i in _my_shard(options, len(specs)):
+        by_source.setdefault(render(specs[i]).source, []).append(i)
+    tasks = [Task(n, exporter_task, _exporter_arg(
+        specs[indices[0]], root / f"e{indices[0]}",
+        options.verify or indices[0] % DEEP_EVERY == 0), root / f"e{indices[0]}")
              for n, indices in enumerate(by_source.values())]
     groups = list(by_source.values())
     finished_tasks = 0
@@ -395,8 +411,8 @@ def _run_reader(options: Options, root: Path, tally: _Tally,
     if not fixtures:
         raise CampaignError("reader fuzzing needs archives: give --fixtures PATH")
     specs = draw(mutations(fixtures=sorted(fixtures)), options.examples, options.seed)
-    queue: list[list[int]] = [list(range(i, min(i + READER_BATCH, len(specs))))
-                              for i in range(0, len(specs), READER_BATCH)]
+    mine = _my_shard(options, len(specs))
+    queue: list[list[int]] = [mine[i:i + READER_BATCH] for i in range(0, len(mine), READER_BATCH)]
     stopped = False
     while queue and not stopped:
         batches, queue = queue, []
@@ -444,6 +460,71 @@ def _reader_results(task: Task, finished: Finished, batch: list[int],
     culprit = batch[len(done)]
     tally.add(culprit, specs[culprit], _outcome_of(finished))
     return batch[len(done) + 1:]
+
+
+# -- shards ----------------------------------------------------------------------------------
+
+def read_report(path: Path) -> CampaignResult:
+    """A campaign's `--format json` report read back; CampaignError when it is not one."""
+    from jsonschema import Draft202012Validator, ValidationError
+
+    from mlfcheck import schemas
+
+    try:
+        doc = json.loads(path.read_text())
+        Draft202012Validator(schemas.load("fuzz-report.schema.json")).validate(doc)
+    except (OSError, ValueError, ValidationError) as exc:
+        message = exc.strerror if isinstance(exc, OSError) else str(exc).splitlines()[0]
+        raise CampaignError(f"{path}: not a fuzz report: {message}") from None
+    buckets = {b.value: b for b in Bucket}
+    return CampaignResult(
+        doc["target"], doc["seed"], doc["requested"], doc["ran"], doc["seconds"],
+        doc["shrink_seconds"], {buckets[k]: v for k, v in doc["counts"].items()},
+        tuple(Counterexample(buckets[c["bucket"]], c["signature"], c["count"], c["example"],
+                             c["shrunk"], c["detail"],
+                             Path(c["reproducer"]) if c["reproducer"] else None)
+              for c in doc["counterexamples"]),
+        doc["verify"], doc["tvm_version"], doc["stopped_by_budget"],
+        doc.get("distribution", {}), tuple(doc.get("shards", [1])), doc.get("shard_count", 1))
+
+
+def merge(results: Sequence[CampaignResult]) -> CampaignResult:
+    """One result from the shards of one campaign: counts, distributions and times summed,
+    counterexamples joined by bucket and signature (the earliest example's reproducer kept)."""
+    first = results[0]
+    same = {(r.target, r.seed, r.requested, r.verify, r.tvm_version, r.shard_count)
+            for r in results}
+    if len(same) > 1:
+        raise CampaignError("these reports are not shards of one campaign (target, seed, "
+                            "examples, --verify, TVM version or N of --shard differ)")
+    shards = sorted(k for r in results for k in r.shards)
+    if len(set(shards)) != len(shards):
+        raise CampaignError(f"shard {next(k for k in shards if shards.count(k) > 1)} "
+                            "is given twice")
+    counts: dict[Bucket, int] = {}
+    distribution: dict[str, dict[str, int]] = {}
+    joined: dict[tuple[Bucket, str], Counterexample] = {}
+    for r in results:
+        for bucket, n in r.counts.items():
+            counts[bucket] = counts.get(bucket, 0) + n
+        for table, values in r.distribution.items():
+            merged = distribution.setdefault(table, {})
+            for value, n in values.items():
+                merged[value] = merged.get(value, 0) + n
+        for c in r.counterexamples:
+            key = (c.bucket, c.signature)
+            if key not in joined:
+                joined[key] = c
+            else:
+                earliest = min(joined[key], c, key=lambda x: x.example)
+                joined[key] = replace(earliest, count=joined[key].count + c.count)
+    return CampaignResult(
+        first.target, first.seed, first.requested, sum(r.ran for r in results),
+        sum(r.seconds for r in results), sum(r.shrink_seconds for r in results), counts,
+        tuple(joined[k] for k in sorted(joined, key=lambda k: (k[0].name, k[1]))),
+        first.verify, first.tvm_version, any(r.stopped_by_budget for r in results),
+        {t: dict(sorted(v.items())) for t, v in sorted(distribution.items())},
+        tuple(shards), first.shard_count)
 
 
 # -- shrinking --------------------------------------------------------------------------------

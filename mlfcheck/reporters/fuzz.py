@@ -17,7 +17,9 @@ def _header(r: CampaignResult) -> list[str]:
     extra = " with --verify" if r.verify else ""
     budget = " (stopped by --time-budget)" if r.stopped_by_budget else ""
     tvm = f", TVM {r.tvm_version}" if r.tvm_version else ""
-    return [f"mlfcheck fuzz: {r.target}{extra}, seed {r.seed}{tvm}",
+    shard = (f", shard{'s' if len(r.shards) > 1 else ''} "
+             f"{'+'.join(map(str, r.shards))} of {r.shard_count}") if r.shard_count > 1 else ""
+    return [f"mlfcheck fuzz: {r.target}{extra}, seed {r.seed}{tvm}{shard}",
             f"ran {r.ran} of {r.requested} examples in {r.seconds:.1f} s "
             f"({r.per_minute:.1f}/min){budget}; shrinking took {r.shrink_seconds:.1f} s"]
 
@@ -56,6 +58,7 @@ def json_report(r: CampaignResult) -> str:
         "per_minute": round(r.per_minute, 2), "shrink_seconds": round(r.shrink_seconds, 3),
         "stopped_by_budget": r.stopped_by_budget,
         "distribution": r.distribution,
+        "shards": list(r.shards), "shard_count": r.shard_count,
         "counts": {b.value: r.counts[b] for b in Bucket if b in r.counts},
         "counterexamples": [
             {"bucket": c.bucket.value, "signature": c.signature, "count": c.count,
