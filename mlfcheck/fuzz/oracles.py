@@ -107,7 +107,7 @@ def header_matches_metadata(result: ExportResult) -> None:
     """Each *_SIZE macro and each input/output struct member of the header agrees with the
     metadata's inputs and outputs (dtype × shape); WORKSPACE_SIZE, the header's extern and the
     arena lib1.c defines equal the metadata's workspace."""
-    from mlfcheck.export.plan import dtype_bytes
+    from mlfcheck.export.plan import element_bytes
 
     files = _read_all(result.path)
     main = _main_memory(files, result.name)
@@ -123,7 +123,7 @@ def header_matches_metadata(result: ExportResult) -> None:
             problems.append(("struct members differ from metadata",
                              f"{group}: header {members}, metadata {list(main[group])}"))
         for tensor, t in main[group].items():
-            size = dtype_bytes(t["dtype"]) * prod(t["shape"])
+            size = element_bytes(t["dtype"]) * prod(t["shape"])
             if macros.get(tensor.upper()) != size:
                 problems.append(("a size macro differs from metadata",
                                  f"{tensor}: macro {macros.get(tensor.upper())}, "
