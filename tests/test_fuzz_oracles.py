@@ -14,6 +14,7 @@ from mlfcheck.fuzz.models import Input, Layer, ModelSpec, render
 from mlfcheck.fuzz.oracles import (
     c_builds_agree,
     header_matches_metadata,
+    operator_workspace_matches,
     params_are_the_constants,
     plan_matches_use,
 )
@@ -64,6 +65,7 @@ def test_the_real_export_passes_every_oracle(exported: tuple[Path, ExportResult]
     model, result = exported
     params_are_the_constants(result)
     header_matches_metadata(result)
+    operator_workspace_matches(result)
     plan_matches_use(result)
     c_builds_agree(model, result, 1e-5)
 
@@ -158,3 +160,19 @@ def test_a_diff_with_other_rules_than_the_relation_allows_is_a_failure(
         diffs_are_expected(model, unrelated.path, tmp_path)
     assert caught.value.bucket is Bucket.METAMORPHIC
     assert caught.value.signature.startswith("rename input x0: unexpected ")
+
+
+def test_an_operator_workspace_other_than_its_kernel_asks_for_is_seen(
+        exported: tuple[Path, ExportResult], tmp_path: Path) -> None:
+    _, result = exported
+    from mlfcheck.archive import Archive
+
+    with Archive(result.path) as archive:
+        metadata = archive.read("metadata.json").decode()
+    edited = metadata.replace('"workspace_size_bytes": 2624', '"workspace_size_bytes": 1536')
+    assert edited != metadata
+    broken = _rewritten(result, tmp_path, {"metadata.json": edited.encode()})
+    with pytest.raises(PropertyFailure) as caught:
+        operator_workspace_matches(broken)
+    assert caught.value.detail == ("__tvm_ffi_tvmgen_default_fused_max_pool2d_add: metadata "
+                                   "workspace 1536, the C asks for [1600, 1024]")

@@ -34,6 +34,8 @@ _TENSOR = re.compile(r"tvmgen_\w+_tensor\(tvmgen_\w+_workspace \+ (\d+), \d+, "
                      r"tvmgen_\w+_shape(\d+), \d+, (\d+), (\d+)\)")
 _CALL = re.compile(r"tvmgen_\w+_call\((\w+), t, \d+, (?:tvmgen_\w+_workspace \+ (\d+), (\d+)|"
                    r"NULL, 0)\)")
+_KERNEL_DEF = re.compile(r"^TVM_DLL int32_t (\w+)\([^;{]*\)\s*\{", re.M)
+_ALLOC = re.compile(r"TVMBackendAllocWorkspace\([^,]+,[^,]+,\s*\(uint64_t\)(\d+)")
 _MEMCPY = re.compile(r"memcpy\(outputs->\w+, tvmgen_\w+_workspace \+ (\d+), (\d+)\)")
 
 
@@ -137,6 +139,33 @@ def header_matches_metadata(result: ExportResult) -> None:
     if problems:
         raise PropertyFailure(Bucket.ARCHIVE_MODEL, problems[0][0],
                               "\n".join(detail for _, detail in problems))
+
+
+def operator_workspace_matches(result: ExportResult) -> None:
+    """Each kernel's workspace in the metadata lies between its largest and the sum of its
+    TVMBackendAllocWorkspace requests in `<m>_lib0.c` (each 64-byte aligned), and is 0 for a
+    kernel that asks for none; every kernel of the C is listed."""
+    from mlfcheck.export.plan import align
+
+    files = _read_all(result.path)
+    kernels_c = files[f"codegen/host/src/{result.name}_lib0.c"].decode()
+    entry = json.loads(files["metadata.json"])["modules"][result.name]
+    listed = {op["function_name"]: sum(w["workspace_size_bytes"] for w in op["workspace"])
+              for op in entry["memory"]["functions"]["operator_functions"]}
+    starts = list(_KERNEL_DEF.finditer(kernels_c))
+    problems = []
+    for n, start in enumerate(starts):
+        end = starts[n + 1].start() if n + 1 < len(starts) else len(kernels_c)
+        asks = [align(int(m.group(1))) for m in _ALLOC.finditer(kernels_c, start.end(), end)]
+        kernel, low, high = start.group(1), max(asks, default=0), sum(asks)
+        if kernel not in listed:
+            problems.append(f"{kernel}: not in the metadata's operator_functions")
+        elif not low <= listed[kernel] <= high:
+            problems.append(f"{kernel}: metadata workspace {listed[kernel]}, the C asks for "
+                            f"{asks or 'nothing'}")
+    if problems:
+        raise PropertyFailure(Bucket.ARCHIVE_MODEL, "an operator's workspace differs from its "
+                              "kernel's", "\n".join(problems))
 
 
 @dataclass(frozen=True)

@@ -240,6 +240,7 @@ def exporter_properties(model: Path, workdir: Path, *, verify: bool, fresh: bool
     oracles.archive_compiles(first)
     oracles.params_are_the_constants(first)
     oracles.header_matches_metadata(first)
+    oracles.operator_workspace_matches(first)
     memory_map_holds(first)
     oracles.plan_matches_use(first)
     if verify:
