@@ -250,7 +250,7 @@ def exports_agree_across_processes(model: Path, first: Path, workdir: Path) -> N
 
 def source_is_the_model(written: bytes, mod: Any) -> None:
     """src/<m>.relax is the model as TVM prints it, imported afresh (TVM 0.27 cannot parse it
-    back: the weights are elided, and parsing the text with them shown crashes TVM)."""
+    back: the weights are elided, and printing them with show_meta=True segfaults)."""
     want = mod.script(show_meta=False)
     if written.decode() != want:
         at = next((i for i, (a, b) in enumerate(zip(written.decode(), want, strict=False))
