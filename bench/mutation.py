@@ -2,19 +2,23 @@
 copy of the package and run a fixed-seed exporter campaign against it.
 
 Usage: python bench/mutation.py [--examples N] [--verify-examples M] [--seed S] [--jobs J]
-                                [--only NAME ...]
+                                [--only NAME ...] [--old GIT_REF]
 Per planted bug: caught or not, the first example that caught it (examples needed), the bucket
 and signature, first without --verify (N examples; the default campaign already builds and runs
 every 4th model in C) and, for a bug that run missed, with --verify (M examples). The baseline,
 in the same run: the unmutated package over the same seeds (it must find nothing), and its
-throughput with and without --verify.
+throughput with and without --verify, and with --old that of the fuzzer at GIT_REF (e.g. the
+commit before the oracles) over the same seeds.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -39,6 +43,22 @@ def campaign(mutant: Mutant | None, examples: int, seed: int, jobs: int,
     return report, took
 
 
+def old_throughput(ref: str, examples: int, seed: int, jobs: int, verify: bool) -> float:
+    """Examples per minute of `mlfcheck fuzz` as it was at git `ref` (run from an archive of
+    that commit)."""
+    with tempfile.TemporaryDirectory(prefix="mlfcheck-old-") as tmp:
+        tree = subprocess.run(["git", "-C", str(REPO), "archive", ref], capture_output=True,
+                              check=True).stdout
+        subprocess.run(["tar", "-x", "-C", tmp], input=tree, check=True)
+        env = dict(os.environ, PYTHONPATH=tmp, PYTHONSAFEPATH="1")
+        done = subprocess.run([sys.executable, "-m", "mlfcheck", "fuzz", "--examples",
+                               str(examples), "--seed", str(seed), "--jobs", str(jobs),
+                               "--format", "json", *(["--verify"] if verify else [])],
+                              env=env, capture_output=True, text=True)
+    rate: float = json.loads(done.stdout)["per_minute"]
+    return rate
+
+
 def caught(report: dict[str, Any]) -> str:
     """'#N bucket: signature' of the earliest counterexample, or '' when none."""
     found = report["counterexamples"]
@@ -55,6 +75,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--only", nargs="*", default=None, help="mutant names to run")
+    parser.add_argument("--old", default=None, help="git ref of a fuzzer to compare speed with")
     ns = parser.parse_args()
     mutants = [m for m in load_mutants(REPO / "bench" / "mutants.json")
                if ns.only is None or m.name in ns.only]
@@ -68,6 +89,12 @@ def main() -> None:
         print(f"baseline with --verify, {min(ns.verify_examples, 40)} examples: "
               f"{vbase['per_minute']:.0f} examples/min, {len(vbase['counterexamples'])} "
               f"counterexamples, {vbase_s:.0f} s")
+    if ns.old:
+        print(f"fuzzer at {ns.old}, same seeds: "
+              f"{old_throughput(ns.old, ns.examples, ns.seed, ns.jobs, False):.0f} examples/min"
+              f", with --verify ({min(ns.verify_examples, 40)} examples) "
+              f"{old_throughput(ns.old, min(ns.verify_examples, 40), ns.seed, ns.jobs, True):.0f}"
+              " examples/min")
     print()
     print(f"| planted bug | {ns.examples} without --verify | "
           f"{ns.verify_examples} with --verify |")
