@@ -60,9 +60,7 @@ def archive_compiles(result: ExportResult) -> None:
     files = _read_all(result.path)
     with tempfile.TemporaryDirectory(prefix="mlfcheck-compiles-") as tmp:
         root = Path(tmp)
-        for member, data in files.items():
-            (root / member).parent.mkdir(parents=True, exist_ok=True)
-            (root / member).write_bytes(data)
+        _unpack(files, root)
         sources = sorted(str(root / m) for m in files if m.endswith(".c"))
         done = subprocess.run(
             [compiler(), *CFLAGS, "-fsyntax-only", f"-I{root / 'codegen/host/include'}",
@@ -260,6 +258,7 @@ def source_is_the_model(written: bytes, mod: Any) -> None:
 
 
 def _unpack(files: dict[str, bytes], root: Path) -> None:
+    """Write an archive's members (read through mlfcheck.archive) below `root`."""
     for member, data in files.items():
         (root / member).parent.mkdir(parents=True, exist_ok=True)
         (root / member).write_bytes(data)
