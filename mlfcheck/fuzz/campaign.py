@@ -161,7 +161,7 @@ def exporter_task(arg: dict[str, Any]) -> dict[str, Any]:
     model = workdir / "model.py"
     model.write_text(arg["source"])
     try:
-        exporter_properties(model, workdir, verify=arg["verify"], fresh=arg["verify"])
+        exporter_properties(model, workdir, verify=arg["verify"])
         outcome = Outcome(Bucket.OK, "", "")
     except PropertyFailure as failure:
         outcome = Outcome(failure.bucket, failure.signature, failure.detail)
