@@ -142,7 +142,8 @@ def header_matches_metadata(result: ExportResult) -> None:
 def operator_workspace_matches(result: ExportResult) -> None:
     """Each kernel's workspace in the metadata lies between its largest and the sum of its
     TVMBackendAllocWorkspace requests in `<m>_lib0.c` (each 64-byte aligned), and is 0 for a
-    kernel that asks for none; every kernel of the C is listed."""
+    kernel that asks for none; every kernel of the C (`__tvm_ffi_tvmgen_<m>_*`) is listed."""
+    from mlfcheck.export.pipeline import kernel_symbol
     from mlfcheck.export.plan import align
 
     files = _read_all(result.path)
@@ -156,6 +157,8 @@ def operator_workspace_matches(result: ExportResult) -> None:
         end = starts[n + 1].start() if n + 1 < len(starts) else len(kernels_c)
         asks = [align(int(m.group(1))) for m in _ALLOC.finditer(kernels_c, start.end(), end)]
         kernel, low, high = start.group(1), max(asks, default=0), sum(asks)
+        if not kernel.startswith(kernel_symbol(result.name, "")):
+            continue
         if kernel not in listed:
             problems.append(f"{kernel}: not in the metadata's operator_functions")
         elif not low <= listed[kernel] <= high:
