@@ -351,6 +351,7 @@ def read_as_the_cli_does(spec: MutationSpec, path: Path, pristine: Path) -> int:
     from mlfcheck.reporters import show as show_reporters
     from mlfcheck.reporters import validate as validate_reporters
     from mlfcheck.reporters.diff import RENDERERS as DIFF_RENDERERS
+    from mlfcheck.reporters.diff import Options
     from mlfcheck.summary import summarize
     from mlfcheck.validate import validate
 
@@ -365,7 +366,7 @@ def read_as_the_cli_does(spec: MutationSpec, path: Path, pristine: Path) -> int:
             return 0
         old, new = (pristine, path) if spec.command == "diff" else (path, pristine)
         result = diff_archives(old, new)
-        DIFF_RENDERERS[fmt](result)
+        DIFF_RENDERERS[fmt](result, Options())
         return 1 if result.fails(FAIL_ON["breaking"]) else 0
     except MlfcheckError:
         return 2
