@@ -16,11 +16,14 @@ from mlfcheck.fuzz.properties import EPOCH, Bucket, PropertyFailure
 
 STORAGE = "storage"
 """A change of the storage list (the memory plan's blocks): D110, or D106 when it appears."""
-_CODE = {"D405", "D406", "D407", "D408", "D701", "D803"}
+WORKSPACE_MACRO = "workspace macro"
+"""D415 (size macro changed) on the header's WORKSPACE_SIZE."""
+_CODE = {"D405", "D406", "D407", "D408", "D412", "D701", "D803"}
 """Kernel bodies, code size (and its growth warning), declarations, IR text and the members
 holding them."""
 _LAYOUT = _CODE | {"D401", "D402", "D404", "D201", "D202", "D206", "D207", "D208",
-                   "D210", "D501", "D502", "D503", "D504", "D505", STORAGE}
+                   "D210", "D411", "D501", "D502", "D503", "D504", "D505", STORAGE,
+                   WORKSPACE_MACRO}
 """What another arrangement of the same computation may change: code, the memory plan, and
 which constant is called p0, p1, ..."""
 _EMIT = re.compile(r"^        (v\d+) = bb\.emit\((.*)\)$")
@@ -36,8 +39,9 @@ class Relation:
     """Rule codes (STORAGE for a change of the storage list)."""
 
 
-RENAME = Relation("rename input x0", frozenset({"D301", "D302"}),
-                  frozenset(_CODE | {"D301", "D302"}))
+RENAME = Relation("rename input x0", frozenset({"D309"}),
+                  frozenset(_CODE | {"D309", "D413", "D414", "D415"}))
+"""An input renamed (D309), with its struct member and size macro (D413-D415)."""
 REORDER = Relation("swap two independent layers", frozenset(), frozenset(_LAYOUT))
 IDENTITY = Relation("identity layer before the output", frozenset(), frozenset(_LAYOUT))
 
@@ -74,10 +78,12 @@ def with_identity(source: str) -> str | None:
 
 def _kind(change: Change) -> str:
     """The change's rule code, or STORAGE for the storage list changing (D110) or appearing
-    or going (D106)."""
+    or going (D106), or WORKSPACE_MACRO for WORKSPACE_SIZE changing (D415)."""
     if (change.rule is Rule.D110 and change.subject == "storage") or (
             change.rule is Rule.D106 and "storage/" in f"{change.old} {change.new}"):
         return STORAGE
+    if change.rule is Rule.D415 and "WORKSPACE_SIZE" in f"{change.subject} {change.old}":
+        return WORKSPACE_MACRO
     return change.rule.name
 
 
