@@ -9,9 +9,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from mlfcheck.fuzz.isolation import Finished, Limits, Task, run_all
+from mlfcheck.fuzz.isolation import ChildLimits, Finished, Task, run_all
 
-QUICK = Limits(seconds=3.0, memory_bytes=1024**3)
+QUICK = ChildLimits(seconds=3.0, memory_bytes=1024**3)
 
 
 def returns(x: int) -> int:
@@ -38,7 +38,7 @@ def allocates(n: int) -> int:
     return len(bytearray(n))
 
 
-def run_one(fn: Callable[[Any], Any], arg: Any, scratch: Path, *, limits: Limits) -> Finished:
+def run_one(fn: Callable[[Any], Any], arg: Any, scratch: Path, *, limits: ChildLimits) -> Finished:
     """Run fn(arg) in one child and say how it ended."""
     done = list(run_all([Task(0, fn, arg, scratch)], limits=limits))
     assert len(done) == 1
@@ -63,7 +63,7 @@ def test_a_segfault_and_an_abort_become_signal_outcomes(tmp_path: Path) -> None:
 
 def test_a_hang_is_killed_at_the_time_limit(tmp_path: Path) -> None:
     start = time.monotonic()
-    done = run_one(hangs, None, tmp_path, limits=Limits(seconds=1.0, memory_bytes=1024**3))
+    done = run_one(hangs, None, tmp_path, limits=ChildLimits(seconds=1.0, memory_bytes=1024**3))
     assert done.status == "timeout"
     assert time.monotonic() - start < 10
 

@@ -68,13 +68,13 @@ def fuzz(ctx: click.Context, target: str, examples: int, seed: int,
         from mlfcheck.fuzz.campaign import CampaignError, Options, run_campaign
     except ImportError as exc:
         fail("fuzz", f"needs {exc.name}: pip install 'mlfcheck[test]'")
-    from mlfcheck.fuzz.isolation import Limits
+    from mlfcheck.fuzz.isolation import ChildLimits
     from mlfcheck.reporters.fuzz import RENDERERS
 
     options = Options(target=target, examples=examples, seed=seed, time_budget=time_budget,
                       jobs=jobs, out=out, verify=verify, fixtures=fixtures, max_ops=max_ops,
                       shrink=not no_shrink, shard=shard,
-                      limits=Limits(seconds=timeout, memory_bytes=memory_limit * 1024**2))
+                      limits=ChildLimits(seconds=timeout, memory_bytes=memory_limit * 1024**2))
     show = sys.stderr.isatty()
     try:
         with click.progressbar(length=examples, label=f"fuzzing {target}", file=sys.stderr,

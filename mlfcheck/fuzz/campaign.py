@@ -24,7 +24,7 @@ from hypothesis.strategies import SearchStrategy
 
 from mlfcheck import __version__
 from mlfcheck.errors import ExportError, UnsupportedModel
-from mlfcheck.fuzz.isolation import Finished, Limits, Task, run_all
+from mlfcheck.fuzz.isolation import ChildLimits, Finished, Task, run_all
 from mlfcheck.fuzz.models import FLOAT, Input, Layer, ModelSpec, describe, render
 from mlfcheck.fuzz.properties import (
     Bucket,
@@ -63,7 +63,7 @@ class Options:
     jobs: int = 1
     out: Path | None = None
     verify: bool = False
-    limits: Limits = field(default_factory=Limits)
+    limits: ChildLimits = field(default_factory=ChildLimits)
     fixtures: tuple[Path, ...] = ()
     max_ops: int = 30
     example_seconds: float = 10.0

@@ -31,7 +31,7 @@ _context: list[Any] = []
 
 
 @dataclass(frozen=True)
-class Limits:
+class ChildLimits:
     """What one child may use."""
 
     seconds: float = 120.0
@@ -73,7 +73,7 @@ def context() -> Any:
     return _context[0]
 
 
-def _child(fn: Callable[[Any], Any], arg: Any, limits: Limits, result: str) -> None:
+def _child(fn: Callable[[Any], Any], arg: Any, limits: ChildLimits, result: str) -> None:
     """Runs in the child: own process group, memory limit, result written to a file."""
     os.setpgid(0, 0)
     _, hard = resource.getrlimit(resource.RLIMIT_AS)  # the sanitizer build lifts the soft one
@@ -124,7 +124,7 @@ class Task:
     scratch: Path
 
 
-def run_all(tasks: Sequence[Task], *, limits: Limits,
+def run_all(tasks: Sequence[Task], *, limits: ChildLimits,
             jobs: int = 1) -> Generator[tuple[Task, Finished], None, None]:
     """Run tasks in up to `jobs` children at once, yielding each as it finishes."""
     ctx = context()
