@@ -96,6 +96,7 @@ def rgb(colour: str) -> tuple[int, int, int]:
     return int(colour[1:3], 16), int(colour[3:5], 16), int(colour[5:7], 16)
 
 
+@pytest.mark.shared
 def test_the_html_report_renders_its_charts_in_headless_chromium(tmp_path: Path) -> None:
     browser = chromium()
     real = shared_dir() / "fixtures" / "real-mlf"

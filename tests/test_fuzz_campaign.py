@@ -97,6 +97,7 @@ def test_an_exporter_campaign_runs_each_model_in_a_child(tmp_path: Path) -> None
     assert "ran 3 of 3 examples" in done.output and "no counterexample found" in done.output
 
 
+@pytest.mark.shared
 def test_shards_merge_into_the_unsharded_campaign(tmp_path: Path) -> None:
     args = ["fuzz", "--target", "reader", "--examples", "24", "--seed", "3", "--fixtures", REAL,
             "--no-shrink", "--format", "json"]

@@ -122,6 +122,8 @@ def lower(mod: Any, entry: str, *, integer: bool = True) -> Lowering:
             "relax.dequantize", entry, "the entry function is not one dataflow block"),))
     rewriter = _Rewriter(fn, blocks[0])
     new = rewriter.run(entry)
+    if not rewriter.counts:  # nothing became an integer kernel: the model stays as imported
+        return Lowering(mod, True, True, {}, tuple(rewriter.stayed_float))
     for gv, other in mod.functions_items():
         if gv.name_hint != entry:
             new[gv.name_hint] = other
