@@ -101,13 +101,20 @@ def reference_outputs(imported: Imported, inputs: list[Any]) -> list[Any]:
     return [r.numpy() for r in flat]
 
 
+def driver_prelude(plan: Plan, name: str) -> tuple[list[tuple[str, Tensor]], list[str]]:
+    """What every driver of an archive starts with: its I/O buffers (in0.., out0.. and the
+    tensor each holds) and the #include lines."""
+    buffers = [(f"in{i}", t) for i, t in enumerate(plan.inputs)] + \
+              [(f"out{i}", t) for i, t in enumerate(plan.outputs)]
+    lines = ["#include <stdio.h>", "#include <stdint.h>", "#include <string.h>",
+             '#include "tvmgen_platform.h"', f'#include "tvmgen_{name}.h"', ""]
+    return buffers, lines
+
+
 def driver_source(plan: Plan, name: str, *, link_params: bool) -> str:
     """main.c for the check: read inputs, run twice over two fill patterns, write outputs."""
     ws = f"tvmgen_{name}_workspace"
-    buffers = [(f"in{i}", t) for i, t in enumerate(plan.inputs)] + \
-              [(f"out{i}", t) for i, t in enumerate(plan.outputs)]
-    lines = ['#include <stdio.h>', '#include <stdint.h>', '#include <string.h>',
-             '#include "tvmgen_platform.h"', f'#include "tvmgen_{name}.h"', ""]
+    buffers, lines = driver_prelude(plan, name)
     lines += [f"static uint8_t {b}[{max(1, t.nbytes)}] __attribute__((aligned(64)));"
               for b, t in buffers]
     run_args = "&in, &out"

@@ -98,11 +98,10 @@ def _random(rng: Any, shape: tuple[int, ...], dtype: Any) -> Any:
 def guarded_driver(plan: Plan, name: str, guards: tuple[Guard, ...]) -> str:
     """main.c of the spread build: canaries around inputs, outputs and blocks; one run; the
     first overwritten canary printed as `canary: <where> +<offset>` with exit GUARD_EXIT."""
+    from mlfcheck.export.verify import driver_prelude
+
     ws = f"tvmgen_{name}_workspace"
-    buffers = [(f"in{i}", t) for i, t in enumerate(plan.inputs)] + \
-              [(f"out{i}", t) for i, t in enumerate(plan.outputs)]
-    lines = ["#include <stdio.h>", "#include <stdint.h>", "#include <string.h>",
-             '#include "tvmgen_platform.h"', f'#include "tvmgen_{name}.h"', ""]
+    buffers, lines = driver_prelude(plan, name)
     lines += [f"static uint8_t {b}_g[{2 * GUARD + max(1, t.nbytes)}] "
               f"__attribute__((aligned({ALIGN})));" for b, t in buffers]
     checks = [f'  if (first_changed({b}_g, {GUARD}) >= 0) return report("before {b}", '
