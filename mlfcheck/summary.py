@@ -14,6 +14,7 @@ from mlfcheck.model import Module, TensorSpec
 from mlfcheck.params import ParamsFile
 
 TOP_OPERATORS = 5
+C_SUFFIXES = (".c", ".cc", ".cpp")
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,12 @@ class CodegenFile:
     path: str
     bytes: int
     functions: int | None
-    is_c: bool
+    """None for other files, and for a C file that could not be read."""
+
+    @property
+    def is_c(self) -> bool:
+        """A C or C++ source file (the only ones whose functions are counted)."""
+        return self.path.endswith(C_SUFFIXES)
 
 
 @dataclass(frozen=True)
@@ -181,8 +187,7 @@ def _module(ctx: Loaded, module: Module) -> ModuleSummary:
 def _codegen(ctx: Loaded) -> tuple[CodegenFile, ...]:
     files = []
     for member in ctx.archive.files("codegen/host"):
-        is_c = member.name.endswith((".c", ".cc", ".cpp"))
-        table = ctx.codegen.table(member.name) if is_c else None
+        table = ctx.codegen.table(member.name) if member.name.endswith(C_SUFFIXES) else None
         files.append(CodegenFile(member.name, member.size,
-                                 len(table.functions) if table is not None else None, is_c))
+                                 len(table.functions) if table is not None else None))
     return tuple(files)
