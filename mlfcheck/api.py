@@ -10,17 +10,20 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from mlfcheck.archive import Limits
 from mlfcheck.boards import Board, board
 from mlfcheck.consumers import Profile, Verdict, check_archive, select_profiles
 from mlfcheck.diff import DiffConfig, DiffResult
 from mlfcheck.diff import diff_archives as _diff_archives
-from mlfcheck.export import ExportResult, export_model
 from mlfcheck.findings import Code
 from mlfcheck.footprint import Footprint, footprint
 from mlfcheck.summary import Summary, summarize
 from mlfcheck.validate import Report, validate
+
+if TYPE_CHECKING:
+    from mlfcheck.export import ExportResult, export_model
 
 PathLike = str | os.PathLike[str]
 
@@ -93,6 +96,16 @@ def _profiles(consumers: Sequence[str | Profile]) -> tuple[Profile, ...]:
     names = tuple(c for c in consumers if isinstance(c, str))
     by_name = {p.name: p for p in select_profiles(names, (), every=False)} if names else {}
     return tuple(by_name[c] if isinstance(c, str) else c for c in consumers)
+
+
+def __getattr__(name: str) -> Any:
+    """`export_model` and `ExportResult` load the exporter's modules on first use: validate,
+    diff, show and compat start without them."""
+    if name in ("export_model", "ExportResult"):
+        from mlfcheck import export
+
+        return getattr(export, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = ["ExportResult", "Footprint", "PathLike", "compat", "compat_all", "diff_archives",

@@ -17,13 +17,15 @@ from __future__ import annotations
 
 import hashlib
 import re
+from bisect import bisect_right
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from functools import cached_property
+from dataclasses import dataclass, field, replace
+from functools import cached_property, lru_cache
+from itertools import pairwise
 from typing import TYPE_CHECKING
 
 import tree_sitter_c
-from tree_sitter import Language, Node, Parser
+from tree_sitter import Language, Node, Parser, Range, Tree
 
 if TYPE_CHECKING:
     from mlfcheck.archive import Archive
@@ -54,6 +56,12 @@ _ELEMENT_BYTES = {"char": 1, "signed char": 1, "unsigned char": 1, "int8_t": 1, 
                   "bool": 1, "int16_t": 2, "uint16_t": 2, "short": 2, "unsigned short": 2,
                   "int32_t": 4, "uint32_t": 4, "int": 4, "unsigned int": 4, "float": 4,
                   "int64_t": 8, "uint64_t": 8, "double": 8, "long long": 8}
+_ELEMENT = (rb"(?:[+-][ \t\n]*)?(?:0[xX](?:[0-9a-fA-F]+(?:\.[0-9a-fA-F]*)?|\.[0-9a-fA-F]+)"
+            rb"[pP][+-]?[0-9]+[fFlL]*|0[xX][0-9a-fA-F]+[uUlL]*|(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)"
+            rb"(?:[eE][+-]?[0-9]+)?[uUlLfF]*)")
+"""One numeric literal with an optional sign, as C writes it (hex float, hex, decimal). Every
+string it matches, it matches one way only (whitespace only after a sign, no `f` suffix on a
+hex integer), so a list that fails to match fails in linear time."""
 _NUMBER = re.compile(r"^([+-]?)\s*(0[xX][0-9a-fA-F]*\.?[0-9a-fA-F]*(?:[pP][+-]?\d+)?|"
                      r"(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)[uUlLfF]*$")
 
@@ -332,7 +340,12 @@ def _prepare(source: bytes) -> tuple[bytes, list[tuple[int, str]]]:
     for m in _BLANKED_MACROS.finditer(out):
         _blank(out, m.start(), m.end())
     attributes = []
-    for m in _ATTRIBUTE.finditer(bytes(out)):
+    found = list(_ATTRIBUTE.finditer(bytes(out)))
+    opaque = [(m.start(), m.end()) for m in _OPAQUE.finditer(out)] if found else []
+    for m in found:
+        inside = bisect_right(opaque, (m.start(), len(out))) - 1
+        if inside >= 0 and opaque[inside][1] > m.start():
+            continue  # in a comment (v7's `// __attribute__((section(...)))`) or a string
         text = _fold_code(m.group(1)).rstrip(b",")  # v7 writes `section(".rodata.tvm"), `
         attributes.append((m.start(), text.decode("utf-8", "backslashreplace")))
         _blank(out, m.start(), m.end())
@@ -345,17 +358,183 @@ def _blank(buf: bytearray, start: int, end: int) -> None:
 
 
 def parse(path: str, source: bytes) -> SymbolTable:
-    """The symbol table of one C file."""
+    """The symbol table of one C file.
+
+    The file is read in pieces cut between top-level items (see `_pieces`), each parsed once
+    per process whatever file it comes from: a re-export that moves functions between files
+    or reorders them parses only what changed. Pieces that do not all parse cleanly are read
+    again as one, so a syntax error is always found, and placed, in the whole file."""
     text, attributes = _prepare(source)
-    tree = Parser(_LANGUAGE).parse(text)
-    reader = _Reader(path, text, attributes)
-    reader.item_list(tree.root_node)
+    bounds = _pieces(source, text)
+    pieces = [_piece(text[start:end], _within(attributes, start, end))
+              for start, end in bounds]
+    if len(pieces) > 1 and any(p.error is not None for p in pieces):
+        bounds, pieces = [(0, len(text))], [_piece(text, tuple(attributes))]
+    whole = _Text(text)
+    functions: list[Function] = []
+    data: list[Data] = []
+    prototypes: list[Prototype] = []
+    structs: list[Struct] = []
+    macros: list[Macro] = []
+    others: list[Other] = []
+    lines = 0
+    for (start, end), piece in zip(bounds, pieces, strict=True):
+        at = _Place(lines, start)
+        functions += (replace(f, span=at.span(f.span), file=path, _text=whole)
+                      for f in piece.functions)
+        data += (replace(d, span=at.span(d.span), file=path, _text=whole,
+                         value=None if d.value is None else (d.value[0] + start,
+                                                             d.value[1] + start))
+                 for d in piece.data)
+        prototypes += (replace(x, span=at.span(x.span), file=path) for x in piece.prototypes)
+        structs += (replace(x, span=at.span(x.span), file=path) for x in piece.structs)
+        macros += (replace(x, span=at.span(x.span), file=path) for x in piece.macros)
+        others += (replace(x, span=at.span(x.span), file=path) for x in piece.others)
+        lines += text.count(b"\n", start, end)
     return SymbolTable(
         path=path, digest=hashlib.sha256(source).hexdigest(), size=len(source),
-        functions=tuple(reader.functions), data=tuple(reader.data),
-        prototypes=tuple(reader.prototypes), structs=tuple(reader.structs),
-        macros=tuple(reader.macros), others=tuple(reader.others),
-        error=_first_error(tree.root_node, text))
+        functions=tuple(functions), data=tuple(data), prototypes=tuple(prototypes),
+        structs=tuple(structs), macros=tuple(macros), others=tuple(others),
+        error=pieces[0].error)
+
+
+@dataclass(frozen=True)
+class _Place:
+    """Where a piece sits in its file: lines and bytes before it."""
+
+    lines: int
+    offset: int
+
+    def span(self, span: Span) -> Span:
+        return Span(span.first_line + self.lines, span.last_line + self.lines,
+                    span.start + self.offset, span.end + self.offset)
+
+
+@dataclass(frozen=True)
+class _Piece:
+    """What one stretch of a file declares, placed from the stretch's own start (line 1, byte
+    0) and not yet tied to a file."""
+
+    functions: tuple[Function, ...]
+    data: tuple[Data, ...]
+    prototypes: tuple[Prototype, ...]
+    structs: tuple[Struct, ...]
+    macros: tuple[Macro, ...]
+    others: tuple[Other, ...]
+    error: SyntaxProblem | None
+
+
+_NEXT_ITEM = re.compile(rb"\n(?:[ \t\r\f\v]*\n)*(?=[A-Za-z_#/])")
+"""In the raw source: a line that starts at column 0 with a name, a directive or a comment
+(after any blank lines). TVM indents everything inside a body, so when the line before ends an
+item (`;`, `}`, or a comment's `*/`), this is between items."""
+_PIECE_AT_LEAST = 256
+"""Bytes below which a piece is joined with the next: tiny pieces cost more than they save."""
+_CACHED_AT_MOST = 1 << 20
+"""Pieces larger than this are parsed every time rather than kept."""
+
+
+def _pieces(source: bytes, text: bytes) -> list[tuple[int, int]]:
+    """(start, end) of stretches that hold whole top-level items, cut after an item's last
+    line where the next item starts at column 0 (so an attribute standing before an item stays
+    in its piece). A cut is only a candidate: `parse` reads the file whole when any piece has
+    an error."""
+    cuts = [0]
+    for m in _NEXT_ITEM.finditer(source):
+        end = m.end()
+        if end - cuts[-1] < _PIECE_AT_LEAST:
+            continue
+        last = m.start()
+        while last and source[last - 1] in b" \t\r\f\v":
+            last -= 1
+        ends_item = source[last - 1:last] in (b";", b"}") or source[last - 2:last] == b"*/"
+        if ends_item and text[last - 1] not in b" \n":
+            cuts.append(end)  # (a blank `;` or `}` belonged to a dropped __cplusplus block)
+    cuts.append(len(text))
+    if len(cuts) > 2 and cuts[-1] - cuts[-2] < _PIECE_AT_LEAST:
+        del cuts[-2]
+    return list(pairwise(cuts))
+
+
+def _within(attributes: list[tuple[int, str]], start: int, end: int) -> tuple[tuple[int, str], ...]:
+    """The attributes between two offsets, placed from `start`."""
+    return tuple((at - start, text) for at, text in attributes if start <= at < end)
+
+
+def _piece(text: bytes, attributes: tuple[tuple[int, str], ...]) -> _Piece:
+    """The declarations of one stretch of preprocessed C (cached by content when small)."""
+    if len(text) <= _CACHED_AT_MOST:
+        return _cached_piece(text, attributes)
+    return _read_piece(text, attributes)
+
+
+def _read_piece(text: bytes, attributes: tuple[tuple[int, str], ...]) -> _Piece:
+    tree, skipped = _tree(text)
+    reader = _Reader(text, list(attributes), skipped)
+    reader.item_list(tree.root_node)
+    return _Piece(tuple(reader.functions), tuple(reader.data), tuple(reader.prototypes),
+                  tuple(reader.structs), tuple(reader.macros), tuple(reader.others),
+                  _first_error(tree.root_node, text))
+
+
+_cached_piece = lru_cache(maxsize=1 << 15)(_read_piece)
+"""Pieces by content, for the life of the process: the two sides of a diff, or an audit's
+archives, share what they have in common."""
+
+_LIST_CHARS = re.compile(rb"\{[-+0-9a-fA-FxXpP.uUlL, \t\n]{256,}\}")
+"""A brace list of at least 256 bytes that could hold numbers only (one character class: a
+linear scan); `_NUMERIC_INSIDE` then decides."""
+_NUMERIC_INSIDE = re.compile(rb"[ \t\n]*" + _ELEMENT + rb"(?:[ \t\n]*,[ \t\n]*" + _ELEMENT
+                             + rb")*(?:[ \t\n]*,)?[ \t\n]*")
+"""The inside of a brace list of numeric literals only (a weight array)."""
+
+
+def _tree(text: bytes) -> tuple[Tree, dict[int, int]]:
+    """The parse tree of `text`, and {offset of `{`: element count} of the numeric lists whose
+    insides the parser was not given.
+
+    A list whose inside `_NUMERIC_INSIDE` matches is valid C by construction, so the parser can
+    leave its inside out (tree-sitter's included ranges): a weight array costs a regex scan
+    instead of a node per element. Each left-out list must come back as an empty
+    `initializer_list` exactly where it was; if one does not (it sat in a comment or a string),
+    the text is parsed again in full."""
+    found = [(m.start(), m.end()) for m in _LIST_CHARS.finditer(text)
+             if _NUMERIC_INSIDE.fullmatch(text, m.start() + 1, m.end() - 1)]
+    if found:
+        ranges, at, row, column = [], 0, 0, 0
+        for start, end in found:
+            start_point = (row, column)
+            row, column = _advance(text, at, start + 1, row, column)
+            ranges.append(Range(start_point, (row, column), at, start + 1))
+            row, column = _advance(text, start + 1, end - 1, row, column)
+            at = end - 1
+        ranges.append(Range((row, column), _advance(text, at, len(text), row, column), at,
+                            len(text)))
+        tree = Parser(_LANGUAGE, included_ranges=ranges).parse(text)
+        root = tree.root_node
+        if all(_is_list_at(root, start, end) for start, end in found):
+            return tree, {start: _elements(text[start + 1:end - 1]) for start, end in found}
+    return Parser(_LANGUAGE).parse(text), {}
+
+
+def _advance(text: bytes, start: int, end: int, row: int, column: int) -> tuple[int, int]:
+    """The (row, byte column) reached from (row, column) at `start` after reading to `end`."""
+    breaks = text.count(b"\n", start, end)
+    if not breaks:
+        return row, column + end - start
+    return row + breaks, end - text.rfind(b"\n", start, end) - 1
+
+
+def _is_list_at(root: Node, start: int, end: int) -> bool:
+    node = root.descendant_for_byte_range(start, end)
+    return node is not None and node.type == "initializer_list" and \
+        node.start_byte == start and node.end_byte == end
+
+
+def _elements(inside: bytes) -> int:
+    """Elements in the inside of a numeric list (a trailing comma ends the last one)."""
+    commas = inside.count(b",")
+    return commas if inside.rstrip().endswith(b",") else commas + 1
 
 
 class CodegenSymbols:
@@ -400,8 +579,12 @@ class CodegenSymbols:
 class _Reader:
     """Walks the top level of one parse tree, collecting symbols."""
 
-    def __init__(self, path: str, text: bytes, attributes: list[tuple[int, str]]) -> None:
-        self.path = path
+    def __init__(self, text: bytes, attributes: list[tuple[int, str]],
+                 skipped: dict[int, int]) -> None:
+        self.path = ""
+        """Items are read from a piece; `parse` ties them to their file."""
+        self.skipped = skipped
+        """Element counts of the numeric lists the parser left out, by the `{` offset."""
         self.functions: list[Function] = []
         self.data: list[Data] = []
         self.prototypes: list[Prototype] = []
@@ -521,7 +704,7 @@ class _Reader:
         if count is None and value is not None and value.type == "initializer_list" and \
                 target is not None and target.type == "array_declarator" and \
                 not _array_sizes(target):
-            count = value.named_child_count
+            count = self.skipped.get(value.start_byte, value.named_child_count)
         type_text = self.fold(type_node) + element
         if type_node is not None and type_node.type == "struct_specifier":
             struct_name = type_node.child_by_field_name("name")
