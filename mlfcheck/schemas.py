@@ -72,8 +72,43 @@ StrictValidator = validators.extend(  # type: ignore[no-untyped-call]
 
 @cache
 def validator(name: str) -> Any:
-    """A ready validator for one schema file (format checks off, as the schemas use patterns)."""
-    return StrictValidator(load(name))
+    """A ready validator for one schema file (format checks off, as the schemas use patterns).
+
+    Local `$ref`s are inlined first (`inlined`): the same verdicts and error paths, in about
+    half the time on a metadata.json with thousands of operator functions."""
+    return StrictValidator(inlined(load(name)))
+
+
+_ANNOTATIONS = frozenset({"$ref", "description", "title", "$comment"})
+
+
+def inlined(schema: dict[str, Any]) -> dict[str, Any]:
+    """`schema` with every `{"$ref": "#/$defs/X"}` (annotations beside it allowed) replaced by
+    a copy of X, itself inlined; a reference back into a definition being inlined stays, and so
+    does one with other keywords beside it (v1-v3's root). The definitions are inlined the
+    same way and kept, so whatever reference is left still resolves.
+
+    jsonschema reports an error's schema path by the keywords it went through, never naming a
+    `$ref` or a definition, so paths and messages are unchanged; it only stops looking each
+    reference up for every array element it checks."""
+    defs = schema.get("$defs", {})
+
+    def walk(node: Any, within: tuple[str, ...]) -> Any:
+        if isinstance(node, list):
+            return [walk(v, within) for v in node]
+        if not isinstance(node, dict):
+            return node
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/$defs/") and node.keys() <= _ANNOTATIONS:
+            target = ref.removeprefix("#/$defs/")
+            if target in defs and target not in within:
+                return walk(defs[target], (*within, target))
+        return {k: walk(v, within) for k, v in node.items()}
+
+    result: dict[str, Any] = walk(schema, ())
+    if isinstance(defs, dict):
+        result["$defs"] = {name: walk(d, (name,)) for name, d in defs.items()}
+    return result
 
 
 def best_leaf(error: Any) -> Any:
