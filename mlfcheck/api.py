@@ -2,7 +2,8 @@
 
 Everything here is re-exported from the package root (`mlfcheck.validate_archive`, ...); every
 other module is internal and may change between releases. Nothing here imports TVM until
-`export_model` runs (it needs the `tvm` extra).
+`export_model` runs (it needs the `tvm` extra), and each call imports only what it runs, so a
+command starts without the modules of the others.
 """
 
 from __future__ import annotations
@@ -12,18 +13,16 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlfcheck.archive import Limits
-from mlfcheck.boards import Board, board
-from mlfcheck.consumers import Profile, Verdict, check_archive, select_profiles
-from mlfcheck.diff import DiffConfig, DiffResult
-from mlfcheck.diff import diff_archives as _diff_archives
-from mlfcheck.findings import Code
-from mlfcheck.footprint import Footprint, footprint
-from mlfcheck.summary import Summary, summarize
-from mlfcheck.validate import Report, validate
-
 if TYPE_CHECKING:
+    from mlfcheck.archive import Limits
+    from mlfcheck.boards import Board
+    from mlfcheck.consumers import Profile, Verdict
+    from mlfcheck.diff import DiffConfig, DiffResult
     from mlfcheck.export import ExportResult, export_model
+    from mlfcheck.findings import Code
+    from mlfcheck.footprint import Footprint
+    from mlfcheck.summary import Summary
+    from mlfcheck.validate import Report
 
 PathLike = str | os.PathLike[str]
 
@@ -36,6 +35,8 @@ def validate_archive(path: PathLike, *, limits: Limits | None = None,
     `select`/`ignore` keep or drop finding codes; `strict` raises warnings to errors.
     Raises ArchiveError when the input cannot be read as an archive at all.
     """
+    from mlfcheck.validate import validate
+
     return validate(path, limits=limits, select=select, ignore=ignore, strict=strict)
 
 
@@ -50,8 +51,10 @@ def diff_archives(old: PathLike, new: PathLike, *, config: DiffConfig | None = N
     `board` (a name or a Board) both archives are also sized for it, symbol by symbol.
     Raises ArchiveError or UnusableArchive when an input cannot be compared.
     """
+    from mlfcheck.diff import diff_archives as run
+
     profile = _profiles([consumer])[0] if consumer is not None else None
-    return _diff_archives(old, new, config=config, include_volatile=include_volatile,
+    return run(old, new, config=config, include_volatile=include_volatile,
                           limits=limits, consumer=profile,
                           board=_board(board) if board is not None else None)
 
@@ -65,6 +68,8 @@ def compat(path: PathLike, consumer: str | Profile, *,
 def compat_all(path: PathLike, consumers: Sequence[str | Profile] | None = None, *,
                limits: Limits | None = None) -> tuple[Verdict, ...]:
     """Every chosen consumer's verdict on one archive (default: every built-in profile)."""
+    from mlfcheck.consumers import check_archive, select_profiles
+
     chosen = (select_profiles((), (), every=True) if consumers is None
               else _profiles(consumers))
     return check_archive(path, chosen, limits=limits)
@@ -73,10 +78,14 @@ def compat_all(path: PathLike, consumers: Sequence[str | Profile] | None = None,
 def summarize_archive(path: PathLike, *, limits: Limits | None = None) -> Summary:
     """What `mlfcheck show` prints, as a typed Summary; UnusableArchive when the metadata is
     unusable."""
+    from mlfcheck.summary import summarize
+
     return summarize(path, limits=limits)
 
 
 def _board(target: str | Board) -> Board:
+    from mlfcheck.boards import board
+
     return board(target) if isinstance(target, str) else target
 
 
@@ -87,24 +96,31 @@ def size_archive(path: PathLike, target: str | Board, *, includes: Sequence[Path
 
     Raises BoardError (missing toolchain or headers, a compile error), UsageError (unknown
     board) or ArchiveError."""
+    from mlfcheck.footprint import footprint
+
     return footprint(str(path), _board(target), includes=[Path(i) for i in includes],
                      limits=limits)
 
 
 def _profiles(consumers: Sequence[str | Profile]) -> tuple[Profile, ...]:
     """Profiles from names (built-in) or Profile objects, in order."""
+    from mlfcheck.consumers import select_profiles
+
     names = tuple(c for c in consumers if isinstance(c, str))
     by_name = {p.name: p for p in select_profiles(names, (), every=False)} if names else {}
     return tuple(by_name[c] if isinstance(c, str) else c for c in consumers)
 
 
 def __getattr__(name: str) -> Any:
-    """`export_model` and `ExportResult` load the exporter's modules on first use: validate,
-    diff, show and compat start without them."""
+    """`export_model`, `ExportResult` and `Footprint` load their modules on first use."""
     if name in ("export_model", "ExportResult"):
         from mlfcheck import export
 
         return getattr(export, name)
+    if name == "Footprint":
+        from mlfcheck.footprint import Footprint
+
+        return Footprint
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

@@ -16,11 +16,15 @@ whole statement for display.
 from __future__ import annotations
 
 import hashlib
+import os
+import pickle
 import re
+import threading
 from bisect import bisect_right
-from collections.abc import Iterator
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from functools import cached_property, lru_cache
+from functools import cached_property
 from itertools import pairwise
 from typing import TYPE_CHECKING
 
@@ -42,10 +46,14 @@ _OPAQUE = re.compile(rb"(//[^\n]*|/\*(?:[^*]|\*(?!/))*(?:\*/|\Z))"
                      rb"|\"(?:\\.|[^\"\\\n])*\"?|'(?:\\.|[^'\\\n])*'?")
 """Comments (group 1) and string or character literals: the lexical units folding must not
 touch. Each match consumes what it scans, so finding them all is linear."""
-_BLANKED_MACROS = re.compile(rb"\b(?:TVM_DLL|TVM_ATTRIBUTE_UNUSED)\b")
-_CONDITIONAL = re.compile(rb"^[ \t]*#[ \t]*(if|ifdef|ifndef|elif|else|endif)\b([^\n]*)", re.M)
+_BLANKED_MACROS = re.compile(rb"TVM_(?:DLL|ATTRIBUTE_UNUSED)\b")
+"""(An identifier character before the match makes it part of another name.)"""
+_CONDITIONAL = re.compile(rb"#[ \t]*(if|ifdef|ifndef|elif|else|endif)\b([^\n]*)")
+"""(Only where nothing but blanks stands before the `#` on its line.) Both patterns start with
+a literal, which the regex engine finds at C speed."""
 _CPLUSPLUS = re.compile(rb"^\s*(?:__cplusplus\b|defined\s*\(?\s*__cplusplus\b\s*\)?\s*$)")
 _ATTRIBUTE = re.compile(rb"__attribute__\s*\(\(((?:[^()]|\([^()]*\))*)\)\)")
+_IDENTIFIER_BYTE = [chr(b).isascii() and (chr(b).isalnum() or b == 0x5F) for b in range(256)]
 _BLANKS = bytes(0x0A if b == 0x0A else 0x20 for b in range(256))
 """bytes.translate table: every byte a space but the line feed."""
 _MERGING = re.compile(rb"[A-Za-z0-9_]\s+[A-Za-z0-9_]|[-+&|<>=!*/%^.:#]\s+[-+&|<>=!*/%^.:#]")
@@ -319,6 +327,8 @@ def _prepare(source: bytes) -> tuple[bytes, list[tuple[int, str]]]:
     out = bytearray(source)
     stack: list[tuple[bool, int]] = []  # (is a __cplusplus block, where dropping started or -1)
     for m in _CONDITIONAL.finditer(source):
+        if source[source.rfind(b"\n", 0, m.start()) + 1:m.start()].strip(b" \t"):
+            continue
         kind, rest = m.group(1), m.group(2)
         if kind in (b"if", b"ifdef", b"ifndef"):
             cplusplus = bool(_CPLUSPLUS.match(rest)) if kind != b"if" else bool(
@@ -338,7 +348,8 @@ def _prepare(source: bytes) -> tuple[bytes, list[tuple[int, str]]]:
         elif kind == b"endif" and stack:
             stack.pop()
     for m in _BLANKED_MACROS.finditer(out):
-        _blank(out, m.start(), m.end())
+        if not m.start() or not _IDENTIFIER_BYTE[out[m.start() - 1]]:
+            _blank(out, m.start(), m.end())
     attributes = []
     found = list(_ATTRIBUTE.finditer(bytes(out)))
     opaque = [(m.start(), m.end()) for m in _OPAQUE.finditer(out)] if found else []
@@ -358,18 +369,44 @@ def _blank(buf: bytearray, start: int, end: int) -> None:
 
 
 def parse(path: str, source: bytes) -> SymbolTable:
-    """The symbol table of one C file.
+    """The symbol table of one C file (see `parse_all`)."""
+    return parse_all([(path, source)])[0]
 
-    The file is read in pieces cut between top-level items (see `_pieces`), each parsed once
-    per process whatever file it comes from: a re-export that moves functions between files
-    or reorders them parses only what changed. Pieces that do not all parse cleanly are read
-    again as one, so a syntax error is always found, and placed, in the whole file."""
-    text, attributes = _prepare(source)
-    bounds = _pieces(source, text)
-    pieces = [_piece(text[start:end], _within(attributes, start, end))
-              for start, end in bounds]
-    if len(pieces) > 1 and any(p.error is not None for p in pieces):
-        bounds, pieces = [(0, len(text))], [_piece(text, tuple(attributes))]
+
+def parse_all(files: Sequence[tuple[str, bytes]]) -> list[SymbolTable]:
+    """The symbol tables of C files given as (path, bytes), in order.
+
+    Each file is read in pieces cut between top-level items (see `_pieces`), and each piece is
+    parsed once per process whatever file it comes from: a re-export that moves functions
+    between files or reorders them parses only what changed. Pieces nobody has parsed yet are
+    parsed together, on two processes when there are enough (`_read_all`). Pieces of a file
+    that do not all parse cleanly are read again as one, so a syntax error is always found,
+    and placed, in the whole file."""
+    prepared = [(path, source, *_prepare(source)) for path, source in files]
+    cut = [(source, text, attributes, _pieces(source, text))
+           for _, source, text, attributes in prepared]
+    wanted = {key: None for _, text, attributes, bounds in cut
+              for key in _keys(text, attributes, bounds) if _PIECES.get(key) is None}
+    for key, piece in zip(wanted, _read_all(list(wanted)), strict=True):
+        _PIECES.put(key, piece)
+    out = []
+    for (path, _, _, _), (source, text, attributes, bounds) in zip(prepared, cut, strict=True):
+        pieces = [_PIECES.read(key) for key in _keys(text, attributes, bounds)]
+        if len(pieces) > 1 and any(p.error is not None for p in pieces):
+            bounds, pieces = [(0, len(text))], [_PIECES.read((text, tuple(attributes)))]
+        out.append(_table(path, source, text, bounds, pieces))
+    return out
+
+
+def _keys(text: bytes, attributes: list[tuple[int, str]],
+          bounds: list[tuple[int, int]]) -> list[tuple[bytes, tuple[tuple[int, str], ...]]]:
+    """What identifies each piece: its preprocessed text and the attributes blanked in it."""
+    return [(text[start:end], _within(attributes, start, end)) for start, end in bounds]
+
+
+def _table(path: str, source: bytes, text: bytes, bounds: list[tuple[int, int]],
+           pieces: list[_Piece]) -> SymbolTable:
+    """One file's symbol table from its pieces, each placed where it sits in the file."""
     whole = _Text(text)
     functions: list[Function] = []
     data: list[Data] = []
@@ -430,8 +467,6 @@ _NEXT_ITEM = re.compile(rb"\n(?:[ \t\r\f\v]*\n)*(?=[A-Za-z_#/])")
 item (`;`, `}`, or a comment's `*/`), this is between items."""
 _PIECE_AT_LEAST = 256
 """Bytes below which a piece is joined with the next: tiny pieces cost more than they save."""
-_CACHED_AT_MOST = 1 << 20
-"""Pieces larger than this are parsed every time rather than kept."""
 
 
 def _pieces(source: bytes, text: bytes) -> list[tuple[int, int]]:
@@ -461,14 +496,9 @@ def _within(attributes: list[tuple[int, str]], start: int, end: int) -> tuple[tu
     return tuple((at - start, text) for at, text in attributes if start <= at < end)
 
 
-def _piece(text: bytes, attributes: tuple[tuple[int, str], ...]) -> _Piece:
-    """The declarations of one stretch of preprocessed C (cached by content when small)."""
-    if len(text) <= _CACHED_AT_MOST:
-        return _cached_piece(text, attributes)
-    return _read_piece(text, attributes)
-
-
-def _read_piece(text: bytes, attributes: tuple[tuple[int, str], ...]) -> _Piece:
+def _read_piece(key: tuple[bytes, tuple[tuple[int, str], ...]]) -> _Piece:
+    """The declarations of one stretch of preprocessed C."""
+    text, attributes = key
     tree, skipped = _tree(text)
     reader = _Reader(text, list(attributes), skipped)
     reader.item_list(tree.root_node)
@@ -477,9 +507,99 @@ def _read_piece(text: bytes, attributes: tuple[tuple[int, str], ...]) -> _Piece:
                   _first_error(tree.root_node, text))
 
 
-_cached_piece = lru_cache(maxsize=1 << 15)(_read_piece)
-"""Pieces by content, for the life of the process: the two sides of a diff, or an audit's
-archives, share what they have in common."""
+_PieceKey = tuple[bytes, tuple[tuple[int, str], ...]]
+
+
+class _PieceCache:
+    """Pieces read so far, by content, for the life of the process: the two sides of a diff,
+    or an audit's archives, share what they have in common. The least recently used go first
+    once the pieces kept hold more than `limit` bytes of text."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.held = 0
+        self.hits = 0
+        self.misses = 0
+        self._pieces: OrderedDict[_PieceKey, _Piece] = OrderedDict()
+
+    def get(self, key: _PieceKey) -> _Piece | None:
+        piece = self._pieces.get(key)
+        if piece is not None:
+            self._pieces.move_to_end(key)
+        return piece
+
+    def put(self, key: _PieceKey, piece: _Piece) -> None:
+        if key in self._pieces or len(key[0]) > self.limit:
+            return
+        self._pieces[key] = piece
+        self.held += len(key[0])
+        while self.held > self.limit:
+            old, _ = self._pieces.popitem(last=False)
+            self.held -= len(old[0])
+
+    def read(self, key: _PieceKey) -> _Piece:
+        """The piece, parsed now if it is not kept."""
+        piece = self.get(key)
+        if piece is None:
+            self.misses += 1
+            piece = _read_piece(key)
+            self.put(key, piece)
+        else:
+            self.hits += 1
+        return piece
+
+
+_PIECES = _PieceCache(256 << 20)
+
+_PARALLEL_AT_LEAST = 1 << 20
+"""Bytes of unparsed C from which a second process parses half: below it, starting one costs
+more than it saves."""
+
+
+def _read_all(keys: list[_PieceKey]) -> list[_Piece]:
+    """Every piece parsed, in order: with enough to do, a forked child parses the second half
+    while this process parses the first, and sends its pieces back pickled. Anything wrong on
+    the child's side (it died, sent too little) and this process parses that half itself."""
+    total = sum(len(text) for text, _ in keys)
+    if total < _PARALLEL_AT_LEAST or not _can_fork():
+        return [_read_piece(k) for k in keys]
+    half, done = 0, 0
+    while half < len(keys) and done < total // 2:
+        done += len(keys[half][0])
+        half += 1
+    mine, theirs = keys[:half], keys[half:]
+    reading, writing = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - runs in the child, which never returns
+        try:
+            os.close(reading)
+            payload = pickle.dumps([_read_piece(k) for k in theirs], pickle.HIGHEST_PROTOCOL)
+            with os.fdopen(writing, "wb") as out:
+                out.write(payload)
+        finally:
+            os._exit(0)
+    os.close(writing)
+    pieces = [_read_piece(k) for k in mine]
+    with os.fdopen(reading, "rb") as answer:
+        payload = answer.read()
+    os.waitpid(child, 0)
+    try:
+        sent = pickle.loads(payload)
+    except Exception:  # an empty or cut answer (the child died): parse that half here
+        sent = None
+    if not isinstance(sent, list) or len(sent) != len(theirs):
+        sent = [_read_piece(k) for k in theirs]
+    return pieces + sent
+
+
+def _can_fork() -> bool:
+    """Whether a second process may parse: POSIX fork, another core free, and no other thread
+    in this one (a fork copies only the calling thread, whatever locks the others hold)."""
+    if not hasattr(os, "fork") or threading.active_count() != 1:
+        return False
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return (cores or 1) > 1
+
 
 _LIST_CHARS = re.compile(rb"\{[-+0-9a-fA-FxXpP.uUlL, \t\n]{256,}\}")
 """A brace list of at least 256 bytes that could hold numbers only (one character class: a
@@ -557,10 +677,13 @@ class CodegenSymbols:
                      if C_HEADER.match(m.name))
 
     def table(self, path: str) -> SymbolTable | None:
-        """The symbol table of `path`; None when the member is absent or over the size limit."""
+        """The symbol table of `path`; None when the member is absent or over the size limit.
+        Asking for one source or header reads them all, together (`parse_all`)."""
         if path not in self._tables:
-            readable = self.archive.readable(path)
-            self._tables[path] = parse(path, self.archive.read(path)) if readable else None
+            if path in self.sources or path in self.headers:
+                self._read((*self.sources, *self.headers))
+            else:
+                self._read((path,))
         return self._tables[path]
 
     def tables(self) -> dict[str, SymbolTable]:
@@ -571,6 +694,13 @@ class CodegenSymbols:
             if table is not None:
                 out[path] = table
         return out
+
+    def _read(self, paths: tuple[str, ...]) -> None:
+        todo = [p for p in paths if p not in self._tables]
+        readable = [p for p in todo if self.archive.readable(p)]
+        self._tables.update(dict.fromkeys(todo))
+        tables = parse_all([(p, self.archive.read(p)) for p in readable])
+        self._tables.update(zip(readable, tables, strict=True))
 
 
 # -- reading the tree ---------------------------------------------------------------------------

@@ -254,12 +254,12 @@ def test_a_diff_parses_each_c_file_once(monkeypatch: pytest.MonkeyPatch) -> None
     from mlfcheck import csource
 
     parsed: list[str] = []
-    real_parse = csource.parse
+    real_parse = csource.parse_all
 
-    def counting(path: str, source: bytes) -> csource.SymbolTable:
-        parsed.append(path)
-        return real_parse(path, source)
-    monkeypatch.setattr(csource, "parse", counting)
+    def counting(files: list[tuple[str, bytes]]) -> list[csource.SymbolTable]:
+        parsed.extend(path for path, _ in files)
+        return real_parse(files)
+    monkeypatch.setattr(csource, "parse_all", counting)
     old, new = real_archives()[AOT], real_archives()["gubprof-microspeech-v5-aot-b"]
     diff_archives(old, new)
     assert sorted(parsed) == sorted(2 * ["codegen/host/src/default_lib0.c", LIB1])
