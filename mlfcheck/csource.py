@@ -603,23 +603,48 @@ def _can_fork() -> bool:
 
 _LIST_CHARS = re.compile(rb"\{[-+0-9a-fA-FxXpP.uUlL, \t\n]{256,}\}")
 """A brace list of at least 256 bytes that could hold numbers only (one character class: a
-linear scan); `_NUMERIC_INSIDE` then decides."""
-_NUMERIC_INSIDE = re.compile(rb"[ \t\n]*" + _ELEMENT + rb"(?:[ \t\n]*,[ \t\n]*" + _ELEMENT
-                             + rb")*(?:[ \t\n]*,)?[ \t\n]*")
-"""The inside of a brace list of numeric literals only (a weight array)."""
+linear scan); `_numeric_elements` then decides."""
+_ONE_ELEMENT = re.compile(rb"[ \t\n]*" + _ELEMENT + rb"[ \t\n]*")
+_WINDOW = 1 << 16
+"""Bytes of a list split at a time, so checking a huge list needs little memory."""
+
+
+def _numeric_elements(text: bytes, start: int, end: int) -> int | None:
+    """How many elements `text[start:end]` holds when it is the inside of a brace list of
+    numeric literals only (a trailing comma allowed); None when it is anything else.
+
+    Weight arrays repeat a few spellings (int8 weights: at most 512), so each distinct element
+    is matched once; the list itself is only split at commas, at C speed, a window at a time."""
+    seen: set[bytes] = set()
+    count, at = 0, start
+    while True:
+        cut = text.find(b",", min(at + _WINDOW, end), end)
+        tokens = text[at:end if cut < 0 else cut].split(b",")
+        if cut < 0:
+            last = tokens.pop()
+        seen.update(tokens)
+        count += len(tokens)
+        if cut < 0:
+            break
+        at = cut + 1
+    if last.strip():
+        seen.add(last)
+        count += 1
+    return count if count and all(_ONE_ELEMENT.fullmatch(t) for t in seen) else None
 
 
 def _tree(text: bytes) -> tuple[Tree, dict[int, int]]:
     """The parse tree of `text`, and {offset of `{`: element count} of the numeric lists whose
     insides the parser was not given.
 
-    A list whose inside `_NUMERIC_INSIDE` matches is valid C by construction, so the parser can
-    leave its inside out (tree-sitter's included ranges): a weight array costs a regex scan
-    instead of a node per element. Each left-out list must come back as an empty
+    A list of numeric literals only (`_numeric_elements`) is valid C by construction, so the
+    parser can leave its inside out (tree-sitter's included ranges): a weight array costs a
+    split at its commas instead of a node per element. Each left-out list must come back as an empty
     `initializer_list` exactly where it was; if one does not (it sat in a comment or a string),
     the text is parsed again in full."""
-    found = [(m.start(), m.end()) for m in _LIST_CHARS.finditer(text)
-             if _NUMERIC_INSIDE.fullmatch(text, m.start() + 1, m.end() - 1)]
+    lists = [(m.start(), m.end(), _numeric_elements(text, m.start() + 1, m.end() - 1))
+             for m in _LIST_CHARS.finditer(text)]
+    found = [(start, end) for start, end, n in lists if n]
     if found:
         ranges, at, row, column = [], 0, 0, 0
         for start, end in found:
@@ -633,7 +658,7 @@ def _tree(text: bytes) -> tuple[Tree, dict[int, int]]:
         tree = Parser(_LANGUAGE, included_ranges=ranges).parse(text)
         root = tree.root_node
         if all(_is_list_at(root, start, end) for start, end in found):
-            return tree, {start: _elements(text[start + 1:end - 1]) for start, end in found}
+            return tree, {start: n for start, _, n in lists if n}
     return Parser(_LANGUAGE).parse(text), {}
 
 
@@ -649,12 +674,6 @@ def _is_list_at(root: Node, start: int, end: int) -> bool:
     node = root.descendant_for_byte_range(start, end)
     return node is not None and node.type == "initializer_list" and \
         node.start_byte == start and node.end_byte == end
-
-
-def _elements(inside: bytes) -> int:
-    """Elements in the inside of a numeric list (a trailing comma ends the last one)."""
-    commas = inside.count(b",")
-    return commas if inside.rstrip().endswith(b",") else commas + 1
 
 
 class CodegenSymbols:

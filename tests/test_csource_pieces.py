@@ -157,3 +157,17 @@ def test_a_broken_weight_array_is_a_syntax_error_at_its_place(tail: bytes) -> No
     source = b"const int8_t w[] = {" + b", ".join(b"+0x1f" for _ in range(50_000)) + tail
     table = parse("w.c", source)
     assert table.error is not None and table.error == whole_file_table(source)[1]
+
+
+@pytest.mark.parametrize("trailing", [b"", b",", b", \n"])
+@pytest.mark.parametrize("bad_at", [None, 0, 32767, 32768, 65535])
+def test_a_list_longer_than_one_window_is_checked_across_windows(trailing: bytes,
+                                                                  bad_at: int | None) -> None:
+    elements = [b"1"] * 65536  # "1," is 2 bytes: windows (64 KiB) end near element 32768
+    if bad_at is not None:
+        elements[bad_at] = b"1 2"
+    source = b"const int8_t w[] = {" + b",".join(elements) + trailing + b"};\n"
+    table = parse("w.c", source)
+    assert table_facts(table) == whole_file_table(source)
+    assert (table.error is None) == (bad_at is None)
+    assert table.error is not None or table.data[0].count == 65536

@@ -105,6 +105,20 @@ def test_the_aot_entry_point_renamed_in_the_c_is_breaking(tmp_path: Path) -> Non
     assert invoke(diff, *map(str, pair(tmp_path, AOT, rename)))[0] == 1
 
 
+def test_an_entry_point_broken_in_header_and_c_alike_is_one_change(tmp_path: Path) -> None:
+    def rename(m: Members) -> None:
+        for path in (HEADER, "codegen/host/src/default_lib0.c"):
+            edit_text(m, path, lambda s: s.replace("tvmgen_default_run(", "tvmgen_default_go("))
+    result = compare(tmp_path, ESP, rename)
+    (change,) = [c for c in result.changes if c.rule is Rule.D409]
+    assert change.subject == "entry point tvmgen_default_run"
+    assert change.reason.startswith("no longer in the interface header and the generated C")
+    header_only = compare(tmp_path, ESP, _replace(HEADER, "tvmgen_default_run(",
+                                                  "tvmgen_default_go("))
+    assert [c.reason.split(";")[0] for c in header_only.changes if c.rule is Rule.D409] == [
+        "no longer in the interface header"]
+
+
 @pytest.mark.parametrize("member", ["parameters/default.params", LIB1])
 def test_a_truncated_member_in_the_new_archive_fails_the_gate(tmp_path: Path,
                                                               member: str) -> None:

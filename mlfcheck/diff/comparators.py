@@ -474,14 +474,22 @@ def compare_codegen(p: Pair) -> Iterator[Item]:
     """Symbols of the generated C and the interface header: entry points, functions by name
     then by body, data by value, other file-scope items, code size; ordering as a note."""
     for old_m, new_m, label in p.both():
-        yield from _header(p.old.header(old_m), p.new.header(new_m), label)
+        old_h, new_h = p.old.header(old_m), p.new.header(new_m)
         old, new = p.old.code(old_m), p.new.code(new_m)
-        if [(t.path, t.digest) for t in old.tables] == [(t.path, t.digest) for t in new.tables]:
+        same = [(t.path, t.digest) for t in old.tables] == [(t.path, t.digest) for t in new.tables]
+        old_api = {} if same else _entry_points(old.tables)
+        new_api = {} if same else _entry_points(new.tables)
+        both = _broken_in_both(old_h, new_h, old_api, new_api)
+        yield from _header(old_h, new_h, label, skip=both)
+        if same:
             continue  # the same bytes: nothing to compare
         m = match_functions(old, new)
-        entries = set(_entry_points(old.tables)) | set(_entry_points(new.tables))
-        yield from _entry_point_changes(_entry_points(old.tables), _entry_points(new.tables),
-                                        m, label, "generated C", Rule.D401)
+        entries = set(old_api) | set(new_api)
+        yield from _entry_point_changes(old_api, new_api, m, label, "generated C", Rule.D401,
+                                        skip=both)
+        yield from _entry_point_changes(
+            {n: old_api[n] for n in both}, {n: new_api[n] for n in both if n in new_api}, m,
+            label, "interface header and the generated C", Rule.D401)
         graph = p.old.graph(old_m)
         called = graph.calls if graph is not None else frozenset()
         for name, to in sorted(m.renames.items()):
@@ -538,20 +546,42 @@ def _entry_points(tables: Sequence[SymbolTable]) -> dict[str, str]:
     return out
 
 
+def _broken(old: dict[str, str], new: dict[str, str], name: str) -> str | None:
+    """How an entry point broke: 'removed', 'changed' (its signature), or None."""
+    if name not in old:
+        return None
+    return "removed" if name not in new else "changed" if old[name] != new[name] else None
+
+
+def _broken_in_both(old_h: SymbolTable | None, new_h: SymbolTable | None,
+                    old_c: dict[str, str], new_c: dict[str, str]) -> frozenset[str]:
+    """Entry points that broke the same way in the interface header and the generated C:
+    one break, reported once."""
+    if old_h is None or new_h is None or old_h.digest == new_h.digest:
+        return frozenset()
+    a, b = old_h.entry_points(), new_h.entry_points()
+    return frozenset(n for n in a if n in old_c and _broken(a, b, n) is not None
+                     and _broken(a, b, n) == _broken(old_c, new_c, n))
+
+
 def _entry_point_changes(old: dict[str, str], new: dict[str, str], m: Matching | None,
-                         label: str, where: str, added: Rule) -> Iterator[Item]:
+                         label: str, where: str, added: Rule,
+                         skip: frozenset[str] = frozenset()) -> Iterator[Item]:
+    """Entry points added (`added`), removed or changed (D409) in one place; those in `skip`
+    are reported elsewhere."""
     for name in sorted(set(new) - set(old)):
         yield Change(added, "codegen", label, f"entry point {name}", None,
                      Symbol("function", name, new[name]), f"only in the new {where}")
-    for name in sorted(old):
-        if name not in new:
+    for name in sorted(set(old) - skip):
+        broken = _broken(old, new, name)
+        if broken == "removed":
             to = m.renames.get(name) if m is not None else None
             yield Change(Rule.D409, "codegen", label, f"entry point {name}",
                          Symbol("function", name, old[name]), None,
                          f"no longer in the {where}" + (f"; the same body is now named {to}"
                                                         if to else "")
                          + "; an application calling it no longer links")
-        elif old[name] != new[name]:
+        elif broken == "changed":
             yield Change(Rule.D409, "codegen", label, f"entry point {name}",
                          Symbol("function", name, old[name]), Symbol("function", name, new[name]),
                          f"its signature changed in the {where}; callers pass the old arguments")
@@ -568,8 +598,10 @@ def _same_model(p: Pair, old_m: Module, new_m: Module) -> bool:
             and params(p.old, old_m) == params(p.new, new_m))
 
 
-def _header(old: SymbolTable | None, new: SymbolTable | None, label: str) -> Iterator[Item]:
-    """The C API of codegen/host/include/tvmgen_<m>.h: structs, *_SIZE macros, entry points."""
+def _header(old: SymbolTable | None, new: SymbolTable | None, label: str,
+            skip: frozenset[str]) -> Iterator[Item]:
+    """The C API of codegen/host/include/tvmgen_<m>.h: structs, *_SIZE macros, entry points
+    (but those in `skip`, which broke in the generated C too)."""
     if old is None and new is None:
         return
     if new is None:
@@ -597,7 +629,7 @@ def _header(old: SymbolTable | None, new: SymbolTable | None, label: str) -> Ite
                          "buffers sized with it no longer fit" if b is not None else
                          "code that sizes buffers with it no longer compiles")
     yield from _entry_point_changes(old.entry_points(), new.entry_points(), None, label,
-                                    "interface header", Rule.D414)
+                                    "interface header", Rule.D414, skip)
     yield from _others([old], [new], label, "interface header", skip_sizes=True)
 
 
