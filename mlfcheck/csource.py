@@ -121,11 +121,20 @@ class Function:
     """Internal linkage (`static`): invisible to the linker."""
     signature: str
     """Return type, name and parameters, folded (no storage class, no body)."""
+    parameters: tuple[str, ...]
+    """The parameters' names, in order ('' for an unnamed one)."""
     size: int
     """Bytes of the definition's source text."""
     span: Span
     file: str
     _text: _Text = field(repr=False)
+
+    @property
+    def packed(self) -> bool:
+        """TVM's packed calling convention (TVMBackendPackedCFunc: `args`, `arg_type_ids`,
+        `num_args`, ...), as graph-executor and system-lib code calls operators; unpacked
+        functions take their tensors as plain pointers."""
+        return self.parameters[:3] == ("args", "arg_type_ids", "num_args")
 
     @cached_property
     def folded(self) -> str:
@@ -799,8 +808,8 @@ class _Reader:
             return
         self.functions.append(Function(
             name=name, static=_is_static(node), signature=self.signature(node, declarator),
-            size=node.end_byte - node.start_byte, span=self.span(node), file=self.path,
-            _text=self.folder))
+            parameters=_parameters(declarator), size=node.end_byte - node.start_byte,
+            span=self.span(node), file=self.path, _text=self.folder))
 
     def signature(self, node: Node, declarator: Node | None) -> str:
         """Type and declarator, folded; storage class and attributes left out."""
@@ -1002,6 +1011,16 @@ def _name(declarator: Node | None) -> str:
                 "pointer_declarator", "function_declarator", "array_declarator")), None)
         node = inner
     return ""
+
+
+def _parameters(declarator: Node | None) -> tuple[str, ...]:
+    """The parameter names of a function declarator, in order."""
+    function = _function_declarator(declarator)
+    listed = function.child_by_field_name("parameters") if function is not None else None
+    if listed is None:
+        return ()
+    return tuple(_name(p.child_by_field_name("declarator"))
+                 for p in _children(listed, "parameter_declaration"))
 
 
 def _function_declarator(declarator: Node | None) -> Node | None:

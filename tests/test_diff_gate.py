@@ -19,7 +19,7 @@ from test_diff_rules import AOT, LIB1, SINE, Members, edit_params, edit_text, lo
 from mlfcheck.cli.diff import diff
 from mlfcheck.csource import parse
 from mlfcheck.diff import diff_archives
-from mlfcheck.diff.result import DiffResult
+from mlfcheck.diff.result import Count, DiffResult
 from mlfcheck.diff.rules import Level, Rule
 from mlfcheck.reporters.diff import MARKDOWN_BUDGET, render_markdown
 
@@ -117,6 +117,20 @@ def test_an_entry_point_broken_in_header_and_c_alike_is_one_change(tmp_path: Pat
                                                   "tvmgen_default_go("))
     assert [c.reason.split(";")[0] for c in header_only.changes if c.rule is Rule.D409] == [
         "no longer in the interface header"]
+
+
+def test_a_calling_convention_change_is_one_change_following_d111() -> None:
+    result = diff_archives(real_archives()[GRAPH5], real_archives()[AOT])
+    (change,) = [c for c in result.changes if c.rule is Rule.D416]
+    assert (change.old, change.new) == (Count(6, "packed function"),
+                                        Count(6, "unpacked function"))
+    assert change.reason.startswith("follows the executor change (D111)")
+    assert change.effective_level is Level.INFO and len(change.details) == 6
+    bodies = {c.subject.removeprefix("function ") for c in result.changes
+              if c.rule in (Rule.D405, Rule.D410)}
+    assert not bodies & set(change.details)
+    assert {c.rule for c in result.changes if c.rule.level is Level.BREAKING} == {
+        Rule.D111, Rule.D409}
 
 
 @pytest.mark.parametrize("member", ["parameters/default.params", LIB1])

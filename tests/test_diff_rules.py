@@ -339,6 +339,7 @@ CASES = [
     Case(Rule.D415, "esp32s3-example-v7-aot", _edit_c(
         "codegen/host/include/tvmgen_default.h", "OUTPUT_SIZE 40", "OUTPUT_SIZE 44"),
          "#define TVMGEN_DEFAULT_OUTPUT_SIZE"),
+    Case(Rule.D416, GRAPH5, subject="calling convention", new=AOT),
     Case(Rule.D501, AOT, lambda m: edit_params(m, _add_tensor), "parameter p_extra"),
     Case(Rule.D502, AOT, lambda m: edit_params(m, _drop_tensor), "parameter "),
     Case(Rule.D503, AOT, lambda m: edit_params(m, _reshape_tensor), "parameter "),

@@ -517,8 +517,13 @@ def compare_codegen(p: Pair) -> Iterator[Item]:
             yield Change(Rule.D401, "codegen", label, f"function {name}", None, Size(f.size),
                          f"defined only in the new code ({f.file})")
         same_model = _same_model(p, old_m, new_m)
+        flipped = [n for n in m.changed if old.functions[n].packed != new.functions[n].packed]
+        if flipped:
+            yield _convention(flipped, old, p, old_m, new_m, label)
         for name in m.changed:
             a, b = old.functions[name], new.functions[name]
+            if a.packed != b.packed:
+                continue
             yield Change(Rule.D410 if same_model else Rule.D405, "codegen", label,
                          f"function {name}", Size(a.size), Size(b.size),
                          "body differs while IR text, parameters and target are unchanged"
@@ -536,6 +541,23 @@ def compare_codegen(p: Pair) -> Iterator[Item]:
         yield from _others(old.tables, new.tables, label, "generated C")
         yield from _sizes(old, new, m, label)
         yield from _order(old, new, m, label)
+
+
+def _convention(names: list[str], old: CodeUnit, p: Pair, old_m: Module, new_m: Module,
+                label: str) -> Change:
+    """One change for every function whose calling convention flipped (D416), naming what it
+    follows."""
+    def kind(packed: bool) -> str:
+        return "packed function" if packed else "unpacked function"
+    was = sum(old.functions[n].packed for n in names)
+    cause = ("follows the executor change (D111)" if (old_m.executors, old_m.style) != (
+        new_m.executors, new_m.style) else "follows the target change (D112)"
+        if old_m.targets != new_m.targets else "the metadata does not say why")
+    return Change(Rule.D416, "codegen", label, "calling convention",
+                  Count(len(names), kind(was == len(names))),
+                  Count(len(names), kind(was != len(names))),
+                  f"{cause}; their bodies change with it and are not listed one by one",
+                  tuple(sorted(names)))
 
 
 def _entry_points(tables: Sequence[SymbolTable]) -> dict[str, str]:
@@ -1032,7 +1054,8 @@ COMPARATORS: tuple[Comparator, ...] = (
                       Rule.D307, Rule.D308, Rule.D309, Rule.D310), compare_io),
     Comparator("codegen", (Rule.D401, Rule.D402, Rule.D403, Rule.D404, Rule.D405, Rule.D406,
                            Rule.D407, Rule.D408, Rule.D409, Rule.D410, Rule.D411, Rule.D412,
-                           Rule.D413, Rule.D414, Rule.D415, Rule.D804), compare_codegen),
+                           Rule.D413, Rule.D414, Rule.D415, Rule.D416, Rule.D804),
+               compare_codegen),
     Comparator("parameters", (Rule.D501, Rule.D502, Rule.D503, Rule.D504, Rule.D505),
                compare_parameters),
     Comparator("graph", (Rule.D601,), compare_graph),

@@ -194,6 +194,12 @@ class Rule(enum.Enum):
     D415 = RuleInfo(Level.BREAKING, "size macro changed",
         "A *_SIZE macro of the interface header (input, output or workspace size) changed or "
         "disappeared; buffers the application sized with it are now wrong.")
+    D416 = RuleInfo(Level.INFO, "functions changed calling convention",
+        "Operator functions went from TVM's packed calling convention (args, arg_type_ids, "
+        "num_args, ...: how the graph executor and the system library call them) to plain "
+        "tensor pointers, or back. It follows the executor (D111) or the target's "
+        "-unpacked-api (D112) and is reported once for all of them, not as one body change "
+        "each.")
     # D5: parameters
     D501 = RuleInfo(Level.INFO, "parameter added",
         "parameters/<m>.params holds a tensor the old file lacks.")
