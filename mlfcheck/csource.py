@@ -211,13 +211,14 @@ class Data:
         body = self.initializer[1:-1].rstrip(",")
         if not body or "{" in body:
             return None
-        out = []
-        for element in body.split(","):
+        elements = body.split(",")
+        numbers: dict[str, float] = {}
+        for element in set(elements):  # weights repeat a few spellings: decode each once
             number = _number(element)
             if number is None:
                 return None
-            out.append(number)
-        return tuple(out)
+            numbers[element] = number
+        return tuple(numbers[e] for e in elements)
 
 
 @dataclass(frozen=True)
