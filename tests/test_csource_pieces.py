@@ -171,3 +171,57 @@ def test_a_list_longer_than_one_window_is_checked_across_windows(trailing: bytes
     assert table_facts(table) == whole_file_table(source)
     assert (table.error is None) == (bad_at is None)
     assert table.error is not None or table.data[0].count == 65536
+
+
+def _many_files(count: int) -> list[tuple[str, bytes]]:
+    """`count` distinct C files of about 6 KB each, three functions apiece."""
+    files = []
+    for n in range(count):
+        body = "".join(f"  ((float*)b)[{i}] = ((float*)a)[{i}] * {n}.{i}f;\n" for i in range(40))
+        text = "".join(f"TVM_DLL int32_t tvmgen_default_op_{n}_{k}(void* a, void* b) {{\n"
+                       f"{body}  return {k};\n}}\n\n" for k in range(3))
+        files.append((f"codegen/host/src/default_lib{n}.c", text.encode()))
+    return files
+
+
+def _tables_in_one_process(files: list[tuple[str, bytes]],
+                           monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    with monkeypatch.context() as m:
+        m.setattr(csource, "_PIECES", csource._PieceCache(1 << 28))
+        m.setattr(csource, "_PARALLEL_AT_LEAST", 1 << 62)
+        return [table_facts(t) for t in csource.parse_all(files)]
+
+
+@pytest.mark.skipif(not csource._can_fork(), reason="needs fork and a second core")
+def test_a_large_batch_is_parsed_half_in_a_child_with_the_same_tables(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    files = _many_files(300)
+    assert sum(len(s) for _, s in files) > csource._PARALLEL_AT_LEAST
+    children: list[int] = []
+    fork = csource.os.fork
+
+    def counted() -> int:
+        pid = fork()
+        if pid:
+            children.append(pid)
+        return pid
+    monkeypatch.setattr(csource, "_PIECES", csource._PieceCache(1 << 28))
+    monkeypatch.setattr(csource.os, "fork", counted)
+    parallel = [table_facts(t) for t in csource.parse_all(files)]
+    monkeypatch.undo()
+    assert len(children) == 1
+    assert parallel == _tables_in_one_process(files, monkeypatch)
+
+
+@pytest.mark.skipif(not csource._can_fork(), reason="needs fork and a second core")
+def test_a_child_that_sends_nothing_back_costs_time_not_tables(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    files = _many_files(300)
+
+    def refuse(*args: Any) -> bytes:
+        raise MemoryError("the child cannot pickle its half")
+    monkeypatch.setattr(csource, "_PIECES", csource._PieceCache(1 << 28))
+    monkeypatch.setattr(csource.pickle, "dumps", refuse)  # seen by the child only
+    tables = [table_facts(t) for t in csource.parse_all(files)]
+    monkeypatch.undo()
+    assert tables == _tables_in_one_process(files, monkeypatch)
