@@ -11,6 +11,12 @@ conditional and `extern "C" { ... }` is transparent: symbols inside are read lik
 A `SymbolTable` holds functions, data, prototypes, structs, macros and the remaining top-level
 items. Folded text (for comparing) is made lazily, only when a diff asks for it; nothing keeps a
 whole statement for display.
+
+Speed without a second reader: files are cut between top-level items into pieces, each parsed
+once per process (`parse_all`); the inside of a brace list of numeric literals (a weight array)
+is left out of the parse and counted from the text (`_tree`); a large batch is parsed half in a
+forked process (`_read_all`). A file whose pieces do not all parse is parsed whole, and every
+table equals the one a whole-file parse gives (tests/test_csource_pieces.py).
 """
 
 from __future__ import annotations
@@ -392,30 +398,35 @@ def parse_all(files: Sequence[tuple[str, bytes]]) -> list[SymbolTable]:
     parsed together, on two processes when there are enough (`_read_all`). Pieces of a file
     that do not all parse cleanly are read again as one, so a syntax error is always found,
     and placed, in the whole file."""
-    prepared = [(path, source, *_prepare(source)) for path, source in files]
-    cut = [(source, text, attributes, _pieces(source, text))
-           for _, source, text, attributes in prepared]
-    wanted = {key: None for _, text, attributes, bounds in cut
-              for key in _keys(text, attributes, bounds) if _PIECES.get(key) is None}
+    read = []
+    for path, source in files:
+        text, attributes = _prepare(source)
+        bounds = _pieces(source, text)
+        read.append((path, source, text, attributes, bounds, _keys(text, attributes, bounds)))
+    wanted = {key: None for *_, keys in read for key in keys if _PIECES.get(key) is None}
     for key, piece in zip(wanted, _read_all(list(wanted)), strict=True):
         _PIECES.put(key, piece)
     out = []
-    for (path, _, _, _), (source, text, attributes, bounds) in zip(prepared, cut, strict=True):
-        pieces = [_PIECES.read(key) for key in _keys(text, attributes, bounds)]
+    for path, source, text, attributes, bounds, keys in read:
+        pieces = [_PIECES.read(key) for key in keys]
         if len(pieces) > 1 and any(p.error is not None for p in pieces):
             bounds, pieces = [(0, len(text))], [_PIECES.read((text, tuple(attributes)))]
         out.append(_table(path, source, text, bounds, pieces))
     return out
 
 
+_PieceKey = tuple[bytes, tuple[tuple[int, str], ...]]
+"""What identifies a piece: its preprocessed text and the attributes blanked in it, placed from
+its start."""
+
+
 def _keys(text: bytes, attributes: list[tuple[int, str]],
-          bounds: list[tuple[int, int]]) -> list[tuple[bytes, tuple[tuple[int, str], ...]]]:
-    """What identifies each piece: its preprocessed text and the attributes blanked in it."""
+          bounds: list[tuple[int, int]]) -> list[_PieceKey]:
     return [(text[start:end], _within(attributes, start, end)) for start, end in bounds]
 
 
 def _table(path: str, source: bytes, text: bytes, bounds: list[tuple[int, int]],
-           pieces: list[_Piece]) -> SymbolTable:
+           pieces: list[SymbolTable]) -> SymbolTable:
     """One file's symbol table from its pieces, each placed where it sits in the file."""
     whole = _Text(text)
     functions: list[Function] = []
@@ -457,20 +468,6 @@ class _Place:
                     span.start + self.offset, span.end + self.offset)
 
 
-@dataclass(frozen=True)
-class _Piece:
-    """What one stretch of a file declares, placed from the stretch's own start (line 1, byte
-    0) and not yet tied to a file."""
-
-    functions: tuple[Function, ...]
-    data: tuple[Data, ...]
-    prototypes: tuple[Prototype, ...]
-    structs: tuple[Struct, ...]
-    macros: tuple[Macro, ...]
-    others: tuple[Other, ...]
-    error: SyntaxProblem | None
-
-
 _NEXT_ITEM = re.compile(rb"\n(?:[ \t\r\f\v]*\n)*(?=[A-Za-z_#/])")
 """In the raw source: a line that starts at column 0 with a name, a directive or a comment
 (after any blank lines). TVM indents everything inside a body, so when the line before ends an
@@ -506,18 +503,19 @@ def _within(attributes: list[tuple[int, str]], start: int, end: int) -> tuple[tu
     return tuple((at - start, text) for at, text in attributes if start <= at < end)
 
 
-def _read_piece(key: tuple[bytes, tuple[tuple[int, str], ...]]) -> _Piece:
-    """The declarations of one stretch of preprocessed C."""
+def _read_piece(key: _PieceKey) -> SymbolTable:
+    """The table of one stretch of preprocessed C: placed from the stretch's own start (line 1,
+    byte 0), not yet tied to a file (path ''), its digest that of the preprocessed text."""
     text, attributes = key
     tree, skipped = _tree(text)
     reader = _Reader(text, list(attributes), skipped)
     reader.item_list(tree.root_node)
-    return _Piece(tuple(reader.functions), tuple(reader.data), tuple(reader.prototypes),
-                  tuple(reader.structs), tuple(reader.macros), tuple(reader.others),
-                  _first_error(tree.root_node, text))
-
-
-_PieceKey = tuple[bytes, tuple[tuple[int, str], ...]]
+    return SymbolTable(
+        path="", digest=hashlib.sha256(text).hexdigest(), size=len(text),
+        functions=tuple(reader.functions), data=tuple(reader.data),
+        prototypes=tuple(reader.prototypes), structs=tuple(reader.structs),
+        macros=tuple(reader.macros), others=tuple(reader.others),
+        error=_first_error(tree.root_node, text))
 
 
 class _PieceCache:
@@ -530,15 +528,15 @@ class _PieceCache:
         self.held = 0
         self.hits = 0
         self.misses = 0
-        self._pieces: OrderedDict[_PieceKey, _Piece] = OrderedDict()
+        self._pieces: OrderedDict[_PieceKey, SymbolTable] = OrderedDict()
 
-    def get(self, key: _PieceKey) -> _Piece | None:
+    def get(self, key: _PieceKey) -> SymbolTable | None:
         piece = self._pieces.get(key)
         if piece is not None:
             self._pieces.move_to_end(key)
         return piece
 
-    def put(self, key: _PieceKey, piece: _Piece) -> None:
+    def put(self, key: _PieceKey, piece: SymbolTable) -> None:
         if key in self._pieces or len(key[0]) > self.limit:
             return
         self._pieces[key] = piece
@@ -547,7 +545,7 @@ class _PieceCache:
             old, _ = self._pieces.popitem(last=False)
             self.held -= len(old[0])
 
-    def read(self, key: _PieceKey) -> _Piece:
+    def read(self, key: _PieceKey) -> SymbolTable:
         """The piece, parsed now if it is not kept."""
         piece = self.get(key)
         if piece is None:
@@ -566,7 +564,7 @@ _PARALLEL_AT_LEAST = 1 << 20
 more than it saves."""
 
 
-def _read_all(keys: list[_PieceKey]) -> list[_Piece]:
+def _read_all(keys: list[_PieceKey]) -> list[SymbolTable]:
     """Every piece parsed, in order: with enough to do, a forked child parses the second half
     while this process parses the first, and sends its pieces back pickled. Anything wrong on
     the child's side (it died, sent too little) and this process parses that half itself."""
