@@ -577,7 +577,12 @@ def _read_all(keys: list[_PieceKey]) -> list[SymbolTable]:
         half += 1
     mine, theirs = keys[:half], keys[half:]
     reading, writing = os.pipe()
-    child = os.fork()
+    try:
+        child = os.fork()
+    except OSError:  # out of processes or memory (a sandbox's limits): parse it all here
+        os.close(reading)
+        os.close(writing)
+        return [_read_piece(k) for k in keys]
     if child == 0:  # pragma: no cover - runs in the child, which never returns
         try:
             os.close(reading)

@@ -225,3 +225,17 @@ def test_a_child_that_sends_nothing_back_costs_time_not_tables(
     tables = [table_facts(t) for t in csource.parse_all(files)]
     monkeypatch.undo()
     assert tables == _tables_in_one_process(files, monkeypatch)
+
+
+def test_a_fork_refused_by_the_system_parses_everything_here(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    files = _many_files(300)
+
+    def refused() -> int:
+        raise BlockingIOError(11, "Resource temporarily unavailable")  # RLIMIT_NPROC
+    monkeypatch.setattr(csource, "_PIECES", csource._PieceCache(1 << 28))
+    monkeypatch.setattr(csource, "_can_fork", lambda: True)
+    monkeypatch.setattr(csource.os, "fork", refused)
+    tables = [table_facts(t) for t in csource.parse_all(files)]
+    monkeypatch.undo()
+    assert tables == _tables_in_one_process(files, monkeypatch)
