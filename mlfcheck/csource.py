@@ -266,15 +266,21 @@ class Macro:
     file: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Other:
-    """Any other top-level item (`#include`, a typedef, a stray statement), folded."""
+    """Any other top-level item (`#include`, a typedef, a stray statement)."""
 
     kind: str
     """The tree-sitter node type, e.g. 'preproc_include', 'type_definition'."""
-    folded: str
     span: Span
     file: str
+    _text: _Text = field(repr=False)
+
+    @cached_property
+    def folded(self) -> str:
+        """The item folded; made when a diff compares it (a file that does not parse can hold
+        hundreds of thousands of these)."""
+        return self._text.fold(self.span.start, self.span.end)
 
 
 @dataclass(frozen=True)
@@ -410,8 +416,9 @@ def parse_all(files: Sequence[tuple[str, bytes]]) -> list[SymbolTable]:
     for path, source, text, attributes, bounds, keys in read:
         pieces = [_PIECES.read(key) for key in keys]
         if len(pieces) > 1 and any(p.error is not None for p in pieces):
-            bounds, pieces = [(0, len(text))], [_PIECES.read((text, tuple(attributes)))]
-        out.append(_table(path, source, text, bounds, pieces))
+            out.append(_read(path, source, text, attributes))
+        else:
+            out.append(_table(path, source, text, bounds, pieces))
     return out
 
 
@@ -447,7 +454,8 @@ def _table(path: str, source: bytes, text: bytes, bounds: list[tuple[int, int]],
         prototypes += (replace(x, span=at.span(x.span), file=path) for x in piece.prototypes)
         structs += (replace(x, span=at.span(x.span), file=path) for x in piece.structs)
         macros += (replace(x, span=at.span(x.span), file=path) for x in piece.macros)
-        others += (replace(x, span=at.span(x.span), file=path) for x in piece.others)
+        others += (replace(x, span=at.span(x.span), file=path, _text=whole)
+                   for x in piece.others)
         lines += text.count(b"\n", start, end)
     return SymbolTable(
         path=path, digest=hashlib.sha256(source).hexdigest(), size=len(source),
@@ -507,11 +515,17 @@ def _read_piece(key: _PieceKey) -> SymbolTable:
     """The table of one stretch of preprocessed C: placed from the stretch's own start (line 1,
     byte 0), not yet tied to a file (path ''), its digest that of the preprocessed text."""
     text, attributes = key
+    return _read("", text, text, attributes)
+
+
+def _read(path: str, source: bytes, text: bytes,
+          attributes: Sequence[tuple[int, str]]) -> SymbolTable:
+    """The table of `text` (preprocessed `source`) read in one parse."""
     tree, skipped = _tree(text)
-    reader = _Reader(text, list(attributes), skipped)
+    reader = _Reader(path, text, list(attributes), skipped)
     reader.item_list(tree.root_node)
     return SymbolTable(
-        path="", digest=hashlib.sha256(text).hexdigest(), size=len(text),
+        path=path, digest=hashlib.sha256(source).hexdigest(), size=len(source),
         functions=tuple(reader.functions), data=tuple(reader.data),
         prototypes=tuple(reader.prototypes), structs=tuple(reader.structs),
         macros=tuple(reader.macros), others=tuple(reader.others),
@@ -741,10 +755,10 @@ class CodegenSymbols:
 class _Reader:
     """Walks the top level of one parse tree, collecting symbols."""
 
-    def __init__(self, text: bytes, attributes: list[tuple[int, str]],
+    def __init__(self, path: str, text: bytes, attributes: list[tuple[int, str]],
                  skipped: dict[int, int]) -> None:
-        self.path = ""
-        """Items are read from a piece; `parse` ties them to their file."""
+        self.path = path
+        """'' for a piece, which `parse_all` ties to its file."""
         self.skipped = skipped
         """Element counts of the numeric lists the parser left out, by the `{` offset."""
         self.functions: list[Function] = []
@@ -802,13 +816,13 @@ class _Reader:
                     for spec in _children(node, "struct_specifier"):
                         if spec.child_by_field_name("body") is not None:
                             self.struct(spec)
-                self.others.append(Other(kind, self.fold(node), self.span(node), self.path))
+                self.others.append(Other(kind, self.span(node), self.path, self.folder))
 
     def function(self, node: Node) -> None:
         declarator = node.child_by_field_name("declarator")
         name = _name(declarator)
         if not name:
-            self.others.append(Other(node.type, self.fold(node), self.span(node), self.path))
+            self.others.append(Other(node.type, self.span(node), self.path, self.folder))
             return
         self.functions.append(Function(
             name=name, static=_is_static(node), signature=self.signature(node, declarator),
@@ -833,7 +847,7 @@ class _Reader:
             self.struct(type_node)
         declarators = node.children_by_field_name("declarator")
         if not declarators:
-            self.others.append(Other(node.type, self.fold(node), self.span(node), self.path))
+            self.others.append(Other(node.type, self.span(node), self.path, self.folder))
             return
         for declarator in declarators:
             target = declarator.child_by_field_name("declarator") \

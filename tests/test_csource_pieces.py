@@ -19,7 +19,7 @@ def whole_file_table(source: bytes) -> tuple[list[tuple[Any, ...]], Any]:
     """The reference: one plain parse of the whole preprocessed file, nothing left out."""
     text, attributes = csource._prepare(source)
     tree = csource.Parser(csource._LANGUAGE).parse(text)
-    reader = csource._Reader(text, attributes, {})
+    reader = csource._Reader("", text, attributes, {})
     reader.item_list(tree.root_node)
     folder = csource._Text(text)
     items = [*reader.functions, *reader.data, *reader.prototypes, *reader.structs,
