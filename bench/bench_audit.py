@@ -12,6 +12,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench_validate import compile_package  # noqa: E402
+
 from tests.shared_paths import shared_dir  # noqa: E402
 
 FORMATS = ("json", "markdown", "html")
@@ -42,6 +44,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeat", type=int, default=5, help="timed runs per row")
     args = parser.parse_args()
+    compile_package()
     print("| run | --jobs 1 | --jobs 2 | speed-up |")
     print("|---|---|---|---|")
     for baseline in (False, True):
