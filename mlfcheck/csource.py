@@ -723,23 +723,17 @@ class CodegenSymbols:
                      if C_HEADER.match(m.name))
 
     def table(self, path: str) -> SymbolTable | None:
-        """The symbol table of `path`; None when the member is absent or over the size limit.
-        Asking for one source or header reads them all, together (`parse_all`)."""
+        """The symbol table of `path`; None when the member is absent or over the size limit."""
         if path not in self._tables:
-            if path in self.sources or path in self.headers:
-                self._read((*self.sources, *self.headers))
-            else:
-                self._read((path,))
+            self._read((path,))
         return self._tables[path]
 
     def tables(self) -> dict[str, SymbolTable]:
-        """Every readable C source and header, by member path."""
-        out = {}
-        for path in (*self.sources, *self.headers):
-            table = self.table(path)
-            if table is not None:
-                out[path] = table
-        return out
+        """Every readable C source and header, by member path, read together (`parse_all`):
+        ask for this, not for each file, when all of them are needed."""
+        self._read((*self.sources, *self.headers))
+        return {p: t for p in (*self.sources, *self.headers)
+                if (t := self._tables[p]) is not None}
 
     def _read(self, paths: tuple[str, ...]) -> None:
         todo = [p for p in paths if p not in self._tables]

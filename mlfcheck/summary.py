@@ -186,8 +186,10 @@ def _module(ctx: Loaded, module: Module) -> ModuleSummary:
 
 def _codegen(ctx: Loaded) -> tuple[CodegenFile, ...]:
     files = []
+    read = ctx.codegen.tables()
     for member in ctx.archive.files("codegen/host"):
-        table = ctx.codegen.table(member.name) if member.name.endswith(C_SUFFIXES) else None
+        table = (read.get(member.name) or ctx.codegen.table(member.name)) \
+            if member.name.endswith(C_SUFFIXES) else None
         files.append(CodegenFile(member.name, member.size,
                                  len(table.functions) if table is not None else None))
     return tuple(files)

@@ -247,3 +247,25 @@ def test_every_shipped_schema_is_a_valid_draft_2020_12_schema_with_an_id() -> No
         doc = schemas.load(name)
         Draft202012Validator.check_schema(doc)
         assert doc["$id"].endswith(name) and doc["title"] and doc["description"], name
+
+
+@pytest.mark.parametrize(("ignore", "parsed"), [
+    ((), ["codegen/host/src/add_lib0.c", "codegen/host/src/add_lib1.c",
+          "codegen/host/include/tvmgen_add.h"]),
+    (("--ignore", "X001,X003"), ["codegen/host/include/tvmgen_add.h"]),
+])
+def test_validate_parses_the_c_its_checks_need_and_no_more(
+        monkeypatch: pytest.MonkeyPatch, ignore: tuple[str, ...], parsed: list[str]) -> None:
+    from mlfcheck import csource
+
+    seen: list[str] = []
+    real = csource.parse_all
+
+    def counting(files: list[tuple[str, bytes]]) -> list[csource.SymbolTable]:
+        seen.extend(path for path, _ in files)
+        return real(files)
+    monkeypatch.setattr(csource, "parse_all", counting)
+    code, out, _ = invoke(main, "validate", str(REPO / "fixtures" / "v5-aot-add.tar.gz"),
+                          *ignore)
+    assert code == 0, out
+    assert sorted(seen) == sorted(parsed)  # each file once; X002 needs only the header

@@ -115,12 +115,13 @@ class Snapshot:
     @cached_property
     def _code(self) -> dict[str, CodeUnit]:
         out = {}
+        read = self.ctx.codegen.tables()
         for name, files in self.c_files.items():
             funcs: dict[str, Function] = {}
             data: dict[str, Data] = {}
             tables = []
             for path in sorted(files, key=_natural):
-                table = self.ctx.codegen.table(path)
+                table = read.get(path)
                 if table is None:
                     continue
                 tables.append(table)
