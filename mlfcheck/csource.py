@@ -571,7 +571,9 @@ class _PieceCache:
         return piece
 
 
-_PIECES = _PieceCache(256 << 20)
+_PIECES = _PieceCache(64 << 20)
+"""At most 64 MiB of piece text (a diff of two archives with 30 MB of C each, or the recent
+archives of an audit), so a long-running caller of the API stays bounded."""
 
 _PARALLEL_AT_LEAST = 1 << 20
 """Bytes of unparsed C from which a second process parses half: below it, starting one costs

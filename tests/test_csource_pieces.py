@@ -239,3 +239,17 @@ def test_a_fork_refused_by_the_system_parses_everything_here(
     tables = [table_facts(t) for t in csource.parse_all(files)]
     monkeypatch.undo()
     assert tables == _tables_in_one_process(files, monkeypatch)
+
+
+def test_the_piece_cache_forgets_the_least_recently_used_beyond_its_limit() -> None:
+    cache = csource._PieceCache(limit=12)
+    keys = [(bytes([65 + n]) * 5, ()) for n in range(3)]  # 5 bytes of text each
+    for key in keys[:2]:
+        cache.read(key)
+    cache.read(keys[0])  # used again: now the most recent
+    cache.read(keys[2])  # 15 bytes > 12: the least recently used (keys[1]) goes
+    assert cache.get(keys[1]) is None and cache.held == 10
+    assert cache.get(keys[0]) is not None and cache.get(keys[2]) is not None
+    assert (cache.hits, cache.misses) == (1, 3)
+    cache.put((b"x" * 13, ()), cache.read(keys[0]))  # larger than the limit: not kept
+    assert cache.held == 10
