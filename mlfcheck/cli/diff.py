@@ -10,7 +10,6 @@ import click
 from mlfcheck import api
 from mlfcheck.archive import Limits
 from mlfcheck.cli._common import EXIT_CLEAN, EXIT_FOUND, emit, fail, limit_options
-from mlfcheck.consumers import select_profiles
 from mlfcheck.diff.config import find_config, load_config, parse_threshold_option
 from mlfcheck.diff.rules import FAIL_ON
 from mlfcheck.errors import MlfcheckError
@@ -65,8 +64,11 @@ def diff(old: str, new: str, fmt: str, output: str | None, fail_on: str,
         source = Path(config_path) if config_path else find_config(Path.cwd())
         config = load_config(source).with_thresholds(
             dict(parse_threshold_option(t) for t in thresholds))
-        profile = (select_profiles((consumer,), profile_files, every=False)[0]
-                   if consumer else None)
+        profile = None
+        if consumer:
+            from mlfcheck.consumers import select_profiles
+
+            profile = select_profiles((consumer,), profile_files, every=False)[0]
         result = api.diff_archives(old, new, config=config, include_volatile=include_volatile,
                                limits=limits, consumer=profile, board=board_name)
     except MlfcheckError as exc:

@@ -5,11 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import os
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from mlfcheck.archive import Archive, Limits
-from mlfcheck.boards import Board
-from mlfcheck.consumers import Profile, Verdict, broken_by, evaluate
-from mlfcheck.diff.board import BoardDiff, compare_on_board
 from mlfcheck.diff.comparators import COMPARATORS, Pair
 from mlfcheck.diff.config import BOARD_THRESHOLDS, DiffConfig
 from mlfcheck.diff.normalise import Snapshot
@@ -18,6 +16,11 @@ from mlfcheck.diff.rules import FAIL_ON, Level, Rule
 from mlfcheck.findings import Severity
 from mlfcheck.loaded import Loaded, UnusableArchive
 from mlfcheck.validate import Report, validate_loaded
+
+if TYPE_CHECKING:  # --board and --consumer load their modules when given
+    from mlfcheck.boards import Board
+    from mlfcheck.consumers import Profile, Verdict
+    from mlfcheck.diff.board import BoardDiff
 
 RANK = {c.section: i for i, c in enumerate(COMPARATORS)}
 """Report order of the sections: the order of the comparators, most specific first."""
@@ -75,12 +78,16 @@ def diff_loaded(old: Loaded, new: Loaded, *, labels: tuple[str, str] | None = No
     sized: BoardDiff | None = None
     thresholds = dict(config.thresholds)
     if board is not None:
+        from mlfcheck.diff.board import compare_on_board
+
         sized, found = compare_on_board(old.archive.path, new.archive.path, board,
                                         config.thresholds)
         changes += [c for c in found if isinstance(c, Change)]
         notes += [n for n in found if isinstance(n, Note)]
         thresholds = {**BOARD_THRESHOLDS, **thresholds}
     if consumer is not None:
+        from mlfcheck.consumers import evaluate
+
         old_verdict = evaluate(consumer, old)
         changes += _consumer_changes(old_verdict, new)
         if not old_verdict.readable:
@@ -107,6 +114,8 @@ def diff_loaded(old: Loaded, new: Loaded, *, labels: tuple[str, str] | None = No
 
 def _consumer_changes(old: Verdict, new: Loaded) -> list[Change]:
     """One D901 change per read of the consumer that works on the old archive, fails on the new."""
+    from mlfcheck.consumers import broken_by
+
     consumer = old.profile
     out = []
     for f in broken_by(old, new):
