@@ -33,6 +33,22 @@ def test_importing_the_package_loads_no_command_nor_tvm() -> None:
     assert out.strip() == "[]"
 
 
+@pytest.mark.parametrize(("command", "unused"), [
+    ("validate", ("mlfcheck.export", "mlfcheck.diff", "mlfcheck.consumers", "mlfcheck.footprint")),
+    ("diff", ("mlfcheck.export", "mlfcheck.consumers", "mlfcheck.diff.board",
+              "mlfcheck.footprint", "mlfcheck.crossbuild")),
+])
+def test_a_command_starts_without_the_modules_of_the_others(command: str,
+                                                            unused: tuple[str, ...]) -> None:
+    code = (f"import sys, mlfcheck.cli.{command}; "
+            "print(sorted(m for m in sys.modules if m.startswith(('mlfcheck.', 'tvm'))))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True).stdout
+    assert f"'mlfcheck.cli.{command}'" in loaded
+    assert not [m for m in unused if f"'{m}'" in loaded or f"'{m}." in loaded]
+    assert "'tvm" not in loaded
+
+
 def test_every_public_name_resolves_and_help_shows_it() -> None:
     assert mlfcheck.__all__ == sorted(mlfcheck._MODULE_OF)
     doc = pydoc.render_doc(mlfcheck, renderer=pydoc.plaintext)
