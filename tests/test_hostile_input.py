@@ -356,12 +356,19 @@ def test_an_audit_of_a_folder_1100_levels_deep_finds_the_archive(tmp_path: Path)
     from mlfcheck.cli import main
 
     folder = tmp_path
+    chain = []
     for _ in range(1100):
         folder = folder / "d"
         folder.mkdir()
+        chain.append(folder)
     tar_of(folder / "deep.tar", mf.aot7())
-    result = CliRunner().invoke(main, ["audit", str(tmp_path), "--format", "json",
-                                       "--jobs", "1"])
+    try:
+        result = CliRunner().invoke(main, ["audit", str(tmp_path), "--format", "json",
+                                           "--jobs", "1"])
+    finally:  # shutil.rmtree, pytest's clean-up of old tmp folders included, recurses once
+        (folder / "deep.tar").unlink()  # per level and fails past ~1000: remove it here
+        for level in reversed(chain):
+            level.rmdir()
     assert "Traceback" not in result.stdout + result.stderr
     assert result.exit_code == 0, result.stderr
     assert len(json.loads(result.stdout)["archives"]) == 1
