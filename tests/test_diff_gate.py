@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from cli_helpers import invoke
 from conftest import real_archives
+from parse_spy import parsed_files
 from test_diff_rules import AOT, LIB1, SINE, Members, edit_params, edit_text, load, write_tar
 
 from mlfcheck.cli.diff import diff
@@ -279,15 +280,7 @@ def test_a_duplicate_tensor_name_is_p003_and_compared_as_tvm_loads_it(tmp_path: 
 
 
 def test_a_diff_parses_each_c_file_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    from mlfcheck import csource
-
-    parsed: list[str] = []
-    real_parse = csource.parse_all
-
-    def counting(files: list[tuple[str, bytes]]) -> list[csource.SymbolTable]:
-        parsed.extend(path for path, _ in files)
-        return real_parse(files)
-    monkeypatch.setattr(csource, "parse_all", counting)
+    parsed = parsed_files(monkeypatch)
     old, new = real_archives()[AOT], real_archives()["gubprof-microspeech-v5-aot-b"]
     diff_archives(old, new)
     assert sorted(parsed) == sorted(2 * ["codegen/host/src/default_lib0.c", LIB1])

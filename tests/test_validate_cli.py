@@ -13,6 +13,7 @@ import pytest
 from cli_helpers import invoke
 from jsonschema import Draft202012Validator
 from jsonschema.validators import validator_for
+from parse_spy import parsed_files
 
 from mlfcheck import schemas
 from mlfcheck.cli import main
@@ -256,15 +257,7 @@ def test_every_shipped_schema_is_a_valid_draft_2020_12_schema_with_an_id() -> No
 ])
 def test_validate_parses_the_c_its_checks_need_and_no_more(
         monkeypatch: pytest.MonkeyPatch, ignore: tuple[str, ...], parsed: list[str]) -> None:
-    from mlfcheck import csource
-
-    seen: list[str] = []
-    real = csource.parse_all
-
-    def counting(files: list[tuple[str, bytes]]) -> list[csource.SymbolTable]:
-        seen.extend(path for path, _ in files)
-        return real(files)
-    monkeypatch.setattr(csource, "parse_all", counting)
+    seen = parsed_files(monkeypatch)
     code, out, _ = invoke(main, "validate", str(REPO / "fixtures" / "v5-aot-add.tar.gz"),
                           *ignore)
     assert code == 0, out
