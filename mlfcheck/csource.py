@@ -409,12 +409,14 @@ def parse_all(files: Sequence[tuple[str, bytes]]) -> list[SymbolTable]:
         text, attributes = _prepare(source)
         bounds = _pieces(source, text)
         read.append((path, source, text, attributes, bounds, _keys(text, attributes, bounds)))
-    wanted = {key: None for *_, keys in read for key in keys if _PIECES.get(key) is None}
-    for key, piece in zip(wanted, _read_all(list(wanted)), strict=True):
+    wanted = list({key: None for *_, keys in read for key in keys
+                   if _PIECES.get(key) is None})
+    fresh = dict(zip(wanted, _read_all(wanted), strict=True))
+    for key, piece in fresh.items():
         _PIECES.put(key, piece)
     out = []
     for path, source, text, attributes, bounds, keys in read:
-        pieces = [_PIECES.read(key) for key in keys]
+        pieces = [fresh.get(key) or _PIECES.read(key) for key in keys]
         if len(pieces) > 1 and any(p.error is not None for p in pieces):
             out.append(_read(path, source, text, attributes))
         else:
