@@ -105,7 +105,7 @@ def inlined(schema: dict[str, Any]) -> dict[str, Any]:
                 return walk(defs[target], (*within, target))
         return {k: walk(v, within) for k, v in node.items()}
 
-    result: dict[str, Any] = walk(schema, ())
+    result: dict[str, Any] = {k: walk(v, ()) for k, v in schema.items() if k != "$defs"}
     if isinstance(defs, dict):
         result["$defs"] = {name: walk(d, (name,)) for name, d in defs.items()}
     return result
