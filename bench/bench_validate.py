@@ -312,11 +312,11 @@ def bench_args(parser: argparse.ArgumentParser, argv: list[str] | None,
     """Parse and check the options, point MLFCHECK_SHARED at --shared, compile the package,
     print the command."""
     args = parser.parse_args(argv)
-    compile_package()
     if args.runs < 1:
         parser.error("--runs must be at least 1")
     if args.shared:
         os.environ["MLFCHECK_SHARED"] = str(args.shared.resolve())
+    compile_package()
     command = shlex.join(["python", f"bench/{script}", *sys.argv[1:]])
     print(f"Command: `{command}` (from the repo root)\n")
     return args

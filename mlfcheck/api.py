@@ -54,9 +54,8 @@ def diff_archives(old: PathLike, new: PathLike, *, config: DiffConfig | None = N
     from mlfcheck.diff import diff_archives as run
 
     profile = _profiles([consumer])[0] if consumer is not None else None
-    return run(old, new, config=config, include_volatile=include_volatile,
-                          limits=limits, consumer=profile,
-                          board=_board(board) if board is not None else None)
+    return run(old, new, config=config, include_volatile=include_volatile, limits=limits,
+               consumer=profile, board=_board(board) if board is not None else None)
 
 
 def compat(path: PathLike, consumer: str | Profile, *,
