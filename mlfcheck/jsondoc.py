@@ -264,7 +264,7 @@ class _Parser:
     def value(self, pos: int, pointer: str, depth: int) -> tuple[Any, int]:
         text = self.text
         ch = text[pos] if pos < len(text) else ""
-        if ch in "{[":
+        if ch in ("{", "["):
             if depth >= self.max_depth:
                 raise self.fail(Code.M007, f"nesting deeper than {self.max_depth} levels", pos,
                                 pointer)

@@ -41,6 +41,8 @@ def test_positions_point_at_each_value_by_json_pointer() -> None:
     (b"", Code.M004, (1, 1)),
     (b'{"a": "\xff"}', Code.M003, None),
     (b"[" * 100_000, Code.M007, (1, 65)),
+    (b'{"version": 7, "modules": ', Code.M004, (1, 27)),  # cut short: not "nested too deep"
+    (b"[", Code.M004, (1, 2)),
 ])
 def test_strict_parser_rejects_what_json_lets_through(text: bytes, code: Code,
                                                       where: tuple[int, int] | None) -> None:
