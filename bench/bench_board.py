@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
                           baseline="nothing (the baseline, host --verify, needs no install)")
     parser.add_argument("--board", default="mps2-an386", help="board to run on")
     args = bench_args(parser, argv, "bench_board.py")
-    from mlfcheck.boards import board
+    from mlfcheck.board.boards import board
 
     target = board(args.board)
     print(f"Board {target.name} ({target.description}); medians of {args.runs} runs after one "

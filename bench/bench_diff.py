@@ -26,7 +26,7 @@ from bench_validate import (  # noqa: E402
     measure,
 )
 
-from mlfcheck.params import LIST_MAGIC, TENSOR_MAGIC  # noqa: E402
+from mlfcheck.reading.params import LIST_MAGIC, TENSOR_MAGIC  # noqa: E402
 from tests.shared_paths import real_archives  # noqa: E402
 
 TARGET_RATIO = 0.5

@@ -23,8 +23,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from mlfcheck.archive import normalise_name  # noqa: E402
-from mlfcheck.params import LIST_MAGIC, TENSOR_MAGIC  # noqa: E402
+from mlfcheck.reading.archive import normalise_name  # noqa: E402
+from mlfcheck.reading.params import LIST_MAGIC, TENSOR_MAGIC  # noqa: E402
 from tests.shared_paths import real_archives  # noqa: E402
 
 MB = 1000 * 1000

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from mlfcheck.consumers import builtin_profiles, check_archive
-from mlfcheck.layouts import describe_versions
+from mlfcheck.reading.layouts import describe_versions
 from mlfcheck.reporters.compat import render_matrix_markdown
 
 DOC = Path(__file__).resolve().parent / "consumers.md"

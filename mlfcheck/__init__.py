@@ -21,7 +21,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from mlfcheck.version import __version__ as __version__
 
 if TYPE_CHECKING:
     from mlfcheck.api import (
@@ -35,7 +35,6 @@ if TYPE_CHECKING:
         summarize_archive,
         validate_archive,
     )
-    from mlfcheck.archive import Limits
     from mlfcheck.consumers import (
         Failure,
         Profile,
@@ -55,14 +54,15 @@ if TYPE_CHECKING:
         UsageError,
     )
     from mlfcheck.findings import Code, Finding, Severity
-    from mlfcheck.loaded import UnusableArchive
-    from mlfcheck.summary import Summary
+    from mlfcheck.reading.archive import Limits
+    from mlfcheck.reading.loaded import UnusableArchive
+    from mlfcheck.reading.summary import Summary
     from mlfcheck.validate import Report
 
 _WHERE = {
     "mlfcheck.api": ("ExportResult", "Footprint", "compat", "compat_all", "diff_archives",
                      "export_model", "size_archive", "summarize_archive", "validate_archive"),
-    "mlfcheck.archive": ("Limits",),
+    "mlfcheck.reading.archive": ("Limits",),
     "mlfcheck.consumers": ("Failure", "Profile", "ProfileError", "Verdict", "builtin_profiles",
                            "load_profile"),
     "mlfcheck.diff": ("DiffConfig", "DiffResult", "Level", "Rule"),
@@ -71,8 +71,8 @@ _WHERE = {
     "mlfcheck.errors": ("ArchiveError", "BoardError", "ExportError", "MlfcheckError",
                         "UsageError"),
     "mlfcheck.findings": ("Code", "Finding", "Severity"),
-    "mlfcheck.loaded": ("UnusableArchive",),
-    "mlfcheck.summary": ("Summary",),
+    "mlfcheck.reading.loaded": ("UnusableArchive",),
+    "mlfcheck.reading.summary": ("Summary",),
     "mlfcheck.validate": ("Report",),
 }
 _MODULE_OF = {name: module for module, names in _WHERE.items() for name in names}

@@ -14,14 +14,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from mlfcheck.archive import Limits
-    from mlfcheck.boards import Board
+    from mlfcheck.board.boards import Board
+    from mlfcheck.board.footprint import Footprint
     from mlfcheck.consumers import Profile, Verdict
     from mlfcheck.diff import DiffConfig, DiffResult
     from mlfcheck.export import ExportResult, export_model
     from mlfcheck.findings import Code
-    from mlfcheck.footprint import Footprint
-    from mlfcheck.summary import Summary
+    from mlfcheck.reading.archive import Limits
+    from mlfcheck.reading.summary import Summary
     from mlfcheck.validate import Report
 
 PathLike = str | os.PathLike[str]
@@ -77,13 +77,13 @@ def compat_all(path: PathLike, consumers: Sequence[str | Profile] | None = None,
 def summarize_archive(path: PathLike, *, limits: Limits | None = None) -> Summary:
     """What `mlfcheck show` prints, as a typed Summary; UnusableArchive when the metadata is
     unusable."""
-    from mlfcheck.summary import summarize
+    from mlfcheck.reading.summary import summarize
 
     return summarize(path, limits=limits)
 
 
 def _board(target: str | Board) -> Board:
-    from mlfcheck.boards import board
+    from mlfcheck.board.boards import board
 
     return board(target) if isinstance(target, str) else target
 
@@ -95,7 +95,7 @@ def size_archive(path: PathLike, target: str | Board, *, includes: Sequence[Path
 
     Raises BoardError (missing toolchain or headers, a compile error), UsageError (unknown
     board) or ArchiveError."""
-    from mlfcheck.footprint import footprint
+    from mlfcheck.board.footprint import footprint
 
     return footprint(str(path), _board(target), includes=[Path(i) for i in includes],
                      limits=limits)
@@ -117,7 +117,7 @@ def __getattr__(name: str) -> Any:
 
         return getattr(export, name)
     if name == "Footprint":
-        from mlfcheck.footprint import Footprint
+        from mlfcheck.board.footprint import Footprint
 
         return Footprint
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from mlfcheck import crossbuild
+from mlfcheck.board import crossbuild
 from mlfcheck.errors import BoardError
 
 

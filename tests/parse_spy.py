@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mlfcheck import csource
+from mlfcheck.reading import csource
 
 
 def parsed_files(monkeypatch: pytest.MonkeyPatch) -> list[str]:

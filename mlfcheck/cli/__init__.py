@@ -6,8 +6,8 @@ import importlib
 
 import click
 
-from mlfcheck import __version__
 from mlfcheck.cli._common import EXIT_CLEAN, EXIT_FOUND, EXIT_TROUBLE
+from mlfcheck.version import __version__
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("mlfcheck.cli.validate", "Validate MLF archives against their version's rules."),

@@ -9,7 +9,7 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 
-from mlfcheck.archive import Limits, MiB
+from mlfcheck.reading.archive import Limits, MiB
 from mlfcheck.reporters.present import term
 
 EXIT_CLEAN = 0

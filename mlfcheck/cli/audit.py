@@ -8,15 +8,15 @@ from pathlib import Path
 import click
 
 from mlfcheck import audit as auditing
-from mlfcheck.archive import Limits
 from mlfcheck.audit import ArchiveAudit, AuditResult
-from mlfcheck.boards import board
+from mlfcheck.board.boards import board
+from mlfcheck.board.crossbuild import toolchain
 from mlfcheck.cli._common import EXIT_CLEAN, EXIT_FOUND, EXIT_TROUBLE, emit, fail, limit_options
 from mlfcheck.consumers import select_profiles
-from mlfcheck.crossbuild import toolchain
 from mlfcheck.diff import FAIL_ON
 from mlfcheck.diff.config import find_config, load_config
 from mlfcheck.errors import MlfcheckError
+from mlfcheck.reading.archive import Limits
 from mlfcheck.reporters.audit import RENDERERS
 from mlfcheck.reporters.present import term
 

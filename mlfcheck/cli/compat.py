@@ -7,10 +7,10 @@ import sys
 import click
 
 from mlfcheck import api
-from mlfcheck.archive import Limits
 from mlfcheck.cli._common import EXIT_CLEAN, EXIT_FOUND, emit, fail, limit_options
 from mlfcheck.consumers import builtin_profiles, select_profiles
 from mlfcheck.errors import MlfcheckError, UsageError
+from mlfcheck.reading.archive import Limits
 from mlfcheck.reporters.compat import RENDERERS, WHY_RENDERERS
 
 

@@ -8,11 +8,11 @@ from pathlib import Path
 import click
 
 from mlfcheck import api
-from mlfcheck.archive import Limits
 from mlfcheck.cli._common import EXIT_CLEAN, EXIT_FOUND, emit, fail, limit_options
 from mlfcheck.diff.config import find_config, load_config, parse_threshold_option
 from mlfcheck.diff.rules import FAIL_ON
 from mlfcheck.errors import MlfcheckError
+from mlfcheck.reading.archive import Limits
 from mlfcheck.reporters.diff import RENDERERS, Options
 
 

@@ -109,7 +109,7 @@ def _board_lines(run: Any) -> list[str]:
 
 
 def _boards(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> Any:
-    from mlfcheck.boards import board
+    from mlfcheck.board.boards import board
 
     try:
         return tuple(board(v) for v in dict.fromkeys(values))

@@ -6,9 +6,9 @@ import json
 
 import click
 
-from mlfcheck import schemas
 from mlfcheck.cli._common import fail
 from mlfcheck.errors import MlfcheckError
+from mlfcheck.reading import schemas
 
 
 @click.group()

@@ -5,9 +5,9 @@ from __future__ import annotations
 import click
 
 from mlfcheck import api
-from mlfcheck.archive import Limits
 from mlfcheck.cli._common import emit, fail, limit_options
 from mlfcheck.errors import MlfcheckError
+from mlfcheck.reading.archive import Limits
 from mlfcheck.reporters import show as show_reporters
 
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import click
 
-from mlfcheck.archive import Limits
 from mlfcheck.cli._common import emit, fail, limit_options
 from mlfcheck.errors import MlfcheckError
+from mlfcheck.reading.archive import Limits
 
 
 @click.command()

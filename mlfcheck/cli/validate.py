@@ -7,10 +7,10 @@ import sys
 import click
 
 from mlfcheck import api
-from mlfcheck.archive import Limits
 from mlfcheck.cli._common import EXIT_CLEAN, EXIT_FOUND, EXIT_TROUBLE, emit, fail, limit_options
 from mlfcheck.errors import ArchiveError, MlfcheckError
 from mlfcheck.findings import parse_code_selection
+from mlfcheck.reading.archive import Limits
 from mlfcheck.reporters import validate as validate_reporters
 from mlfcheck.reporters.junit import render_junit
 from mlfcheck.reporters.present import term

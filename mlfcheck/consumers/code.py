@@ -1,14 +1,14 @@
 """What a consumer's build finds in an archive's generated code: defined symbols, header structs.
 
-The one place the consumer evaluator asks the C symbol table (mlfcheck.csource); the tables are
-the archive's (Loaded.codegen), parsed once and shared with validation and every profile.
+The one place the consumer evaluator asks the C symbol table (mlfcheck.reading.csource); the
+tables are the archive's (Loaded.codegen), parsed once and shared with validation and every profile.
 """
 
 from __future__ import annotations
 
 from functools import cached_property
 
-from mlfcheck.csource import ENTRY_POINT, CodegenSymbols, Struct, SymbolTable
+from mlfcheck.reading.csource import ENTRY_POINT, CodegenSymbols, Struct, SymbolTable
 
 SOURCE_DIR = "codegen/host/src"
 INCLUDE_DIR = "codegen/host/include"

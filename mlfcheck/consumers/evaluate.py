@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mlfcheck.archive import Archive, Limits
 from mlfcheck.consumers.code import INCLUDE_DIR, SOURCE_DIR, SYSTEM_LIB_ENTRY, CodeFacts
 from mlfcheck.consumers.profile import (
     MODULE,
@@ -22,11 +21,12 @@ from mlfcheck.consumers.profile import (
     Test,
 )
 from mlfcheck.findings import location
-from mlfcheck.jsondoc import JSONDoc, escape_token, is_json_type, json_type
-from mlfcheck.layouts import describe_versions
-from mlfcheck.loaded import METADATA, Loaded, Unavailable
-from mlfcheck.model import Model, Module
-from mlfcheck.schemas import is_version_number
+from mlfcheck.reading.archive import Archive, Limits
+from mlfcheck.reading.jsondoc import JSONDoc, escape_token, is_json_type, json_type
+from mlfcheck.reading.layouts import describe_versions
+from mlfcheck.reading.loaded import METADATA, Loaded, Unavailable
+from mlfcheck.reading.model import Model, Module
+from mlfcheck.reading.schemas import is_version_number
 
 CONTAINER = "container"
 """The read name of a consumer's container check (tar, tar.gz or folder, and member names)."""

@@ -12,9 +12,9 @@ from typing import Any
 
 from jsonschema.exceptions import best_match
 
-from mlfcheck import schemas, userfile
 from mlfcheck.errors import UsageError
-from mlfcheck.jsondoc import JSONDocError, parse_bytes
+from mlfcheck.reading import schemas, userfile
+from mlfcheck.reading.jsondoc import JSONDocError, parse_bytes
 
 MAX_PROFILE_DEPTH = 16
 """Deepest JSON nesting in a profile file (the schema needs 6)."""

@@ -7,18 +7,18 @@ import os
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from mlfcheck.archive import Archive, Limits
 from mlfcheck.diff.comparators import COMPARATORS, Pair
 from mlfcheck.diff.config import BOARD_THRESHOLDS, DiffConfig
 from mlfcheck.diff.normalise import Snapshot
 from mlfcheck.diff.result import Change, ConfigProblem, DiffResult, Metric, Note, Side, SizeRow
 from mlfcheck.diff.rules import FAIL_ON, Level, Rule
 from mlfcheck.findings import Severity
-from mlfcheck.loaded import Loaded, UnusableArchive
+from mlfcheck.reading.archive import Archive, Limits
+from mlfcheck.reading.loaded import Loaded, UnusableArchive
 from mlfcheck.validate import Report, validate_loaded
 
 if TYPE_CHECKING:  # --board and --consumer load their modules when given
-    from mlfcheck.boards import Board
+    from mlfcheck.board.boards import Board
     from mlfcheck.consumers import Profile, Verdict
     from mlfcheck.diff.board import BoardDiff
 

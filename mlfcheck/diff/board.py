@@ -9,14 +9,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from mlfcheck.boards import Board
-from mlfcheck.crossbuild import toolchain
+from mlfcheck.board.boards import Board
+from mlfcheck.board.crossbuild import toolchain
+from mlfcheck.board.footprint import Footprint, footprint
 from mlfcheck.diff.comparators import _growth
 from mlfcheck.diff.config import BOARD_THRESHOLDS, Threshold
 from mlfcheck.diff.result import Change, Note, Size
 from mlfcheck.diff.rules import Rule
 from mlfcheck.errors import MlfcheckError
-from mlfcheck.footprint import Footprint, footprint
 
 
 @dataclass(frozen=True)

@@ -15,15 +15,15 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from mlfcheck.csource import Data, SymbolTable
 from mlfcheck.diff.config import Threshold
 from mlfcheck.diff.normalise import CodeUnit, Snapshot
 from mlfcheck.diff.result import Change, Count, Note, Size, SizeRow, Symbol, TensorType, ValueDiff
 from mlfcheck.diff.rules import Rule
 from mlfcheck.errors import ArchiveError
-from mlfcheck.jsondoc import JSONDocError, escape_token, parse_bytes
-from mlfcheck.model import Module, TensorSpec
-from mlfcheck.params import ParamsError, ParamTensor
+from mlfcheck.reading.csource import Data, SymbolTable
+from mlfcheck.reading.jsondoc import JSONDocError, escape_token, parse_bytes
+from mlfcheck.reading.model import Module, TensorSpec
+from mlfcheck.reading.params import ParamsError, ParamTensor
 
 Item = Change | Note | SizeRow
 MAX_DETAIL_LINES = 24

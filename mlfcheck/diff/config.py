@@ -26,10 +26,10 @@ from typing import Any
 
 from jsonschema.exceptions import best_match
 
-from mlfcheck import schemas, userfile
 from mlfcheck.diff.result import Change
 from mlfcheck.diff.rules import Level, Rule
 from mlfcheck.errors import UsageError
+from mlfcheck.reading import schemas, userfile
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from mlfcheck.csource import C_SOURCE, Data, Function, SymbolTable
-from mlfcheck.jsondoc import JSONDoc
-from mlfcheck.layouts import codegen_prefix, graph_path, header_path, ir_path, params_path
-from mlfcheck.loaded import METADATA, Loaded
-from mlfcheck.model import Module, TensorSpec, dtype_bytes
-from mlfcheck.params import ParamsError, ParamsFile
+from mlfcheck.reading.csource import C_SOURCE, Data, Function, SymbolTable
+from mlfcheck.reading.jsondoc import JSONDoc
+from mlfcheck.reading.layouts import codegen_prefix, graph_path, header_path, ir_path, params_path
+from mlfcheck.reading.loaded import METADATA, Loaded
+from mlfcheck.reading.model import Module, TensorSpec, dtype_bytes
+from mlfcheck.reading.params import ParamsError, ParamsFile
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from mlfcheck import __version__
-from mlfcheck.boards import Board
-from mlfcheck.crossbuild import RUN_TIMEOUT
+from mlfcheck.board.boards import Board
+from mlfcheck.board.crossbuild import RUN_TIMEOUT
 from mlfcheck.errors import ExportError
 from mlfcheck.export import cgen, metadata, onboard, runtime, writer
 from mlfcheck.export.frontends import Imported, Shape, load_model
@@ -20,6 +19,7 @@ from mlfcheck.export.pipeline import compile_model, kernel_prefix
 from mlfcheck.export.plan import Plan, build_plan
 from mlfcheck.export.stages import stage
 from mlfcheck.export.verify import DEFAULT_TOLERANCE, Verification, verify_archive
+from mlfcheck.version import __version__
 
 _NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 

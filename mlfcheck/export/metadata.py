@@ -6,10 +6,10 @@ import json
 from datetime import datetime, timezone
 from typing import Any
 
-from mlfcheck import __version__
 from mlfcheck.export.integer import Lowering
 from mlfcheck.export.pipeline import kernel_symbol
 from mlfcheck.export.plan import Plan, Tensor
+from mlfcheck.version import __version__
 
 VERSION = 8
 DEVICE_CPU = 1

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mlfcheck import crossbuild, elfsize
-from mlfcheck.boards import Board
-from mlfcheck.crossbuild import Fault, Overflow, Toolchain
-from mlfcheck.elfsize import ImageSize
+from mlfcheck.board import crossbuild, elfsize
+from mlfcheck.board.boards import Board
+from mlfcheck.board.crossbuild import Fault, Overflow, Toolchain
+from mlfcheck.board.elfsize import ImageSize
 from mlfcheck.errors import BoardError, ExportError
 from mlfcheck.export.frontends import Imported
 from mlfcheck.export.plan import Plan

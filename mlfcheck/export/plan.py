@@ -16,7 +16,7 @@ from typing import Any
 
 from mlfcheck.errors import ExportError
 from mlfcheck.export.frontends import c_identifier
-from mlfcheck.model import dtype_bytes
+from mlfcheck.reading.model import dtype_bytes
 
 ALIGN = 64
 """Byte alignment of every block in the arena (TVM's kAllocAlignment)."""

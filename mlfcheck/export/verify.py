@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mlfcheck.crossbuild import first_error
+from mlfcheck.board.crossbuild import first_error
 from mlfcheck.errors import ExportError
 from mlfcheck.export.cgen import constant_array, constants_struct
 from mlfcheck.export.frontends import Imported

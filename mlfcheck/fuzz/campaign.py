@@ -22,7 +22,6 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import seed as seed_with
 from hypothesis.strategies import SearchStrategy
 
-from mlfcheck import __version__
 from mlfcheck.errors import ExportError, UnsupportedModel
 from mlfcheck.fuzz.isolation import ChildLimits, Finished, Task, run_all
 from mlfcheck.fuzz.models import FLOAT, Input, Layer, ModelSpec, describe, render
@@ -36,6 +35,7 @@ from mlfcheck.fuzz.properties import (
 )
 from mlfcheck.fuzz.reader import MutationSpec, load_fixtures
 from mlfcheck.fuzz.strategies import models, mutations
+from mlfcheck.version import __version__
 
 T = TypeVar("T")
 TARGETS = ("exporter", "reader")
@@ -178,7 +178,7 @@ def exporter_task(arg: dict[str, Any]) -> dict[str, Any]:
 
 def _archive_shape(path: Path) -> dict[str, int] | None:
     """Storage blocks, workspace bytes and kernels with scratch of an exported archive."""
-    from mlfcheck.archive import Archive
+    from mlfcheck.reading.archive import Archive
 
     if not path.is_file():
         return None
@@ -468,7 +468,7 @@ def read_report(path: Path) -> CampaignResult:
     """A campaign's `--format json` report read back; CampaignError when it is not one."""
     from jsonschema import Draft202012Validator, ValidationError
 
-    from mlfcheck import schemas
+    from mlfcheck.reading import schemas
 
     try:
         doc = json.loads(path.read_text())

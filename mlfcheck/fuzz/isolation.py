@@ -23,8 +23,8 @@ from multiprocessing.connection import wait
 from pathlib import Path
 from typing import Any
 
-PRELOAD = ("tvm", "mlfcheck.export", "mlfcheck.validate", "mlfcheck.diff", "mlfcheck.summary",
-           "mlfcheck.reporters", "mlfcheck.fuzz.properties")
+PRELOAD = ("tvm", "mlfcheck.export", "mlfcheck.validate", "mlfcheck.diff",
+           "mlfcheck.reading.summary", "mlfcheck.reporters", "mlfcheck.fuzz.properties")
 """Modules the fork server imports once, when installed."""
 
 _context: list[Any] = []

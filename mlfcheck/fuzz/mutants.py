@@ -17,9 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import mlfcheck
-
-PACKAGE = Path(mlfcheck.__file__).resolve().parent
+PACKAGE = Path(__file__).resolve().parents[1]
 
 
 @dataclass(frozen=True)
@@ -56,7 +54,7 @@ def load_mutants(path: Path) -> list[Mutant]:
 def plant(mutant: Mutant, into: Path) -> Path:
     """Copy the package (and its schemas, which a source checkout keeps beside it) to `into`,
     apply the mutant's edits there; return `into`."""
-    from mlfcheck.schemas import schema_dir
+    from mlfcheck.reading.schemas import schema_dir
 
     copy = into / "mlfcheck"
     shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))

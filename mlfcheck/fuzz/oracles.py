@@ -2,7 +2,7 @@
 compiles, the parameters are TVM's constants, the header agrees with the metadata, the memory
 the generated C uses agrees with the plan, and a fresh process exports the same bytes.
 
-Each raises PropertyFailure with its bucket; they read the archive through mlfcheck.archive
+Each raises PropertyFailure with its bucket; they read the archive through mlfcheck.reading.archive
 and the generated C as text (a minimal reading of the AOT entry `tvmgen_<m>_run`).
 """
 
@@ -40,7 +40,7 @@ _MEMCPY = re.compile(r"memcpy\(outputs->\w+, tvmgen_\w+_workspace \+ (\d+), (\d+
 
 
 def _read_all(path: Path) -> dict[str, bytes]:
-    from mlfcheck.archive import Archive
+    from mlfcheck.reading.archive import Archive
 
     with Archive(path) as archive:
         return {m.name: archive.read(m.name) for m in archive.files()}
@@ -79,7 +79,7 @@ def params_are_the_constants(result: ExportResult) -> None:
 
     import tvm
 
-    from mlfcheck.params import read_params
+    from mlfcheck.reading.params import read_params
 
     data = _read_all(result.path)[f"parameters/{result.name}.params"]
     ours = read_params(io.BytesIO(data), len(data), digest=True)
@@ -261,7 +261,7 @@ def source_is_the_model(written: bytes, mod: Any) -> None:
 
 
 def _unpack(files: dict[str, bytes], root: Path) -> None:
-    """Write an archive's members (read through mlfcheck.archive) below `root`."""
+    """Write an archive's members (read through mlfcheck.reading.archive) below `root`."""
     for member, data in files.items():
         (root / member).parent.mkdir(parents=True, exist_ok=True)
         (root / member).write_bytes(data)

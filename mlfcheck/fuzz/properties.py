@@ -157,7 +157,7 @@ def archive_validates(path: Path) -> None:
 
 def _members(path: Path) -> dict[str, bytes]:
     """Every regular member of an exported archive by name: its mode and its bytes."""
-    from mlfcheck.archive import Archive
+    from mlfcheck.reading.archive import Archive
 
     with Archive(path) as archive:
         return {m.name: oct(m.mode).encode() + b":" + archive.read(m.name)
@@ -191,8 +191,8 @@ def diff_is_empty(first: Path, second: Path) -> None:
 def memory_map_holds(result: ExportResult) -> None:
     """The workspace covers the largest operator, io is the sum of inputs and outputs, and
     every tensor's size is its shape × dtype."""
-    from mlfcheck.archive import Archive
     from mlfcheck.export.plan import element_bytes
+    from mlfcheck.reading.archive import Archive
 
     with Archive(result.path) as archive:
         entry = json.loads(archive.read("metadata.json"))["modules"][result.name]
@@ -348,11 +348,11 @@ def read_as_the_cli_does(spec: MutationSpec, path: Path, pristine: Path) -> int:
     problems found, 2 could not read). Only MlfcheckError is a documented failure."""
     from mlfcheck.diff import FAIL_ON, diff_archives
     from mlfcheck.errors import MlfcheckError
+    from mlfcheck.reading.summary import summarize
     from mlfcheck.reporters import show as show_reporters
     from mlfcheck.reporters import validate as validate_reporters
     from mlfcheck.reporters.diff import RENDERERS as DIFF_RENDERERS
     from mlfcheck.reporters.diff import Options
-    from mlfcheck.summary import summarize
     from mlfcheck.validate import validate
 
     fmt = "json" if spec.command.endswith("-json") else "text"

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from mlfcheck import __version__
 from mlfcheck.audit import ArchiveAudit, AuditResult, Operator
 from mlfcheck.consumers import Verdict
 from mlfcheck.findings import Severity
+from mlfcheck.reading.summary import Summary
 from mlfcheck.reporters import diff as diff_reporters
 from mlfcheck.reporters import validate as validate_reporters
 from mlfcheck.reporters.compat import cell, verdict_json
@@ -16,7 +16,7 @@ from mlfcheck.reporters.junit import render_audit_junit
 from mlfcheck.reporters.present import byte_count, json_report, md_code, md_text
 from mlfcheck.reporters.present import html_text as _e
 from mlfcheck.reporters.show import summary_json
-from mlfcheck.summary import Summary
+from mlfcheck.version import __version__
 
 METRICS = (("workspace_bytes", "workspace", "#1f77b4"),
            ("constants_bytes", "constants", "#ff7f0e"),

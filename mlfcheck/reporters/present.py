@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from mlfcheck import __version__
+from mlfcheck.version import __version__
 
 FORMAT_VERSION = 1
 """Version of every JSON report format (schemas/*-report.schema.json)."""

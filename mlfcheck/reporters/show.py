@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from mlfcheck.model import TensorSpec
+from mlfcheck.reading.model import TensorSpec
+from mlfcheck.reading.summary import ModuleSummary, Summary
 from mlfcheck.reporters.present import byte_count, json_report, md_code, md_text, text_lines
-from mlfcheck.summary import ModuleSummary, Summary
 
 
 def _tensor(t: TensorSpec) -> str:

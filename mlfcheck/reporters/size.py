@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from mlfcheck import __version__
-from mlfcheck.crossbuild import SIZE_FLAGS
-from mlfcheck.footprint import FLAGS, Footprint
+from mlfcheck.board.crossbuild import SIZE_FLAGS
+from mlfcheck.board.footprint import FLAGS, Footprint
 from mlfcheck.reporters.present import json_text, md_code, text_lines
+from mlfcheck.version import __version__
 
 FORMAT_VERSION = 1
 

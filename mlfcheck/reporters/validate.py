@@ -6,10 +6,10 @@ from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import quote
 
-from mlfcheck import __version__
 from mlfcheck.findings import Code, Finding, Severity
 from mlfcheck.reporters.present import json_report, json_text, md_code, md_text, text_lines
 from mlfcheck.validate import Report, Unreadable, Validation
+from mlfcheck.version import __version__
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 INFO_URI = "https://github.com/mlfcheck/mlfcheck"

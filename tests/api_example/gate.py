@@ -1,5 +1,5 @@
 """A downstream build script using mlfcheck's public API: type-checked with mypy --strict by
-tests/test_api.py, and run by it."""
+tests/unit/test_api.py, and run by it."""
 
 from __future__ import annotations
 

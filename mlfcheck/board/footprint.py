@@ -1,0 +1,68 @@
+"""Footprint: what an archive's generated C costs on a board, per symbol, compiled but not run.
+
+The archive's codegen/host/src/*.c are compiled for the board with -Os and one section per
+symbol, against the archive's own headers (codegen/host/include, runtime/include) and any
+folders the caller adds; each object's symbols give flash and RAM bytes. Works on any version
+whose C carries (or is given) the headers it includes; otherwise names the missing headers.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from mlfcheck.board import crossbuild
+from mlfcheck.board.boards import Board
+from mlfcheck.board.elfsize import SymbolTable, by_size, object_symbols
+from mlfcheck.errors import BoardError
+from mlfcheck.reading.archive import Archive, Limits
+
+SOURCES = "codegen/host/src"
+HEADER_FOLDERS = ("codegen/host/include", "runtime/include")
+"""Archive folders whose files are unpacked as include paths, in this order."""
+FLAGS = ("-std=c11", "-w")
+"""Old archives' C predates today's warnings; only errors stop a size build."""
+
+
+@dataclass(frozen=True)
+class Footprint(SymbolTable):
+    """The symbols an archive's C defines when compiled for a board, and their totals."""
+
+    archive: str
+    board: Board
+    sources: tuple[str, ...]
+    """Archive paths of the compiled files."""
+
+
+def footprint(path: str, board: Board, *, includes: Sequence[Path] = (),
+              limits: Limits | None = None) -> Footprint:
+    """Compile the archive at `path` for `board` and size every symbol it defines.
+
+    Raises BoardError (missing toolchain, missing headers, a compile error) or ArchiveError."""
+    tools = crossbuild.toolchain(run=False)
+    for folder in includes:
+        if not folder.is_dir():
+            raise BoardError(f"include folder {folder} does not exist")
+    with Archive(path, limits=limits) as archive, \
+            tempfile.TemporaryDirectory(prefix="mlfcheck-size-") as tmp:
+        root = Path(tmp)
+        wanted = [m for m in archive.files()
+                  if m.name.startswith(f"{SOURCES}/") or
+                  any(m.name.startswith(f"{h}/") for h in HEADER_FOLDERS)]
+        for member in wanted:
+            target = root.joinpath(*PurePosixPath(member.name).parts)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(archive.read(member.name))
+        sources = [m.name for m in wanted if m.name.endswith(".c")
+                   and str(PurePosixPath(m.name).parent) == SOURCES]
+        if not sources:
+            raise BoardError(f"no C sources under {SOURCES}/ to compile")
+        folders = [root / h for h in HEADER_FOLDERS if (root / h).is_dir()]
+        (root / "obj").mkdir()
+        objects = crossbuild.compile_objects(
+            tools, board, [root / s for s in sources], [*folders, *includes], root / "obj",
+            extra=FLAGS)
+        symbols = by_size(s for obj in objects for s in object_symbols(obj))
+    return Footprint(symbols, path, board, tuple(sources))

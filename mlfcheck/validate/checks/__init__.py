@@ -1,0 +1,30 @@
+"""All checks in one ordered table: document first, then layout, then cross-file consistency."""
+
+from __future__ import annotations
+
+from mlfcheck.validate.checks import consistency, document, files, layout
+from mlfcheck.validate.checks.base import Check, unmet_need
+
+CHECKS: tuple[Check, ...] = (
+    document.container,
+    document.metadata_document,
+    document.declared_version,
+    document.schema,
+    document.version_fingerprint,
+    layout.required_members,
+    layout.unexpected_members,
+    layout.codegen_names,
+    consistency.module_names,
+    consistency.external_dependencies,
+    consistency.io_sizes,
+    consistency.constants_size,
+    consistency.workspace_covers_operators,
+    files.parameters_file,
+    files.graph_config,
+    files.params_are_graph_inputs,
+    files.operator_functions_defined,
+    files.header_declares_tensors,
+    files.generated_code_parses,
+)
+
+__all__ = ["CHECKS", "Check", "unmet_need"]

@@ -1,0 +1,124 @@
+"""The campaign and `mlfcheck fuzz`: seeded draws, bucketed outcomes, reproducers, exit codes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from conftest import real_dir
+from jsonschema import Draft202012Validator
+
+from mlfcheck.cli.fuzz import fuzz
+from mlfcheck.fuzz import campaign
+from mlfcheck.fuzz.campaign import CampaignResult, Counterexample, draw
+from mlfcheck.fuzz.mutants import Edit, Mutant, run_with
+from mlfcheck.fuzz.properties import Bucket
+from mlfcheck.fuzz.strategies import models, mutations
+from mlfcheck.reading import schemas
+
+REAL = str(real_dir())
+
+
+def _result(found: bool) -> CampaignResult:
+    bad = (Counterexample(Bucket.CRASH, "TypeError in x.py:f", 3, 7, "validate a as tar",
+                          "Traceback ...\nTypeError: boom", None),) if found else ()
+    counts = {Bucket.OK: 7, Bucket.CRASH: 3} if found else {Bucket.OK: 10}
+    return CampaignResult("reader", 1, 10, 10, 2.0, 0.5, counts, bad, False, None, False)
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize(("found", "code"), [(False, 0), (True, 1)])
+def test_the_exit_code_says_whether_a_counterexample_was_found(
+        monkeypatch: pytest.MonkeyPatch, found: bool, code: int) -> None:
+    monkeypatch.setattr(campaign, "run_campaign", lambda options, progress: _result(found))
+    done = CliRunner().invoke(fuzz, ["--target", "reader", "--fixtures", REAL])
+    assert done.exit_code == code, done.output
+    assert "fuzzing" not in done.output  # no progress bar when not on a terminal
+    assert ("crash" in done.output) is found
+    assert ("no counterexample found" in done.output) is not found
+
+
+def test_a_campaign_that_cannot_run_exits_2_with_one_line() -> None:
+    done = CliRunner().invoke(fuzz, ["--target", "reader"])
+    assert done.exit_code == 2
+    assert done.stderr.strip() == ("mlfcheck fuzz: error: reader fuzzing needs archives: "
+                                   "give --fixtures PATH")
+
+
+def test_the_same_seed_draws_the_same_examples() -> None:
+    assert draw(models(), 15, 3) == draw(models(), 15, 3)
+    assert draw(models(), 15, 3) != draw(models(), 15, 4)
+    strategy = mutations(fixtures=["a", "b"])
+    assert draw(strategy, 30, 1) == draw(strategy, 30, 1)
+
+
+PLANTED = Mutant("validate-crashes", "validate raises on every archive", (Edit(
+    "validate.py", "    with Archive(path, limits=limits) as archive:\n",
+    "    raise LookupError('planted')\n    with Archive(path, limits=limits) as archive:\n"),))
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize("mutant", [None, PLANTED], ids=["real", "planted-crash"])
+def test_a_reader_campaign_buckets_every_example_and_writes_reproducers(
+        tmp_path: Path, mutant: Mutant | None) -> None:
+    out = tmp_path / "out"
+    done = run_with(mutant, ["fuzz", "--target", "reader", "--examples", "30", "--seed", "7",
+                             "--jobs", "2", "--fixtures", REAL, "--out", str(out),
+                             "--format", "json"])
+    assert done.returncode in (0, 1), done.stderr
+    report = json.loads(done.stdout)
+    Draft202012Validator(schemas.load("fuzz-report.schema.json")).validate(report)
+    assert report["format_version"] == 1 and report["ran"] == 30
+    assert sum(report["counts"].values()) == 30
+    assert (done.returncode == 1) == bool(report["counterexamples"])
+    crashes = [c for c in report["counterexamples"] if "LookupError" in c["signature"]]
+    assert bool(crashes) is (mutant is not None)
+    for c in report["counterexamples"]:
+        folder = Path(c["reproducer"])
+        record = json.loads((folder / "reproducer.json").read_text())
+        assert record["seed"] == 7 and record["replay"][0].startswith("mlfcheck ")
+        assert record["bucket"] == c["bucket"] and record["signature"] == c["signature"]
+        assert (folder / "input" / "pristine.tar").is_file()
+        assert "LookupError" not in c["signature"] or "planted" in (
+            folder / "detail.txt").read_text()
+    for c in crashes:  # shrunk: one mutation step, read by validate from a plain tar
+        assert c["shrunk"].startswith("validate ") and " as tar: " in c["shrunk"]
+        assert c["shrunk"].count("(") == 1, c["shrunk"]
+
+
+@pytest.mark.tvm
+def test_an_exporter_campaign_runs_each_model_in_a_child(tmp_path: Path) -> None:
+    pytest.importorskip("tvm")
+    done = CliRunner().invoke(fuzz, ["--examples", "3", "--seed", "1", "--max-ops", "3",
+                                     "--out", str(tmp_path)])
+    assert done.exit_code == 0, done.output
+    assert "ran 3 of 3 examples" in done.output and "no counterexample found" in done.output
+
+
+@pytest.mark.shared
+def test_shards_merge_into_the_unsharded_campaign(tmp_path: Path) -> None:
+    args = ["fuzz", "--target", "reader", "--examples", "24", "--seed", "3", "--fixtures", REAL,
+            "--no-shrink", "--format", "json"]
+    whole = run_with(PLANTED, args)
+    reports = []
+    for k in (1, 2, 3):
+        part = run_with(PLANTED, [*args, "--shard", f"{k}/3"])
+        assert part.returncode == 1, part.stderr
+        (tmp_path / f"{k}.json").write_text(part.stdout)
+        reports.append(str(tmp_path / f"{k}.json"))
+        assert json.loads(part.stdout)["ran"] == 8
+    merged = CliRunner().invoke(fuzz, ["merge", *reports, "--format", "json"])
+    assert merged.exit_code == 1, merged.output
+    want, got = json.loads(whole.stdout), json.loads(merged.stdout)
+    Draft202012Validator(schemas.load("fuzz-report.schema.json")).validate(got)
+    assert got["counts"] == want["counts"] and got["ran"] == 24
+    assert got["shards"] == [1, 2, 3] and got["shard_count"] == 3
+    assert [(c["bucket"], c["signature"], c["count"], c["example"])
+            for c in got["counterexamples"]] == [
+        (c["bucket"], c["signature"], c["count"], c["example"])
+        for c in want["counterexamples"]]
+    again = CliRunner().invoke(fuzz, ["merge", reports[0], reports[0]])
+    assert again.exit_code == 2
+    assert again.stderr.strip() == "mlfcheck fuzz merge: error: shard 1 is given twice"

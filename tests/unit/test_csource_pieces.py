@@ -1,0 +1,255 @@
+"""Reading C in pieces, and leaving weight arrays out of the parse, changes how fast a file is
+read, never what is read: every symbol table equals the one a single whole-file parse gives."""
+
+from __future__ import annotations
+
+import tarfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from mlfcheck.reading import csource
+from mlfcheck.reading.csource import SymbolTable, parse
+
+
+def whole_file_table(source: bytes) -> tuple[list[tuple[Any, ...]], Any]:
+    """The reference: one plain parse of the whole preprocessed file, nothing left out."""
+    text, attributes = csource._prepare(source)
+    tree = csource.Parser(csource._LANGUAGE).parse(text)
+    reader = csource._Reader("", text, attributes, {})
+    reader.item_list(tree.root_node)
+    folder = csource._Text(text)
+    items = [*reader.functions, *reader.data, *reader.prototypes, *reader.structs,
+             *reader.macros, *reader.others]
+    return [facts(i, folder) for i in items], csource._first_error(tree.root_node, text)
+
+
+def facts(item: Any, text: csource._Text | None = None) -> tuple[Any, ...]:
+    """Everything a symbol says, its folded text and values included."""
+    if text is not None and isinstance(item, csource.Function | csource.Data):
+        object.__setattr__(item, "_text", text)
+    out: list[Any] = [type(item).__name__, item.span]
+    for name in ("name", "kind", "signature", "static", "size", "type", "count", "storage",
+                 "value", "has_members", "members", "folded", "initializer"):
+        out.append(getattr(item, name, None))
+    if isinstance(item, csource.Data):
+        out.append(item.values())
+    return tuple(out)
+
+
+def table_facts(table: SymbolTable) -> tuple[list[tuple[Any, ...]], Any]:
+    items = [*table.functions, *table.data, *table.prototypes, *table.structs, *table.macros,
+             *table.others]
+    return [facts(i) for i in items], table.error
+
+
+def real_c_files(real: dict[str, Path]) -> list[tuple[str, bytes]]:
+    out = []
+    for name, path in real.items():
+        if path.is_dir():
+            out += [(f"{name}/{p.relative_to(path)}", p.read_bytes())
+                    for p in sorted(path.rglob("*")) if p.suffix in (".c", ".h")]
+            continue
+        with tarfile.open(path) as tar:
+            for m in tar.getmembers():
+                handle = tar.extractfile(m) if m.isfile() else None
+                if handle is not None and m.name.endswith((".c", ".h")):
+                    out.append((f"{name}/{m.name}", handle.read()))
+    return out
+
+
+def test_every_real_c_file_reads_as_one_whole_parse_reads_it(real: dict[str, Path]) -> None:
+    files = real_c_files(real)
+    assert len(files) >= 25
+    pieced = 0
+    for name, source in files:
+        text, _ = csource._prepare(source)
+        pieced += len(csource._pieces(source, text)) > 1
+        assert table_facts(parse("f.c", source)) == whole_file_table(source), name
+    assert pieced >= 5  # the pieces are really used on TVM's output
+
+
+def test_weight_arrays_are_left_out_of_the_parse_yet_counted_and_compared_by_value(
+        real: dict[str, Path]) -> None:
+    lib0 = real["esp32s3-example-v7-aot"] / "codegen/host/src/default_lib0.c"
+    text, _ = csource._prepare(lib0.read_bytes())
+    _, skipped = csource._tree(text)
+    assert len(skipped) >= 10  # the constant pool's arrays
+    table = parse("default_lib0.c", lib0.read_bytes())
+    pool = {d.name: d for d in table.data}["global_const_workspace.constant_16_let"]
+    values = pool.values()
+    assert pool.count == 36864 and values is not None and len(values) == 36864
+
+
+_NUMBERS = st.one_of(
+    st.integers(-300, 300).map(str), st.integers(0, 255).map(lambda n: f"{n:#04x}"),
+    st.integers(0, 255).map(lambda n: f"+0x{n:02x}"),
+    st.integers(0, 255).map(lambda n: f"-0x{n:x}"),
+    st.floats(-1e6, 1e6, allow_nan=False).map(lambda f: f"{f!r}f"),
+    st.floats(-1e6, 1e6, allow_nan=False).map(float.hex),
+    st.sampled_from(["1u", "2UL", "0x1fu", "3.", ".5", "1e-5f", "- 7", "0x1.8p+3f"]))
+_AWKWARD = st.sampled_from(["x", "1 2", "(int)3", "'a'", "/* c */ 4", "0x", "1ff", "1.5u", "{1}",
+                            "\"s\"", ""])
+
+
+@st.composite
+def weight_array(draw: st.DrawFn) -> str:
+    """A TVM-style constant array, sometimes with an element no fast path may take."""
+    elements = draw(st.lists(_NUMBERS, min_size=1, max_size=120))
+    if draw(st.integers(0, 4)) == 0:
+        elements.insert(draw(st.integers(0, len(elements))), draw(_AWKWARD))
+    joints = draw(st.sampled_from([", ", ",", ",\n    ", " , "]))
+    trailing = draw(st.sampled_from(["", ",", ", ", ",\n"]))
+    size = draw(st.sampled_from(["", str(len(elements))]))
+    name = draw(st.sampled_from(["w", "fused_constant", "p0"]))
+    attribute = draw(st.sampled_from(["", ' __attribute__((aligned(16)))',
+                                      ' __attribute__((section(".rodata.tvm"), ))']))
+    return (f"static const int8_t {name}[{size}]{attribute} = {{\n    {joints.join(elements)}"
+            f"{trailing}\n}};\n")
+
+
+_FUNCTION = st.builds(
+    lambda name, n, guard: (
+        ("#ifdef __cplusplus\nextern \"C\"\n#endif\n" if guard else "")
+        + f"TVM_DLL int32_t {name}(void* a, void* b) {{\n"
+        + "".join(f"  ((float*)b)[{i}] = ((float*)a)[{i}] * {i}.0f;\n" for i in range(n))
+        + "\n  return 0;\n}\n"),
+    st.sampled_from(["f", "tvmgen_default_fused_add", "tvmgen_default_run"]),
+    st.integers(0, 30), st.booleans())
+_ITEM = st.one_of(
+    _FUNCTION, weight_array(),
+    st.sampled_from(['#include "tvm/runtime/c_runtime_api.h"\n', "#define W_SIZE 128\n",
+                     "// a comment;\n", "/* a\n\n   block */\n", "int32_t f(void);\n",
+                     "struct s {\n  int8_t a[4];\n};\n", "#ifdef __cplusplus\n}\n#endif\n",
+                     "__attribute__((aligned(16)))\n", "int x\n", "}\n", "#if 0\n", "#endif\n",
+                     "\n", "\n\n", "static int8_t y = 3;\n"]))
+
+
+@given(items=st.lists(_ITEM, max_size=12), cut=st.integers(0, 40), truncate=st.booleans())
+def test_any_file_reads_as_one_whole_parse_reads_it(items: list[str], cut: int,
+                                                    truncate: bool) -> None:
+    source = "".join(items).encode()
+    if truncate and source:
+        source = source[:len(source) - cut % len(source)]
+    assert table_facts(parse("f.c", source)) == whole_file_table(source)
+
+
+def test_a_piece_is_parsed_once_whatever_file_it_sits_in() -> None:
+    functions = [(f"TVM_DLL int32_t tvmgen_default_op_{n}(void* a) {{\n"
+                  + "".join(f"  ((float*)a)[{i}] = {n}.0f;\n" for i in range(12))
+                  + "  return 0;\n}\n\n") for n in range(40)]
+    first = parse("a.c", "".join(functions).encode())
+    before = (csource._PIECES.hits, csource._PIECES.misses)
+    moved = parse("b.c", "".join(reversed(functions)).encode())
+    after = (csource._PIECES.hits, csource._PIECES.misses)
+    assert after[1] == before[1] and after[0] - before[0] == 40
+    assert [f.name for f in moved.functions] == [f.name for f in reversed(first.functions)]
+    assert moved.functions[0].span.first_line == 1 and moved.functions[0].file == "b.c"
+    assert {f.name: f.body_digest for f in moved.functions} == \
+        {f.name: f.body_digest for f in first.functions}
+
+
+@pytest.mark.parametrize("tail", [b"", b", 1 2}", b", x}"])
+def test_a_broken_weight_array_is_a_syntax_error_at_its_place(tail: bytes) -> None:
+    source = b"const int8_t w[] = {" + b", ".join(b"+0x1f" for _ in range(50_000)) + tail
+    table = parse("w.c", source)
+    assert table.error is not None and table.error == whole_file_table(source)[1]
+
+
+@pytest.mark.parametrize("trailing", [b"", b",", b", \n"])
+@pytest.mark.parametrize("bad_at", [None, 0, 32767, 32768, 65535])
+def test_a_list_longer_than_one_window_is_checked_across_windows(trailing: bytes,
+                                                                  bad_at: int | None) -> None:
+    elements = [b"1"] * 65536  # "1," is 2 bytes: windows (64 KiB) end near element 32768
+    if bad_at is not None:
+        elements[bad_at] = b"1 2"
+    source = b"const int8_t w[] = {" + b",".join(elements) + trailing + b"};\n"
+    table = parse("w.c", source)
+    assert table_facts(table) == whole_file_table(source)
+    assert (table.error is None) == (bad_at is None)
+    assert table.error is not None or table.data[0].count == 65536
+
+
+def _many_files(count: int) -> list[tuple[str, bytes]]:
+    """`count` distinct C files of about 6 KB each, three functions apiece."""
+    files = []
+    for n in range(count):
+        body = "".join(f"  ((float*)b)[{i}] = ((float*)a)[{i}] * {n}.{i}f;\n" for i in range(40))
+        text = "".join(f"TVM_DLL int32_t tvmgen_default_op_{n}_{k}(void* a, void* b) {{\n"
+                       f"{body}  return {k};\n}}\n\n" for k in range(3))
+        files.append((f"codegen/host/src/default_lib{n}.c", text.encode()))
+    return files
+
+
+def _tables_in_one_process(files: list[tuple[str, bytes]],
+                           monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    with monkeypatch.context() as m:
+        m.setattr(csource, "_PIECES", csource._PieceCache(1 << 28))
+        m.setattr(csource, "_PARALLEL_AT_LEAST", 1 << 62)
+        return [table_facts(t) for t in csource.parse_all(files)]
+
+
+@pytest.mark.skipif(not csource._can_fork(), reason="needs fork and a second core")
+def test_a_large_batch_is_parsed_half_in_a_child_with_the_same_tables(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    files = _many_files(300)
+    assert sum(len(s) for _, s in files) > csource._PARALLEL_AT_LEAST
+    children: list[int] = []
+    fork = csource.os.fork
+
+    def counted() -> int:
+        pid = fork()
+        if pid:
+            children.append(pid)
+        return pid
+    monkeypatch.setattr(csource, "_PIECES", csource._PieceCache(1 << 28))
+    monkeypatch.setattr(csource.os, "fork", counted)
+    parallel = [table_facts(t) for t in csource.parse_all(files)]
+    monkeypatch.undo()
+    assert len(children) == 1
+    assert parallel == _tables_in_one_process(files, monkeypatch)
+
+
+@pytest.mark.skipif(not csource._can_fork(), reason="needs fork and a second core")
+def test_a_child_that_sends_nothing_back_costs_time_not_tables(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    files = _many_files(300)
+
+    def refuse(*args: Any) -> bytes:
+        raise MemoryError("the child cannot pickle its half")
+    monkeypatch.setattr(csource, "_PIECES", csource._PieceCache(1 << 28))
+    monkeypatch.setattr(csource.pickle, "dumps", refuse)  # seen by the child only
+    tables = [table_facts(t) for t in csource.parse_all(files)]
+    monkeypatch.undo()
+    assert tables == _tables_in_one_process(files, monkeypatch)
+
+
+def test_a_fork_refused_by_the_system_parses_everything_here(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    files = _many_files(300)
+
+    def refused() -> int:
+        raise BlockingIOError(11, "Resource temporarily unavailable")  # RLIMIT_NPROC
+    monkeypatch.setattr(csource, "_PIECES", csource._PieceCache(1 << 28))
+    monkeypatch.setattr(csource, "_can_fork", lambda: True)
+    monkeypatch.setattr(csource.os, "fork", refused)
+    tables = [table_facts(t) for t in csource.parse_all(files)]
+    monkeypatch.undo()
+    assert tables == _tables_in_one_process(files, monkeypatch)
+
+
+def test_the_piece_cache_forgets_the_least_recently_used_beyond_its_limit() -> None:
+    cache = csource._PieceCache(limit=12)
+    keys = [(bytes([65 + n]) * 5, ()) for n in range(3)]  # 5 bytes of text each
+    for key in keys[:2]:
+        cache.read(key)
+    cache.read(keys[0])  # used again: now the most recent
+    cache.read(keys[2])  # 15 bytes > 12: the least recently used (keys[1]) goes
+    assert cache.get(keys[1]) is None and cache.held == 10
+    assert cache.get(keys[0]) is not None and cache.get(keys[2]) is not None
+    assert (cache.hits, cache.misses) == (1, 3)
+    cache.put((b"x" * 13, ()), cache.read(keys[0]))  # larger than the limit: not kept
+    assert cache.held == 10
