@@ -7,20 +7,31 @@ import os
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from mlfcheck.diff.comparators import COMPARATORS, Pair
 from mlfcheck.diff.config import BOARD_THRESHOLDS, DiffConfig
 from mlfcheck.diff.normalise import Snapshot
-from mlfcheck.diff.result import Change, ConfigProblem, DiffResult, Metric, Note, Side, SizeRow
+from mlfcheck.diff.result import (
+    BoardDiff,
+    Change,
+    ConfigProblem,
+    DiffResult,
+    Metric,
+    Note,
+    Side,
+    SizeRow,
+)
 from mlfcheck.diff.rules import FAIL_ON, Level, Rule
+from mlfcheck.diff.sections import layout, metadata
+from mlfcheck.diff.sections.common import Pair
+from mlfcheck.diff.table import COMPARATORS
 from mlfcheck.findings import Severity
 from mlfcheck.reading.archive import Archive, Limits
+from mlfcheck.reading.csource import CParser
 from mlfcheck.reading.loaded import Loaded, UnusableArchive
 from mlfcheck.validate import Report, validate_loaded
 
 if TYPE_CHECKING:  # --board and --consumer load their modules when given
     from mlfcheck.board.boards import Board
     from mlfcheck.consumers import Profile, Verdict
-    from mlfcheck.diff.board import BoardDiff
 
 RANK = {c.section: i for i, c in enumerate(COMPARATORS)}
 """Report order of the sections: the order of the comparators, most specific first."""
@@ -32,18 +43,22 @@ __all__ = ["FAIL_ON", "DiffConfig", "DiffResult", "Level", "Rule", "UnusableArch
 def diff_archives(old: str | os.PathLike[str], new: str | os.PathLike[str], *,
                   config: DiffConfig | None = None, include_volatile: bool = False,
                   limits: Limits | None = None, today: dt.date | None = None,
-                  consumer: Profile | None = None, board: Board | None = None) -> DiffResult:
+                  consumer: Profile | None = None, board: Board | None = None,
+                  parser: CParser | None = None) -> DiffResult:
     """Compare two archives of any versions.
 
     With `consumer`, a change is breaking exactly when it breaks that consumer's reads (D901);
     every other change is capped at warning. With `board`, both archives' C is compiled for it
-    and sized per symbol (D211-D214).
+    and sized per symbol (D211-D214). Both sides' C is read by one `parser` (default: a new
+    one), so what they have in common is parsed once.
 
     Raises ArchiveError when an input cannot be read and UnusableArchive when its metadata
     cannot be read into a model; archives with other validation errors are still compared.
     """
+    shared = parser if parser is not None else CParser()
     with Archive(old, limits=limits) as a, Archive(new, limits=limits) as b:
-        return diff_loaded(Loaded(a, digest_params=True), Loaded(b, digest_params=True),
+        return diff_loaded(Loaded(a, digest_params=True, parser=shared),
+                           Loaded(b, digest_params=True, parser=shared),
                            labels=(str(old), str(new)), config=config,
                            include_volatile=include_volatile, today=today, consumer=consumer,
                            board=board)
@@ -56,25 +71,11 @@ def diff_loaded(old: Loaded, new: Loaded, *, labels: tuple[str, str] | None = No
     """Compare two loaded archives (loaded with `digest_params=True`); `reports` are their
     validation reports when the caller has them already, `labels` name them (default: paths)."""
     config = config or DiffConfig()
-    changes: list[Change] = []
-    notes: list[Note] = []
-    sizes: list[SizeRow] = []
     if reports is None:
         reports = (validate_loaded(old), validate_loaded(new))
     names = labels or (old.archive.path, new.archive.path)
     pair = Pair(Snapshot(names[0], old), Snapshot(names[1], new), config.thresholds)
-    for comparator in COMPARATORS:
-        for item in comparator.fn(pair):
-            if isinstance(item, Note):
-                notes.append(item)
-            elif isinstance(item, SizeRow):
-                sizes.append(item)
-            elif item.rule.volatile and not include_volatile:
-                notes.append(Note(item.section, item.module, "volatile",
-                                  f"{item.subject} differs (volatile, ignored; "
-                                  "--include-volatile shows it)"))
-            else:
-                changes.append(item)
+    changes, notes, sizes = _compare(pair, include_volatile=include_volatile)
     sized: BoardDiff | None = None
     thresholds = dict(config.thresholds)
     if board is not None:
@@ -91,8 +92,9 @@ def diff_loaded(old: Loaded, new: Loaded, *, labels: tuple[str, str] | None = No
         old_verdict = evaluate(consumer, old)
         changes += _consumer_changes(old_verdict, new)
         if not old_verdict.readable:
-            notes.append(Note("metadata", "", "skipped", f"consumer {consumer.name} cannot "
-                              "read the old archive either; nothing of it can break"))
+            notes.append(metadata.note(module="", kind="skipped", text=f"consumer "
+                                       f"{consumer.name} cannot read the old archive either; "
+                                       "nothing of it can break"))
     sides = (_side(pair.old, reports[0]), _side(pair.new, reports[1]))
     metrics = _metrics(pair.old, pair.new)
     judged, problems = _apply(config, changes, today or dt.date.today())
@@ -112,6 +114,28 @@ def diff_loaded(old: Loaded, new: Loaded, *, labels: tuple[str, str] | None = No
         metrics=metrics)
 
 
+def _compare(pair: Pair, *,
+             include_volatile: bool) -> tuple[list[Change], list[Note], list[SizeRow]]:
+    """Every comparator's changes, notes and size rows; a volatile change is a note unless
+    `include_volatile`."""
+    changes: list[Change] = []
+    notes: list[Note] = []
+    sizes: list[SizeRow] = []
+    for comparator in COMPARATORS:
+        for item in comparator.fn(pair):
+            if isinstance(item, Note):
+                notes.append(item)
+            elif isinstance(item, SizeRow):
+                sizes.append(item)
+            elif item.rule.volatile and not include_volatile:
+                notes.append(Note(section=item.section, module=item.module, kind="volatile",
+                                  text=f"{item.subject} differs (volatile, ignored; "
+                                  "--include-volatile shows it)"))
+            else:
+                changes.append(item)
+    return changes, notes, sizes
+
+
 def _consumer_changes(old: Verdict, new: Loaded) -> list[Change]:
     """One D901 change per read of the consumer that works on the old archive, fails on the new."""
     from mlfcheck.consumers import broken_by
@@ -120,9 +144,11 @@ def _consumer_changes(old: Verdict, new: Loaded) -> list[Change]:
     out = []
     for f in broken_by(old, new):
         why = f"the consumer {f.why}" + (f"; {f.error}" if f.error else "")
-        out.append(Change(Rule.D901, "metadata" if f.member == "metadata.json" else "layout",
-                          f.module or "", f"{consumer.name}: {f.read}", "read succeeds",
-                          f.message, why, (f.location(),) if f.location() else ()))
+        section = metadata.SECTION if f.member == "metadata.json" else layout.SECTION
+        out.append(Change(rule=Rule.D901, section=section, module=f.module or "",
+                          subject=f"{consumer.name}: {f.read}", old="read succeeds",
+                          new=f.message, reason=why,
+                          details=(f.location(),) if f.location() else ()))
     return out
 
 

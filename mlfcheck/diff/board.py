@@ -1,47 +1,22 @@
 """diff --board: both archives' C compiled for one board, compared symbol by symbol.
 
-The per-symbol table (flash and RAM, old → new) is a fact for reporters; the totals of the
-archive's own symbols become changes under the 'flash' and 'ram' growth thresholds.
+The per-symbol table (flash and RAM, old → new: `BoardDiff` of mlfcheck.diff.result) is a fact
+for reporters; the totals of the archive's own symbols become memory-section changes under the
+'flash' and 'ram' growth thresholds.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from mlfcheck.board.boards import Board
 from mlfcheck.board.crossbuild import toolchain
 from mlfcheck.board.footprint import Footprint, footprint
-from mlfcheck.diff.comparators import _growth
 from mlfcheck.diff.config import BOARD_THRESHOLDS, Threshold
-from mlfcheck.diff.result import Change, Note, Size
+from mlfcheck.diff.result import BoardDiff, Change, Note, Size, SymbolDelta
 from mlfcheck.diff.rules import Rule
+from mlfcheck.diff.sections import memory
 from mlfcheck.errors import MlfcheckError
-
-
-@dataclass(frozen=True)
-class SymbolDelta:
-    """One symbol's flash and RAM in each archive (0 where it is absent)."""
-
-    name: str
-    kind: str
-    old_flash: int
-    new_flash: int
-    old_ram: int
-    new_ram: int
-
-
-@dataclass(frozen=True)
-class BoardDiff:
-    """Both archives sized for one board: totals and every symbol that differs."""
-
-    board: Board
-    old_flash: int
-    new_flash: int
-    old_ram: int
-    new_ram: int
-    symbols: tuple[SymbolDelta, ...]
-    """Symbols whose flash or RAM differ, largest change first."""
 
 
 def _by_name(fp: Footprint) -> dict[str, tuple[str, int, int]]:
@@ -63,8 +38,8 @@ def compare_on_board(old_path: str, new_path: str, board: Board,
         try:
             sized.append(footprint(path, board))
         except MlfcheckError as exc:
-            return None, [Note("memory", "", "skipped", f"--board {board.name}: the {label} "
-                               f"archive's C does not compile: {exc}")]
+            return None, [memory.note(module="", kind="skipped", text=f"--board {board.name}: "
+                                      f"the {label} archive's C does not compile: {exc}")]
     old, new = sized
     a, b = _by_name(old), _by_name(new)
     rows = [SymbolDelta(name, (b.get(name) or a[name])[0], *_pair(a, b, name))
@@ -80,10 +55,10 @@ def compare_on_board(old_path: str, new_path: str, board: Board,
             ("ram", old.ram, new.ram, Rule.D213, Rule.D214)):
         if before == after:
             continue
-        over, why = _growth(metric, before, after, limits[metric])
-        items.append(Change(over_rule if over else rule, "memory", "",
-                            f"{metric} on {board.name}", Size(before), Size(after), why,
-                            threshold=str(limits[metric])))
+        over, why = limits[metric].judge(metric, before, after)
+        items.append(memory.change(rule=over_rule if over else rule, module="",
+                                   subject=f"{metric} on {board.name}", old=Size(before),
+                                   new=Size(after), reason=why, threshold=str(limits[metric])))
     return table, items
 
 

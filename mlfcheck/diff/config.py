@@ -75,6 +75,13 @@ class Threshold:
             return growth > self.value
         return old == 0 or growth * 100 > self.value * old
 
+    def judge(self, metric: str, old: int, new: int) -> tuple[bool, str]:
+        """(over the threshold?, reason) for `metric` that changed from `old` to `new`."""
+        over = self.exceeded(old, new)
+        if new <= old:
+            return False, f"the {metric} shrank"
+        return over, f"{'over' if over else 'within'} the {metric} threshold"
+
     def __str__(self) -> str:
         if self.percent:
             return f"{self.value:g}%"

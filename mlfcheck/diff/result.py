@@ -1,4 +1,5 @@
-"""The records a diff produces: changes, ordering-only notes, both sides, and the result tree."""
+"""The records a diff produces: changes, ordering-only notes, both sides, the board table, and
+the result tree."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from mlfcheck.diff.rules import Level, Rule
 from mlfcheck.findings import Finding
 
 if TYPE_CHECKING:
-    from mlfcheck.diff.board import BoardDiff
+    from mlfcheck.board.boards import Board
 
 SECTION_TITLES = {
     "metadata": "metadata", "layout": "layout", "memory": "memory", "io": "inputs/outputs",
@@ -69,9 +70,10 @@ class ValueDiff:
     """Largest absolute difference; None when only NaNs differ or values are not decoded."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Change:
-    """One difference between the archives that a consumer could notice."""
+    """One difference between the archives that a consumer could notice (built by keyword, so
+    old and new, or subject and reason, cannot swap unnoticed)."""
 
     rule: Rule
     """Stable rule ID; see `mlfcheck explain D101`."""
@@ -158,7 +160,7 @@ class Metric:
     new: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Note:
     """A difference that is not a change (ordering only, a volatile field) or a skipped check."""
 
@@ -172,6 +174,32 @@ class Note:
     def sort_key(self, rank: Mapping[str, int]) -> tuple[str, int, str]:
         """Report order: module, section (by `rank`, the comparator order), text."""
         return (self.module, rank[self.section], self.text)
+
+
+@dataclass(frozen=True)
+class SymbolDelta:
+    """With `--board`: one symbol's flash and RAM in each archive (0 where it is absent)."""
+
+    name: str
+    kind: str
+    old_flash: int
+    new_flash: int
+    old_ram: int
+    new_ram: int
+
+
+@dataclass(frozen=True)
+class BoardDiff:
+    """With `--board`: both archives sized for one board, totals and every symbol that
+    differs."""
+
+    board: Board
+    old_flash: int
+    new_flash: int
+    old_ram: int
+    new_ram: int
+    symbols: tuple[SymbolDelta, ...]
+    """Symbols whose flash or RAM differ, largest change first."""
 
 
 @dataclass(frozen=True)

@@ -133,11 +133,6 @@ def test_json_output_validates_against_its_schema_for_every_real_pair() -> None:
             assert doc["format"] == "mlfcheck-diff" and doc["format_version"] == 2
 
 
-def test_the_schema_lists_every_rule() -> None:
-    schema = schemas.load("diff-report.schema.json")
-    assert schema["$defs"]["change"]["properties"]["rule"]["enum"] == [r.name for r in Rule]
-
-
 def test_every_format_is_byte_identical_across_runs() -> None:
     for fmt in RENDERERS:
         first, second = run(V4, V5, "--format", fmt), run(V4, V5, "--format", fmt)

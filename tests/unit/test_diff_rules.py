@@ -21,10 +21,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mlfcheck.diff import diff_archives
-from mlfcheck.diff.comparators import COMPARATORS
 from mlfcheck.diff.config import DiffConfig, Threshold
 from mlfcheck.diff.result import DiffResult
 from mlfcheck.diff.rules import Rule
+from mlfcheck.diff.table import COMPARATORS
 from mlfcheck.reading.archive import Archive
 from mlfcheck.reading.params import LIST_MAGIC, TENSOR_MAGIC, read_params
 

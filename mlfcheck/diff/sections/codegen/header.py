@@ -1,0 +1,89 @@
+"""The interface header codegen/host/include/tvmgen_<m>.h as a C API: its structs and their
+members, *_SIZE macros, entry-point prototypes and other file-scope items."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from mlfcheck.diff.result import Count, Size, Symbol
+from mlfcheck.diff.rules import Rule
+from mlfcheck.diff.sections.codegen.section import change
+from mlfcheck.diff.sections.codegen.symbols import entry_point_changes, other_items
+from mlfcheck.diff.sections.common import Item
+from mlfcheck.reading.csource import SymbolTable
+
+
+def header(old: SymbolTable | None, new: SymbolTable | None, label: str, *,
+           skip: frozenset[str]) -> Iterator[Item]:
+    """The C API of codegen/host/include/tvmgen_<m>.h: structs, *_SIZE macros, entry points
+    (but those in `skip`, which broke in the generated C too)."""
+    if old is None and new is None:
+        return
+    if new is None:
+        assert old is not None
+        yield change(rule=Rule.D804, module=label, subject=old.path, old=Size(old.size),
+                     new=None, reason="application code that includes it no longer compiles")
+        return
+    if old is None:
+        yield change(rule=Rule.D414, module=label, subject=new.path, old=None,
+                     new=Size(new.size), reason="only the new archive has an interface header")
+        return
+    if old.digest == new.digest:
+        return
+    yield from _structs(old, new, label)
+    old_sizes, new_sizes = old.size_macros(), new.size_macros()
+    for name in sorted(set(old_sizes) | set(new_sizes)):
+        a, b = old_sizes.get(name), new_sizes.get(name)
+        if a == b:
+            continue
+        if a is None:
+            yield change(rule=Rule.D412, module=label, subject=f"#define {name}", old=None, new=b,
+                         reason="a new size macro")
+        else:
+            yield change(rule=Rule.D415, module=label, subject=f"#define {name}", old=a, new=b,
+                         reason="buffers sized with it no longer fit" if b is not None else
+                         "code that sizes buffers with it no longer compiles")
+    yield from entry_point_changes(old.entry_points(), new.entry_points(), None, label,
+                                   "interface header", Rule.D414, skip=skip)
+    yield from other_items([old], [new], label, "interface header", skip_sizes=True)
+
+
+def _structs(old: SymbolTable, new: SymbolTable, label: str) -> Iterator[Item]:
+    for s in old.structs:
+        twin = new.struct(s.name)
+        if twin is None:
+            yield change(rule=Rule.D413, module=label, subject=f"struct {s.name}",
+                         old=Count(len(s.members), "member"), new=None,
+                         reason="the struct is gone from the interface header")
+            continue
+        a = {x.name: x.type for x in s.members}
+        b = {x.name: x.type for x in twin.members}
+        gone = [n for n in a if n not in b]
+        added = [n for n in b if n not in a]
+        for name in gone:
+            same = [n for n in added if b[n] == a[name]]
+            to = same[0] if len(gone) == 1 and len(same) == 1 else None
+            if to is not None:
+                added.remove(to)
+            yield change(rule=Rule.D413, module=label,
+                         subject=f"struct {s.name} member {'renamed' if to else name}",
+                         old=Symbol("member", name, a[name]),
+                         new=Symbol("member", to, b[to]) if to else None,
+                         reason=f"code that sets .{name} no longer compiles")
+        for name in sorted(set(a) & set(b)):
+            if a[name] != b[name]:
+                yield change(rule=Rule.D413, module=label,
+                             subject=f"struct {s.name} member {name}",
+                             old=Symbol("member", name, a[name]),
+                             new=Symbol("member", name, b[name]),
+                             reason="the member's type changed")
+        for name in added:
+            yield change(rule=Rule.D414, module=label, subject=f"struct {s.name} member {name}",
+                         old=None, new=Symbol("member", name, b[name]),
+                         reason="a member the old code never sets")
+    known = {s.name for s in old.structs}
+    for s in new.structs:
+        if s.name not in known:
+            yield change(rule=Rule.D414, module=label, subject=f"struct {s.name}", old=None,
+                         new=Count(len(s.members), "member"),
+                         reason="a struct only the new header has")
