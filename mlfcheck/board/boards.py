@@ -85,12 +85,17 @@ BOARDS: dict[str, Board] = {b.name: b for b in (
 """Every board mlfcheck knows, by QEMU machine name."""
 
 
+def board_names() -> str:
+    """Every known board's name, comma-separated, in table order (for help and errors)."""
+    return ", ".join(BOARDS)
+
+
 def board(name: str) -> Board:
     """The board called `name`; UsageError naming the known ones otherwise."""
     try:
         return BOARDS[name]
     except KeyError:
-        raise UsageError(f"unknown board {name!r} (known: {', '.join(BOARDS)})") from None
+        raise UsageError(f"unknown board {name!r} (known: {board_names()})") from None
 
 
 def linker_script(b: Board) -> str:
@@ -132,9 +137,11 @@ SECTIONS
 def startup_source(b: Board) -> str:
     """startup.c for `b`: vectors, reset (FPU, .data, .bss, stack paint, main, status line),
     the fault handler and the heap for the C library."""
-    fpu = ("  /* Full access to CP10 and CP11 (the FPU) before any floating-point code. */\n"
-           "  *(volatile uint32_t*)0xE000ED88u |= 0xFu << 20;\n"
-           '  __asm__ volatile("dsb\\n\\tisb" ::: "memory");\n') if b.fpu else ""
+    return _startup_head(b) + _SEMIHOSTING_AND_HEAP + _FAULT_HANDLER + _reset_handler(b)
+
+
+def _startup_head(b: Board) -> str:
+    """The file comment, includes, constants, declarations and the vector table."""
     return f"""\
 /* mlfcheck startup for {b.name}: {b.description}. */
 #include <errno.h>
@@ -164,26 +171,32 @@ static void (*const vectors[16])(void) = {{
   mlfcheck_fault, mlfcheck_fault, mlfcheck_fault, 0, 0, 0, 0,
   mlfcheck_fault, mlfcheck_fault, 0, mlfcheck_fault, mlfcheck_fault,
 }};
+"""
 
-static int semihost(int op, void* arg) {{
+
+_SEMIHOSTING_AND_HEAP = """
+static int semihost(int op, void* arg) {
   register int r0 __asm__("r0") = op;
   register void* r1 __asm__("r1") = arg;
   __asm__ volatile("bkpt 0xAB" : "+r"(r0) : "r"(r1) : "memory");
   return r0;
-}}
+}
 
 /* The heap is the fixed region the linker script reserves, never the stack's. */
-void* _sbrk(ptrdiff_t increment) {{
+void* _sbrk(ptrdiff_t increment) {
   static char* top = __heap_start;
   char* old = top;
-  if (increment > __heap_end - top) {{
+  if (increment > __heap_end - top) {
     errno = ENOMEM;
     return (void*)-1;
-  }}
+  }
   top += increment;
   return old;
-}}
+}
+"""
+"""The semihosting call and the C library's _sbrk, the same on every board."""
 
+_FAULT_HANDLER = f"""
 static char* hex(char* at, uint32_t value) {{
   int shift;
   *at++ = '0';
@@ -220,7 +233,19 @@ void mlfcheck_fault_report(const uint32_t* frame) {{
   semihost(SYS_WRITE0, line);
   for (;;) semihost(SYS_EXIT, (void*)STOPPED_RUNTIME_ERROR);
 }}
+"""
+"""The fault handler and the helpers that write its line, the same on every board."""
 
+_FPU_ON = ("  /* Full access to CP10 and CP11 (the FPU) before any floating-point code. */\n"
+           "  *(volatile uint32_t*)0xE000ED88u |= 0xFu << 20;\n"
+           '  __asm__ volatile("dsb\\n\\tisb" ::: "memory");\n')
+"""Reset's FPU switch-on, for boards with an FPU."""
+
+
+def _reset_handler(b: Board) -> str:
+    """mlfcheck_reset: .data, .bss, the FPU on `b`, stack paint, main, the status line."""
+    fpu = _FPU_ON if b.fpu else ""
+    return f"""
 void mlfcheck_reset(void) {{
   static char* argv[] = {{"model", "in.bin", "out.bin", NULL}};
   uint32_t *from = __data_load, *to = __data_start, *sp;

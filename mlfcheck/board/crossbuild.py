@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from mlfcheck import children
 from mlfcheck.board import boards
 from mlfcheck.board.boards import Board, Region
 from mlfcheck.errors import BoardError
@@ -29,6 +29,13 @@ SIZE_FLAGS = ("-Os", "-ffunction-sections", "-fdata-sections")
 LINK_FLAGS = ("--specs=nano.specs", "--specs=rdimon.specs", "-nostartfiles", "-Wl,--gc-sections")
 RUN_TIMEOUT = 60.0
 """Seconds a QEMU run may take before it counts as hung."""
+COMPILER_LIMITS = children.Limits(seconds=600.0, memory_bytes=2 * 1024**3,
+                                  file_bytes=256 * 1024**2, cpu_seconds=600)
+"""What one compiler or linker run may use (the C it compiles may be untrusted): ten minutes
+(of wall clock and of CPU, so a compiler whose caller was killed still ends), 2 GiB of address
+space, files up to 256 MiB."""
+RUN_FILE_BYTES = 256 * 1024**2
+"""Largest file a QEMU run may write (through semihosting, beside the ELF)."""
 
 _OVERFLOW = re.compile(r"region `(\w+)' overflowed by (\d+) bytes")
 _STATUS = re.compile(re.escape(boards.STATUS_PREFIX) + r" exit (-?\d+) stack (\d+)")
@@ -97,8 +104,8 @@ def toolchain(*, run: bool) -> Toolchain:
     gcc = shutil.which(GCC)
     if gcc is None:
         raise BoardError(f"{GCC} not found: apt-get install gcc-arm-none-eabi")
-    specs = subprocess.run([gcc, "-print-file-name=rdimon.specs"], capture_output=True,
-                           text=True).stdout.strip()
+    specs = children.run([gcc, "-print-file-name=rdimon.specs"],
+                         limits=COMPILER_LIMITS).stdout.strip()
     if not Path(specs).is_absolute() or not Path(specs).is_file():
         raise BoardError("newlib for arm-none-eabi not found (rdimon.specs): "
                          "apt-get install libnewlib-arm-none-eabi")
@@ -116,15 +123,15 @@ def compile_objects(tools: Toolchain, board: Board, sources: Sequence[Path],
     objects = []
     for i, source in enumerate(sources):
         obj = out / f"{i:03d}-{source.stem}.o"
-        done = subprocess.run([tools.gcc, *flags, "-c", str(source), "-o", str(obj)],
-                              capture_output=True, text=True)
-        if done.returncode:
-            missing = missing_headers(tools, board, sources, includes)
+        done = children.run([tools.gcc, *flags, "-c", str(source), "-o", str(obj)],
+                            limits=COMPILER_LIMITS)
+        if not done.ok:
+            missing = [] if done.timed_out else missing_headers(tools, board, sources, includes)
             if missing:
                 raise BoardError("headers not found in the archive or the include paths: "
                                  + ", ".join(missing))
             raise BoardError(f"{source.name} does not compile for {board.name}: "
-                             + first_error(done.stderr))
+                             + tool_error(done))
         objects.append(obj)
     return objects
 
@@ -135,8 +142,8 @@ def missing_headers(tools: Toolchain, board: Board, sources: Sequence[Path],
     flags = [*board.cpu_flags, *_include_flags(includes), "-M", "-MG"]
     missing: set[str] = set()
     for source in sources:
-        done = subprocess.run([tools.gcc, *flags, str(source)], capture_output=True, text=True,
-                              cwd=source.parent)
+        done = children.run([tools.gcc, *flags, str(source)], limits=COMPILER_LIMITS,
+                            cwd=source.parent)
         deps = done.stdout.replace("\\\n", " ").partition(":")[2].split()
         missing.update(d for d in deps[1:] if not (source.parent / d).exists())
     return sorted(missing)
@@ -160,14 +167,14 @@ def link(tools: Toolchain, board: Board, objects: Sequence[Path], elf: Path,
     script.write_text(boards.linker_script(board))
     cmd = [tools.gcc, *board.cpu_flags, *SIZE_FLAGS, *LINK_FLAGS, f"-T{script}",
            *map(str, objects), str(startup), "-o", str(elf), "-lm"]
-    done = subprocess.run(cmd, capture_output=True, text=True)
-    if done.returncode == 0:
+    done = children.run(cmd, limits=COMPILER_LIMITS)
+    if done.ok:
         return ()
     regions = {r.name: r for r in board.regions}
     found = {m.group(1): int(m.group(2)) for m in _OVERFLOW.finditer(done.stderr)}
-    if found and set(found) <= set(regions):
+    if found and set(found) <= set(regions) and not done.timed_out:
         return tuple(Overflow(regions[name], by) for name, by in sorted(found.items()))
-    raise BoardError(f"the image for {board.name} does not link: {first_error(done.stderr)}")
+    raise BoardError(f"the image for {board.name} does not link: {tool_error(done)}")
 
 
 def run(tools: Toolchain, board: Board, elf: Path, *, timeout: float = RUN_TIMEOUT) -> Ran:
@@ -178,12 +185,11 @@ def run(tools: Toolchain, board: Board, elf: Path, *, timeout: float = RUN_TIMEO
     cmd = [tools.qemu, "-M", board.name, "-nographic", "-monitor", "none", "-serial", "none",
            "-semihosting-config", "enable=on,target=native", "-kernel", str(elf)]
     start = time.perf_counter()
-    try:
-        done = subprocess.run(cmd, capture_output=True, text=True, cwd=elf.parent,
-                              timeout=timeout)
-    except subprocess.TimeoutExpired:
+    done = children.run(cmd, limits=children.Limits(seconds=timeout, memory_bytes=None,
+                                                    file_bytes=RUN_FILE_BYTES), cwd=elf.parent)
+    if done.timed_out:
         raise BoardError(f"the run on {board.name} did not finish within {timeout:g} s "
-                         "(stopped QEMU)") from None
+                         "(stopped QEMU)")
     seconds = time.perf_counter() - start
     output = done.stdout + done.stderr
     fault = _FAULT.search(output)
@@ -203,3 +209,11 @@ def first_error(text: str) -> str:
     """The first line of tool output that says 'error', else its first line."""
     lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
     return next((ln for ln in lines if "error" in ln), lines[0] if lines else "no output")
+
+
+def tool_error(done: children.Ran) -> str:
+    """Why a compiler or linker run failed, in one line: it ran past its time limit, or the
+    first line of its stderr that says 'error' (else its first line)."""
+    if done.timed_out:
+        return f"{Path(done.argv[0]).name} did not finish within {done.seconds:.0f} s (stopped)"
+    return first_error(done.stderr)

@@ -8,6 +8,7 @@ from typing import Any, NoReturn
 
 import click
 
+from mlfcheck.board.boards import board, board_names
 from mlfcheck.cli._common import EXIT_CLEAN, EXIT_FOUND, EXIT_TROUBLE
 from mlfcheck.errors import ExportError, UsageError
 
@@ -109,8 +110,6 @@ def _board_lines(run: Any) -> list[str]:
 
 
 def _boards(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> Any:
-    from mlfcheck.board.boards import board
-
     try:
         return tuple(board(v) for v in dict.fromkeys(values))
     except UsageError as exc:
@@ -130,9 +129,8 @@ def _boards(ctx: click.Context, param: click.Parameter, values: tuple[str, ...])
                    "compare with TVM's Relax VM on llvm (and with LiteRT for .tflite, onnxruntime "
                    "for a quantized .onnx).")
 @click.option("--board", "boards", multiple=True, callback=_boards, metavar="NAME",
-              help="With --verify: also build for this QEMU board (mps2-an385, mps2-an386, "
-                   "mps2-an500, mps2-an505, mps3-an547, netduinoplus2), run it, compare, and "
-                   "report flash, RAM and peak stack (repeatable).")
+              help=f"With --verify: also build for this QEMU board ({board_names()}), run it, "
+                   "compare, and report flash, RAM and peak stack (repeatable).")
 @click.option("--board-timeout", type=click.FloatRange(min=0, min_open=True), default=60.0,
               show_default=True, help="Seconds a QEMU run may take before it counts as hung.")
 @click.option("--tolerance", type=click.FloatRange(min=0), default=None,

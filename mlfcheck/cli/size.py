@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from mlfcheck.board.boards import board_names
 from mlfcheck.cli._common import emit, fail, limit_options
 from mlfcheck.errors import MlfcheckError
 from mlfcheck.reading.archive import Limits
@@ -14,8 +15,7 @@ from mlfcheck.reading.archive import Limits
 @click.command()
 @click.argument("path", type=click.Path())
 @click.option("--board", "board_name", required=True, metavar="NAME",
-              help="QEMU board whose CPU flags to compile for: mps2-an385, mps2-an386, "
-                   "mps2-an500, mps2-an505, mps3-an547, netduinoplus2.")
+              help=f"QEMU board whose CPU flags to compile for: {board_names()}.")
 @click.option("-I", "--include", "includes", multiple=True, metavar="DIR",
               type=click.Path(path_type=Path),
               help="A folder of headers the archive's C includes but does not carry "

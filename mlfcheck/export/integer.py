@@ -3,11 +3,13 @@
 TVM's TFLite frontend writes every quantized operator as dequantize → float op → quantize. This
 pass walks the entry function's bindings in order and keeps, for each float value, what it is in
 integer terms (an int8 tensor with scale and zero point, a quantized constant, or an operator not
-yet emitted). At each quantize it looks back at the operator that produced the float value; when
-an integer rule covers it (conv2d, depthwise conv2d, dense, add, average and max pool, reshape,
-with relu/relu6/clip folded into the clamp) it emits one int8 kernel (`qkernels`) with TFLite's
-requantization. Everything else is emitted exactly as the frontend wrote it, in float, and listed
-in `Lowering.stayed_float` with the reason.
+yet emitted). `RULES`, one table at the end of this module, says what each Relax operator's
+integer rule is and where it is matched: at its own binding (constants, dequantize, reshape, ...)
+or when a quantize looks back at the operator that produced the float value (conv2d, matmul,
+add, pools), where relu/relu6/clip just before the quantize fold into the clamp. A rule that
+applies emits one int8 kernel (`qkernels`) with TFLite's requantization. Everything else is
+emitted exactly as the frontend wrote it, in float, and listed in `Lowering.stayed_float` with
+the reason.
 """
 
 from __future__ import annotations
@@ -106,8 +108,35 @@ class Deferred:
     rq: qkernels.Requant
 
 
+BindingRule = Callable[["_Rewriter", Any, Any], Value | None]
+"""(rewriter, var, call) → what the binding stands for, or None to keep the call as it is."""
+QuantizeRule = Callable[["_Rewriter", Lazy, QParams, int, int], Value | None]
+"""(rewriter, operator, output qparams, clamp low, clamp high) → an int8 kernel, or None."""
+Clamp = Callable[[Any], tuple[float, float | None]]
+"""call → the float range an activation clamps to (None: no upper bound)."""
+
+
+@dataclass(frozen=True)
+class IntegerRule:
+    """The integer rule of one Relax operator, by where it is matched (see `RULES`).
+
+    `at_binding` runs when the operator's own binding is read; `at_quantize` when a quantize to
+    int8 looks back at the operator (its only use) and may return an int8 kernel; `clamp` makes
+    the operator an activation that such a quantize folds into the kernel's clamp.
+    """
+
+    op: str
+    at_binding: BindingRule | None = None
+    at_quantize: QuantizeRule | None = None
+    clamp: Clamp | None = None
+
+    @property
+    def matched_at_quantize(self) -> bool:
+        """True when a quantize looks for this operator (its reason when left float says so)."""
+        return self.at_quantize is not None or self.clamp is not None
+
+
 _NO_RULE = "no integer rule for this operator"
-_ACTIVATIONS = ("relax.nn.relu", "relax.clip", "relax.nn.relu6")
 
 
 def lower(mod: Any, entry: str, *, integer: bool = True) -> Lowering:
@@ -264,13 +293,13 @@ class _Rewriter:
             if isinstance(value, tvm.ir.expr.Var):
                 return self.values[value]
             return self._expr_of(value)
-        rule = _BINDING_RULES.get(op)
-        if rule is not None:
-            result = rule(self, var, value)
+        rule = RULES.get(op)
+        if rule is not None and rule.at_binding is not None:
+            result = rule.at_binding(self, var, value)
             if result is not None:
                 return result
-        return Lazy(value, var, _NO_RULE if op not in _MATCHED_AT_QUANTIZE else
-                    "its result is not requantized to int8 by an integer rule")
+        return Lazy(value, var, "its result is not requantized to int8 by an integer rule"
+                    if rule is not None and rule.matched_at_quantize else _NO_RULE)
 
     def _const_ints(self, node: Any) -> Any | None:
         """numpy integers if `node` is an integer constant (directly or via earlier bindings)."""
@@ -369,31 +398,33 @@ class _Rewriter:
         out = self._qparams(call)
         if out is None or str(var.ty.dtype) != "int8" or not out.per_tensor:
             return None
-        source = call.args[0]
-        low: float | None = None
-        high: float | None = None
-        value = self.values.get(source)
-        while isinstance(value, Lazy) and _op(value.call) in _ACTIVATIONS \
-                and self.uses.get(source, 0) == 1:
-            lo, hi = _activation_bounds(value.call)
-            low = lo if low is None else max(low, lo)
-            high = hi if high is None else high if hi is None else min(high, hi)
-            source = value.call.args[0]
-            value = self.values.get(source)
+        source, low, high = self._fold_activations(call.args[0])
         scale, zp = float(out.scale[0]), int(out.zero_point[0])
         lo_q, hi_q = fixedpoint.activation_range(scale, zp, low, high)
+        value = self.values.get(source)
         if isinstance(value, QTensor):
             return self._requantize(value, var, out, lo_q, hi_q)
         if not isinstance(value, Lazy) or self.uses.get(source, 0) != 1:
             return None
-        op = _op(value.call)
-        if op == "relax.add":
-            return self._add_rule(value, out, lo_q, hi_q)
-        if op in ("relax.nn.conv2d", "relax.matmul"):
-            return self._affine_rule(value, None, out, lo_q, hi_q)
-        if op in ("relax.nn.max_pool2d", "relax.nn.avg_pool2d"):
-            return self._float_pool_rule(value, out, lo_q, hi_q)
-        return None
+        rule = _rule_of(value)
+        if rule is None or rule.at_quantize is None:
+            return None
+        return rule.at_quantize(self, value, out, lo_q, hi_q)
+
+    def _fold_activations(self, source: Any) -> tuple[Any, float | None, float | None]:
+        """From a quantize's operand back over the activations used only there: the operand
+        below them, and the float range they clamp to together (None: unbounded)."""
+        low: float | None = None
+        high: float | None = None
+        value = self.values.get(source)
+        while isinstance(value, Lazy) and self.uses.get(source, 0) == 1 \
+                and (rule := _rule_of(value)) is not None and rule.clamp is not None:
+            lo, hi = rule.clamp(value.call)
+            low = lo if low is None else max(low, lo)
+            high = hi if high is None else high if hi is None else min(high, hi)
+            source = value.call.args[0]
+            value = self.values.get(source)
+        return source, low, high
 
     def _requantize(self, x: QTensor, var: Any, out: QParams, lo: int, hi: int) -> Value:
         shape = tuple(int(v) for v in var.ty.shape.values)
@@ -406,9 +437,9 @@ class _Rewriter:
     def _add_rule(self, add: Lazy, out: QParams, lo: int, hi: int) -> Value | None:
         a, b = (self.values.get(arg) for arg in add.call.args)
         if isinstance(a, Lazy) and isinstance(b, QConst):
-            return self._affine_rule(a, (b, add.call.args[0]), out, lo, hi)
+            return self._affine_rule(a, out, lo, hi, bias=(b, add.call.args[0]))
         if isinstance(b, Lazy) and isinstance(a, QConst):
-            return self._affine_rule(b, (a, add.call.args[1]), out, lo, hi)
+            return self._affine_rule(b, out, lo, hi, bias=(a, add.call.args[1]))
         if not (isinstance(a, QTensor) and isinstance(b, QTensor)):
             return None
         s1, s2, so = float(a.q.scale[0]), float(b.q.scale[0]), float(out.scale[0])
@@ -430,8 +461,8 @@ class _Rewriter:
         return Deferred("add", build, [self._expr_of(a.source), self._expr_of(b.source)],
                         out_shape, params.output)
 
-    def _affine_rule(self, core: Lazy, bias: tuple[QConst, Any] | None, out: QParams,
-                     lo: int, hi: int) -> Value | None:
+    def _affine_rule(self, core: Lazy, out: QParams, lo: int, hi: int, *,
+                     bias: tuple[QConst, Any] | None = None) -> Value | None:
         """conv2d / matmul of an int8 tensor and int8 weights, plus an int32 bias."""
         import numpy as np
 
@@ -540,13 +571,9 @@ def _same_axis(old: tuple[int, ...], axis: int, new: tuple[int, ...]) -> int | N
     return None
 
 
-def _activation_bounds(call: Any) -> tuple[float, float | None]:
-    op = _op(call)
-    if op == "relax.nn.relu":
-        return 0.0, None
-    if op == "relax.nn.relu6":
-        return 0.0, 6.0
-    return float(call.args[1].value), float(call.args[2].value)
+def _rule_of(lazy: Lazy) -> IntegerRule | None:
+    """The integer rule of the operator `lazy` calls, if it has one."""
+    return RULES.get(str(lazy.call.op.name))
 
 
 def _conv_weights(call: Any, weights: Any) -> tuple[Any, int] | None:
@@ -592,14 +619,21 @@ def _pool_geometry(call: Any, x: Any, out: Any) -> qkernels.PoolGeometry | None:
                                  (int(a.padding[0]), int(a.padding[1])))
 
 
-_MATCHED_AT_QUANTIZE = frozenset({"relax.nn.conv2d", "relax.matmul", "relax.add",
-                                  "relax.nn.max_pool2d", "relax.nn.avg_pool2d", *_ACTIVATIONS})
-
-_BINDING_RULES: dict[str, Callable[[_Rewriter, Any, Any], Value | None]] = {
-    "relax.dequantize": _Rewriter._dequantize,
-    "relax.quantize": _Rewriter._quantize,
-    "relax.permute_dims": _Rewriter._layout_const,
-    "relax.reshape": _Rewriter._reshape,
-    "relax.clip": _Rewriter._clip_int8,
-    "relax.astype": _Rewriter._avg_pool_int,
-}
+RULES: dict[str, IntegerRule] = {rule.op: rule for rule in (
+    IntegerRule("relax.dequantize", at_binding=_Rewriter._dequantize),
+    IntegerRule("relax.quantize", at_binding=_Rewriter._quantize),
+    IntegerRule("relax.permute_dims", at_binding=_Rewriter._layout_const),
+    IntegerRule("relax.reshape", at_binding=_Rewriter._reshape),
+    IntegerRule("relax.astype", at_binding=_Rewriter._avg_pool_int),
+    IntegerRule("relax.clip", at_binding=_Rewriter._clip_int8,
+                clamp=lambda call: (float(call.args[1].value), float(call.args[2].value))),
+    IntegerRule("relax.nn.relu", clamp=lambda call: (0.0, None)),
+    IntegerRule("relax.nn.relu6", clamp=lambda call: (0.0, 6.0)),
+    IntegerRule("relax.add", at_quantize=_Rewriter._add_rule),
+    IntegerRule("relax.nn.conv2d", at_quantize=_Rewriter._affine_rule),
+    IntegerRule("relax.matmul", at_quantize=_Rewriter._affine_rule),
+    IntegerRule("relax.nn.max_pool2d", at_quantize=_Rewriter._float_pool_rule),
+    IntegerRule("relax.nn.avg_pool2d", at_quantize=_Rewriter._float_pool_rule),
+)}
+"""Every integer rule, by Relax operator: the one table `_Rewriter` dispatches on. An int8
+kernel for a new operator is a builder in `qkernels`, a `_Rewriter` method, and a row here."""

@@ -19,7 +19,7 @@ from export_helpers import run_cli, unpack
 pytestmark = [pytest.mark.tvm, pytest.mark.board]
 pytest.importorskip("tvm")
 
-from mlfcheck import crossbuild  # noqa: E402
+from mlfcheck.board import crossbuild  # noqa: E402
 from mlfcheck.board.boards import BOARDS, board  # noqa: E402
 from mlfcheck.errors import ExportError  # noqa: E402
 from mlfcheck.export import ExportResult, export_model  # noqa: E402
