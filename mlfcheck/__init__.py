@@ -55,6 +55,7 @@ if TYPE_CHECKING:
     )
     from mlfcheck.findings import Code, Finding, Severity
     from mlfcheck.reading.archive import Limits
+    from mlfcheck.reading.csource import CParser
     from mlfcheck.reading.loaded import UnusableArchive
     from mlfcheck.reading.summary import Summary
     from mlfcheck.validate import Report
@@ -63,6 +64,7 @@ _WHERE = {
     "mlfcheck.api": ("ExportResult", "Footprint", "compat", "compat_all", "diff_archives",
                      "export_model", "size_archive", "summarize_archive", "validate_archive"),
     "mlfcheck.reading.archive": ("Limits",),
+    "mlfcheck.reading.csource": ("CParser",),
     "mlfcheck.consumers": ("Failure", "Profile", "ProfileError", "Verdict", "builtin_profiles",
                            "load_profile"),
     "mlfcheck.diff": ("DiffConfig", "DiffResult", "Level", "Rule"),
@@ -77,12 +79,13 @@ _WHERE = {
 }
 _MODULE_OF = {name: module for module, names in _WHERE.items() for name in names}
 
-__all__ = ["ArchiveError", "BoardError", "Change", "Code", "DiffConfig", "DiffResult",
-           "ExportError", "ExportResult", "Failure", "Finding", "Footprint", "Level", "Limits",
-           "MlfcheckError", "Profile", "ProfileError", "Report", "Rule", "Severity", "Summary",
-           "UnusableArchive", "UsageError", "Verdict", "builtin_profiles", "compat", "compat_all",
-           "diff_archives", "export_model", "load_config", "load_profile", "size_archive",
-           "summarize_archive", "validate_archive"]
+__all__ = ["ArchiveError", "BoardError", "CParser", "Change", "Code", "DiffConfig",
+           "DiffResult", "ExportError", "ExportResult", "Failure", "Finding", "Footprint",
+           "Level", "Limits", "MlfcheckError", "Profile", "ProfileError", "Report", "Rule",
+           "Severity", "Summary", "UnusableArchive", "UsageError", "Verdict",
+           "builtin_profiles", "compat", "compat_all", "diff_archives", "export_model",
+           "load_config", "load_profile", "size_archive", "summarize_archive",
+           "validate_archive"]
 
 
 def __getattr__(name: str) -> Any:

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from mlfcheck.export import ExportResult, export_model
     from mlfcheck.findings import Code
     from mlfcheck.reading.archive import Limits
+    from mlfcheck.reading.csource import CParser
     from mlfcheck.reading.summary import Summary
     from mlfcheck.validate import Report
 
@@ -29,57 +30,66 @@ PathLike = str | os.PathLike[str]
 
 def validate_archive(path: PathLike, *, limits: Limits | None = None,
                      select: Iterable[Code] = (), ignore: Iterable[Code] = (),
-                     strict: bool = False) -> Report:
+                     strict: bool = False, parser: CParser | None = None) -> Report:
     """Validate one archive (.tar, .tar.gz/.tgz or extracted folder) and return its Report.
 
-    `select`/`ignore` keep or drop finding codes; `strict` raises warnings to errors.
+    `select`/`ignore` keep or drop finding codes; `strict` raises warnings to errors;
+    `parser` reads the generated C (one CParser for many calls parses what they share once,
+    and with `workers` > 1 may fork; default: a new single-process one).
     Raises ArchiveError when the input cannot be read as an archive at all.
     """
     from mlfcheck.validate import validate
 
-    return validate(path, limits=limits, select=select, ignore=ignore, strict=strict)
+    return validate(path, limits=limits, select=select, ignore=ignore, strict=strict,
+                    parser=parser)
 
 
 def diff_archives(old: PathLike, new: PathLike, *, config: DiffConfig | None = None,
                   include_volatile: bool = False, limits: Limits | None = None,
                   consumer: str | Profile | None = None,
-                  board: str | Board | None = None) -> DiffResult:
+                  board: str | Board | None = None,
+                  parser: CParser | None = None) -> DiffResult:
     """Compare two archives of any MLF versions; `result.fails(Level.BREAKING)` is the gate.
 
     `config` comes from `load_config(path)` (levels, thresholds, allow-list); with `consumer`
     (a built-in profile name or a Profile), breaking means "breaks that consumer"; with
     `board` (a name or a Board) both archives are also sized for it, symbol by symbol.
+    `parser` reads both sides' C (see `validate_archive`; default: a new one for both).
     Raises ArchiveError or UnusableArchive when an input cannot be compared.
     """
     from mlfcheck.diff import diff_archives as run
 
     profile = _profiles([consumer])[0] if consumer is not None else None
     return run(old, new, config=config, include_volatile=include_volatile, limits=limits,
-               consumer=profile, board=_board(board) if board is not None else None)
+               consumer=profile, board=_board(board) if board is not None else None,
+               parser=parser)
 
 
-def compat(path: PathLike, consumer: str | Profile, *,
-           limits: Limits | None = None) -> Verdict:
+def compat(path: PathLike, consumer: str | Profile, *, limits: Limits | None = None,
+           parser: CParser | None = None) -> Verdict:
     """Whether one consumer (a built-in profile name or a Profile) can read the archive."""
-    return compat_all(path, [consumer], limits=limits)[0]
+    return compat_all(path, [consumer], limits=limits, parser=parser)[0]
 
 
 def compat_all(path: PathLike, consumers: Sequence[str | Profile] | None = None, *,
-               limits: Limits | None = None) -> tuple[Verdict, ...]:
-    """Every chosen consumer's verdict on one archive (default: every built-in profile)."""
+               limits: Limits | None = None,
+               parser: CParser | None = None) -> tuple[Verdict, ...]:
+    """Every chosen consumer's verdict on one archive (default: every built-in profile);
+    `parser` reads its C (see `validate_archive`)."""
     from mlfcheck.consumers import check_archive, select_profiles
 
     chosen = (select_profiles((), (), every=True) if consumers is None
               else _profiles(consumers))
-    return check_archive(path, chosen, limits=limits)
+    return check_archive(path, chosen, limits=limits, parser=parser)
 
 
-def summarize_archive(path: PathLike, *, limits: Limits | None = None) -> Summary:
+def summarize_archive(path: PathLike, *, limits: Limits | None = None,
+                      parser: CParser | None = None) -> Summary:
     """What `mlfcheck show` prints, as a typed Summary; UnusableArchive when the metadata is
-    unusable."""
+    unusable. `parser` reads its C (see `validate_archive`)."""
     from mlfcheck.reading.summary import summarize
 
-    return summarize(path, limits=limits)
+    return summarize(path, limits=limits, parser=parser)
 
 
 def _board(target: str | Board) -> Board:

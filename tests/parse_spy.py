@@ -1,20 +1,22 @@
-"""A spy on csource.parse_all: the C files a command parses, in the order it parses them."""
+"""A spy on CParser.parse_all: the C files a command parses, in the order it parses them."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pytest
 
-from mlfcheck.reading import csource
+from mlfcheck.reading.csource import CParser, SymbolTable
 
 
 def parsed_files(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """A list that fills with the path of every C file parsed from now on (the real parser
-    still runs)."""
+    """A list that fills with the path of every C file any parser reads from now on (the real
+    parser still runs)."""
     seen: list[str] = []
-    real = csource.parse_all
+    real = CParser.parse_all
 
-    def counting(files: list[tuple[str, bytes]]) -> list[csource.SymbolTable]:
+    def counting(self: CParser, files: Sequence[tuple[str, bytes]]) -> list[SymbolTable]:
         seen.extend(path for path, _ in files)
-        return real(files)
-    monkeypatch.setattr(csource, "parse_all", counting)
+        return real(self, files)
+    monkeypatch.setattr(CParser, "parse_all", counting)
     return seen

@@ -5,12 +5,15 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Callable
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
 from mlfcheck.reading.archive import Limits, MiB
 from mlfcheck.reporters.present import term
+
+if TYPE_CHECKING:
+    from mlfcheck.reading.csource import CParser
 
 EXIT_CLEAN = 0
 EXIT_FOUND = 1
@@ -46,6 +49,15 @@ def limit_options(fn: F) -> F:
         wrapper = click.option(flag, attr, type=click.IntRange(min=1), default=default,
                                show_default=shown, help=f"Limit: {text}.")(wrapper)
     return wrapper  # type: ignore[return-value]
+
+
+def c_parser() -> CParser:
+    """What a command reads C with, shared by every archive it reads: a large batch may be
+    parsed by one process per available core (the library itself never decides to fork)."""
+    from mlfcheck import children
+    from mlfcheck.reading.csource import CParser
+
+    return CParser(workers=children.available_cores())
 
 
 def fail(command: str, message: str) -> NoReturn:

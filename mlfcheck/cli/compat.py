@@ -7,7 +7,7 @@ import sys
 import click
 
 from mlfcheck import api
-from mlfcheck.cli._common import EXIT_CLEAN, EXIT_FOUND, emit, fail, limit_options
+from mlfcheck.cli._common import EXIT_CLEAN, EXIT_FOUND, c_parser, emit, fail, limit_options
 from mlfcheck.consumers import builtin_profiles, select_profiles
 from mlfcheck.errors import MlfcheckError, UsageError
 from mlfcheck.reading.archive import Limits
@@ -51,7 +51,7 @@ def compat(archive: str | None, consumers: tuple[str, ...], every: bool,
         if archive is None:
             raise UsageError("missing ARCHIVE (or use --why NAME, --list-consumers)")
         chosen = select_profiles(consumers, profiles, every=every)
-        verdicts = api.compat_all(archive, chosen, limits=limits)
+        verdicts = api.compat_all(archive, chosen, limits=limits, parser=c_parser())
     except MlfcheckError as exc:
         fail("compat", str(exc))
     emit(RENDERERS[fmt](verdicts), output)

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from mlfcheck import api
-from mlfcheck.cli._common import EXIT_CLEAN, EXIT_FOUND, emit, fail, limit_options
+from mlfcheck.cli._common import EXIT_CLEAN, EXIT_FOUND, c_parser, emit, fail, limit_options
 from mlfcheck.diff.config import find_config, load_config, parse_threshold_option
 from mlfcheck.diff.rules import FAIL_ON
 from mlfcheck.errors import MlfcheckError
@@ -70,7 +70,8 @@ def diff(old: str, new: str, fmt: str, output: str | None, fail_on: str,
 
             profile = select_profiles((consumer,), profile_files, every=False)[0]
         result = api.diff_archives(old, new, config=config, include_volatile=include_volatile,
-                               limits=limits, consumer=profile, board=board_name)
+                                   limits=limits, consumer=profile, board=board_name,
+                                   parser=c_parser())
     except MlfcheckError as exc:
         fail("diff", str(exc))
     emit(RENDERERS[fmt](result, Options(sizes=sizes, max_bytes=max_report_bytes)), output)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from mlfcheck import api
-from mlfcheck.cli._common import emit, fail, limit_options
+from mlfcheck.cli._common import c_parser, emit, fail, limit_options
 from mlfcheck.errors import MlfcheckError
 from mlfcheck.reading.archive import Limits
 from mlfcheck.reporters import show as show_reporters
@@ -21,7 +21,7 @@ from mlfcheck.reporters import show as show_reporters
 def show(path: str, fmt: str, output: str | None, limits: Limits) -> None:
     """Summarise an archive: version, modules, memory, I/O, codegen and parameters."""
     try:
-        summary = api.summarize_archive(path, limits=limits)
+        summary = api.summarize_archive(path, limits=limits, parser=c_parser())
     except MlfcheckError as exc:
         fail("show", str(exc))
     emit(show_reporters.RENDERERS[fmt](summary), output)

@@ -7,7 +7,15 @@ import sys
 import click
 
 from mlfcheck import api
-from mlfcheck.cli._common import EXIT_CLEAN, EXIT_FOUND, EXIT_TROUBLE, emit, fail, limit_options
+from mlfcheck.cli._common import (
+    EXIT_CLEAN,
+    EXIT_FOUND,
+    EXIT_TROUBLE,
+    c_parser,
+    emit,
+    fail,
+    limit_options,
+)
 from mlfcheck.errors import ArchiveError, MlfcheckError
 from mlfcheck.findings import parse_code_selection
 from mlfcheck.reading.archive import Limits
@@ -45,10 +53,11 @@ def validate(paths: tuple[str, ...], fmt: str, output: str | None, select: tuple
     except MlfcheckError as exc:
         fail("validate", str(exc))
     outcomes: list[Validation] = []
+    parser = c_parser()
     for path in paths:
         try:
-            outcomes.append(api.validate_archive(path, limits=limits, select=chosen, ignore=dropped,
-                                             strict=strict))
+            outcomes.append(api.validate_archive(path, limits=limits, select=chosen,
+                                                 ignore=dropped, strict=strict, parser=parser))
         except ArchiveError as exc:
             outcomes.append(Unreadable(path, exc.detail))
     emit(RENDERERS[fmt](outcomes), output)

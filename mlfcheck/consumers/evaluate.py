@@ -22,6 +22,7 @@ from mlfcheck.consumers.profile import (
 )
 from mlfcheck.findings import location
 from mlfcheck.reading.archive import Archive, Limits
+from mlfcheck.reading.csource import CParser
 from mlfcheck.reading.jsondoc import JSONDoc, escape_token, is_json_type, json_type
 from mlfcheck.reading.layouts import describe_versions
 from mlfcheck.reading.loaded import METADATA, Loaded, Unavailable
@@ -146,10 +147,12 @@ def evaluate(profile: Profile, ctx: Loaded) -> Verdict:
 
 
 def check_archive(path: str | os.PathLike[str], profiles: Sequence[Profile], *,
-                  limits: Limits | None = None) -> tuple[Verdict, ...]:
-    """Every profile's verdict on one archive. Raises ArchiveError when it cannot be read."""
+                  limits: Limits | None = None,
+                  parser: CParser | None = None) -> tuple[Verdict, ...]:
+    """Every profile's verdict on one archive, its C read by `parser` (default: one of its
+    own). Raises ArchiveError when it cannot be read."""
     with Archive(path, limits=limits) as archive:
-        ctx = Loaded(archive)
+        ctx = Loaded(archive, parser=parser)
         return tuple(evaluate(p, ctx) for p in profiles)
 
 

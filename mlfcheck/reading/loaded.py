@@ -16,7 +16,7 @@ from mlfcheck.errors import ArchiveError, MlfcheckError
 from mlfcheck.findings import Code, Finding
 from mlfcheck.reading import schemas
 from mlfcheck.reading.archive import Archive
-from mlfcheck.reading.csource import CodegenSymbols
+from mlfcheck.reading.csource import CodegenSymbols, CParser
 from mlfcheck.reading.jsondoc import JSONDoc, JSONDocError, json_type, parse_bytes, pointer_of
 from mlfcheck.reading.layouts import Fingerprint, fingerprint
 from mlfcheck.reading.model import Model, ModelError
@@ -40,10 +40,14 @@ class UnusableArchive(MlfcheckError):
 class Loaded:
     """One archive under examination; every fact is computed once, on first use."""
 
-    def __init__(self, archive: Archive, *, digest_params: bool = False) -> None:
+    def __init__(self, archive: Archive, *, digest_params: bool = False,
+                 parser: CParser | None = None) -> None:
         self.archive = archive
         self.digest_params = digest_params
         """Hash every parameter tensor's data (the differ compares values; validate does not)."""
+        self.parser = parser if parser is not None else CParser()
+        """What reads the generated C: the caller's, shared with whatever else it loads (the
+        other side of a diff), or one of this archive's own."""
         self._params: dict[str, ParamsFile | ParamsError | None] = {}
         self._graphs: dict[str, JSONDoc | Unavailable | None] = {}
         self._texts: dict[str, str | None] = {}
@@ -215,7 +219,7 @@ class Loaded:
     @cached_property
     def codegen(self) -> CodegenSymbols:
         """Symbol tables of the generated C and headers, each file parsed at most once."""
-        return CodegenSymbols(self.archive)
+        return CodegenSymbols(self.archive, self.parser)
 
     def text(self, path: str) -> str | None:
         """A member decoded as UTF-8 (undecodable bytes replaced), read once; None if

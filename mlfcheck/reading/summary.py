@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mlfcheck.reading.archive import Archive, Limits
+from mlfcheck.reading.csource import CParser
 from mlfcheck.reading.layouts import params_path
 from mlfcheck.reading.loaded import Loaded
 from mlfcheck.reading.model import Module, TensorSpec
@@ -127,10 +128,12 @@ class Summary:
         return sum(c.bytes for c in self.codegen)
 
 
-def summarize(path: str | os.PathLike[str], *, limits: Limits | None = None) -> Summary:
-    """Summarise one archive; raise UnusableArchive when its metadata is unusable."""
+def summarize(path: str | os.PathLike[str], *, limits: Limits | None = None,
+              parser: CParser | None = None) -> Summary:
+    """Summarise one archive, its C read by `parser` (default: one of its own); raise
+    UnusableArchive when its metadata is unusable."""
     with Archive(path, limits=limits) as archive:
-        return summarize_loaded(Loaded(archive))
+        return summarize_loaded(Loaded(archive, parser=parser))
 
 
 def summarize_loaded(ctx: Loaded) -> Summary:

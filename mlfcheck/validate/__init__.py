@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 
 from mlfcheck.findings import Code, Finding, Severity
 from mlfcheck.reading.archive import Archive, Limits
+from mlfcheck.reading.csource import CParser
 from mlfcheck.reading.loaded import Loaded
 from mlfcheck.validate.checks import CHECKS, unmet_need
 
@@ -56,10 +57,12 @@ Validation = Report | Unreadable
 
 def validate(path: str | os.PathLike[str], *, limits: Limits | None = None,
              select: Iterable[Code] = (), ignore: Iterable[Code] = (),
-             strict: bool = False) -> Report:
-    """Validate one archive. Raises ArchiveError when the input cannot be read at all."""
+             strict: bool = False, parser: CParser | None = None) -> Report:
+    """Validate one archive; its C is read by `parser` (default: one of its own). Raises
+    ArchiveError when the input cannot be read at all."""
     with Archive(path, limits=limits) as archive:
-        return validate_loaded(Loaded(archive), select=select, ignore=ignore, strict=strict)
+        return validate_loaded(Loaded(archive, parser=parser), select=select, ignore=ignore,
+                               strict=strict)
 
 
 def validate_loaded(ctx: Loaded, *, select: Iterable[Code] = (), ignore: Iterable[Code] = (),

@@ -1,41 +1,58 @@
-"""Reading C in pieces, and leaving weight arrays out of the parse, changes how fast a file is
-read, never what is read: every symbol table equals the one a single whole-file parse gives."""
+"""Reading C in pieces, leaving weight arrays out of the parse, and sharing a batch between
+forked processes change how fast a file is read, never what is read: every symbol table equals
+the one a single whole-file parse gives."""
 
 from __future__ import annotations
 
+import os
 import tarfile
+import threading
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from tree_sitter import Parser
 
-from mlfcheck.reading import csource
-from mlfcheck.reading.csource import SymbolTable, parse
+from mlfcheck import children
+from mlfcheck.reading.csource import CParser, Data, Function, SymbolTable
+from mlfcheck.reading.csource.batching import PieceCache, PieceKey, cut_pieces
+from mlfcheck.reading.csource.literals import LANGUAGE, parse_tree
+from mlfcheck.reading.csource.parser import Part, read_part
+from mlfcheck.reading.csource.preparation import prepare
+from mlfcheck.reading.csource.reader import Reader, first_error
+from mlfcheck.reading.csource.symbols import Text
+
+
+@pytest.fixture(scope="module")
+def parser() -> CParser:
+    """One parser for the module's tests, so pieces are also taken from its cache."""
+    return CParser()
 
 
 def whole_file_table(source: bytes) -> tuple[list[tuple[Any, ...]], Any]:
     """The reference: one plain parse of the whole preprocessed file, nothing left out."""
-    text, attributes = csource._prepare(source)
-    tree = csource.Parser(csource._LANGUAGE).parse(text)
-    reader = csource._Reader("", text, attributes, {})
+    text, attributes = prepare(source)
+    tree = Parser(LANGUAGE).parse(text)
+    reader = Reader("", text, attributes, {})
     reader.item_list(tree.root_node)
-    folder = csource._Text(text)
+    folder = Text(text)
     items = [*reader.functions, *reader.data, *reader.prototypes, *reader.structs,
              *reader.macros, *reader.others]
-    return [facts(i, folder) for i in items], csource._first_error(tree.root_node, text)
+    return [facts(i, folder) for i in items], first_error(tree.root_node, text)
 
 
-def facts(item: Any, text: csource._Text | None = None) -> tuple[Any, ...]:
+def facts(item: Any, text: Text | None = None) -> tuple[Any, ...]:
     """Everything a symbol says, its folded text and values included."""
-    if text is not None and isinstance(item, csource.Function | csource.Data):
+    if text is not None and isinstance(item, Function | Data):
         object.__setattr__(item, "_text", text)
     out: list[Any] = [type(item).__name__, item.span]
     for name in ("name", "kind", "signature", "static", "size", "type", "count", "storage",
                  "value", "has_members", "members", "folded", "initializer"):
         out.append(getattr(item, name, None))
-    if isinstance(item, csource.Data):
+    if isinstance(item, Data):
         out.append(item.values())
     return tuple(out)
 
@@ -61,24 +78,25 @@ def real_c_files(real: dict[str, Path]) -> list[tuple[str, bytes]]:
     return out
 
 
-def test_every_real_c_file_reads_as_one_whole_parse_reads_it(real: dict[str, Path]) -> None:
+def test_every_real_c_file_reads_as_one_whole_parse_reads_it(real: dict[str, Path],
+                                                              parser: CParser) -> None:
     files = real_c_files(real)
     assert len(files) >= 25
     pieced = 0
     for name, source in files:
-        text, _ = csource._prepare(source)
-        pieced += len(csource._pieces(source, text)) > 1
-        assert table_facts(parse("f.c", source)) == whole_file_table(source), name
+        text, _ = prepare(source)
+        pieced += len(cut_pieces(source, text)) > 1
+        assert table_facts(parser.parse("f.c", source)) == whole_file_table(source), name
     assert pieced >= 5  # the pieces are really used on TVM's output
 
 
 def test_weight_arrays_are_left_out_of_the_parse_yet_counted_and_compared_by_value(
-        real: dict[str, Path]) -> None:
+        real: dict[str, Path], parser: CParser) -> None:
     lib0 = real["esp32s3-example-v7-aot"] / "codegen/host/src/default_lib0.c"
-    text, _ = csource._prepare(lib0.read_bytes())
-    _, skipped = csource._tree(text)
+    text, _ = prepare(lib0.read_bytes())
+    _, skipped = parse_tree(text)
     assert len(skipped) >= 10  # the constant pool's arrays
-    table = parse("default_lib0.c", lib0.read_bytes())
+    table = parser.parse("default_lib0.c", lib0.read_bytes())
     pool = {d.name: d for d in table.data}["global_const_workspace.constant_16_let"]
     values = pool.values()
     assert pool.count == 36864 and values is not None and len(values) == 36864
@@ -129,22 +147,23 @@ _ITEM = st.one_of(
 
 
 @given(items=st.lists(_ITEM, max_size=12), cut=st.integers(0, 40), truncate=st.booleans())
-def test_any_file_reads_as_one_whole_parse_reads_it(items: list[str], cut: int,
+def test_any_file_reads_as_one_whole_parse_reads_it(parser: CParser, items: list[str], cut: int,
                                                     truncate: bool) -> None:
     source = "".join(items).encode()
     if truncate and source:
         source = source[:len(source) - cut % len(source)]
-    assert table_facts(parse("f.c", source)) == whole_file_table(source)
+    assert table_facts(parser.parse("f.c", source)) == whole_file_table(source)
 
 
 def test_a_piece_is_parsed_once_whatever_file_it_sits_in() -> None:
     functions = [(f"TVM_DLL int32_t tvmgen_default_op_{n}(void* a) {{\n"
                   + "".join(f"  ((float*)a)[{i}] = {n}.0f;\n" for i in range(12))
                   + "  return 0;\n}\n\n") for n in range(40)]
-    first = parse("a.c", "".join(functions).encode())
-    before = (csource._PIECES.hits, csource._PIECES.misses)
-    moved = parse("b.c", "".join(reversed(functions)).encode())
-    after = (csource._PIECES.hits, csource._PIECES.misses)
+    parser = CParser()
+    first = parser.parse("a.c", "".join(functions).encode())
+    before = (parser.cache.hits, parser.cache.misses)
+    moved = parser.parse("b.c", "".join(reversed(functions)).encode())
+    after = (parser.cache.hits, parser.cache.misses)
     assert after[1] == before[1] and after[0] - before[0] == 40
     assert [f.name for f in moved.functions] == [f.name for f in reversed(first.functions)]
     assert moved.functions[0].span.first_line == 1 and moved.functions[0].file == "b.c"
@@ -153,21 +172,22 @@ def test_a_piece_is_parsed_once_whatever_file_it_sits_in() -> None:
 
 
 @pytest.mark.parametrize("tail", [b"", b", 1 2}", b", x}"])
-def test_a_broken_weight_array_is_a_syntax_error_at_its_place(tail: bytes) -> None:
+def test_a_broken_weight_array_is_a_syntax_error_at_its_place(tail: bytes,
+                                                               parser: CParser) -> None:
     source = b"const int8_t w[] = {" + b", ".join(b"+0x1f" for _ in range(50_000)) + tail
-    table = parse("w.c", source)
+    table = parser.parse("w.c", source)
     assert table.error is not None and table.error == whole_file_table(source)[1]
 
 
 @pytest.mark.parametrize("trailing", [b"", b",", b", \n"])
 @pytest.mark.parametrize("bad_at", [None, 0, 32767, 32768, 65535])
-def test_a_list_longer_than_one_window_is_checked_across_windows(trailing: bytes,
-                                                                  bad_at: int | None) -> None:
+def test_a_list_longer_than_one_window_is_checked_across_windows(
+        trailing: bytes, bad_at: int | None, parser: CParser) -> None:
     elements = [b"1"] * 65536  # "1," is 2 bytes: windows (64 KiB) end near element 32768
     if bad_at is not None:
         elements[bad_at] = b"1 2"
     source = b"const int8_t w[] = {" + b",".join(elements) + trailing + b"};\n"
-    table = parse("w.c", source)
+    table = parser.parse("w.c", source)
     assert table_facts(table) == whole_file_table(source)
     assert (table.error is None) == (bad_at is None)
     assert table.error is not None or table.data[0].count == 65536
@@ -184,66 +204,82 @@ def _many_files(count: int) -> list[tuple[str, bytes]]:
     return files
 
 
-def _tables_in_one_process(files: list[tuple[str, bytes]],
-                           monkeypatch: pytest.MonkeyPatch) -> list[Any]:
-    with monkeypatch.context() as m:
-        m.setattr(csource, "_PIECES", csource._PieceCache(1 << 28))
-        m.setattr(csource, "_PARALLEL_AT_LEAST", 1 << 62)
-        return [table_facts(t) for t in csource.parse_all(files)]
+def _tables_in_one_process(files: list[tuple[str, bytes]]) -> list[Any]:
+    """The reference for a batch: read by a parser of one worker, which never forks."""
+    parser = CParser(parallel_at_least=0)
+    tables = [table_facts(t) for t in parser.parse_all(files)]
+    assert (parser.forked_parts, parser.redone_parts) == (0, 0)
+    return tables
 
 
-@pytest.mark.skipif(not csource._can_fork(), reason="needs fork and a second core")
-def test_a_large_batch_is_parsed_half_in_a_child_with_the_same_tables(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    files = _many_files(300)
-    assert sum(len(s) for _, s in files) > csource._PARALLEL_AT_LEAST
-    children: list[int] = []
-    fork = csource.os.fork
-
-    def counted() -> int:
-        pid = fork()
-        if pid:
-            children.append(pid)
-        return pid
-    monkeypatch.setattr(csource, "_PIECES", csource._PieceCache(1 << 28))
-    monkeypatch.setattr(csource.os, "fork", counted)
-    parallel = [table_facts(t) for t in csource.parse_all(files)]
-    monkeypatch.undo()
-    assert len(children) == 1
-    assert parallel == _tables_in_one_process(files, monkeypatch)
+def _needs_fork() -> None:
+    """fork_map forks only where os.fork exists and this process runs one thread."""
+    if not hasattr(os, "fork") or threading.active_count() != 1:
+        pytest.skip("needs os.fork and no other thread")
 
 
-@pytest.mark.skipif(not csource._can_fork(), reason="needs fork and a second core")
-def test_a_child_that_sends_nothing_back_costs_time_not_tables(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    files = _many_files(300)
-
-    def refuse(*args: Any) -> bytes:
-        raise MemoryError("the child cannot pickle its half")
-    monkeypatch.setattr(csource, "_PIECES", csource._PieceCache(1 << 28))
-    monkeypatch.setattr(csource.pickle, "dumps", refuse)  # seen by the child only
-    tables = [table_facts(t) for t in csource.parse_all(files)]
-    monkeypatch.undo()
-    assert tables == _tables_in_one_process(files, monkeypatch)
+_LARGE = 256 << 10
+"""`parallel_at_least` of the parsers below: `_many_files(60)` (360 KB) is over it."""
 
 
-def test_a_fork_refused_by_the_system_parses_everything_here(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    files = _many_files(300)
+def test_a_large_batch_is_parsed_in_parts_by_forked_children_with_the_same_tables() -> None:
+    _needs_fork()
+    files = _many_files(60)
+    assert sum(len(s) for _, s in files) > _LARGE
+    parser = CParser(cache_bytes=1 << 28, workers=3, parallel_at_least=_LARGE)
+    parallel = [table_facts(t) for t in parser.parse_all(files)]
+    assert (parser.forked_parts, parser.redone_parts) == (2, 0)  # two parts came from children
+    assert parallel == _tables_in_one_process(files)
 
-    def refused() -> int:
-        raise BlockingIOError(11, "Resource temporarily unavailable")  # RLIMIT_NPROC
-    monkeypatch.setattr(csource, "_PIECES", csource._PieceCache(1 << 28))
-    monkeypatch.setattr(csource, "_can_fork", lambda: True)
-    monkeypatch.setattr(csource.os, "fork", refused)
-    tables = [table_facts(t) for t in csource.parse_all(files)]
-    monkeypatch.undo()
-    assert tables == _tables_in_one_process(files, monkeypatch)
+
+def test_a_batch_under_the_threshold_is_parsed_here() -> None:
+    parser = CParser(workers=3, parallel_at_least=_LARGE)
+    parser.parse_all(_many_files(30))
+    assert (parser.forked_parts, parser.redone_parts) == (0, 0)
+
+
+class _Refused(CParser):
+    """A parser told, as fork_map tells it, that no child could be started."""
+
+    def map_parts(self, parts: Sequence[Sequence[PieceKey]]) -> list[Part | None]:
+        return [read_part(parts[0]), *[None] * (len(parts) - 1)]
+
+
+class _SilentChildren(CParser):
+    """A parser whose forked children end before they send anything back."""
+
+    def map_parts(self, parts: Sequence[Sequence[PieceKey]]) -> list[Part | None]:
+        parent = os.getpid()
+
+        def silent_in_a_child(keys: Sequence[PieceKey]) -> Part:
+            if os.getpid() != parent:
+                os._exit(0)
+            return read_part(keys)
+        return children.fork_map(silent_in_a_child, parts, limits=self.limits)
+
+
+@pytest.mark.parametrize("make", [_SilentChildren, _Refused])
+def test_a_part_no_child_sends_back_costs_time_not_tables(make: Callable[..., CParser]) -> None:
+    if make is _SilentChildren:
+        _needs_fork()
+    files = _many_files(60)
+    parser = make(cache_bytes=1 << 28, workers=3, parallel_at_least=_LARGE)
+    tables = [table_facts(t) for t in parser.parse_all(files)]
+    assert (parser.forked_parts, parser.redone_parts) == (0, 2)
+    assert tables == _tables_in_one_process(files)
+
+
+def test_a_parser_of_one_worker_never_maps_parts() -> None:
+    class Unforked(CParser):
+        def map_parts(self, parts: Sequence[Sequence[PieceKey]]) -> list[Part | None]:
+            raise AssertionError("a parser of one worker asked for children")
+    parser = Unforked(parallel_at_least=0)
+    assert len(parser.parse_all(_many_files(30))) == 30
 
 
 def test_the_piece_cache_forgets_the_least_recently_used_beyond_its_limit() -> None:
-    cache = csource._PieceCache(limit=12)
-    keys = [(bytes([65 + n]) * 5, ()) for n in range(3)]  # 5 bytes of text each
+    cache = PieceCache(limit=12)
+    keys: list[PieceKey] = [(bytes([65 + n]) * 5, ()) for n in range(3)]  # 5 bytes of text each
     for key in keys[:2]:
         cache.read(key)
     cache.read(keys[0])  # used again: now the most recent

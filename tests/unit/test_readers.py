@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from mlfcheck.errors import ArchiveError
 from mlfcheck.findings import Code
 from mlfcheck.reading.archive import Archive, Limits
-from mlfcheck.reading.csource import parse as parse_c
+from mlfcheck.reading.csource import CParser
 from mlfcheck.reading.jsondoc import JSONDocError, parse_bytes
 from mlfcheck.reading.params import LIST_MAGIC, TENSOR_MAGIC, ParamsError, read_params
 
@@ -160,10 +160,22 @@ def test_params_reader_rejects_a_shape_that_disagrees_with_the_data_size() -> No
         parse(data)
 
 
-@given(st.binary(max_size=300))
-def test_params_reader_never_fails_with_anything_but_params_error(data: bytes) -> None:
+ONE_TENSOR = write_params([("a", 2, 32, (2,), bytes(8))])
+
+
+@given(edits=st.lists(st.tuples(st.integers(0, len(ONE_TENSOR) - 1), st.integers(0, 255)),
+                      max_size=3),
+       cut=st.none() | st.integers(0, len(ONE_TENSOR)), tail=st.binary(max_size=300))
+def test_params_reader_never_fails_with_anything_but_params_error(
+        edits: list[tuple[int, int]], cut: int | None, tail: bytes) -> None:
+    """A valid file with a few bytes changed, maybe cut short, then junk: every field of the
+    tensor header gets bad values (junk after a fixed 40-byte prefix stopped nearly every
+    example at the tensor count, so no tensor was ever read)."""
+    data = bytearray(ONE_TENSOR)
+    for at, value in edits:
+        data[at] = value
     with contextlib.suppress(ParamsError):
-        parse(write_params([("a", 2, 32, (2,), bytes(8))])[:40] + data)
+        parse(bytes(data[:cut]) + tail)
 
 
 # -- csource ---------------------------------------------------------------------------------
@@ -183,6 +195,7 @@ TVM_DLL int32_t tvmgen_a(void* args, int32_t n) {
 int b(void)
 { return 1; }
 """
+    parse_c = CParser().parse
     table = parse_c("x.c", src)
     assert table.error is None
     assert [f.name for f in table.functions] == ["tvmgen_a", "b"]
@@ -223,8 +236,13 @@ def test_limits_turn_into_one_line_archive_errors(tmp_path: Path) -> None:
 
 
 def test_a_truncated_member_is_reported_when_read(tmp_path: Path) -> None:
-    make_tar(tmp_path / "a.tar", {"metadata.json": b"{" * 2000})
+    # larger than the file object's buffer, so reading it goes back to the file
+    make_tar(tmp_path / "a.tar", {"metadata.json": b"{" * 100_000})
     data = (tmp_path / "a.tar").read_bytes()
     (tmp_path / "cut.tar").write_bytes(data[:1024])
-    with pytest.raises(ArchiveError, match="truncated"), Archive(tmp_path / "cut.tar") as archive:
-        archive.read("metadata.json")
+    with pytest.raises(ArchiveError, match="truncated"):  # cut before opening: refused at once
+        Archive(tmp_path / "cut.tar")
+    with Archive(tmp_path / "a.tar") as archive:  # cut after opening: refused when read
+        (tmp_path / "a.tar").write_bytes(data[:1024])
+        with pytest.raises(ArchiveError, match="member is truncated: header says 100000 bytes"):
+            archive.read("metadata.json")

@@ -1,0 +1,41 @@
+"""Generated C read as a compiler reads it: one symbol table per codegen file.
+
+tree-sitter-c parses each file after TVM's preprocessor habits are undone (`preparation`); a
+walk over the tree collects functions, data, prototypes, structs, macros and the remaining
+top-level items into a `SymbolTable` (`reader`, `symbols`).
+
+Speed without a second reader, all of it held by a `CParser` its caller makes and passes on
+(`parser`): files are cut between top-level items into pieces, each parsed once per parser
+(`batching`); the inside of a brace list of numeric literals (a weight array) is left out of the
+parse and counted from the text (`literals`); a large batch is shared between the processes
+the caller allows. A file whose pieces do not all parse is parsed whole, and every table equals
+the one a whole-file parse gives (tests/unit/test_csource_pieces.py). `CodegenSymbols`
+(`codegen`) reads an archive's codegen members through a parser.
+
+This module only names what the package offers.
+"""
+
+from __future__ import annotations
+
+from mlfcheck.reading.csource.codegen import CodegenSymbols
+from mlfcheck.reading.csource.parser import CParser
+from mlfcheck.reading.csource.preparation import preprocess
+from mlfcheck.reading.csource.symbols import (
+    C_HEADER,
+    C_SOURCE,
+    ENTRY_POINT,
+    Data,
+    Function,
+    Macro,
+    Member,
+    Other,
+    Prototype,
+    Span,
+    Struct,
+    SymbolTable,
+    SyntaxProblem,
+)
+
+__all__ = ["C_HEADER", "C_SOURCE", "ENTRY_POINT", "CParser", "CodegenSymbols", "Data",
+           "Function", "Macro", "Member", "Other", "Prototype", "Span", "Struct", "SymbolTable",
+           "SyntaxProblem", "preprocess"]
