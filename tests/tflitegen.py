@@ -3,7 +3,9 @@
 `single_op_model` writes one quantized operator (one of OPERATORS) with seeded weights and
 scales, per tensor or per channel, as real .tflite bytes that both TVM's frontend and LiteRT
 read. The tests use it to check the integer lowering against LiteRT without downloading models.
-One function per operator draws its tensors and options (`_OPERATORS`); `_build` writes them.
+One function per operator draws its tensors and options; `_OPERATORS` pairs it with the integer
+kernel the operator must become (`expected_kernel`), so a new int8 kernel's test is one row
+here; `_build` writes the model.
 """
 
 from __future__ import annotations
@@ -298,14 +300,34 @@ def _reshape(d: _Draw) -> _Operator:
     return _Operator(tflite.BuiltinOperator.RESHAPE, [d.x, shape, out], [0, 1], [2], None)
 
 
-_OPERATORS: dict[str, Callable[[_Draw], _Operator]] = {
-    "conv2d": _conv2d, "depthwise_conv2d": _depthwise_conv2d,
-    "fully_connected": _fully_connected, "add": _add, "average_pool_2d": _average_pool_2d,
-    "max_pool_2d": _max_pool_2d, "reshape": _reshape,
+@dataclass(frozen=True)
+class _Generated:
+    """One operator `single_op_model` writes: how, and what the integer lowering must make of
+    it."""
+
+    draw: Callable[[_Draw], _Operator]
+    kernel: str | None
+    """The integer kernel it must become (None: TVM's own int8 op is exact, no kernel)."""
+
+
+_OPERATORS: dict[str, _Generated] = {
+    "conv2d": _Generated(_conv2d, "conv2d"),
+    "depthwise_conv2d": _Generated(_depthwise_conv2d, "depthwise_conv2d"),
+    "fully_connected": _Generated(_fully_connected, "dense"),
+    "add": _Generated(_add, "add"),
+    "average_pool_2d": _Generated(_average_pool_2d, "avg_pool2d"),
+    "max_pool_2d": _Generated(_max_pool_2d, None),
+    "reshape": _Generated(_reshape, None),
 }
-"""Each operator `single_op_model` writes, and how."""
+"""Each operator `single_op_model` writes, how, and the kernel it must become."""
 OPERATORS = tuple(_OPERATORS)
 """The operators `single_op_model` writes, in the order tests run them."""
+
+
+def expected_kernel(op: str) -> str | None:
+    """The integer kernel operator `op` (one of OPERATORS) must become, or None when TVM's own
+    int8 op is exact and no kernel is emitted."""
+    return _OPERATORS[op].kernel
 
 
 def single_op_model(op: str, *, per_channel: bool = False, activation: str = "none",
@@ -319,4 +341,5 @@ def single_op_model(op: str, *, per_channel: bool = False, activation: str = "no
     x = _Tensor((1, 9, 7, 4), "int8", (float(rng.uniform(0.02, 0.08)),),
                 (int(rng.integers(-20, 20)),))
     out_q = ((float(rng.uniform(0.05, 0.2)),), (int(rng.integers(-10, 10)),))
-    return _build(_OPERATORS[op](_Draw(rng, per_channel, ACTIVATIONS[activation], x, out_q)))
+    draw = _Draw(rng, per_channel, ACTIVATIONS[activation], x, out_q)
+    return _build(_OPERATORS[op].draw(draw))

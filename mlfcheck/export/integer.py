@@ -324,6 +324,8 @@ class _Rewriter:
                        np.atleast_1d(_np(zp)).astype("int64"), int(call.attrs.axis))
 
     def _dequantize(self, var: Any, call: Any) -> Value | None:
+        """A dequantized int8 constant becomes a quantized constant (weights, biases); a
+        per-tensor dequantized int8 tensor becomes that tensor with its scale and zero point."""
         q = self._qparams(call)
         if q is None:
             return None
@@ -348,6 +350,8 @@ class _Rewriter:
         return IntConst(ints.reshape(shape))
 
     def _reshape(self, var: Any, call: Any) -> Value | None:
+        """A reshape of a quantized constant keeps its quantization (when the channel axis
+        survives); of an int8 tensor, it stays int8; of an integer constant, done in numpy."""
         from tvm import relax
 
         source = self.values.get(call.args[0])
@@ -395,6 +399,9 @@ class _Rewriter:
     # -- quantize: the integer rules ---------------------------------------------------------
 
     def _quantize(self, var: Any, call: Any) -> Value | None:
+        """A per-tensor quantize to int8: of an int8 tensor, a requantize; of a float operator
+        used only here, that operator's integer rule, with the activations folded into the
+        clamp."""
         out = self._qparams(call)
         if out is None or str(var.ty.dtype) != "int8" or not out.per_tensor:
             return None
@@ -435,6 +442,8 @@ class _Rewriter:
                         [self._expr_of(x.source)], shape, rq)
 
     def _add_rule(self, add: Lazy, out: QParams, lo: int, hi: int) -> Value | None:
+        """An add of a constant to a conv2d or dense folds in as its bias; an add of two int8
+        tensors is TFLite's int8 add (both inputs rescaled to twice the larger scale)."""
         a, b = (self.values.get(arg) for arg in add.call.args)
         if isinstance(a, Lazy) and isinstance(b, QConst):
             return self._affine_rule(a, out, lo, hi, bias=(b, add.call.args[0]))
@@ -518,6 +527,8 @@ class _Rewriter:
                         lambda r: qkernels.conv2d(geo, r, zp_in), args, out_shape, rq)
 
     def _float_pool_rule(self, pool: Lazy, out: QParams, lo: int, hi: int) -> Value | None:
+        """Max or average pooling of an int8 tensor in NHWC whose input and output quantization
+        are equal, as TFLite requires: an int8 pool2d kernel."""
         x = self.values.get(pool.call.args[0])
         if not isinstance(x, QTensor):
             return None

@@ -15,17 +15,13 @@ pytestmark = pytest.mark.tvm
 pytest.importorskip("tvm")
 pytest.importorskip("ai_edge_litert")
 
-from tflitegen import OPERATORS, single_op_model  # noqa: E402
+from tflitegen import OPERATORS, expected_kernel, single_op_model  # noqa: E402
 
 from mlfcheck.export import ExportResult, export_model  # noqa: E402
 from mlfcheck.export.fixedpoint import quantize_multiplier  # noqa: E402
 from mlfcheck.validate import validate  # noqa: E402
 
 EPOCH = 1700000000
-KERNEL = {"conv2d": "conv2d", "depthwise_conv2d": "depthwise_conv2d",
-          "fully_connected": "dense", "add": "add", "average_pool_2d": "avg_pool2d",
-          "max_pool_2d": None, "reshape": None}
-"""Generated operator → the integer kernel it must become (None: TVM's own int8 op is exact)."""
 TFLM_ARENA = {"kws_ref_model": 24272, "pretrainedResnet_quant": 55984}
 """TFLite Micro's arena for each model (issue 14, measured with the tflite-micro package)."""
 
@@ -64,7 +60,7 @@ def test_each_operator_matches_litert_bit_for_bit(tmp_path: Path, op: str,
     assert check is not None and check.reference is not None
     assert [(a.differing, a.max_diff) for a in check.reference] == [(0, 0.0)]
     assert check.ok and all(err == 0 for err in check.max_abs_error.values())
-    kernel = KERNEL[op]
+    kernel = expected_kernel(op)
     assert result.lowering.kernels == ({kernel: 1} if kernel else {})
     assert result.lowering.stayed_float == ()
     assert all(t.dtype in ("int8", "int32") for t in result.plan.constants)
