@@ -172,6 +172,7 @@ def test_regenerating_the_fixtures_gives_byte_identical_files(tmp_path: Path) ->
 def test_generated_archives_are_rooted_at_dot_and_owned_by_root_with_a_fixed_mtime() -> None:
     import tarfile
 
+    assert VALID, "no valid fixtures; run python fixtures/make_fixtures.py"
     for path in VALID:
         with tarfile.open(path) as tar:
             members = tar.getmembers()
@@ -185,11 +186,13 @@ def test_generated_archives_are_rooted_at_dot_and_owned_by_root_with_a_fixed_mti
 
 def test_the_fixtures_readme_describes_every_archive() -> None:
     readme = (FIXTURES / "README.md").read_text(encoding="utf-8")
+    assert VALID and INVALID, "no fixtures; run python fixtures/make_fixtures.py"
     missing = [p.name for p in VALID + INVALID if f"`{p.name}`" not in readme]
     assert not missing
 
 
 def test_fixtures_stay_small() -> None:
+    assert VALID and INVALID, "no fixtures; run python fixtures/make_fixtures.py"
     for path in VALID + INVALID:
         limit = SIZE_EXCEPTIONS.get(path.name, SIZE_LIMIT)
         assert path.stat().st_size < limit, path.name
