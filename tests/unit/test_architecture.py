@@ -138,6 +138,18 @@ def test_the_cycle_finder_finds_a_cycle() -> None:
     assert _cycles({"a": {"b"}, "b": set()}) == []
 
 
+def test_the_import_graph_sees_imports_of_every_kind() -> None:
+    graph = _graph()
+    assert "mlfcheck.reading.archive" in graph["mlfcheck.reading.loaded"]  # from … import
+    assert "mlfcheck.diff" in graph["mlfcheck.cli.diff"] or \
+        "mlfcheck.api" in graph["mlfcheck.cli.diff"]  # a package or a module
+    typing_only = ast.parse("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
+                            "    from mlfcheck.reading.loaded import Loaded\n"
+                            "def f():\n    from . import archive\n")
+    assert set(_imports("mlfcheck.reading.model", typing_only)) == {
+        "mlfcheck.reading.loaded", "mlfcheck.reading.archive"}
+
+
 def test_no_module_imports_another_that_imports_it_back() -> None:
     assert _cycles(_graph()) == []
 
@@ -185,7 +197,8 @@ def _mutable_state(module: str, tree: ast.Module) -> Iterator[str]:
     for node in ast.walk(tree):
         if isinstance(node, ast.Global):
             yield f"line {node.lineno}: global {', '.join(node.names)}"
-        if isinstance(node, ast.FunctionDef) and (module, node.name) not in PURE_CACHES:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and \
+                (module, node.name) not in PURE_CACHES:
             for d in node.decorator_list:
                 name = d.func if isinstance(d, ast.Call) else d
                 if isinstance(name, ast.Attribute):
