@@ -38,11 +38,12 @@ def test_help_lists_exactly_the_board_table(command: str) -> None:
 def test_help_loads_the_board_table_and_nothing_heavy(command: str) -> None:
     probe = ("import sys, runpy\nsys.argv = ['mlfcheck', *sys.argv[1:]]\n"
              "try:\n    runpy.run_module('mlfcheck', run_name='__main__')\n"
-             "except SystemExit:\n    pass\n"
+             "except SystemExit as exit:\n    print('EXIT', exit.code)\n"
              "print('LOADED', *sorted(m for m in sys.modules\n"
              "                        if m.startswith(('mlfcheck.', 'tvm'))))\n")
     out = subprocess.run([sys.executable, "-c", probe, command, "--help"], capture_output=True,
                          text=True, cwd=REPO, timeout=60, check=True).stdout
+    assert "EXIT 0" in out.splitlines(), out  # the help was printed, not a usage error
     loaded = set(next(x for x in out.splitlines() if x.startswith("LOADED")).split()[1:])
     assert "mlfcheck.board.boards" in loaded
     heavy = ("tvm", "mlfcheck.export", "mlfcheck.board.crossbuild", "mlfcheck.board.footprint")

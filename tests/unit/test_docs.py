@@ -142,6 +142,17 @@ def test_every_relative_link_and_anchor_lands(page: Path) -> None:
     assert not bad, "\n".join(bad)
 
 
+def test_the_link_checker_finds_links_and_catches_broken_ones(tmp_path: Path) -> None:
+    page = tmp_path / "page.md"
+    (tmp_path / "there.md").write_text("# A heading\n", encoding="utf-8")
+    page.write_text("[ok](there.md#a-heading) [gone](missing.md) [bad](there.md#nope)\n"
+                    "`[code](not-a-link.md)` [web](https://example.org)\n", encoding="utf-8")
+    found = links(page)
+    assert [t for _, t in found] == ["there.md#a-heading", "missing.md", "there.md#nope",
+                                     "https://example.org"]
+    assert [broken(page, t) is None for _, t in found] == [True, False, False, True]
+
+
 def test_the_readme_links_every_docs_page() -> None:
     linked = {(README.parent / unquote(t.partition("#")[0])).resolve()
               for _, t in links(README) if broken(README, t) is None}
