@@ -55,8 +55,8 @@ def _renamed_removed_added(old: CodeUnit, new: CodeUnit, m: Matching, label: str
     """Functions renamed (D404, or D403 when the old graph config `called` them), removed (D402,
     D403) and added (D401)."""
     for name, to in sorted(m.renames.items()):
-        if name in entries:
-            continue
+        if name in entries or to in entries:
+            continue  # the entry point's change names the rename
         yield change(rule=Rule.D403 if name in called else Rule.D404, module=label,
                      subject="function renamed", old=name, new=to,
                      reason=f"the old graph config calls {name}" if name in called

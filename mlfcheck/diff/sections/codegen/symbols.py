@@ -44,9 +44,12 @@ def entry_point_changes(old: dict[str, str], new: dict[str, str], m: Matching | 
                         skip: frozenset[str] = frozenset()) -> Iterator[Item]:
     """Entry points added (`added`), removed or changed (D409) in one place; those in `skip`
     are reported elsewhere."""
+    came_from = {to: name for name, to in m.renames.items()} if m is not None else {}
     for name in sorted(set(new) - set(old)):
+        was = came_from.get(name)
         yield change(rule=added, module=label, subject=f"entry point {name}", old=None,
-                     new=Symbol("function", name, new[name]), reason=f"only in the new {where}")
+                     new=Symbol("function", name, new[name]), reason=f"only in the new {where}"
+                     + (f"; the same body was named {was}" if was else ""))
     for name in sorted(set(old) - skip):
         broken = _broken(old, new, name)
         if broken == "removed":
