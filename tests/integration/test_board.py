@@ -20,7 +20,7 @@ pytestmark = [pytest.mark.tvm, pytest.mark.board]
 pytest.importorskip("tvm")
 
 from mlfcheck.board import crossbuild  # noqa: E402
-from mlfcheck.board.boards import BOARDS, board  # noqa: E402
+from mlfcheck.board.boards import BOARDS, board, board_names  # noqa: E402
 from mlfcheck.errors import ExportError  # noqa: E402
 from mlfcheck.export import ExportResult, export_model  # noqa: E402
 from mlfcheck.export.frontends import load_model  # noqa: E402
@@ -300,8 +300,8 @@ def test_an_unknown_board_is_refused_in_one_line(tmp_path: Path) -> None:
     out = tmp_path / "x.tar"
     line = _fails_cleanly(run_cli("--default", "-o", str(out), "--verify", "--board", "uno"),
                           out)
-    assert line == ("mlfcheck export: unknown board 'uno' (known: mps2-an385, mps2-an386, "
-                    "mps2-an500, mps2-an505, mps3-an547, netduinoplus2)")
+    assert line == f"mlfcheck export: unknown board 'uno' (known: {board_names()})"
+    assert board_names().startswith("mps2-an385, mps2-an386, ")  # the table's order
 
 
 def test_a_board_without_verify_is_refused(tmp_path: Path) -> None:
