@@ -9,18 +9,16 @@ folder, never next to the model.
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
-import signal
 import tempfile
-import threading
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from mlfcheck import children
 from mlfcheck.board.boards import Board
 from mlfcheck.board.footprint import Footprint, footprint
 from mlfcheck.consumers import Profile, Verdict, builtin_profiles, evaluate
@@ -28,6 +26,7 @@ from mlfcheck.diff import DiffConfig, DiffResult, Level, diff_loaded
 from mlfcheck.errors import ArchiveError, MlfcheckError, UsageError
 from mlfcheck.reading import userfile
 from mlfcheck.reading.archive import Archive, Limits
+from mlfcheck.reading.csource import CParser
 from mlfcheck.reading.loaded import Loaded, UnusableArchive
 from mlfcheck.reading.model import Model
 from mlfcheck.reading.summary import Summary, summarize_loaded
@@ -37,6 +36,11 @@ ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz")
 MODEL_SUFFIXES = (".onnx", ".tflite")
 EXPORT_EPOCH = 0
 """Models are exported with a fixed timestamp so audits of the same models are reproducible."""
+SCRATCH_PREFIX = "mlfcheck-audit-"
+"""Name prefix of an audit's temporary folder and of each job's folder inside it."""
+JOB_LIMITS = children.Limits(seconds=24 * 3600.0, memory_bytes=None)
+"""What the child auditing one item may use (--jobs > 1): a day of wall clock, this process's
+address space."""
 
 
 @dataclass(frozen=True)
@@ -138,6 +142,8 @@ class _Job:
     profiles: tuple[Profile, ...]
     config: DiffConfig
     board: Board | None = None
+    parse_workers: int = 1
+    """Processes that may parse the job's C: its parser is made where the job runs."""
 
 
 # -- discovery ---------------------------------------------------------------------------------
@@ -284,7 +290,7 @@ def _compare(job: _Job, base: Item, old: str, new: Loaded, report: Report) -> Co
     """The diff of `new` (loaded and validated once, by `_inspect`) against the baseline."""
     try:
         with Archive(old, limits=job.limits) as archive:
-            loaded = Loaded(archive, digest_params=True)
+            loaded = Loaded(archive, digest_params=True, parser=new.parser)
             result = diff_loaded(loaded, new, labels=(base.path, job.item.path),
                                  reports=(validate_loaded(loaded), report), config=job.config)
         return Comparison(base.key, result, None)
@@ -292,13 +298,18 @@ def _compare(job: _Job, base: Item, old: str, new: Loaded, report: Report) -> Co
         return Comparison(base.key, None, str(exc))
 
 
-def audit_one(job: _Job) -> ArchiveAudit:
-    """The audit of one item (run in a worker process when --jobs > 1)."""
-    with _scratch() as folder:
+def audit_one(job: _Job, *, parser: CParser | None = None,
+              scratch: str | None = None) -> ArchiveAudit:
+    """The audit of one item (run in a child process when --jobs > 1); the item and its
+    baseline are read by `parser` (default: a new one of `job.parse_workers`). Its temporary
+    folder is made in `scratch` (default: the system's) and removed when it ends."""
+    parser = parser if parser is not None else CParser(workers=job.parse_workers)
+    folder = tempfile.mkdtemp(prefix=SCRATCH_PREFIX, dir=scratch)
+    try:
         try:
             path = _materialise(job.item, folder, "current")
             with Archive(path, limits=job.limits) as archive:
-                ctx = Loaded(archive, digest_params=job.base is not None)
+                ctx = Loaded(archive, digest_params=job.base is not None, parser=parser)
                 found = replace(_inspect(job, ctx), on_board=_on_board(job, path))
                 if job.base is None or found.report is None:
                     return _relabel(found, path, job.item.path)
@@ -312,6 +323,8 @@ def audit_one(job: _Job) -> ArchiveAudit:
             why = exc.detail if isinstance(exc, ArchiveError) else str(exc)
             return ArchiveAudit(job.item, error=why)
         return replace(_relabel(found, path, job.item.path), comparison=comparison)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _relabel(found: ArchiveAudit, path: str, shown: str) -> ArchiveAudit:
@@ -327,93 +340,64 @@ def _relabel(found: ArchiveAudit, path: str, shown: str) -> ArchiveAudit:
 # -- many archives -----------------------------------------------------------------------------
 
 
-def _run(jobs: list[_Job], workers: int,
-         progress: Callable[[ArchiveAudit], None] | None) -> list[ArchiveAudit]:
-    """Results in job order; `progress` sees each as it completes."""
+def _run(jobs: list[_Job], workers: int, progress: Callable[[ArchiveAudit], None] | None,
+         parser: CParser, starter: children.Starter, root: str) -> list[ArchiveAudit]:
+    """Results in job order; `progress` sees each as it completes. One job at a time, they all
+    read C with `parser`; in child processes (`workers` at once, started by `starter`), each
+    job makes its own. Every job makes its temporary folder in `root`."""
     report = progress or (lambda _: None)
     if workers <= 1 or len(jobs) <= 1:
         results = []
         for job in jobs:
-            results.append(audit_one(job))
+            results.append(audit_one(job, parser=parser, scratch=root))
             report(results[-1])
         return results
-    pool = ProcessPoolExecutor(max_workers=min(workers, len(jobs)),
-                               initializer=_exit_on_sigterm)
+    calls = [children.Call(n, _audit_in_child, (job, root)) for n, job in enumerate(jobs)]
+    found: dict[int, ArchiveAudit] = {}
+    runs = children.call_all(calls, limits=JOB_LIMITS, starter=starter,
+                             jobs=min(workers, len(jobs)))
     try:
-        futures = [pool.submit(_audit_in_worker, job) for job in jobs]
-        for future in as_completed(futures):
-            report(future.result())
-        return [f.result() for f in futures]
-    except BrokenProcessPool:
-        raise MlfcheckError("a worker process was killed; the audit is incomplete") from None
+        for call, ended in runs:
+            found[call.key] = _audited(jobs[call.key], ended)
+            report(found[call.key])
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        runs.close()
+    return [found[n] for n in range(len(jobs))]
 
 
-class _Terminated(SystemExit):
-    """SIGTERM arrived: unwind (removing temporary folders), then exit."""
+def _audit_in_child(arg: tuple[_Job, str]) -> ArchiveAudit:
+    """audit_one in a child process: (the job, the audit's temporary folder)."""
+    job, root = arg
+    return audit_one(job, scratch=root)
 
 
-_SCRATCH: set[str] = set()
-"""Temporary folders of the audits running in this process."""
+def _audited(job: _Job, ended: children.Ended) -> ArchiveAudit:
+    """What a child made of a job. A child that was killed or ended without a result makes
+    that item's error; an exception the audit does not expect is raised, as without
+    children."""
+    if ended.status == "returned":
+        audited: ArchiveAudit = ended.value
+        return audited
+    if ended.status == "raised":
+        raise RuntimeError(f"auditing {job.item.path} raised {ended.value}:\n{ended.detail}")
+    why = {"signal": f"was killed by {ended.detail}",
+           "timeout": f"was killed after {JOB_LIMITS.seconds:g} s"}.get(
+        ended.status, f"ended ({ended.detail})")
+    return ArchiveAudit(job.item, error=f"a worker process {why} before it finished auditing "
+                                        "this item")
 
 
 @contextmanager
-def _scratch() -> Iterator[str]:
-    """A temporary folder for one archive's audit, removed afterwards (or on SIGTERM)."""
-    blocked = {signal.SIGTERM}
-    signal.pthread_sigmask(signal.SIG_BLOCK, blocked)  # no SIGTERM between mkdir and add
+def _scratch_root() -> Iterator[str]:
+    """The audit's temporary folder, where every job makes its own; removed with whatever is
+    left in it (a job whose child was killed cannot remove its own). It is named (randomly)
+    before it is made, so SIGTERM cannot come between making it and knowing what to remove."""
+    root = os.path.join(tempfile.gettempdir(), SCRATCH_PREFIX + secrets.token_hex(16))
     try:
-        folder = tempfile.mkdtemp(prefix="mlfcheck-audit-")
-        _SCRATCH.add(folder)
+        os.mkdir(root, 0o700)
+        yield root
     finally:
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, blocked)
-    try:
-        yield folder
-    finally:
-        _remove_scratch(folder)
-
-
-def _remove_scratch(*folders: str) -> None:
-    for folder in folders or tuple(_SCRATCH):
-        shutil.rmtree(folder, ignore_errors=True)
-        _SCRATCH.discard(folder)
-
-
-def _terminated(signum: int, frame: object) -> None:
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut the cleanup
-    raise _Terminated(128 + signum)
-
-
-def _exit_on_sigterm() -> None:
-    """A worker's SIGTERM unwinds the audit it is running, then ends the worker (the pool
-    would otherwise report the exit as that job's result and take the next job)."""
-    signal.signal(signal.SIGTERM, _terminated)
-
-
-def _audit_in_worker(job: _Job) -> ArchiveAudit:
-    """audit_one in a pool worker, which exits once SIGTERM has unwound the job."""
-    try:
-        return audit_one(job)
-    except _Terminated as exc:
-        _remove_scratch()  # in case the signal cut a removal short
-        os._exit(exc.code if isinstance(exc.code, int) else 1)
-
-
-@contextmanager
-def _cleanup_on_sigterm() -> Iterator[None]:
-    """While auditing, SIGTERM unwinds (removing temporary folders) instead of killing."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGTERM, _terminated)
-    try:
-        yield
-    except _Terminated:
-        _remove_scratch()  # in case the signal cut a removal short
-        raise
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def audit(items: Sequence[Item], *, baseline: Sequence[Item] = (),
@@ -421,22 +405,36 @@ def audit(items: Sequence[Item], *, baseline: Sequence[Item] = (),
           jobs: int = 1, limits: Limits | None = None, config: DiffConfig | None = None,
           fail_on: Level | None = Level.BREAKING, timestamp: str | None = None,
           progress: Callable[[ArchiveAudit], None] | None = None,
-          board: Board | None = None) -> AuditResult:
+          board: Board | None = None, parse_workers: int = 1,
+          starter: children.Starter | None = None) -> AuditResult:
     """Audit `items` (from `discover`), each against the baseline item with the same key;
-    with `board`, also size each archive's C compiled for it."""
+    with `board`, also size each archive's C compiled for it. `parse_workers` processes may
+    parse one archive's C: with `jobs` 1 one parser of that many reads every archive and
+    baseline (sharing what they have in common); otherwise each job makes its own. With
+    `jobs` > 1 each item is audited in a child process `starter` starts (default: one made for
+    this call, with `preload`). SIGTERM meanwhile unwinds the audit: its children are killed
+    and its temporary folders removed."""
     base = {i.key: i for i in baseline}
     chosen = tuple(profiles) if profiles is not None else builtin_profiles()
-    work = [_Job(i, base.get(i.key), limits or Limits(), chosen, config or DiffConfig(), board)
-            for i in items]
-    with _cleanup_on_sigterm():
-        found = _run(work, jobs, progress)
+    work = [_Job(i, base.get(i.key), limits or Limits(), chosen, config or DiffConfig(), board,
+                 parse_workers) for i in items]
+    with children.sigterm_unwinds(), _scratch_root() as root:
+        found = _run(work, jobs, progress, CParser(workers=parse_workers),
+                     children.Starter(preload([*items, *baseline])) if starter is None
+                     else starter, root)
     keys = {i.key for i in items}
     return AuditResult(tuple(found), tuple(i for k, i in base.items() if k not in keys),
                        tuple(baseline_paths), tuple(p.name for p in chosen), fail_on, timestamp,
                        board)
 
 
+def preload(items: Sequence[Item]) -> tuple[str, ...]:
+    """The modules the fork server of an audit of `items` imports once: the audit, and TVM
+    with the exporter when some item is a model (else each model's child would import it)."""
+    models = any(i.kind == "model" for i in items)
+    return ("mlfcheck.audit", *(("tvm", "mlfcheck.export") if models else ()))
+
+
 def default_jobs() -> int:
     """One worker per available CPU."""
-    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-               else os.cpu_count() or 1)
+    return children.available_cores()

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from mlfcheck import audit as auditing
+from mlfcheck import children
 from mlfcheck.audit import ArchiveAudit, AuditResult
 from mlfcheck.board.boards import board
 from mlfcheck.board.crossbuild import toolchain
@@ -68,11 +69,15 @@ def audit(paths: tuple[str, ...], baseline: tuple[str, ...], fmt: str,
         config = load_config(source)
         items = auditing.discover(paths)
         base = auditing.discover(baseline) if baseline else ()
+        workers = jobs or auditing.default_jobs()
         with _progress(len(items)) as tick:
             result = auditing.audit(items, baseline=base, baseline_paths=baseline,
-                                    profiles=chosen, jobs=jobs or auditing.default_jobs(),
+                                    profiles=chosen, jobs=workers,
                                     limits=limits, config=config, fail_on=FAIL_ON[fail_on],
-                                    timestamp=timestamp, progress=tick, board=target)
+                                    timestamp=timestamp, progress=tick, board=target,
+                                    parse_workers=1 if workers > 1
+                                    else children.available_cores(),
+                                    starter=children.Starter(auditing.preload([*items, *base])))
     except MlfcheckError as exc:
         fail("audit", str(exc))
     emit(RENDERERS[fmt](result), output)

@@ -65,21 +65,21 @@ def fuzz(ctx: click.Context, target: str, examples: int, seed: int,
     if ctx.invoked_subcommand is not None:
         return
     try:
-        from mlfcheck.fuzz.campaign import CampaignError, Options, run_campaign
+        from mlfcheck.fuzz.campaign import PRELOAD, CampaignError, Options, run_campaign
     except ImportError as exc:
         fail("fuzz", f"needs {exc.name}: pip install 'mlfcheck[test]'")
-    from mlfcheck.fuzz.isolation import ChildLimits
+    from mlfcheck.children import Limits, Starter
     from mlfcheck.reporters.fuzz import RENDERERS
 
     options = Options(target=target, examples=examples, seed=seed, time_budget=time_budget,
                       jobs=jobs, out=out, verify=verify, fixtures=fixtures, max_ops=max_ops,
                       shrink=not no_shrink, shard=shard,
-                      limits=ChildLimits(seconds=timeout, memory_bytes=memory_limit * 1024**2))
+                      limits=Limits(seconds=timeout, memory_bytes=memory_limit * 1024**2))
     show = sys.stderr.isatty()
     try:
         with click.progressbar(length=examples, label=f"fuzzing {target}", file=sys.stderr,
                                hidden=not show) as bar:
-            result = run_campaign(options, progress=bar.update)
+            result = run_campaign(options, progress=bar.update, starter=Starter(PRELOAD))
     except CampaignError as exc:
         fail("fuzz", str(exc))
     emit(RENDERERS[fmt](result), None)

@@ -10,7 +10,6 @@ the Relax VM.
 from __future__ import annotations
 
 import shutil
-import subprocess
 import tarfile
 import tempfile
 import time
@@ -18,7 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mlfcheck.board.crossbuild import first_error
+from mlfcheck import children
+from mlfcheck.board.crossbuild import COMPILER_LIMITS, RUN_FILE_BYTES, tool_error
 from mlfcheck.errors import ExportError
 from mlfcheck.export.cgen import constant_array, constants_struct
 from mlfcheck.export.frontends import Imported
@@ -31,6 +31,10 @@ DEFAULT_TOLERANCE = 1e-5
 SEED = 0
 CFLAGS = ("-std=c11", "-O1", "-Wall", "-Werror")
 RUN_TIMEOUT = 120
+RUN_LIMITS = children.Limits(seconds=RUN_TIMEOUT, memory_bytes=None, file_bytes=RUN_FILE_BYTES,
+                             cpu_seconds=RUN_TIMEOUT)
+"""What one run of a built archive may use: RUN_TIMEOUT seconds of wall clock and of CPU (so a
+run whose caller was killed still ends), this process's address space, files up to 256 MiB."""
 REFERENCE_UNITS = 1
 """Largest difference from the model's runtime accepted on an integer output, in quantized
 units."""
@@ -173,12 +177,14 @@ def build_and_run(root: Path, plan: Plan, name: str, inputs: list[Any], *,
     exe = root / "mlfcheck_driver"
     cmd = [compiler(), *CFLAGS, f"-I{root / 'codegen/host/include'}",
            f"-I{root / 'runtime/include'}", *sources, str(driver), "-o", str(exe), "-lm"]
-    built = subprocess.run(cmd, capture_output=True, text=True)
-    if built.returncode:
-        raise ExportError("verify", f"the archive does not build: {first_error(built.stderr)}")
+    built = children.run(cmd, limits=COMPILER_LIMITS)
+    if not built.ok:
+        raise ExportError("verify", f"the archive does not build: {tool_error(built)}")
     (root / "in.bin").write_bytes(b"".join(x.tobytes() for x in inputs))
-    ran = subprocess.run([str(exe), str(root / "in.bin"), str(root / "out.bin")],
-                         capture_output=True, text=True, timeout=RUN_TIMEOUT)
+    ran = children.run([str(exe), str(root / "in.bin"), str(root / "out.bin")],
+                       limits=RUN_LIMITS)
+    if ran.timed_out:
+        raise ExportError("verify", f"the built model did not finish within {RUN_TIMEOUT} s")
     if ran.returncode:
         raise ExportError("verify", f"the built model failed (exit {ran.returncode}): "
                           + (ran.stderr.strip().splitlines() or [""])[0])

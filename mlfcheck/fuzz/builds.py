@@ -13,12 +13,14 @@ bit for bit, and equal TVM's Relax VM within the tolerance.
 from __future__ import annotations
 
 import resource
-import subprocess
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from mlfcheck import children
+from mlfcheck.board.crossbuild import COMPILER_LIMITS, tool_error
 from mlfcheck.export.plan import ALIGN, Block, Plan, align
+from mlfcheck.export.verify import CFLAGS, RUN_LIMITS, compiler, decode_outputs, driver_prelude
 
 GUARD = 64
 """Canary bytes before, between and after blocks and around each input and output."""
@@ -28,6 +30,9 @@ SANITIZE = ("-O0", "-fsanitize=address,undefined", "-fno-sanitize-recover=all",
 """Sanitizer flags. TVM writes integer kernels whose int32 arithmetic wraps (as LLVM's does),
 so signed overflow is left out; every other undefined behaviour stops the run."""
 INPUT_SETS = ("random-1", "random-2", "zeros", "maximum", "minimum")
+SANITIZED_RUN_LIMITS = replace(RUN_LIMITS, memory_bytes=resource.RLIM_INFINITY)
+"""A run of the spread build: as --verify's runs, with the soft address-space limit lifted to
+the hard one (the sanitizers reserve terabytes of address space)."""
 GUARD_EXIT = 4
 
 
@@ -42,6 +47,10 @@ class Guard:
 
 class RunFailed(Exception):
     """A build of the archive did not compile, or its run failed; the message says why."""
+
+
+class RunTimedOut(RunFailed):
+    """A run of a build did not finish within its time limit (and was killed)."""
 
 
 def spread(plan: Plan) -> tuple[Plan, tuple[Guard, ...]]:
@@ -98,8 +107,6 @@ def _random(rng: Any, shape: tuple[int, ...], dtype: Any) -> Any:
 def guarded_driver(plan: Plan, name: str, guards: tuple[Guard, ...]) -> str:
     """main.c of the spread build: canaries around inputs, outputs and blocks; one run; the
     first overwritten canary printed as `canary: <where> +<offset>` with exit GUARD_EXIT."""
-    from mlfcheck.export.verify import driver_prelude
-
     ws = f"tvmgen_{name}_workspace"
     buffers, lines = driver_prelude(plan, name)
     lines += [f"static uint8_t {b}_g[{2 * GUARD + max(1, t.nbytes)}] "
@@ -157,25 +164,19 @@ int main(int argc, char** argv) {{
 
 def compile_archive(root: Path, driver: str, exe: str, flags: tuple[str, ...]) -> Path:
     """Compile the unpacked archive at `root` with `driver` into root/`exe`."""
-    from mlfcheck.export.verify import CFLAGS, compiler
-
     (root / f"{exe}.c").write_text(driver)
     sources = sorted(str(p) for p in (root / "codegen/host/src").glob("*.c"))
     sources += sorted(str(p) for p in (root / "runtime/src").glob("*.c"))
     cmd = [compiler(), *CFLAGS, *flags, f"-I{root / 'codegen/host/include'}",
            f"-I{root / 'runtime/include'}", *sources, str(root / f"{exe}.c"), "-o",
            str(root / exe), "-lm"]
-    built = subprocess.run(cmd, capture_output=True, text=True)
+    built = children.run(cmd, limits=COMPILER_LIMITS)
+    if built.timed_out:
+        raise RunFailed(tool_error(built))
     if built.returncode:
         lines = built.stderr.strip().splitlines()
         raise RunFailed(next((ln for ln in lines if "error" in ln), "does not compile"))
     return root / exe
-
-
-def _unlimited() -> None:
-    """The sanitizers reserve terabytes of address space: lift the soft RLIMIT_AS."""
-    _, hard = resource.getrlimit(resource.RLIMIT_AS)
-    resource.setrlimit(resource.RLIMIT_AS, (hard, hard))
 
 
 def run(exe: Path, plan: Plan, inputs: list[Any], *,
@@ -183,22 +184,16 @@ def run(exe: Path, plan: Plan, inputs: list[Any], *,
     """Run a built archive on `inputs`: its outputs and the number its driver printed (the
     packed driver: workspace bytes the run changed), or RunFailed with the first line that
     says what went wrong (a canary, a sanitizer report, the platform's error)."""
-    import numpy as np
-
     folder = exe.parent
     (folder / "in.bin").write_bytes(b"".join(x.tobytes() for x in inputs))
-    done = subprocess.run([str(exe), str(folder / "in.bin"), str(folder / "out.bin")],
-                          capture_output=True, text=True, timeout=120,
-                          preexec_fn=_unlimited if sanitized else None)
+    done = children.run([str(exe), str(folder / "in.bin"), str(folder / "out.bin")],
+                        limits=SANITIZED_RUN_LIMITS if sanitized else RUN_LIMITS)
+    if done.timed_out:
+        raise RunTimedOut(f"the run did not finish within {done.seconds:.0f} s")
     if done.returncode:
         said = [ln for ln in done.stderr.splitlines()
                 if ln.startswith(("canary:", "SUMMARY:")) or "runtime error" in ln]
         raise RunFailed((said or done.stderr.strip().splitlines() or
                          [f"exit {done.returncode}"])[0])
-    raw = (folder / "out.bin").read_bytes()
-    outputs, at = [], 0
-    for t in plan.outputs:
-        dtype = np.dtype("bool" if t.dtype == "bool" else t.dtype)
-        outputs.append(np.frombuffer(raw[at:at + t.nbytes], dtype=dtype).reshape(t.shape))
-        at += t.nbytes
+    outputs = decode_outputs(plan, (folder / "out.bin").read_bytes())
     return outputs, int(done.stdout.strip() or 0)

@@ -22,25 +22,27 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import seed as seed_with
 from hypothesis.strategies import SearchStrategy
 
+from mlfcheck.children import Call, Ended, Limits, Starter, call_all
 from mlfcheck.errors import ExportError, UnsupportedModel
-from mlfcheck.fuzz.isolation import ChildLimits, Finished, Task, run_all
+from mlfcheck.fuzz.exports import export_error_signature
 from mlfcheck.fuzz.models import FLOAT, Input, Layer, ModelSpec, describe, render
-from mlfcheck.fuzz.properties import (
-    Bucket,
-    PropertyFailure,
-    command_line,
-    export_error_signature,
-    exporter_properties,
-    reader_survives,
-)
-from mlfcheck.fuzz.reader import MutationSpec, load_fixtures
+from mlfcheck.fuzz.outcomes import Bucket, PropertyFailure
+from mlfcheck.fuzz.properties import exporter_properties, reader_survives
+from mlfcheck.fuzz.reader import MutationSpec, load_fixtures, materialize
+from mlfcheck.fuzz.replay import command_line
 from mlfcheck.fuzz.strategies import models, mutations
 from mlfcheck.version import __version__
 
 T = TypeVar("T")
 TARGETS = ("exporter", "reader")
+PRELOAD = ("tvm", "mlfcheck.export", "mlfcheck.validate", "mlfcheck.diff",
+           "mlfcheck.reading.summary", "mlfcheck.reporters", "mlfcheck.fuzz.campaign")
+"""Modules the fork server of a campaign's `Starter` imports once (those installed), so each
+example pays for a fork, not for `import tvm`."""
 READER_BATCH = 200
 """Reader examples per child process (they run in-process there, for speed)."""
+PROGRESS = "progress.jsonl"
+"""The file in a reader batch's scratch folder its child appends each example's outcome to."""
 MIN_OPS = 10
 """Fewest layers a campaign model has (hypothesis would otherwise draw many one-layer models;
 shrinking still goes below it)."""
@@ -63,7 +65,8 @@ class Options:
     jobs: int = 1
     out: Path | None = None
     verify: bool = False
-    limits: ChildLimits = field(default_factory=ChildLimits)
+    limits: Limits = field(default_factory=Limits)
+    """What the child running one exporter example (or one reader batch) may use."""
     fixtures: tuple[Path, ...] = ()
     max_ops: int = 30
     example_seconds: float = 10.0
@@ -155,9 +158,11 @@ def draw(strategy: SearchStrategy[T], count: int, seed: int) -> list[T]:
 # -- running one example (in a child) ---------------------------------------------------------
 
 def exporter_task(arg: dict[str, Any]) -> dict[str, Any]:
-    """Child: write the model file, check every exporter property, report the outcome and
-    what the archive turned out to hold (when it was written)."""
+    """Child: write the model file into its work folder (made here), check every exporter
+    property, report the outcome and what the archive turned out to hold (when it was
+    written)."""
     workdir = Path(arg["workdir"])
+    workdir.mkdir(parents=True, exist_ok=True)
     model = workdir / "model.py"
     model.write_text(arg["source"])
     try:
@@ -228,19 +233,14 @@ def distribution(specs: Sequence[ModelSpec],
     return {k: dict(sorted(v.items())) for k, v in out.items()}
 
 
-_FIXTURES: dict[tuple[str, ...], dict[str, bytes]] = {}
-
-
 def reader_task(arg: dict[str, Any]) -> list[dict[str, Any]]:
-    """Child: run a batch of reader examples in-process, appending each outcome to a file."""
-    key = tuple(arg["fixtures"])
-    if key not in _FIXTURES:
-        _FIXTURES[key] = load_fixtures([Path(p) for p in key])
-    fixtures = _FIXTURES[key]
-    progress = Path(arg["progress"])
+    """Child: run a batch of reader examples in-process (on the fixtures the batch names,
+    given as bytes), appending each outcome to the progress file in its scratch folder."""
+    fixtures: dict[str, bytes] = arg["fixtures"]
+    progress = Path(arg["scratch"]) / PROGRESS
+    progress.parent.mkdir(parents=True, exist_ok=True)
     done = []
-    for index, raw in arg["examples"]:
-        spec = _mutation_from_json(raw)
+    for index, spec in arg["examples"]:
         scratch = Path(arg["scratch"]) / f"e{index}"
         try:
             reader_survives(spec, fixtures[spec.fixture], scratch,
@@ -257,25 +257,19 @@ def reader_task(arg: dict[str, Any]) -> list[dict[str, Any]]:
     return done
 
 
-def _mutation_from_json(raw: dict[str, Any]) -> MutationSpec:
-    from mlfcheck.fuzz.reader import Mutation
-
-    return MutationSpec(raw["fixture"], raw["container"],
-                        tuple(Mutation(**m) for m in raw["steps"]), raw["command"])
-
-
-def _outcome_of(finished: Finished) -> Outcome:
-    """Map how a child ended onto an outcome (the value when it returned one)."""
-    if finished.status == "returned":
-        value = finished.value
+def outcome_of(ended: Ended) -> Outcome:
+    """Map how a child ended onto an outcome: an exporter example's returned value, or how the
+    child failed (then also the outcome of the reader example a batch's child died on)."""
+    if ended.status == "returned":
+        value = ended.value
         return Outcome(Bucket[value["bucket"]], value["signature"], value["detail"])
-    if finished.status == "timeout":
-        return Outcome(Bucket.TIMEOUT, "over the time limit", finished.detail)
-    if finished.status == "raised" and finished.value == "MemoryError":
-        return Outcome(Bucket.MEMORY_LIMIT, "MemoryError", finished.detail)
-    if finished.status == "raised":
-        return Outcome(Bucket.CRASH, f"{finished.value} outside the properties", finished.detail)
-    return Outcome(Bucket.CRASH, f"process died: {finished.detail}", finished.detail)
+    if ended.status == "timeout":
+        return Outcome(Bucket.TIMEOUT, "over the time limit", ended.detail)
+    if ended.status == "raised" and ended.value == "MemoryError":
+        return Outcome(Bucket.MEMORY_LIMIT, "MemoryError", ended.detail)
+    if ended.status == "raised":
+        return Outcome(Bucket.CRASH, f"{ended.value} outside the properties", ended.detail)
+    return Outcome(Bucket.CRASH, f"process died: {ended.detail}", ended.detail)
 
 
 # -- the campaign -----------------------------------------------------------------------------
@@ -303,9 +297,43 @@ class _Tally:
             self.first[key] = (index, example, outcome)
 
 
-def run_campaign(options: Options, *,
+@dataclass(frozen=True)
+class _Run:
+    """What running a campaign's examples takes besides its options: how children start, the
+    folder they work in, and the reader's fixtures (loaded once; a batch's child gets the ones
+    it reads)."""
+
+    options: Options
+    starter: Starter
+    root: Path
+    fixtures: dict[str, bytes]
+
+
+def run_campaign(options: Options, *, starter: Starter,
                  progress: Callable[[int], None] = lambda n: None) -> CampaignResult:
-    """Run a whole campaign; raise CampaignError when it cannot start."""
+    """Run a whole campaign, each example (or reader batch) in a child `starter` starts (give
+    it PRELOAD); raise CampaignError when it cannot start."""
+    tvm_version = _prepare(options)
+    fixtures = _reader_fixtures(options)
+    with tempfile.TemporaryDirectory(prefix="mlfcheck-fuzz-") as tmp:
+        run = _Run(options, starter, Path(tmp), fixtures)
+        tally = _Tally()
+        start = time.monotonic()
+        run_examples = _run_exporter if options.target == "exporter" else _run_reader
+        stopped = run_examples(run, tally, progress, start)
+        seconds = time.monotonic() - start
+        found = _counterexamples(run, tally, tvm_version)
+        shrink_seconds = time.monotonic() - start - seconds
+    return CampaignResult(options.target, options.seed, options.examples, tally.ran, seconds,
+                          shrink_seconds, tally.counts, tuple(found), options.verify,
+                          tvm_version, stopped,
+                          distribution([e for e in tally.examples if isinstance(e, ModelSpec)],
+                                       tally.shapes) if options.target == "exporter" else {},
+                          (options.shard[0],), options.shard[1])
+
+
+def _prepare(options: Options) -> str | None:
+    """Check the options, make --out; the TVM version (required by the exporter target)."""
     if options.target not in TARGETS:
         raise CampaignError(f"unknown target {options.target!r}; known: {', '.join(TARGETS)}")
     if not 1 <= options.shard[0] <= options.shard[1]:
@@ -316,36 +344,37 @@ def run_campaign(options: Options, *,
             options.out.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise CampaignError(f"cannot create --out {options.out}: {exc.strerror}") from exc
-    with tempfile.TemporaryDirectory(prefix="mlfcheck-fuzz-") as tmp:
-        root = Path(tmp)
-        tally = _Tally()
-        start = time.monotonic()
-        if options.target == "exporter":
-            stopped = _run_exporter(options, root, tally, progress, start)
-        else:
-            stopped = _run_reader(options, root, tally, progress, start)
-        seconds = time.monotonic() - start
-        found = []
-        for n, (key, (index, example, outcome)) in enumerate(sorted(
-                tally.first.items(), key=lambda item: (item[0][0].name, item[0][1]))):
-            shrunk, shrunk_outcome = (_shrink(options, root / f"shrink{n}", example, outcome)
-                                      if options.shrink else (example, outcome))
-            where, detail = None, shrunk_outcome.detail
-            if options.out is not None:
-                try:
-                    where = _write_reproducer(options, options.out, n, index, shrunk,
-                                              shrunk_outcome, tvm_version)
-                except Exception as exc:  # one unwritable reproducer must not lose the run
-                    detail += f"\n(reproducer not written: {type(exc).__name__}: {exc})"
-            found.append(Counterexample(key[0], key[1], tally.hits[key], index,
-                                        _one_line(shrunk), detail, where))
-        shrink_seconds = time.monotonic() - start - seconds
-    return CampaignResult(options.target, options.seed, options.examples, tally.ran, seconds,
-                          shrink_seconds, tally.counts, tuple(found), options.verify,
-                          tvm_version, stopped,
-                          distribution([e for e in tally.examples if isinstance(e, ModelSpec)],
-                                       tally.shapes) if options.target == "exporter" else {},
-                          (options.shard[0],), options.shard[1])
+    return tvm_version
+
+
+def _reader_fixtures(options: Options) -> dict[str, bytes]:
+    """The reader target's fixtures by name (none for the exporter target)."""
+    if options.target != "reader":
+        return {}
+    fixtures = load_fixtures(list(options.fixtures)) if options.fixtures else {}
+    if not fixtures:
+        raise CampaignError("reader fuzzing needs archives: give --fixtures PATH")
+    return fixtures
+
+
+def _counterexamples(run: _Run, tally: _Tally, tvm_version: str | None) -> list[Counterexample]:
+    """One per distinct (bucket, signature): shrunk (unless --no-shrink), its reproducer
+    written to --out."""
+    options, found = run.options, []
+    for n, (key, (index, example, outcome)) in enumerate(sorted(
+            tally.first.items(), key=lambda item: (item[0][0].name, item[0][1]))):
+        shrunk, shrunk_outcome = (_shrink(run, run.root / f"shrink{n}", example, outcome)
+                                  if options.shrink else (example, outcome))
+        where, detail = None, shrunk_outcome.detail
+        if options.out is not None:
+            try:
+                where = _write_reproducer(run, options.out, n, index, shrunk, shrunk_outcome,
+                                          tvm_version)
+            except Exception as exc:  # one unwritable reproducer must not lose the run
+                detail += f"\n(reproducer not written: {type(exc).__name__}: {exc})"
+        found.append(Counterexample(key[0], key[1], tally.hits[key], index,
+                                    _one_line(shrunk), detail, where))
+    return found
 
 
 def _tvm_version(*, required: bool) -> str | None:
@@ -374,61 +403,64 @@ def _exporter_arg(spec: ModelSpec, workdir: Path, deep: bool) -> dict[str, Any]:
     return {"source": render(spec).source, "workdir": str(workdir), "verify": deep}
 
 
-def _run_exporter(options: Options, root: Path, tally: _Tally,
-                  progress: Callable[[int], None], start: float) -> bool:
+def _run_exporter(run: _Run, tally: _Tally, progress: Callable[[int], None],
+                  start: float) -> bool:
+    """Run the exporter examples (one child per distinct model); True when stopped by the time
+    budget."""
+    options = run.options
     specs = draw(models(max_ops=options.max_ops, min_ops=min(MIN_OPS, options.max_ops)),
                  options.examples, options.seed)
     by_source: dict[str, list[int]] = {}
     for i in _my_shard(options, len(specs)):
         by_source.setdefault(render(specs[i]).source, []).append(i)
-    tasks = [Task(n, exporter_task, _exporter_arg(
-        specs[indices[0]], root / f"e{indices[0]}",
-        options.verify or indices[0] % DEEP_EVERY == 0), root / f"e{indices[0]}")
-             for n, indices in enumerate(by_source.values())]
     groups = list(by_source.values())
-    finished_tasks = 0
-    runs = run_all(tasks, limits=options.limits, jobs=options.jobs)
+    calls = [Call(n, exporter_task, _exporter_arg(specs[indices[0]], run.root / f"e{indices[0]}",
+                                                  options.verify or indices[0] % DEEP_EVERY == 0))
+             for n, indices in enumerate(groups)]
+    ended_calls = 0
+    runs = call_all(calls, limits=options.limits, starter=run.starter, jobs=options.jobs)
     try:
-        for task, finished in runs:
-            outcome = _outcome_of(finished)
-            if finished.status == "returned":
-                tally.shapes.append(finished.value["archive"])
-            for i in groups[task.key]:
+        for call, ended in runs:
+            outcome = outcome_of(ended)
+            if ended.status == "returned":
+                tally.shapes.append(ended.value["archive"])
+            for i in groups[call.key]:
                 tally.add(i, specs[i], outcome)
-            finished_tasks += 1
-            progress(len(groups[task.key]))
-            shutil.rmtree(task.scratch, ignore_errors=True)
+            ended_calls += 1
+            progress(len(groups[call.key]))
+            shutil.rmtree(call.arg["workdir"], ignore_errors=True)
             if _over_budget(options, start):
                 break
     finally:
         runs.close()
-    return finished_tasks < len(tasks)
+    return ended_calls < len(calls)
 
 
-def _run_reader(options: Options, root: Path, tally: _Tally,
-                progress: Callable[[int], None], start: float) -> bool:
-    fixtures = load_fixtures(list(options.fixtures)) if options.fixtures else {}
-    if not fixtures:
-        raise CampaignError("reader fuzzing needs archives: give --fixtures PATH")
-    specs = draw(mutations(fixtures=sorted(fixtures)), options.examples, options.seed)
+def _run_reader(run: _Run, tally: _Tally, progress: Callable[[int], None],
+                start: float) -> bool:
+    """Run the reader examples in batches of READER_BATCH per child; a batch whose child died
+    runs again from the example after the one it died on. True when stopped by the time
+    budget."""
+    options = run.options
+    specs = draw(mutations(fixtures=sorted(run.fixtures)), options.examples, options.seed)
     mine = _my_shard(options, len(specs))
     queue: list[list[int]] = [mine[i:i + READER_BATCH] for i in range(0, len(mine), READER_BATCH)]
+    limits = replace(options.limits,
+                     seconds=options.limits.seconds + options.example_seconds * READER_BATCH)
     stopped = False
     while queue and not stopped:
         batches, queue = queue, []
-        tasks = [Task(n, reader_task, _reader_arg(options, root / f"b{batch[0]}", specs, batch),
-                      root / f"b{batch[0]}") for n, batch in enumerate(batches)]
-        runs = run_all(tasks, limits=replace(options.limits, seconds=options.limits.seconds
-                                             + options.example_seconds * READER_BATCH),
-                       jobs=options.jobs)
+        calls = [Call(n, reader_task, _reader_arg(run, run.root / f"b{batch[0]}", specs, batch))
+                 for n, batch in enumerate(batches)]
+        runs = call_all(calls, limits=limits, starter=run.starter, jobs=options.jobs)
         try:
-            for task, finished in runs:
-                batch = batches[task.key]
-                rest = _reader_results(task, finished, batch, specs, tally)
+            for call, ended in runs:
+                batch = batches[call.key]
+                rest = _reader_results(call, ended, batch, specs, tally)
                 progress(len(batch) - len(rest))
                 if rest:
                     queue.append(rest)
-                shutil.rmtree(task.scratch, ignore_errors=True)
+                shutil.rmtree(call.arg["scratch"], ignore_errors=True)
                 if _over_budget(options, start):
                     stopped = True
                     break
@@ -437,19 +469,18 @@ def _run_reader(options: Options, root: Path, tally: _Tally,
     return stopped
 
 
-def _reader_arg(options: Options, scratch: Path, specs: Sequence[MutationSpec],
+def _reader_arg(run: _Run, scratch: Path, specs: Sequence[MutationSpec],
                 batch: Sequence[int]) -> dict[str, Any]:
-    return {"fixtures": [str(p) for p in options.fixtures], "scratch": str(scratch),
-            "progress": str(scratch / "progress.jsonl"),
-            "example_seconds": options.example_seconds,
-            "examples": [(i, asdict(specs[i])) for i in batch]}
+    return {"fixtures": {specs[i].fixture: run.fixtures[specs[i].fixture] for i in batch},
+            "scratch": str(scratch), "example_seconds": run.options.example_seconds,
+            "examples": [(i, specs[i]) for i in batch]}
 
 
-def _reader_results(task: Task, finished: Finished, batch: list[int],
+def _reader_results(call: Call, ended: Ended, batch: list[int],
                     specs: Sequence[MutationSpec], tally: _Tally) -> list[int]:
     """Tally a batch's outcomes; when its child died, blame the next example and return the
     ones after it to run again."""
-    progress = task.scratch / "progress.jsonl"
+    progress = Path(call.arg["scratch"]) / PROGRESS
     lines = progress.read_text().splitlines() if progress.is_file() else []
     done = [json.loads(line) for line in lines if line.strip()]
     for d in done:
@@ -458,7 +489,7 @@ def _reader_results(task: Task, finished: Finished, batch: list[int],
     if len(done) == len(batch):
         return []
     culprit = batch[len(done)]
-    tally.add(culprit, specs[culprit], _outcome_of(finished))
+    tally.add(culprit, specs[culprit], outcome_of(ended))
     return batch[len(done) + 1:]
 
 
@@ -529,7 +560,7 @@ def merge(results: Sequence[CampaignResult]) -> CampaignResult:
 
 # -- shrinking --------------------------------------------------------------------------------
 
-def _shrink(options: Options, scratch: Path, example: Any,
+def _shrink(run: _Run, scratch: Path, example: Any,
             outcome: Outcome) -> tuple[Any, Outcome]:
     """The smallest variant found that keeps the same bucket and signature.
 
@@ -537,16 +568,17 @@ def _shrink(options: Options, scratch: Path, example: Any,
     way, start again from it; stop when none does or the attempts run out.
     """
     best, best_outcome = example, outcome
+    jobs = max(1, run.options.jobs)
     attempts = 0
     improved = True
     while improved and attempts < SHRINK_ATTEMPTS:
         improved = False
         candidates = list(_candidates(best))
-        for at in range(0, len(candidates), max(1, options.jobs)):
-            batch = candidates[at:at + max(1, options.jobs)][:SHRINK_ATTEMPTS - attempts]
+        for at in range(0, len(candidates), jobs):
+            batch = candidates[at:at + jobs][:SHRINK_ATTEMPTS - attempts]
             if not batch:
                 break
-            results = _rerun_all(options, scratch, attempts, batch)
+            results = _rerun_all(run, scratch, attempts, batch)
             attempts += len(batch)
             hit = next((i for i, r in enumerate(results)
                         if (r.bucket, r.signature) == (outcome.bucket, outcome.signature)), None)
@@ -557,27 +589,26 @@ def _shrink(options: Options, scratch: Path, example: Any,
     return best, best_outcome
 
 
-def _rerun_all(options: Options, scratch: Path, first: int, examples: list[Any]) -> list[Outcome]:
+def _rerun_all(run: _Run, scratch: Path, first: int, examples: list[Any]) -> list[Outcome]:
     """Outcomes of re-running each example in its own child, in order."""
-    tasks = []
+    options, calls = run.options, []
     for n, example in enumerate(examples):
         where = scratch / f"a{first + n}"
         if isinstance(example, ModelSpec):
-            tasks.append(Task(n, exporter_task, _exporter_arg(example, where, True),
-                              where))
+            calls.append(Call(n, exporter_task, _exporter_arg(example, where, True)))
         else:
-            tasks.append(Task(n, reader_task, _reader_arg(options, where, [example], [0]), where))
+            calls.append(Call(n, reader_task, _reader_arg(run, where, [example], [0])))
     limits = options.limits if isinstance(examples[0], ModelSpec) else replace(
         options.limits, seconds=options.limits.seconds + options.example_seconds)
     out: dict[int, Outcome] = {}
-    for task, finished in run_all(tasks, limits=limits, jobs=options.jobs):
-        value = finished.value
-        if finished.status == "returned" and isinstance(value, list):
-            out[task.key] = (Outcome(Bucket[value[0]["bucket"]], value[0]["signature"],
+    for call, ended in call_all(calls, limits=limits, starter=run.starter, jobs=options.jobs):
+        value = ended.value
+        if ended.status == "returned" and isinstance(value, list):
+            out[call.key] = (Outcome(Bucket[value[0]["bucket"]], value[0]["signature"],
                                      value[0]["detail"]) if value
                              else Outcome(Bucket.OK, "", ""))
         else:
-            out[task.key] = _outcome_of(finished)
+            out[call.key] = outcome_of(ended)
     return [out[n] for n in range(len(examples))]
 
 
@@ -654,8 +685,9 @@ _REPLAY = {
 }
 
 
-def _write_reproducer(options: Options, out: Path, n: int, index: int, example: Any,
+def _write_reproducer(run: _Run, out: Path, n: int, index: int, example: Any,
                       outcome: Outcome, tvm_version: str | None) -> Path:
+    options = run.options
     folder = out / f"{n:03d}-{_slug(outcome.bucket.value)}"
     if folder.exists():
         shutil.rmtree(folder)
@@ -663,22 +695,17 @@ def _write_reproducer(options: Options, out: Path, n: int, index: int, example: 
     campaign = (f"mlfcheck fuzz --target {options.target} --examples {options.examples} "
                 f"--seed {options.seed}" + (" --verify" if options.verify else ""))
     if isinstance(example, ModelSpec):
-        title = (f"mlfcheck fuzz counterexample: {outcome.bucket.value}: {outcome.signature}."
-                 f"\n\nFound by `{campaign}` (example {index}), shrunk. Replay:\n    "
-                 + "\n    ".join(_REPLAY.get(outcome.bucket, [
-                     "mlfcheck export model.py -o model.tar"
-                     + (" --verify" if options.verify else "")])) + "\n")
-        (folder / "model.py").write_text(render(example, title=title).source)
         replay = _REPLAY.get(outcome.bucket, ["mlfcheck export model.py -o model.tar"
                                               + (" --verify" if options.verify else "")])
+        title = (f"mlfcheck fuzz counterexample: {outcome.bucket.value}: {outcome.signature}."
+                 f"\n\nFound by `{campaign}` (example {index}), shrunk. Replay:\n    "
+                 + "\n    ".join(replay) + "\n")
+        (folder / "model.py").write_text(render(example, title=title).source)
         spec_json: dict[str, Any] = asdict(example)
     else:
-        fixtures = load_fixtures(list(options.fixtures))
         scratch = folder / "input"
-        from mlfcheck.fuzz.reader import materialize
-
-        path = materialize(example, fixtures[example.fixture], scratch)
-        (scratch / "pristine.tar").write_bytes(fixtures[example.fixture])
+        path = materialize(example, run.fixtures[example.fixture], scratch)
+        (scratch / "pristine.tar").write_bytes(run.fixtures[example.fixture])
         args = command_line(example, path.relative_to(folder),
                             (scratch / "pristine.tar").relative_to(folder))
         replay = ["mlfcheck " + " ".join(args)]

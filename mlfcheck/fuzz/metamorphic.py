@@ -12,7 +12,8 @@ from pathlib import Path
 
 from mlfcheck.diff import Rule
 from mlfcheck.diff.result import Change
-from mlfcheck.fuzz.properties import EPOCH, Bucket, PropertyFailure
+from mlfcheck.fuzz.exports import EPOCH
+from mlfcheck.fuzz.outcomes import Bucket, PropertyFailure
 
 STORAGE = "storage"
 """A change of the storage list (the memory plan's blocks): D110, or D106 when it appears."""

@@ -10,14 +10,20 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mlfcheck import children
+
 PACKAGE = Path(__file__).resolve().parents[1]
+CAMPAIGN_LIMITS = children.Limits(seconds=24 * 3600.0, memory_bytes=None)
+"""A campaign process run against a mutant: a day of wall clock at most, this process's
+address space (its examples run in children with limits of their own)."""
+REPORT_CHARACTERS = 64 * 1024**2
+"""Most characters of a campaign's stdout (its report) and stderr kept."""
 
 
 @dataclass(frozen=True)
@@ -71,12 +77,13 @@ def plant(mutant: Mutant, into: Path) -> Path:
 
 
 def run_with(mutant: Mutant | None, args: list[str], *,
-             timeout: float | None = None) -> subprocess.CompletedProcess[str]:
+             limits: children.Limits = CAMPAIGN_LIMITS) -> children.Ran:
     """Run `python -m mlfcheck ARGS` against the mutant, or against an unedited copy of the
-    package when None (so both run the same code, whatever changes in the tree meanwhile)."""
+    package when None (so both run the same code, whatever changes in the tree meanwhile);
+    `timed_out` says when it ran past `limits.seconds`."""
     with tempfile.TemporaryDirectory(prefix="mlfcheck-mutant-") as tmp:
         root = plant(mutant or Mutant("unmutated", "the package as it is", ()), Path(tmp))
         env = dict(os.environ, PYTHONSAFEPATH="1")  # the current folder never shadows it
         env["PYTHONPATH"] = os.pathsep.join([str(root), *filter(None, [env.get("PYTHONPATH")])])
-        return subprocess.run([sys.executable, "-m", "mlfcheck", *args], env=env,
-                              capture_output=True, text=True, timeout=timeout)
+        return children.run([sys.executable, "-m", "mlfcheck", *args], limits=limits, env=env,
+                            max_output=REPORT_CHARACTERS)

@@ -12,7 +12,6 @@ import hashlib
 import json
 import os
 import re
-import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -20,13 +19,20 @@ from math import prod
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlfcheck.fuzz.properties import EPOCH, Bucket, PropertyFailure, normalise
+from mlfcheck import children
+from mlfcheck.board.crossbuild import COMPILER_LIMITS, tool_error
+from mlfcheck.fuzz.exports import EPOCH, exports_are_identical
+from mlfcheck.fuzz.outcomes import Bucket, PropertyFailure, normalise
 
 if TYPE_CHECKING:
     from mlfcheck.export import ExportResult
+    from mlfcheck.export.plan import Plan
 
 FRESH_HASH_SEED = "4242"
 """PYTHONHASHSEED of the fresh process (the campaign's own children hash with a random seed)."""
+FRESH_EXPORT_LIMITS = children.Limits(seconds=600.0, memory_bytes=None, cpu_seconds=600)
+"""The fresh process's export: ten minutes of wall clock and of CPU (so it ends even when the
+example's child was killed first), the example's address-space limit."""
 _DEFINE = re.compile(r"^#define (TVMGEN_\w+)_SIZE (\d+)$", re.M)
 _ARENA = re.compile(r"^(?:extern )?uint8_t tvmgen_\w+_workspace\[(\d+)\]", re.M)
 _SHAPE = re.compile(r"^static int64_t tvmgen_\w+_shape(\d+)\[\d+\] = \{([^}]*)\};", re.M)
@@ -62,12 +68,12 @@ def archive_compiles(result: ExportResult) -> None:
         root = Path(tmp)
         _unpack(files, root)
         sources = sorted(str(root / m) for m in files if m.endswith(".c"))
-        done = subprocess.run(
+        done = children.run(
             [compiler(), *CFLAGS, "-fsyntax-only", f"-I{root / 'codegen/host/include'}",
-             f"-I{root / 'runtime/include'}", *sources], capture_output=True, text=True)
-    if done.returncode:
-        first = next((ln for ln in done.stderr.splitlines() if "error" in ln),
-                     done.stderr.strip()[:200])
+             f"-I{root / 'runtime/include'}", *sources], limits=COMPILER_LIMITS)
+    if not done.ok:
+        first = tool_error(done) if done.timed_out else next(
+            (ln for ln in done.stderr.splitlines() if "error" in ln), done.stderr.strip()[:200])
         raise PropertyFailure(Bucket.DOES_NOT_COMPILE,
                               normalise(first.split("error:", 1)[-1].strip()), done.stderr)
 
@@ -236,16 +242,14 @@ def plan_matches_use(result: ExportResult) -> None:
 def exports_agree_across_processes(model: Path, first: Path, workdir: Path) -> None:
     """A second export in a fresh process with another PYTHONHASHSEED (and another second on
     the clock) gives the same bytes as the first."""
-    from mlfcheck.fuzz.properties import exports_are_identical
-
     second = workdir / "fresh.tar"
     env = dict(os.environ, PYTHONHASHSEED=FRESH_HASH_SEED, PYTHONSAFEPATH="1")
-    done = subprocess.run([sys.executable, "-m", "mlfcheck", "export", str(model), "-o",
-                           str(second), "--source-date-epoch", str(EPOCH)],
-                          env=env, capture_output=True, text=True)
-    if done.returncode:
+    done = children.run([sys.executable, "-m", "mlfcheck", "export", str(model), "-o",
+                         str(second), "--source-date-epoch", str(EPOCH)],
+                        limits=FRESH_EXPORT_LIMITS, env=env)
+    if not done.ok:
         raise PropertyFailure(Bucket.NONDETERMINISTIC, "a fresh process could not export it",
-                              done.stderr)
+                              done.stderr or tool_error(done))
     exports_are_identical(first, second)
 
 
@@ -286,63 +290,97 @@ def c_builds_agree(model: Path, result: ExportResult, tolerance: float) -> None:
     import tvm
     from tvm import relax
 
-    from mlfcheck.export import cgen
     from mlfcheck.export.frontends import load_model
-    from mlfcheck.export.verify import driver_source
     from mlfcheck.fuzz import builds
 
     if not result.link_params:
         return
-    plan, name = result.plan, result.name
     files = _read_all(result.path)
-    spread_plan, guards = builds.spread(plan)
-    generated = cgen.generate(spread_plan, name, link_params=True, summary="spread build")
     with tempfile.TemporaryDirectory(prefix="mlfcheck-builds-") as tmp:
-        packed, spread = Path(tmp) / "packed", Path(tmp) / "spread"
-        _unpack(files, packed)
-        _unpack(files, spread)
-        (spread / f"codegen/host/src/{name}_lib1.c").write_text(generated.entry_c)
-        (spread / f"codegen/host/include/tvmgen_{name}.h").write_text(generated.header)
-        try:
-            exe_packed = builds.compile_archive(
-                packed, driver_source(plan, name, link_params=True), "packed", ())
-            exe_spread = builds.compile_archive(
-                spread, builds.guarded_driver(spread_plan, name, guards), "spread",
-                builds.SANITIZE)
-        except builds.RunFailed as exc:
-            raise PropertyFailure(Bucket.DOES_NOT_COMPILE, normalise(str(exc)), str(exc)) from exc
+        packed, spread, spread_plan = _build_both(result, files, Path(tmp))
         imported = load_model(str(model))
         source_is_the_model(files[f"src/{result.name}.relax"], imported.mod)
         vm = relax.VirtualMachine(tvm.compile(imported.mod, target="llvm"), tvm.cpu())
-        for inputs_name, inputs in builds.input_sets(plan).items():
-            try:
-                unpacked, _ = builds.run(exe_spread, spread_plan, inputs, sanitized=True)
-            except builds.RunFailed as exc:
-                raise PropertyFailure(Bucket.MEMORY_SAFETY, normalise(str(exc)),
-                                      f"spread build on {inputs_name} inputs: {exc}") from exc
-            try:
-                got, used = builds.run(exe_packed, plan, inputs, sanitized=False)
-            except builds.RunFailed as exc:
-                raise PropertyFailure(Bucket.MEMORY_SAFETY, "the packed build failed",
-                                      f"packed build on {inputs_name} inputs: {exc}") from exc
-            if used > plan.arena_size:
-                raise PropertyFailure(Bucket.MEMORY_MAP, "the C run used more workspace than "
-                                      "planned", f"used {used} > planned {plan.arena_size}")
-            differing = [t.name for t, a, b in zip(plan.outputs, got, unpacked, strict=True)
-                         if a.tobytes() != b.tobytes()]
-            if differing:
-                raise PropertyFailure(Bucket.MEMORY_MAP, "packed and unpacked builds differ",
-                                      f"on {inputs_name} inputs: outputs {differing}")
+        for inputs_name, inputs in builds.input_sets(result.plan).items():
+            got = _both_agree(result.plan, (packed, spread), spread_plan, inputs_name, inputs)
             result_vm = vm[imported.entry](*[tvm.runtime.tensor(x) for x in inputs])
             want = [r.numpy() for r in (list(result_vm) if not hasattr(result_vm, "numpy")
                                         else [result_vm])]
-            errors = {t.name: _max_error(g, w)
-                      for t, g, w in zip(plan.outputs, got, want, strict=True)}
-            worst = max(errors, key=lambda k: errors[k], default="")
-            if worst and errors[worst] > tolerance:
-                dtype = next(t.dtype for t in plan.outputs if t.name == worst)
-                raise PropertyFailure(Bucket.NUMERIC_MISMATCH,
-                                      f"{dtype} output on {inputs_name.rstrip('-12')} inputs",
-                                      f"{inputs_name} inputs: " + ", ".join(
-                                          f"{k}: error {v:.3g}" for k, v in sorted(
-                                              errors.items())) + f" (tolerance {tolerance:g})")
+            _within_tolerance(result.plan, got, want, inputs_name, tolerance)
+
+
+def _build_both(result: ExportResult, files: dict[str, bytes],
+                root: Path) -> tuple[Path, Path, Plan]:
+    """The packed build and the spread one, unpacked and compiled below `root`: both
+    executables and the spread plan."""
+    from mlfcheck.export import cgen
+    from mlfcheck.export.verify import driver_source
+    from mlfcheck.fuzz import builds
+
+    plan, name = result.plan, result.name
+    spread_plan, guards = builds.spread(plan)
+    generated = cgen.generate(spread_plan, name, link_params=True, summary="spread build")
+    packed, spread = root / "packed", root / "spread"
+    _unpack(files, packed)
+    _unpack(files, spread)
+    (spread / f"codegen/host/src/{name}_lib1.c").write_text(generated.entry_c)
+    (spread / f"codegen/host/include/tvmgen_{name}.h").write_text(generated.header)
+    try:
+        exe_packed = builds.compile_archive(
+            packed, driver_source(plan, name, link_params=True), "packed", ())
+        exe_spread = builds.compile_archive(
+            spread, builds.guarded_driver(spread_plan, name, guards), "spread", builds.SANITIZE)
+    except builds.RunFailed as exc:
+        raise PropertyFailure(Bucket.DOES_NOT_COMPILE, normalise(str(exc)), str(exc)) from exc
+    return exe_packed, exe_spread, spread_plan
+
+
+def _both_agree(plan: Plan, exes: tuple[Path, Path], spread_plan: Plan, inputs_name: str,
+                inputs: list[Any]) -> list[Any]:
+    """Run the packed and the spread build (`exes`) on one input set: the packed outputs, when
+    no canary or sanitizer fired, the packed run stayed within the plan's workspace and both
+    gave the same bytes."""
+    packed, spread = exes
+    unpacked, _ = _run_build(spread, spread_plan, inputs, inputs_name, sanitized=True)
+    got, used = _run_build(packed, plan, inputs, inputs_name, sanitized=False)
+    if used > plan.arena_size:
+        raise PropertyFailure(Bucket.MEMORY_MAP, "the C run used more workspace than "
+                              "planned", f"used {used} > planned {plan.arena_size}")
+    differing = [t.name for t, a, b in zip(plan.outputs, got, unpacked, strict=True)
+                 if a.tobytes() != b.tobytes()]
+    if differing:
+        raise PropertyFailure(Bucket.MEMORY_MAP, "packed and unpacked builds differ",
+                              f"on {inputs_name} inputs: outputs {differing}")
+    return got
+
+
+def _run_build(exe: Path, plan: Plan, inputs: list[Any], inputs_name: str, *,
+               sanitized: bool) -> tuple[list[Any], int]:
+    """One run of the spread (`sanitized`) or the packed build: a failed run is a memory-safety
+    failure (the spread build's signature is its first report line), a hang a timeout."""
+    from mlfcheck.fuzz import builds
+
+    build = "spread build" if sanitized else "packed build"
+    try:
+        return builds.run(exe, plan, inputs, sanitized=sanitized)
+    except builds.RunTimedOut as exc:
+        raise PropertyFailure(Bucket.TIMEOUT, f"the {build} ran past its time limit",
+                              f"{build} on {inputs_name} inputs: {exc}") from exc
+    except builds.RunFailed as exc:
+        raise PropertyFailure(Bucket.MEMORY_SAFETY, normalise(str(exc)) if sanitized
+                              else f"the {build} failed",
+                              f"{build} on {inputs_name} inputs: {exc}") from exc
+
+
+def _within_tolerance(plan: Plan, got: list[Any], want: list[Any], inputs_name: str,
+                      tolerance: float) -> None:
+    """Every output of the C run is within `tolerance` of TVM's."""
+    errors = {t.name: _max_error(g, w) for t, g, w in zip(plan.outputs, got, want, strict=True)}
+    worst = max(errors, key=lambda k: errors[k], default="")
+    if worst and errors[worst] > tolerance:
+        dtype = next(t.dtype for t in plan.outputs if t.name == worst)
+        raise PropertyFailure(Bucket.NUMERIC_MISMATCH,
+                              f"{dtype} output on {inputs_name.rstrip('-12')} inputs",
+                              f"{inputs_name} inputs: " + ", ".join(
+                                  f"{k}: error {v:.3g}" for k, v in sorted(errors.items()))
+                              + f" (tolerance {tolerance:g})")

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from mlfcheck.fuzz.campaign import CampaignResult
-from mlfcheck.fuzz.properties import Bucket
+from mlfcheck.fuzz.outcomes import Bucket
 from mlfcheck.reporters import present
 
 DETAIL_LINES = 4

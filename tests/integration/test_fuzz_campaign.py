@@ -14,7 +14,7 @@ from mlfcheck.cli.fuzz import fuzz
 from mlfcheck.fuzz import campaign
 from mlfcheck.fuzz.campaign import CampaignResult, Counterexample, draw
 from mlfcheck.fuzz.mutants import Edit, Mutant, run_with
-from mlfcheck.fuzz.properties import Bucket
+from mlfcheck.fuzz.outcomes import Bucket
 from mlfcheck.fuzz.strategies import models, mutations
 from mlfcheck.reading import schemas
 
@@ -32,7 +32,8 @@ def _result(found: bool) -> CampaignResult:
 @pytest.mark.parametrize(("found", "code"), [(False, 0), (True, 1)])
 def test_the_exit_code_says_whether_a_counterexample_was_found(
         monkeypatch: pytest.MonkeyPatch, found: bool, code: int) -> None:
-    monkeypatch.setattr(campaign, "run_campaign", lambda options, progress: _result(found))
+    monkeypatch.setattr(campaign, "run_campaign",
+                        lambda options, progress, starter: _result(found))
     done = CliRunner().invoke(fuzz, ["--target", "reader", "--fixtures", REAL])
     assert done.exit_code == code, done.output
     assert "fuzzing" not in done.output  # no progress bar when not on a terminal
@@ -55,7 +56,7 @@ def test_the_same_seed_draws_the_same_examples() -> None:
 
 
 PLANTED = Mutant("validate-crashes", "validate raises on every archive", (Edit(
-    "validate.py", "    with Archive(path, limits=limits) as archive:\n",
+    "validate/__init__.py", "    with Archive(path, limits=limits) as archive:\n",
     "    raise LookupError('planted')\n    with Archive(path, limits=limits) as archive:\n"),))
 
 

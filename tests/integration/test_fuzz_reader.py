@@ -3,6 +3,7 @@ documented exits, never write outside their temp dir and never follow a link mem
 
 from __future__ import annotations
 
+import stat
 import tempfile
 from pathlib import Path
 
@@ -13,7 +14,8 @@ from fuzz_helpers import THOROUGH, budget
 from hypothesis import HealthCheck, given, settings
 
 from mlfcheck.cli import main
-from mlfcheck.fuzz.properties import command_line, guarded, reader_survives
+from mlfcheck.fuzz.guard import Guard, guarded
+from mlfcheck.fuzz.properties import reader_survives
 from mlfcheck.fuzz.reader import (
     CANARY,
     MUTATION_KINDS,
@@ -23,6 +25,7 @@ from mlfcheck.fuzz.reader import (
     materialize,
     mutate,
 )
+from mlfcheck.fuzz.replay import command_line
 from mlfcheck.fuzz.strategies import mutations
 
 pytestmark = pytest.mark.shared
@@ -77,11 +80,15 @@ def test_every_mutation_kind_changes_the_archive(kind: str) -> None:
 
 def test_materialize_never_writes_outside_its_scratch_folder(tmp_path: Path) -> None:
     scratch = tmp_path / "inner" / "scratch"
-    for value in range(30):
+    folders = [scratch / str(value) for value in range(30)]
+    for value, folder in enumerate(folders):
         spec = MutationSpec("hannah-m3-v7-graph", "folder",
                             (Mutation("rename", 3, value), Mutation("link", 5, value)))
-        materialize(spec, FIXTURES[spec.fixture], scratch / str(value))
-    outside = [p for p in tmp_path.rglob("*") if not str(p).startswith(str(tmp_path / "inner"))]
+        written = materialize(spec, FIXTURES[spec.fixture], folder)
+        assert written.parent == folder and any(written.iterdir())
+    outside = [p for p in tmp_path.rglob("*")
+               if p not in (tmp_path / "inner", scratch) and not any(
+                   p == f or f in p.parents for f in folders)]
     assert outside == []
 
 
@@ -98,7 +105,14 @@ def test_the_guard_reports_writes_outside_and_opens_of_the_canary(tmp_path: Path
     assert guard.wrote is not None and "escaped.txt" in guard.wrote
 
 
+def test_a_process_installs_one_guard_whoever_asks() -> None:
+    # Audit hooks cannot be removed: the hook list itself says whether there is a guard.
+    assert Guard.installed() is Guard.installed()
+
+
 def test_a_fifo_in_a_folder_archive_is_never_opened(tmp_path: Path) -> None:
     # Opening a FIFO for reading blocks until a writer comes: a reader that did would time out.
     spec = MutationSpec("sine-aot-v5-zephyr", "folder", (Mutation("device", 0, 2),), "validate")
-    assert reader_survives(spec, FIXTURES[spec.fixture], tmp_path, seconds=5) == 1
+    folder = materialize(spec, FIXTURES[spec.fixture], tmp_path / "seen")
+    assert [p for p in folder.rglob("*") if stat.S_ISFIFO(p.lstat().st_mode)]  # there is one
+    assert reader_survives(spec, FIXTURES[spec.fixture], tmp_path / "read", seconds=5) == 1

@@ -15,7 +15,9 @@ from cli_helpers import invoke
 from conftest import shared_dir
 from jsonschema import Draft202012Validator
 
+from mlfcheck import audit as audit_module
 from mlfcheck.audit import Item, discover
+from mlfcheck.children import Limits
 from mlfcheck.cli.audit import audit
 from mlfcheck.errors import UsageError
 from mlfcheck.reading import schemas
@@ -150,6 +152,17 @@ def test_an_unreadable_archive_is_reported_and_exits_2(tmp_path: Path) -> None:
     assert code == 2
     [a] = json.loads(out)["archives"]
     assert a["status"] == "unreadable" and "broken.tar" in err
+
+
+def test_an_item_whose_worker_process_is_killed_is_reported_and_exits_2(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(audit_module, "JOB_LIMITS", Limits(seconds=0.001, memory_bytes=None))
+    code, out, err = run("sine-aot-v5-zephyr", "hannah-m3-v7-graph", "--jobs", "2",
+                         "--format", "json")
+    assert code == 2
+    assert [a["status"] for a in json.loads(out)["archives"]] == ["unreadable"] * 2
+    assert err.count("a worker process was killed after 0.001 s before it finished auditing "
+                     "this item") == 2, err
 
 
 @pytest.mark.tvm
