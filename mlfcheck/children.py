@@ -86,6 +86,24 @@ def _apply_limits(limits: Limits) -> None:
         resource.setrlimit(which, (value, hard))
 
 
+_PR_SET_PDEATHSIG = 1
+"""prctl(2) option: the signal this process gets when the thread that started it ends."""
+
+
+def _command_child(limits: Limits, parent: int) -> None:
+    """In a command's child, before exec: the limits, and (on Linux) SIGKILL when the process
+    that ran it dies, so a command started by a Python child that is killed for its time limit
+    (in a session of its own, out of that child's group) does not outlive it."""
+    _apply_limits(limits)
+    with contextlib.suppress(OSError, AttributeError):
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:  # the parent died before the request took effect
+        os._exit(1)
+
+
 def _contain(limits: Limits) -> None:
     """In a Python child: own process group, the limits, stdin from /dev/null."""
     os.setpgid(0, 0)
@@ -154,14 +172,15 @@ def run(argv: Sequence[str], *, limits: Limits, cwd: Path | str | None = None,
     bytes replaced, newlines translated as text-mode subprocess does) and each cut to
     `max_output` characters (only that much is kept in memory). After `limits.seconds` the
     whole group is SIGKILLed (timed_out, returncode None); once the command has ended, anything
-    it left running in its group is killed too. A missing executable raises FileNotFoundError."""
+    it left running in its group is killed too; if this process dies first, the command is
+    killed with it. A missing executable raises FileNotFoundError."""
     command = tuple(argv)
     started = time.monotonic()
     deadline = started + limits.seconds
     process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, cwd=cwd,
                                env=None if env is None else dict(env), start_new_session=True,
-                               preexec_fn=partial(_apply_limits, limits))
+                               preexec_fn=partial(_command_child, limits, os.getpid()))
     try:  # (not `with process`: its __exit__ would wait for a command nobody killed)
         out, err, ended = _drain(process, deadline, 4 * max_output + 4)
         ended = ended and _await_exit(process, deadline)

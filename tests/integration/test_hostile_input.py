@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 from fixture_writer import mf
-from test_bad_input import gzip_of_repeats
+from gzip_bombs import gzip_of_repeats
 
 from mlfcheck.errors import ArchiveError
 from mlfcheck.reading.archive import Archive, Limits

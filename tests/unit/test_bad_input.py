@@ -15,7 +15,6 @@ import struct
 import tarfile
 import time
 import tracemalloc
-import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,14 +24,13 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 from fixture_writer import mf
+from gzip_bombs import gzip_of_repeats
 
 from mlfcheck.cli import main
 from mlfcheck.reading.archive import Limits
 
 REPO = Path(__file__).resolve().parents[2]
 MiB = 1 << 20
-
-
 
 
 # ------------------------------------------------------------------------------------------
@@ -70,30 +68,6 @@ def tensor_header(*, ndim: int, shape: tuple[int, ...], nbytes: int, bits: int =
             + struct.pack("<Q", 1)
             + struct.pack("<QQiiiBBH", mf.TENSOR_MAGIC, 0, 1, 0, ndim, 2, bits, 1)
             + struct.pack(f"<{len(shape)}q", *shape) + struct.pack("<q", nbytes))
-
-
-def gzip_of_repeats(path: Path, pieces: list[tuple[bytes, int]]) -> Path:
-    """A valid gzip of `data * repeat` pieces, written in O(len(data)) time per distinct piece.
-
-    After a full flush deflate starts afresh, so compressing the same chunk again gives the same
-    bytes: 1 GiB of zeros costs one 1 MiB compression and ~1 MB on disk."""
-    comp = zlib.compressobj(9, zlib.DEFLATED, -15)
-    crc = size = 0
-    with open(path, "wb") as out:
-        out.write(b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff")
-        for data, repeat in pieces:
-            first = comp.compress(data) + comp.flush(zlib.Z_FULL_FLUSH)
-            out.write(first)
-            if repeat > 1:
-                again = comp.compress(data) + comp.flush(zlib.Z_FULL_FLUSH)
-                for _ in range(repeat - 1):
-                    out.write(again)
-            for _ in range(repeat):
-                crc = zlib.crc32(data, crc)
-            size += len(data) * repeat
-        out.write(comp.flush())
-        out.write(struct.pack("<II", crc & 0xFFFFFFFF, size & 0xFFFFFFFF))
-    return path
 
 
 def header(name: str, *, size: int = 0, kind: bytes = tarfile.REGTYPE) -> bytes:

@@ -246,6 +246,19 @@ def test_run_kills_what_a_command_left_running_when_it_ends() -> None:
     assert gone(int(ran.stdout))
 
 
+def run_a_long_command(pidfile: str) -> None:
+    """A Python child that runs a command for longer than its own time limit."""
+    run(["sh", "-c", f"echo $$ > {pidfile}; exec sleep 30"], limits=Limits(seconds=60))
+
+
+def test_a_command_dies_with_the_python_child_that_ran_it(tmp_path: Path) -> None:
+    pidfile = tmp_path / "pid"
+    ended = one(run_a_long_command, str(pidfile), limits=Limits(seconds=1.5))
+    assert ended.status == "timeout"
+    assert wait_until(lambda: pidfile.is_file() and pidfile.read_text().strip() != "")
+    assert gone(int(pidfile.read_text()))
+
+
 def test_run_puts_the_command_in_a_new_session() -> None:
     ran = python("import os; print(os.getsid(0) == os.getpid() == os.getpgid(0))")
     assert ran.stdout == "True\n"
