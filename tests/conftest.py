@@ -40,8 +40,20 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(f"MLFCHECK_REQUIRE_SHARED=1 but {MISSING}")
 
 
+UNIT = Path(__file__).resolve().parent / "unit"
+SLOW_MARKERS = ("tvm", "board")
+"""Markers of tests that belong in tests/integration: the fast loop (tests/unit) never exports
+with TVM nor runs a board."""
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Skip every test that needs the shared folder when it is absent, with the reason."""
+    """Refuse a TVM or board test under tests/unit; skip every test that needs the shared
+    folder when it is absent, with the reason."""
+    misplaced = [item.nodeid for item in items if item.path.is_relative_to(UNIT)
+                 and any(item.get_closest_marker(m) for m in SLOW_MARKERS)]
+    if misplaced:
+        raise pytest.UsageError(f"tests/unit is the fast loop; move to tests/integration: "
+                                f"{', '.join(misplaced)}")
     if have_shared():
         return
     skip = pytest.mark.skip(reason=MISSING)

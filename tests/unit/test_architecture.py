@@ -50,6 +50,8 @@ def _modules() -> dict[str, Path]:
 
 
 MODULES = _modules()
+TREES = {name: ast.parse(path.read_text(encoding="utf-8")) for name, path in MODULES.items()}
+"""Every module's syntax tree, parsed once for all the tests below."""
 
 
 def _target(name: str) -> str | None:
@@ -85,8 +87,7 @@ def _imports(module: str, tree: ast.Module) -> Iterator[str]:
 
 def _graph() -> dict[str, set[str]]:
     graph = {}
-    for name, path in MODULES.items():
-        tree = ast.parse(path.read_text(encoding="utf-8"))
+    for name, tree in TREES.items():
         graph[name] = {t for t in _imports(name, tree) if t != name}
     return graph
 
@@ -162,7 +163,7 @@ def test_nothing_imports_the_package_root() -> None:
 
 @pytest.mark.parametrize("module", sorted(MODULES))
 def test_no_function_is_longer_than_60_lines(module: str) -> None:
-    tree = ast.parse(MODULES[module].read_text(encoding="utf-8"))
+    tree = TREES[module]
     long = [f"{n.name}: {n.end_lineno - n.lineno + 1} lines" for n in ast.walk(tree)
             if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef) and n.end_lineno
             and n.end_lineno - n.lineno + 1 > MAX_FUNCTION_LINES]
@@ -209,8 +210,7 @@ def _mutable_state(module: str, tree: ast.Module) -> Iterator[str]:
 
 @pytest.mark.parametrize("module", sorted(MODULES))
 def test_no_module_level_state_decides_behaviour(module: str) -> None:
-    tree = ast.parse(MODULES[module].read_text(encoding="utf-8"))
-    assert list(_mutable_state(module, tree)) == []
+    assert list(_mutable_state(module, TREES[module])) == []
 
 
 def test_the_state_finder_finds_state() -> None:
@@ -236,6 +236,5 @@ def test_every_module_sits_in_a_layer_or_a_command_package() -> None:
 
 
 def test_every_module_says_what_it_owns() -> None:
-    missing = [name for name, path in MODULES.items()
-               if not ast.get_docstring(ast.parse(path.read_text(encoding="utf-8")))]
+    missing = [name for name, tree in TREES.items() if not ast.get_docstring(tree)]
     assert missing == []

@@ -165,19 +165,6 @@ def test_an_item_whose_worker_process_is_killed_is_reported_and_exits_2(
                      "this item") == 2, err
 
 
-@pytest.mark.tvm
-def test_a_model_is_exported_to_a_temporary_archive_and_audited(tmp_path: Path) -> None:
-    pytest.importorskip("tvm")
-    model = tmp_path / "hello.tflite"
-    shutil.copy(MODELS / "hello_world_int8.tflite", model)
-    code, out, _ = run(str(model), "--format", "json")
-    assert code == 0, out
-    [a] = json.loads(out)["archives"]
-    assert (a["kind"], a["status"], a["validation"]["path"]) == ("model", "valid", str(model))
-    assert a["validation"]["declared_version"] == 8
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["hello.tflite"]
-
-
 # -- junit ---------------------------------------------------------------------------------------
 
 
