@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import multiprocessing
 import os
 import pickle
 import resource
@@ -29,7 +28,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from importlib.util import find_spec
-from multiprocessing.connection import wait
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
@@ -301,6 +299,8 @@ class Starter:
     def context(self) -> ForkServerContext | SpawnContext:
         """The multiprocessing context, made on first use and kept."""
         if self._context is None:
+            import multiprocessing  # (here: the readers never start Python children)
+
             if "forkserver" in multiprocessing.get_all_start_methods():
                 server = multiprocessing.get_context("forkserver")
                 installed = [name for name in self.preload if _installed(name)]
@@ -337,6 +337,8 @@ def call_all(calls: Sequence[Call], *, limits: Limits, starter: Starter,
     ended without an outcome) or 'timeout' (its group SIGKILLed after `limits.seconds`). When
     the generator is closed or this process raises, every running child's group is killed and
     joined, and every temporary folder removed."""
+    from multiprocessing import connection
+
     pending = list(reversed(calls))
     running: dict[int, _Child] = {}
     folders: set[str] = set()
@@ -346,7 +348,8 @@ def call_all(calls: Sequence[Call], *, limits: Limits, starter: Starter,
                 child = _start(starter, pending.pop(), limits, folders)
                 running[child.process.sentinel] = child
             soonest = min(c.deadline for c in running.values())
-            ready = wait(list(running), timeout=max(0.0, soonest - time.monotonic()))
+            ready = connection.wait(list(running),
+                                    timeout=max(0.0, soonest - time.monotonic()))
             now = time.monotonic()
             for sentinel, child in list(running.items()):
                 if sentinel in ready or now >= child.deadline:
