@@ -54,10 +54,9 @@ def limit_options(fn: F) -> F:
 def c_parser() -> CParser:
     """What a command reads C with, shared by every archive it reads: a large batch may be
     parsed by one process per available core (the library itself never decides to fork)."""
-    from mlfcheck import children
     from mlfcheck.reading.csource import CParser
 
-    return CParser(workers=children.available_cores())
+    return CParser(workers=None)
 
 
 def fail(command: str, message: str) -> NoReturn:

@@ -255,7 +255,8 @@ class _SilentChildren(CParser):
             if os.getpid() != parent:
                 os._exit(0)
             return read_part(keys)
-        return children.fork_map(silent_in_a_child, parts, limits=self.limits)
+        return children.fork_map(silent_in_a_child, parts,
+                                 limits=self.limits or children.Limits())
 
 
 @pytest.mark.parametrize("make", [_SilentChildren, _Refused])

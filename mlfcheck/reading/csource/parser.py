@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from mlfcheck import children
 from mlfcheck.reading.csource.batching import (
     PieceCache,
     PieceKey,
@@ -21,6 +21,9 @@ from mlfcheck.reading.csource.batching import (
     split,
 )
 from mlfcheck.reading.csource.symbols import SymbolTable
+
+if TYPE_CHECKING:
+    from mlfcheck.children import Limits
 
 Part = tuple[int, list[SymbolTable]]
 """One part of a batch read: the id of the process that parsed it, and its pieces' tables."""
@@ -38,19 +41,20 @@ class CParser:
     an audit's archives and their baselines, parses their common pieces once. A parser is not
     shared between processes (a forked worker makes its own)."""
 
-    def __init__(self, *, cache_bytes: int = 64 << 20, workers: int = 1,
-                 parallel_at_least: int = 1 << 20,
-                 limits: children.Limits | None = None) -> None:
+    def __init__(self, *, cache_bytes: int = 64 << 20, workers: int | None = 1,
+                 parallel_at_least: int = 1 << 20, limits: Limits | None = None) -> None:
         """`cache_bytes`: most bytes of piece text kept (64 MiB holds a diff of two archives
         with 30 MB of C each); `workers`: processes that may parse one batch (1: this one
-        only); `parallel_at_least`: bytes of unparsed C from which a batch is shared (below
-        it, starting a child costs more than it saves); `limits`: what each child may use."""
-        if workers < 1:
+        only; None: one per core this process may run on, counted when a batch is large
+        enough); `parallel_at_least`: bytes of unparsed C from which a batch is shared (below
+        it, starting a child costs more than it saves); `limits`: what each child may use
+        (default: `children.Limits()`)."""
+        if workers is not None and workers < 1:
             raise ValueError(f"CParser needs at least one worker, not {workers!r}")
         self.cache = PieceCache(cache_bytes)
         self.workers = workers
         self.parallel_at_least = parallel_at_least
-        self.limits = limits if limits is not None else children.Limits()
+        self.limits = limits
         self.forked_parts = 0
         """Parts of batches that a forked child parsed and sent back."""
         self.redone_parts = 0
@@ -79,7 +83,9 @@ class CParser:
     def map_parts(self, parts: Sequence[Sequence[PieceKey]]) -> list[Part | None]:
         """Each part read: the first here, every other in a forked child; None for a part
         whose child failed (`children.fork_map`)."""
-        return children.fork_map(read_part, parts, limits=self.limits)
+        from mlfcheck import children  # (here: a small batch never needs a child)
+
+        return children.fork_map(read_part, parts, limits=self.limits or children.Limits())
 
     def _read_all(self, keys: list[PieceKey]) -> list[SymbolTable]:
         """Every piece parsed, in order: split between `workers` processes by bytes when there
@@ -87,7 +93,7 @@ class CParser:
         if self.workers == 1 or len(keys) < 2 or \
                 sum(len(text) for text, _ in keys) < self.parallel_at_least:
             return [read_piece(key) for key in keys]
-        parts = split(keys, self.workers)
+        parts = split(keys, self.workers or _cores())
         out: list[SymbolTable] = []
         for part, result in zip(parts, self.map_parts(parts), strict=True):
             if result is None:
@@ -97,3 +103,10 @@ class CParser:
                 self.forked_parts += 1
             out += result[1]
         return out
+
+
+def _cores() -> int:
+    """`children.available_cores()`, imported when a batch is first large enough to share."""
+    from mlfcheck import children
+
+    return children.available_cores()
