@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 if TYPE_CHECKING:
-    from multiprocessing.context import ForkServerContext, SpawnContext
+    from multiprocessing.context import ForkContext, ForkServerContext, SpawnContext
     from multiprocessing.process import BaseProcess
     from types import FrameType
 
@@ -290,17 +290,27 @@ class Starter:
     where there is no fork server. Made by the caller and passed to `call_all`.
 
     multiprocessing runs one fork server per process: the preload that counts is the one set
-    when it starts (on the first child any Starter starts)."""
+    when it starts (on the first child any Starter starts).
 
-    def __init__(self, preload: Sequence[str] = ()) -> None:
+    With `fork=True` each child is a fork of this process instead (no server to start, nothing
+    imported again: for callers that hold what their children need, such as an audit), as long
+    as this process runs no other thread when the child starts (a fork copies only the calling
+    thread, whatever locks the others hold); otherwise the fork server as above."""
+
+    def __init__(self, preload: Sequence[str] = (), *, fork: bool = False) -> None:
         self.preload = tuple(preload)
+        self.fork = fork
         self._context: ForkServerContext | SpawnContext | None = None
 
-    def context(self) -> ForkServerContext | SpawnContext:
-        """The multiprocessing context, made on first use and kept."""
-        if self._context is None:
-            import multiprocessing  # (here: the readers never start Python children)
+    def context(self) -> ForkContext | ForkServerContext | SpawnContext:
+        """The multiprocessing context a child starts with now (the server's is made on first
+        use and kept)."""
+        import multiprocessing  # (here: the readers never start Python children)
 
+        if self.fork and threading.active_count() == 1 and \
+                "fork" in multiprocessing.get_all_start_methods():
+            return multiprocessing.get_context("fork")
+        if self._context is None:
             if "forkserver" in multiprocessing.get_all_start_methods():
                 server = multiprocessing.get_context("forkserver")
                 installed = [name for name in self.preload if _installed(name)]

@@ -412,7 +412,7 @@ def audit(items: Sequence[Item], *, baseline: Sequence[Item] = (),
     parse one archive's C: with `jobs` 1 one parser of that many reads every archive and
     baseline (sharing what they have in common); otherwise each job makes its own. With
     `jobs` > 1 each item is audited in a child process `starter` starts (default: one made for
-    this call, with `preload`). SIGTERM meanwhile unwinds the audit: its children are killed
+    this call by `starter_for`). SIGTERM meanwhile unwinds the audit: its children are killed
     and its temporary folders removed."""
     base = {i.key: i for i in baseline}
     chosen = tuple(profiles) if profiles is not None else builtin_profiles()
@@ -420,19 +420,20 @@ def audit(items: Sequence[Item], *, baseline: Sequence[Item] = (),
                  parse_workers) for i in items]
     with children.sigterm_unwinds(), _scratch_root() as root:
         found = _run(work, jobs, progress, CParser(workers=parse_workers),
-                     children.Starter(preload([*items, *baseline])) if starter is None
-                     else starter, root)
+                     starter_for([*items, *baseline]) if starter is None else starter, root)
     keys = {i.key for i in items}
     return AuditResult(tuple(found), tuple(i for k, i in base.items() if k not in keys),
                        tuple(baseline_paths), tuple(p.name for p in chosen), fail_on, timestamp,
                        board)
 
 
-def preload(items: Sequence[Item]) -> tuple[str, ...]:
-    """The modules the fork server of an audit of `items` imports once: the audit, and TVM
-    with the exporter when some item is a model (else each model's child would import it)."""
-    models = any(i.kind == "model" for i in items)
-    return ("mlfcheck.audit", *(("tvm", "mlfcheck.export") if models else ()))
+def starter_for(items: Sequence[Item]) -> children.Starter:
+    """How an audit of `items` starts its children: forks of this process when every item is
+    an archive (nothing to import again); when some item is a model, a fork server that has
+    imported TVM and the exporter once (else each model's child would import them)."""
+    if any(i.kind == "model" for i in items):
+        return children.Starter(("mlfcheck.audit", "tvm", "mlfcheck.export"))
+    return children.Starter(("mlfcheck.audit",), fork=True)
 
 
 def default_jobs() -> int:

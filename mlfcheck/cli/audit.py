@@ -77,7 +77,7 @@ def audit(paths: tuple[str, ...], baseline: tuple[str, ...], fmt: str,
                                     timestamp=timestamp, progress=tick, board=target,
                                     parse_workers=1 if workers > 1
                                     else children.available_cores(),
-                                    starter=children.Starter(auditing.preload([*items, *base])))
+                                    starter=auditing.starter_for([*items, *base]))
     except MlfcheckError as exc:
         fail("audit", str(exc))
     emit(RENDERERS[fmt](result), output)

@@ -349,6 +349,28 @@ def test_call_all_kills_a_child_at_the_time_limit() -> None:
     assert time.monotonic() - start < 3
 
 
+def parent_pid(_: object) -> int:
+    return os.getppid()
+
+
+def test_a_forking_starter_forks_this_process_unless_a_thread_runs() -> None:
+    def parent(starter: Starter) -> Any:
+        [(_, ended)] = list(call_all([Call("p", parent_pid, None)], limits=QUICK,
+                                     starter=starter))
+        return ended.value
+
+    assert parent(Starter(fork=True)) == os.getpid()
+    assert parent(Starter()) != os.getpid()  # a child of the fork server
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait)
+    thread.start()
+    try:
+        assert parent(Starter(fork=True)) != os.getpid()  # the server, not a fork
+    finally:
+        stop.set()
+        thread.join()
+
+
 def test_call_all_runs_jobs_children_at_once() -> None:
     calls = [Call(n, sleep_for, 1.0) for n in range(2)]
     start = time.monotonic()
