@@ -530,7 +530,8 @@ def fork_map(fn: Callable[[T], R], parts: Sequence[T], *, limits: Limits) -> lis
         _collect(children, limits.seconds)
         for child in children:
             if not child.failed:
-                results[child.index] = _loaded(bytes(child.data))
+                results[child.index] = _loaded(child.data)  # (no copy: loads reads a buffer)
+            del child.data[:]
     finally:
         for child in children:
             _reap(child)
@@ -606,7 +607,7 @@ def _reap(child: _Forked) -> None:
     child.reaped = True
 
 
-def _loaded(data: bytes) -> Any:
+def _loaded(data: bytes | bytearray) -> Any:
     """The unpickled result, None when it is empty or cut."""
     try:
         return pickle.loads(data)
