@@ -237,10 +237,23 @@ def _limits_slug() -> str:
     return "reader-limits"
 
 
+def usage_pieces(command: click.Command) -> list[str]:
+    """The usage line after the command's name, spelled here rather than by click (whose
+    spelling changes between releases: 8.5 writes a group's optional command `[COMMAND]`)."""
+    pieces = ["[OPTIONS]"]  # (--help at least)
+    for p in command.params:
+        if isinstance(p, click.Argument):
+            name = (p.name or "").upper() + ("..." if p.nargs == -1 else "")
+            pieces.append(name if p.required else f"[{name}]")
+    if isinstance(command, click.Group):
+        pieces += ["[COMMAND]" if command.invoke_without_command else "COMMAND", "[ARGS]..."]
+    return pieces
+
+
 def command_section(name: str, command: click.Command, ctx: click.Context,
                     shared: dict[str, str]) -> list[str]:
     level = "#" * min(name.count(" ") + 2, 4)
-    usage = " ".join([name, *command.collect_usage_pieces(ctx)])
+    usage = " ".join([name, *usage_pieces(command)])
     out = [f"{level} `{name}`", ""]
     if command.help:
         out += [paragraphs(command.help), ""]
