@@ -4,6 +4,10 @@ Everything here is re-exported from the package root (`mlfcheck.validate_archive
 other module is internal and may change between releases. Nothing here imports TVM until
 `export_model` runs (it needs the `tvm` extra), and each call imports only what it runs, so a
 command starts without the modules of the others.
+
+A call that reads an archive fails with MlfcheckError only: an archive nested deeper than
+Python's stack, one that needs more memory than is left, or C the parser fails on is an
+ArchiveError naming it (`errors.typed_reading`), never a RecursionError or MemoryError.
 """
 
 from __future__ import annotations
@@ -12,6 +16,8 @@ import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from mlfcheck.errors import typed_reading
 
 if TYPE_CHECKING:
     from mlfcheck.board.boards import Board
@@ -40,8 +46,9 @@ def validate_archive(path: PathLike, *, limits: Limits | None = None,
     """
     from mlfcheck.validate import validate
 
-    return validate(path, limits=limits, select=select, ignore=ignore, strict=strict,
-                    parser=parser)
+    with typed_reading(path):
+        return validate(path, limits=limits, select=select, ignore=ignore, strict=strict,
+                        parser=parser)
 
 
 def diff_archives(old: PathLike, new: PathLike, *, config: DiffConfig | None = None,
@@ -60,9 +67,10 @@ def diff_archives(old: PathLike, new: PathLike, *, config: DiffConfig | None = N
     from mlfcheck.diff import diff_archives as run
 
     profile = _profiles([consumer])[0] if consumer is not None else None
-    return run(old, new, config=config, include_volatile=include_volatile, limits=limits,
-               consumer=profile, board=_board(board) if board is not None else None,
-               parser=parser)
+    with typed_reading(old, new):
+        return run(old, new, config=config, include_volatile=include_volatile, limits=limits,
+                   consumer=profile, board=_board(board) if board is not None else None,
+                   parser=parser)
 
 
 def compat(path: PathLike, consumer: str | Profile, *, limits: Limits | None = None,
@@ -80,7 +88,8 @@ def compat_all(path: PathLike, consumers: Sequence[str | Profile] | None = None,
 
     chosen = (select_profiles((), (), every=True) if consumers is None
               else _profiles(consumers))
-    return check_archive(path, chosen, limits=limits, parser=parser)
+    with typed_reading(path):
+        return check_archive(path, chosen, limits=limits, parser=parser)
 
 
 def summarize_archive(path: PathLike, *, limits: Limits | None = None,
@@ -89,7 +98,8 @@ def summarize_archive(path: PathLike, *, limits: Limits | None = None,
     unusable. `parser` reads its C (see `validate_archive`)."""
     from mlfcheck.reading.summary import summarize
 
-    return summarize(path, limits=limits, parser=parser)
+    with typed_reading(path):
+        return summarize(path, limits=limits, parser=parser)
 
 
 def _board(target: str | Board) -> Board:
@@ -107,8 +117,10 @@ def size_archive(path: PathLike, target: str | Board, *, includes: Sequence[Path
     board) or ArchiveError."""
     from mlfcheck.board.footprint import footprint
 
-    return footprint(str(path), _board(target), includes=[Path(i) for i in includes],
-                     limits=limits)
+    target = _board(target)
+    with typed_reading(path):
+        return footprint(str(path), target, includes=[Path(i) for i in includes],
+                         limits=limits)
 
 
 def _profiles(consumers: Sequence[str | Profile]) -> tuple[Profile, ...]:

@@ -211,6 +211,14 @@ class Code(enum.Enum):
         "(truncated, unbalanced braces) where a C compiler would stop. The file is read as a "
         "compiler without __cplusplus reads it: #ifdef __cplusplus blocks dropped, TVM_DLL and "
         "TVM_ATTRIBUTE_UNUSED blank; every real TVM archive parses.")
+    X004 = CodeInfo(Severity.ERROR, "generated C over a reading limit",
+        "A codegen/host/src/*.c file or codegen/host/include/*.h header was not parsed, because "
+        "reading it would pass a limit that keeps hostile C from taking unbounded time or "
+        "memory: its size (--max-c-size), the archive's C in all (--max-c-total), the C a "
+        "compressed archive unpacks for the parser (--max-c-ratio), the steps of one parse "
+        "(--max-c-parse-steps) or of all the archive's C (--max-c-steps). The message names "
+        "the limit. Real TVM output is far below every default. Checks that need the file's "
+        "symbols skip it.")
 
     @property
     def info(self) -> CodeInfo:

@@ -23,7 +23,7 @@ from mlfcheck.board.boards import Board
 from mlfcheck.board.footprint import Footprint, footprint
 from mlfcheck.consumers import Profile, Verdict, builtin_profiles, evaluate
 from mlfcheck.diff import DiffConfig, DiffResult, Level, diff_loaded
-from mlfcheck.errors import ArchiveError, MlfcheckError, UsageError
+from mlfcheck.errors import ArchiveError, MlfcheckError, UsageError, typed_reading
 from mlfcheck.reading import userfile
 from mlfcheck.reading.archive import Archive, Limits
 from mlfcheck.reading.csource import CParser
@@ -289,7 +289,7 @@ def _on_board(job: _Job, path: str) -> OnBoard | None:
 def _compare(job: _Job, base: Item, old: str, new: Loaded, report: Report) -> Comparison:
     """The diff of `new` (loaded and validated once, by `_inspect`) against the baseline."""
     try:
-        with Archive(old, limits=job.limits) as archive:
+        with typed_reading(old, new.archive.path), Archive(old, limits=job.limits) as archive:
             loaded = Loaded(archive, digest_params=True, parser=new.parser)
             result = diff_loaded(loaded, new, labels=(base.path, job.item.path),
                                  reports=(validate_loaded(loaded), report), config=job.config)
@@ -302,19 +302,22 @@ def audit_one(job: _Job, *, parser: CParser | None = None,
               scratch: str | None = None) -> ArchiveAudit:
     """The audit of one item (run in a child process when --jobs > 1); the item and its
     baseline are read by `parser` (default: a new one of `job.parse_workers`). Its temporary
-    folder is made in `scratch` (default: the system's) and removed when it ends."""
+    folder is made in `scratch` (default: the system's) and removed when it ends. An item that
+    cannot be read, for whatever reason `errors.typed_reading` knows, is that item's error."""
     parser = parser if parser is not None else CParser(workers=job.parse_workers)
     folder = tempfile.mkdtemp(prefix=SCRATCH_PREFIX, dir=scratch)
     try:
         try:
-            path = _materialise(job.item, folder, "current")
-            with Archive(path, limits=job.limits) as archive:
+            with typed_reading(job.item.path):
+                path = _materialise(job.item, folder, "current")
+            with typed_reading(path, job.item.path), Archive(path, limits=job.limits) as archive:
                 ctx = Loaded(archive, digest_params=job.base is not None, parser=parser)
                 found = replace(_inspect(job, ctx), on_board=_on_board(job, path))
                 if job.base is None or found.report is None:
                     return _relabel(found, path, job.item.path)
                 try:
-                    old = _materialise(job.base, folder, "baseline")
+                    with typed_reading(job.base.path):
+                        old = _materialise(job.base, folder, "baseline")
                 except MlfcheckError as exc:
                     comparison = Comparison(job.base.key, None, str(exc))
                 else:

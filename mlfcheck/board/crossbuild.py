@@ -1,9 +1,11 @@
 """Cross builds for a board: find the Arm toolchain and QEMU, compile, link, run with semihosting.
 
-Everything runs in a folder the caller owns (a temporary one); nothing is written elsewhere. A
-missing tool is a BoardError naming the Debian package; a compile error or a run that does not
-finish in time is a BoardError too. A link that overflows a region, and a fault in the run, are
-results: they say something about the model, not about the machine.
+Everything runs in a folder the caller owns (a temporary one); nothing is written elsewhere.
+Compiles and links go through the containment layer (`mlfcheck.board.containment`): the C they
+build may be an archive's, untrusted. A missing tool is a BoardError naming the Debian package;
+a compile error, a refused include, a build or run stopped by its limits are BoardErrors too. A
+link that overflows a region, and a fault in the run, are results: they say something about
+the model, not about the machine.
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mlfcheck import children
-from mlfcheck.board import boards
+from mlfcheck.board import boards, containment
 from mlfcheck.board.boards import Board, Region
+from mlfcheck.board.containment import COMPILER_LIMITS, Build, Compiler, Tree
 from mlfcheck.errors import BoardError
 
 GCC = "arm-none-eabi-gcc"
@@ -29,11 +32,6 @@ SIZE_FLAGS = ("-Os", "-ffunction-sections", "-fdata-sections")
 LINK_FLAGS = ("--specs=nano.specs", "--specs=rdimon.specs", "-nostartfiles", "-Wl,--gc-sections")
 RUN_TIMEOUT = 60.0
 """Seconds a QEMU run may take before it counts as hung."""
-COMPILER_LIMITS = children.Limits(seconds=600.0, memory_bytes=2 * 1024**3,
-                                  file_bytes=256 * 1024**2, cpu_seconds=600)
-"""What one compiler or linker run may use (the C it compiles may be untrusted): ten minutes
-(of wall clock and of CPU, so a compiler whose caller was killed still ends), 2 GiB of address
-space, files up to 256 MiB."""
 RUN_FILE_BYTES = 256 * 1024**2
 """Largest file a QEMU run may write (through semihosting, beside the ELF)."""
 
@@ -53,10 +51,12 @@ CFSR_BITS = {0: "instruction access violation", 1: "data access violation",
 
 @dataclass(frozen=True)
 class Toolchain:
-    """Paths of the cross compiler and (when a run is wanted) of QEMU."""
+    """Paths of the cross compiler and (when a run is wanted) of QEMU, and what the compiler
+    said of its own headers (asked once, when the toolchain was found)."""
 
     gcc: str
     qemu: str | None
+    cc: Compiler
 
 
 @dataclass(frozen=True)
@@ -112,67 +112,55 @@ def toolchain(*, run: bool) -> Toolchain:
     qemu = shutil.which(QEMU) if run else None
     if run and qemu is None:
         raise BoardError(f"{QEMU} not found: apt-get install qemu-system-arm")
-    return Toolchain(gcc, qemu)
+    return Toolchain(gcc, qemu, containment.compiler(gcc))
 
 
 def compile_objects(tools: Toolchain, board: Board, sources: Sequence[Path],
-                    includes: Sequence[Path], out: Path, *,
-                    extra: Sequence[str] = ()) -> list[Path]:
-    """Compile each source for `board` into `out`, one object per source, in order."""
-    flags = [*board.cpu_flags, *SIZE_FLAGS, *extra, *_include_flags(includes)]
+                    includes: Sequence[Path], out: Path, *, extra: Sequence[str] = (),
+                    tree: Tree | None = None) -> list[Path]:
+    """Compile each source for `board` into `out`, one object per source, in order, contained:
+    `tree` says what the build may read (default: the folder holding the sources, and the
+    include folders, as the caller's own files). Raises Refused, OverLimit or BoardError (the
+    headers missing, the first source that does not compile)."""
+    flags = [*board.cpu_flags, *SIZE_FLAGS, *extra]
+    folders = [d.resolve() for d in includes]
+    build = Build(tools.cc, tree or Tree.around([*sources, out], includes), out)
+    failed = build.check(sources, flags, folders)
+    if failed:
+        source, done = failed[0]
+        raise BoardError(f"{source.name} does not compile for {board.name}: {tool_error(done)}")
     objects = []
     for i, source in enumerate(sources):
         obj = out / f"{i:03d}-{source.stem}.o"
-        done = children.run([tools.gcc, *flags, "-c", str(source), "-o", str(obj)],
-                            limits=COMPILER_LIMITS)
+        done = build.compile(source, obj, flags, folders)
         if not done.ok:
-            missing = [] if done.timed_out else missing_headers(tools, board, sources, includes)
-            if missing:
-                raise BoardError("headers not found in the archive or the include paths: "
-                                 + ", ".join(missing))
             raise BoardError(f"{source.name} does not compile for {board.name}: "
                              + tool_error(done))
         objects.append(obj)
     return objects
 
 
-def missing_headers(tools: Toolchain, board: Board, sources: Sequence[Path],
-                    includes: Sequence[Path]) -> list[str]:
-    """Headers the sources include that no include path provides, sorted."""
-    flags = [*board.cpu_flags, *_include_flags(includes), "-M", "-MG"]
-    missing: set[str] = set()
-    for source in sources:
-        done = children.run([tools.gcc, *flags, str(source)], limits=COMPILER_LIMITS,
-                            cwd=source.parent)
-        deps = done.stdout.replace("\\\n", " ").partition(":")[2].split()
-        missing.update(d for d in deps[1:] if not (source.parent / d).exists())
-    return sorted(missing)
+def link(tools: Toolchain, board: Board, objects: Sequence[Path], elf: Path, *,
+         tree: Tree | None = None) -> tuple[Overflow, ...]:
+    """Link the objects with the board's startup code and linker script into `elf`, contained
+    (`tree` as for `compile_objects`; default: the folder holding the objects and `elf`).
 
-
-def _include_flags(includes: Sequence[Path]) -> list[str]:
-    """-I flags with absolute paths (dependency lists then name found headers absolutely)."""
-    return [f"-I{d.resolve()}" for d in includes]
-
-
-def link(tools: Toolchain, board: Board, objects: Sequence[Path], elf: Path,
-         ) -> tuple[Overflow, ...]:
-    """Link the objects with the board's startup code and linker script into `elf`.
-
-    Returns the regions the image overflows (then there is no image); BoardError for any
-    other link failure."""
+    Returns the regions the image overflows (then there is no image); OverLimit or BoardError
+    for any other link failure."""
     work = elf.parent
     startup = work / "mlfcheck_startup.c"
     script = work / "mlfcheck.ld"
     startup.write_text(boards.startup_source(board))
     script.write_text(boards.linker_script(board))
-    cmd = [tools.gcc, *board.cpu_flags, *SIZE_FLAGS, *LINK_FLAGS, f"-T{script}",
-           *map(str, objects), str(startup), "-o", str(elf), "-lm"]
-    done = children.run(cmd, limits=COMPILER_LIMITS)
+    cmd = [tools.gcc, *tools.cc.flags, *board.cpu_flags, *SIZE_FLAGS, *LINK_FLAGS,
+           f"-T{script}", *map(str, objects), str(startup), "-o", str(elf), "-lm"]
+    build = Build(tools.cc, tree or Tree.around([*objects, elf]), work)
+    done = build.command(cmd, what=f"linking the image for {board.name}")
     if done.ok:
         return ()
     regions = {r.name: r for r in board.regions}
     found = {m.group(1): int(m.group(2)) for m in _OVERFLOW.finditer(done.stderr)}
-    if found and set(found) <= set(regions) and not done.timed_out:
+    if found and set(found) <= set(regions):
         return tuple(Overflow(regions[name], by) for name, by in sorted(found.items()))
     raise BoardError(f"the image for {board.name} does not link: {tool_error(done)}")
 

@@ -4,6 +4,8 @@ The archive's codegen/host/src/*.c are compiled for the board with -Os and one s
 symbol, against the archive's own headers (codegen/host/include, runtime/include) and any
 folders the caller adds; each object's symbols give flash and RAM bytes. Works on any version
 whose C carries (or is given) the headers it includes; otherwise names the missing headers.
+The build is contained (`mlfcheck.board.containment`): the archive's C may read only the
+archive, those folders and the compiler's own headers.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path, PurePosixPath
 
 from mlfcheck.board import crossbuild
 from mlfcheck.board.boards import Board
+from mlfcheck.board.containment import Tree
 from mlfcheck.board.elfsize import SymbolTable, by_size, object_symbols
 from mlfcheck.errors import BoardError
 from mlfcheck.reading.archive import Archive, Limits
@@ -40,7 +43,8 @@ def footprint(path: str, board: Board, *, includes: Sequence[Path] = (),
               limits: Limits | None = None) -> Footprint:
     """Compile the archive at `path` for `board` and size every symbol it defines.
 
-    Raises BoardError (missing toolchain, missing headers, a compile error) or ArchiveError."""
+    Raises BoardError (missing toolchain, missing headers, a compile error; Refused for an
+    include outside, OverLimit for a build stopped by its limits) or ArchiveError."""
     tools = crossbuild.toolchain(run=False)
     for folder in includes:
         if not folder.is_dir():
@@ -63,6 +67,6 @@ def footprint(path: str, board: Board, *, includes: Sequence[Path] = (),
         (root / "obj").mkdir()
         objects = crossbuild.compile_objects(
             tools, board, [root / s for s in sources], [*folders, *includes], root / "obj",
-            extra=FLAGS)
+            extra=FLAGS, tree=Tree(root, tuple(includes)))
         symbols = by_size(s for obj in objects for s in object_symbols(obj))
     return Footprint(symbols, path, board, tuple(sources))

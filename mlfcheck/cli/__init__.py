@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import importlib
+from typing import Any
 
 import click
 
-from mlfcheck.cli._common import EXIT_CLEAN, EXIT_FOUND, EXIT_TROUBLE
+from mlfcheck.cli._common import EXIT_CLEAN, EXIT_FOUND, EXIT_TROUBLE, fail
+from mlfcheck.errors import reading_failure
 from mlfcheck.version import __version__
 
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -36,6 +38,19 @@ class LazyGroup(click.Group):
         module = importlib.import_module(COMMANDS[cmd_name][0])
         command: click.Command = getattr(module, cmd_name)
         return command
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the subcommand. A failure reading an input that nothing below typed (a
+        RecursionError, a MemoryError, the C parser's own; `errors.reading_failure`) is one
+        line and exit 2, like any input that cannot be read; any other exception is a bug and
+        shows its traceback."""
+        try:
+            return super().invoke(ctx)
+        except Exception as exc:
+            why = reading_failure(exc)
+            if why is None:
+                raise
+        fail(ctx.invoked_subcommand or "", why)  # (out of the handler: its frames are freed)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, text) for name, (_, text) in COMMANDS.items()]

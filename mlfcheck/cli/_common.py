@@ -30,6 +30,14 @@ _LIMIT_FLAGS = (
     ("--max-json-depth", "max_json_depth", "deepest JSON nesting"),
     ("--max-header-bytes", "max_header_bytes", "most bytes of PAX/long-name headers in total"),
     ("--max-tensors", "max_tensors", "most tensors in one .params file"),
+    ("--max-c-size", "max_c_size", "largest generated C file or header parsed, in bytes"),
+    ("--max-c-total", "max_c_total", "most bytes of generated C parsed per archive"),
+    ("--max-c-ratio", "max_c_ratio",
+     "most bytes of C parsed per byte of a compressed archive, beyond 8 MiB"),
+    ("--max-c-parse-steps", "max_c_parse_steps",
+     "most steps of one C parse (100 parser operations or one symbol each)"),
+    ("--max-c-steps", "max_c_steps",
+     "most steps all of an archive's C may take (a parse with a syntax error counts 64 a step)"),
 )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -9,12 +10,16 @@ import click
 
 from mlfcheck.cli._common import EXIT_CLEAN, EXIT_FOUND, emit, fail
 
+_SHARD = re.compile(r"([0-9]{1,9})/([0-9]{1,9})")
+"""K/N in ASCII digits ('²'.isdigit() holds, but int('²') fails)."""
+
 
 def _shard(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int, int]:
-    k, _, n = value.partition("/")
-    if not (k.isdigit() and n.isdigit() and 1 <= int(k) <= int(n)):
-        raise click.BadParameter(f"{value!r} is not K/N with 1 ≤ K ≤ N")
-    return int(k), int(n)
+    """--shard K/N; anything else is one line and exit 2."""
+    m = _SHARD.fullmatch(value)
+    if m is None or not 1 <= int(m.group(1)) <= int(m.group(2)):
+        fail("fuzz", f"--shard {value!r} is not K/N with 1 ≤ K ≤ N")
+    return int(m.group(1)), int(m.group(2))
 
 
 @click.group("fuzz", invoke_without_command=True)

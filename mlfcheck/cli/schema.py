@@ -29,7 +29,9 @@ def schema_list() -> None:
 def schema_show(which: str) -> None:
     """Print a schema: an MLF version number (e.g. 7) or a schema file name."""
     try:
-        doc = schemas.mlf_schema(int(which)) if which.isdigit() else schemas.load(which)
+        # ASCII digits: '²'.isdigit() holds, but int('²') fails (and int() reads 4300 digits)
+        number = which.isascii() and which.isdigit() and len(which) <= 9
+        doc = schemas.mlf_schema(int(which)) if number else schemas.load(which)
     except MlfcheckError as exc:
         fail("schema show", str(exc))
     click.echo(json.dumps(doc, indent=2))

@@ -30,7 +30,8 @@ def size(path: str, board_name: str, includes: tuple[Path, ...], fmt: str,
     """Compile the archive's codegen for a board (-Os, no link, no run) and print flash and
     RAM bytes per symbol: functions, constants, workspace and other variables.
 
-    Exit 0 printed, 2 could not compile (the line names missing headers or the package).
+    Exit 0 printed, 2 could not compile (the line names missing headers or the package,
+    an include outside the archive that was refused, or the limit a build ran past).
     """
     from mlfcheck import api
     from mlfcheck.reporters.size import RENDERERS

@@ -454,7 +454,8 @@ def _children(value: Any, token: str) -> list[tuple[str, Any]] | None:
         return None
     if isinstance(value, dict):
         return [(token, value[token])] if token in value else None
-    if isinstance(value, list) and token.isdigit() and int(token) < len(value):
+    if isinstance(value, list) and token.isascii() and token.isdigit() \
+            and len(token) <= 18 and int(token) < len(value):  # (int() reads 4300 digits)
         return [(token, value[int(token)])]
     return None
 

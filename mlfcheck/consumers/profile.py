@@ -26,8 +26,10 @@ MODULE_KINDS = ("executor", "style", "module_name")
 """Requirements on every module's metadata facts (also usable as `when` conditions)."""
 MODULE = "{module}"
 """Placeholder for each module name in paths, pointers, symbols and struct tags."""
-_EVIDENCE = re.compile(r"^(?P<repo>[^@\s]+/[^@\s]+)@(?P<commit>[0-9a-f]{7,40}):(?P<path>[^:\s]+):"
-                       r"(?P<line>[1-9][0-9]*)$")
+_EVIDENCE = re.compile(r"^(?P<repo>[^@\s/]+/[^@\s]+)@(?P<commit>[0-9a-f]{7,40}):(?P<path>[^:\s]+):"
+                       r"(?P<line>[1-9][0-9]*)$(?!\n)")
+r"""The schema's `evidence.at` pattern, with groups. The owner has no '/', so the one '/' that
+ends it is found in one pass (`[^@\s]+/[^@\s]+` let both runs trade slashes: quadratic)."""
 
 
 class ProfileError(UsageError):

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from mlfcheck.board.boards import Board
+from mlfcheck.board.containment import OverLimit, Refused
 from mlfcheck.board.crossbuild import toolchain
 from mlfcheck.board.footprint import Footprint, footprint
 from mlfcheck.diff.config import BOARD_THRESHOLDS, Threshold
@@ -31,12 +32,16 @@ def compare_on_board(old_path: str, new_path: str, board: Board,
                      thresholds: Mapping[str, Threshold],
                      ) -> tuple[BoardDiff | None, list[Change | Note]]:
     """Size both archives for `board`; the table and the D211-D214 changes, or a note saying
-    which archive did not compile (raises BoardError when the toolchain is missing)."""
+    which archive did not compile, or was not built because it reads files outside the archive
+    or its build was stopped by a limit (raises BoardError when the toolchain is missing)."""
     toolchain(run=False)
     sized = []
     for label, path in (("old", old_path), ("new", new_path)):
         try:
             sized.append(footprint(path, board))
+        except (Refused, OverLimit) as exc:
+            return None, [memory.note(module="", kind="skipped", text=f"--board {board.name}: "
+                                      f"the {label} archive's C was not built: {exc}")]
         except MlfcheckError as exc:
             return None, [memory.note(module="", kind="skipped", text=f"--board {board.name}: "
                                       f"the {label} archive's C does not compile: {exc}")]

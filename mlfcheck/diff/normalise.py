@@ -186,8 +186,11 @@ def _unique(key: str, taken: dict[str, Any]) -> str:
 
 
 def _natural(path: str) -> tuple[Any, ...]:
-    """Sort key that puts lib2 before lib10."""
-    return tuple(int(p) if p.isdigit() else p for p in re.split(r"(\d+)", path))
+    """Sort key that puts lib2 before lib10. Every other part of the split is a run of ASCII
+    digits, compared as a number by its length and then its digits (no int(): a run may be
+    longer than int() reads)."""
+    return tuple((len(q := p.lstrip("0")), q) if n % 2 else p
+                 for n, p in enumerate(re.split(r"([0-9]+)", path)))
 
 
 def _graph(doc: Any, params: ParamsFile | ParamsError | None) -> Graph:

@@ -19,6 +19,7 @@ from typing import Any
 
 from mlfcheck.board import crossbuild, elfsize
 from mlfcheck.board.boards import Board
+from mlfcheck.board.containment import Tree
 from mlfcheck.board.crossbuild import Fault, Overflow, Toolchain
 from mlfcheck.board.elfsize import ImageSize
 from mlfcheck.errors import BoardError, ExportError
@@ -85,8 +86,9 @@ def verify_on_boards(archive: Path, imported: Imported, plan: Plan, name: str,
         sources, includes = archive_sources(root / "archive")
         driver = root / "mlfcheck_driver.c"
         driver.write_text(driver_source(plan, name, link_params=link_params))
-        return tuple(_on_board(tools, b, root / b.name, sources, includes, driver, plan,
-                               inputs, want, tolerance, timeout) for b in targets)
+        tree = Tree(root / "archive", own=root)
+        return tuple(_on_board(tools, b, tree, sources, includes, driver, plan, inputs, want,
+                               tolerance, timeout) for b in targets)
 
 
 def toolchain() -> Toolchain:
@@ -97,16 +99,22 @@ def toolchain() -> Toolchain:
         raise ExportError("verify", str(exc)) from None
 
 
-def _on_board(tools: Toolchain, board: Board, work: Path, sources: list[Path],
+def _on_board(tools: Toolchain, board: Board, tree: Tree, sources: list[Path],
               includes: list[Path], driver: Path, plan: Plan, inputs: list[Any],
               want: list[Any], tolerance: float, timeout: float) -> BoardVerification:
+    """Build (contained: the archive's files, the driver and the compiler's own headers only),
+    link, run and compare on one board, in a folder of its own under the tree's."""
+    assert tree.own is not None
+    work = tree.own / board.name
     work.mkdir()
     start = time.perf_counter()
     elf = work / "model.elf"
     try:
-        own = crossbuild.compile_objects(tools, board, sources, includes, work, extra=STRICT)
-        drv = crossbuild.compile_objects(tools, board, [driver], includes, work, extra=STRICT)
-        overflows = crossbuild.link(tools, board, [*own, *drv], elf)
+        own = crossbuild.compile_objects(tools, board, sources, includes, work, extra=STRICT,
+                                         tree=tree)
+        drv = crossbuild.compile_objects(tools, board, [driver], includes, work, extra=STRICT,
+                                         tree=tree)
+        overflows = crossbuild.link(tools, board, [*own, *drv], elf, tree=tree)
         build_seconds = time.perf_counter() - start
         if overflows:
             return BoardVerification(board, overflows, None, None, {}, tolerance, 0, 0,

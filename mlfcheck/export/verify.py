@@ -1,10 +1,11 @@
 """--verify: build the archive alone with the system C compiler, run it, compare with TVM's VM.
 
 The archive is unpacked to a temporary folder and compiled from its own files plus a generated
-driver. The driver reads seeded random inputs, runs the model twice with the workspace filled
-with two different patterns (the highest byte either run changed is the workspace the run used),
-and writes the outputs. TVM's reference is the same imported model compiled for LLVM and run on
-the Relax VM.
+driver, contained (`mlfcheck.board.containment`: it may read only the archive and the
+compiler's own headers; every compile and the link within limits). The driver reads seeded
+random inputs, runs the model twice with the workspace filled with two different patterns (the
+highest byte either run changed is the workspace the run used), and writes the outputs. TVM's
+reference is the same imported model compiled for LLVM and run on the Relax VM.
 """
 
 from __future__ import annotations
@@ -13,13 +14,16 @@ import shutil
 import tarfile
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from mlfcheck import children
-from mlfcheck.board.crossbuild import COMPILER_LIMITS, RUN_FILE_BYTES, tool_error
-from mlfcheck.errors import ExportError
+from mlfcheck.board import containment
+from mlfcheck.board.containment import Build, Tree
+from mlfcheck.board.crossbuild import RUN_FILE_BYTES, tool_error
+from mlfcheck.errors import BoardError, ExportError
 from mlfcheck.export.cgen import constant_array, constants_struct
 from mlfcheck.export.frontends import Imported
 from mlfcheck.export.plan import Plan, Tensor
@@ -167,17 +171,42 @@ int main(int argc, char** argv) {{
     return "\n".join(lines)
 
 
+def build_archive(root: Path, driver: Path, exe: Path, flags: Sequence[str]) -> children.Ran:
+    """Compile the unpacked archive at `root` and `driver` with the system C compiler into
+    `exe`, contained: each source checked, compiled to an object, then the objects linked (with
+    -lm). The run that failed (its output rewritten), else the link's. Raises Refused, OverLimit
+    or BoardError (headers missing) before anything compiles."""
+    cc = containment.compiler(compiler())
+    sources = sorted((root / "codegen/host/src").glob("*.c"))
+    sources += [*sorted((root / "runtime/src").glob("*.c")), driver]
+    includes = [root / d for d in ("codegen/host/include", "runtime/include")
+                if (root / d).is_dir()]
+    work = exe.parent / f".{exe.name}-objects"
+    work.mkdir(exist_ok=True)
+    build = Build(cc, Tree(root), work)
+    failed = build.check(sources, flags, includes)
+    if failed:
+        return failed[0][1]
+    objects = []
+    for i, source in enumerate(sources):
+        objects.append(work / f"{i:03d}-{source.stem}.o")
+        done = build.compile(source, objects[-1], flags, includes)
+        if not done.ok:
+            return done
+    return build.command([cc.path, *cc.flags, *flags, *map(str, objects), "-o", str(exe),
+                          "-lm"], what=f"linking {exe.name}")
+
+
 def build_and_run(root: Path, plan: Plan, name: str, inputs: list[Any], *,
                   link_params: bool) -> tuple[list[Any], int]:
     """Compile the unpacked archive at `root` with the driver, run it: (outputs, used bytes)."""
     driver = root / "mlfcheck_driver.c"
     driver.write_text(driver_source(plan, name, link_params=link_params))
-    sources = sorted(str(p) for p in (root / "codegen/host/src").glob("*.c"))
-    sources += sorted(str(p) for p in (root / "runtime/src").glob("*.c"))
     exe = root / "mlfcheck_driver"
-    cmd = [compiler(), *CFLAGS, f"-I{root / 'codegen/host/include'}",
-           f"-I{root / 'runtime/include'}", *sources, str(driver), "-o", str(exe), "-lm"]
-    built = children.run(cmd, limits=COMPILER_LIMITS)
+    try:
+        built = build_archive(root, driver, exe, CFLAGS)
+    except BoardError as exc:
+        raise ExportError("verify", f"the archive does not build: {exc}") from None
     if not built.ok:
         raise ExportError("verify", f"the archive does not build: {tool_error(built)}")
     (root / "in.bin").write_bytes(b"".join(x.tobytes() for x in inputs))

@@ -18,9 +18,15 @@ from pathlib import Path
 from typing import Any
 
 from mlfcheck import children
-from mlfcheck.board.crossbuild import COMPILER_LIMITS, tool_error
+from mlfcheck.errors import BoardError
 from mlfcheck.export.plan import ALIGN, Block, Plan, align
-from mlfcheck.export.verify import CFLAGS, RUN_LIMITS, compiler, decode_outputs, driver_prelude
+from mlfcheck.export.verify import (
+    CFLAGS,
+    RUN_LIMITS,
+    build_archive,
+    decode_outputs,
+    driver_prelude,
+)
 
 GUARD = 64
 """Canary bytes before, between and after blocks and around each input and output."""
@@ -163,16 +169,13 @@ int main(int argc, char** argv) {{
 
 
 def compile_archive(root: Path, driver: str, exe: str, flags: tuple[str, ...]) -> Path:
-    """Compile the unpacked archive at `root` with `driver` into root/`exe`."""
+    """Compile the unpacked archive at `root` with `driver` into root/`exe` (contained, as
+    --verify builds)."""
     (root / f"{exe}.c").write_text(driver)
-    sources = sorted(str(p) for p in (root / "codegen/host/src").glob("*.c"))
-    sources += sorted(str(p) for p in (root / "runtime/src").glob("*.c"))
-    cmd = [compiler(), *CFLAGS, *flags, f"-I{root / 'codegen/host/include'}",
-           f"-I{root / 'runtime/include'}", *sources, str(root / f"{exe}.c"), "-o",
-           str(root / exe), "-lm"]
-    built = children.run(cmd, limits=COMPILER_LIMITS)
-    if built.timed_out:
-        raise RunFailed(tool_error(built))
+    try:
+        built = build_archive(root, root / f"{exe}.c", root / exe, (*CFLAGS, *flags))
+    except BoardError as exc:
+        raise RunFailed(str(exc)) from None
     if built.returncode:
         lines = built.stderr.strip().splitlines()
         raise RunFailed(next((ln for ln in lines if "error" in ln), "does not compile"))

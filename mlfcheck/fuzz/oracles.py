@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlfcheck import children
-from mlfcheck.board.crossbuild import COMPILER_LIMITS, tool_error
+from mlfcheck.board.crossbuild import tool_error
 from mlfcheck.fuzz.exports import EPOCH, exports_are_identical
 from mlfcheck.fuzz.outcomes import Bucket, PropertyFailure, normalise
 
@@ -60,17 +60,28 @@ def _main_memory(files: dict[str, bytes], name: str) -> dict[str, Any]:
 
 def archive_compiles(result: ExportResult) -> None:
     """Every C file of the archive compiles with the system compiler (no run, no link): an
-    archive that exports with exit 0 but does not build is caught without --verify."""
+    archive that exports with exit 0 but does not build is caught without --verify. The
+    build is contained, as --verify's."""
+    from mlfcheck.board import containment
+    from mlfcheck.errors import BoardError
     from mlfcheck.export.verify import CFLAGS, compiler
 
     files = _read_all(result.path)
     with tempfile.TemporaryDirectory(prefix="mlfcheck-compiles-") as tmp:
         root = Path(tmp)
         _unpack(files, root)
-        sources = sorted(str(root / m) for m in files if m.endswith(".c"))
-        done = children.run(
-            [compiler(), *CFLAGS, "-fsyntax-only", f"-I{root / 'codegen/host/include'}",
-             f"-I{root / 'runtime/include'}", *sources], limits=COMPILER_LIMITS)
+        sources = sorted(root / m for m in files if m.endswith(".c"))
+        includes = [root / d for d in ("codegen/host/include", "runtime/include")]
+        cc = containment.compiler(compiler())
+        build = containment.Build(cc, containment.Tree(root), root)
+        try:
+            failed = build.check(sources, CFLAGS, includes)
+            done = failed[0][1] if failed else build.command(
+                [cc.path, *cc.flags, *CFLAGS, "-fsyntax-only", *(f"-I{d}" for d in includes),
+                 *map(str, sources)], what="compiling the archive")
+        except BoardError as exc:
+            raise PropertyFailure(Bucket.DOES_NOT_COMPILE, normalise(str(exc)),
+                                  str(exc)) from None
     if not done.ok:
         first = tool_error(done) if done.timed_out else next(
             (ln for ln in done.stderr.splitlines() if "error" in ln), done.stderr.strip()[:200])

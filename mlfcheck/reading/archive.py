@@ -48,6 +48,19 @@ class Limits:
     """Most bytes all PAX and GNU long-name headers of one archive may hold together."""
     max_tensors: int = 100_000
     """Most tensors one .params file may hold (its names are read before anything else)."""
+    max_c_size: int = 16 * MiB
+    """Largest generated C file or header that is parsed (the real ones: 0.6 MB at most)."""
+    max_c_total: int = 64 * MiB
+    """Most bytes of generated C and headers one archive may have parsed in all."""
+    max_c_ratio: int = 100
+    """Most bytes of C given to the parser (numeric lists left out) per byte of a compressed
+    archive, beyond 8 MiB: what a small .tar.gz may make the parser do."""
+    max_c_parse_steps: int = 8192
+    """Most steps (100 parser operations, or one symbol) of one parse: one top-level item, or
+    a whole file read again; bounds the memory one parse takes (about 27 KB a step at worst)."""
+    max_c_steps: int = 1_000_000
+    """Most steps all the C of one archive may take, each step of a parse that found a syntax
+    error counted 64 times; bounds the time reading C takes."""
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,9 @@ from typing import Any
 
 from mlfcheck.reading.jsondoc import escape_token
 
-_DTYPE = re.compile(r"^(?:bfloat|float|int|uint|bool)(\d*)(?:x(\d+))?$")
+_DTYPE = re.compile(r"^(?:bfloat|float|int|uint|bool)([0-9]{0,9})(?:x([0-9]{1,9}))?$")
+"""A TVM dtype string: bits and lanes in ASCII digits ('int٣٢' is no int32), at most nine
+of them (int() refuses 4,300; no type is that wide)."""
 
 
 def dtype_bytes(dtype: str) -> int | None:

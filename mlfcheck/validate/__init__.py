@@ -73,7 +73,7 @@ def validate_loaded(ctx: Loaded, *, select: Iterable[Code] = (), ignore: Iterabl
     chosen = (set(select) if select else set(Code)) - set(ignore)
     for chk in CHECKS:
         if not chosen.intersection(chk.codes):
-            continue  # e.g. --ignore X001,X003 does not parse the generated C at all
+            continue  # e.g. --ignore X001,X003,X004 does not parse the generated C at all
         missing = unmet_need(ctx, chk.needs)
         if missing:
             skipped.append((chk.name, _WHY_SKIPPED[missing]))

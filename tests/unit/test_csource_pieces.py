@@ -5,9 +5,12 @@ the one a single whole-file parse gives."""
 from __future__ import annotations
 
 import os
+import re
 import tarfile
 import threading
+import time
 from collections.abc import Callable, Sequence
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +21,10 @@ from tree_sitter import Parser
 
 from mlfcheck import children
 from mlfcheck.reading.csource import CParser, Data, Function, SymbolTable
-from mlfcheck.reading.csource.batching import PieceCache, PieceKey, cut_pieces
-from mlfcheck.reading.csource.literals import LANGUAGE, parse_tree
-from mlfcheck.reading.csource.parser import Part, read_part
+from mlfcheck.reading.csource.batching import PieceCache, cut_pieces
+from mlfcheck.reading.csource.budget import Budget, Meter, Unread
+from mlfcheck.reading.csource.literals import LANGUAGE, Steps, parse_tree
+from mlfcheck.reading.csource.parser import Order, Part, read_part
 from mlfcheck.reading.csource.preparation import prepare
 from mlfcheck.reading.csource.reader import Reader, first_error
 from mlfcheck.reading.csource.symbols import Text
@@ -94,7 +98,7 @@ def test_weight_arrays_are_left_out_of_the_parse_yet_counted_and_compared_by_val
         real: dict[str, Path], parser: CParser) -> None:
     lib0 = real["esp32s3-example-v7-aot"] / "codegen/host/src/default_lib0.c"
     text, _ = prepare(lib0.read_bytes())
-    _, skipped = parse_tree(text)
+    _, skipped = parse_tree(text, Steps(1 << 30))
     assert len(skipped) >= 10  # the constant pool's arrays
     table = parser.parse("default_lib0.c", lib0.read_bytes())
     pool = {d.name: d for d in table.data}["global_const_workspace.constant_16_let"]
@@ -241,21 +245,21 @@ def test_a_batch_under_the_threshold_is_parsed_here() -> None:
 class _Refused(CParser):
     """A parser told, as fork_map tells it, that no child could be started."""
 
-    def map_parts(self, parts: Sequence[Sequence[PieceKey]]) -> list[Part | None]:
-        return [read_part(parts[0]), *[None] * (len(parts) - 1)]
+    def map_parts(self, orders: Sequence[Order]) -> list[Part | None]:
+        return [read_part(orders[0]), *[None] * (len(orders) - 1)]
 
 
 class _SilentChildren(CParser):
     """A parser whose forked children end before they send anything back."""
 
-    def map_parts(self, parts: Sequence[Sequence[PieceKey]]) -> list[Part | None]:
+    def map_parts(self, orders: Sequence[Order]) -> list[Part | None]:
         parent = os.getpid()
 
-        def silent_in_a_child(keys: Sequence[PieceKey]) -> Part:
+        def silent_in_a_child(order: Order) -> Part:
             if os.getpid() != parent:
                 os._exit(0)
-            return read_part(keys)
-        return children.fork_map(silent_in_a_child, parts,
+            return read_part(order)
+        return children.fork_map(silent_in_a_child, orders,
                                  limits=self.limits or children.Limits())
 
 
@@ -272,7 +276,7 @@ def test_a_part_no_child_sends_back_costs_time_not_tables(make: Callable[..., CP
 
 def test_a_parser_of_one_worker_never_maps_parts() -> None:
     class Unforked(CParser):
-        def map_parts(self, parts: Sequence[Sequence[PieceKey]]) -> list[Part | None]:
+        def map_parts(self, orders: Sequence[Order]) -> list[Part | None]:
             raise AssertionError("a parser of one worker asked for children")
     parser = Unforked(parallel_at_least=0)
     assert len(parser.parse_all(_many_files(30))) == 30
@@ -280,13 +284,120 @@ def test_a_parser_of_one_worker_never_maps_parts() -> None:
 
 def test_the_piece_cache_forgets_the_least_recently_used_beyond_its_limit() -> None:
     cache = PieceCache(limit=12)
-    keys: list[PieceKey] = [(bytes([65 + n]) * 5, ()) for n in range(3)]  # 5 bytes of text each
+    keys = [(bytes([65 + n]) * 5, ()) for n in range(3)]  # 5 bytes of text each
+    cap = 1 << 20
     for key in keys[:2]:
-        cache.read(key)
-    cache.read(keys[0])  # used again: now the most recent
-    cache.read(keys[2])  # 15 bytes > 12: the least recently used (keys[1]) goes
+        cache.read(key, cap)
+    cache.read(keys[0], cap)  # used again: now the most recent
+    cache.read(keys[2], cap)  # 15 bytes > 12: the least recently used (keys[1]) goes
     assert cache.get(keys[1]) is None and cache.held == 10
     assert cache.get(keys[0]) is not None and cache.get(keys[2]) is not None
     assert (cache.hits, cache.misses) == (1, 3)
-    cache.put((b"x" * 13, ()), cache.read(keys[0]))  # larger than the limit: not kept
+    cache.put((b"x" * 13, ()), cache.read(keys[0], cap))  # larger than the limit: not kept
     assert cache.held == 10
+
+
+# -- hostile shapes: linear in nesting and in blank lines, within a budget ---------------------
+
+_OLD_NEXT_ITEM = re.compile(rb"\n(?:[ \t\r\f\v]*\n)*(?=[A-Za-z_#/])")
+
+
+def _old_cut_pieces(source: bytes, text: bytes) -> list[tuple[int, int]]:
+    """The cuts as the first version made them (a regex that is quadratic in blank lines)."""
+    cuts = [0]
+    for m in _OLD_NEXT_ITEM.finditer(source):
+        end = m.end()
+        if end - cuts[-1] < 256:
+            continue
+        last = m.start()
+        while last and source[last - 1] in b" \t\r\f\v":
+            last -= 1
+        ends_item = source[last - 1:last] in (b";", b"}") or source[last - 2:last] == b"*/"
+        if ends_item and text[last - 1] not in b" \n":
+            cuts.append(end)
+    cuts.append(len(text))
+    if len(cuts) > 2 and cuts[-1] - cuts[-2] < 256:
+        del cuts[-2]
+    return list(pairwise(cuts))
+
+
+_LINES = st.lists(st.sampled_from([
+    "int a;", "}", "  x = 1;", "", "   ", "\t", "/* c */", "#define A 1", "/ x", "_y;",
+    "  ;", "int f(void) {", "x;  ", "a */", "#ifdef __cplusplus", "#endif", "\r", "b",
+    "int w[] = {" + ", ".join(["1"] * 100) + "};"]), max_size=60)
+
+
+@given(lines=_LINES)
+def test_pieces_are_cut_where_they_always_were(lines: list[str]) -> None:
+    source = "\n".join(lines).encode()
+    text, _ = prepare(source)
+    assert cut_pieces(source, text) == _old_cut_pieces(source, text)
+
+
+def test_blank_lines_and_nesting_cost_linear_time() -> None:
+    started = time.process_time()
+    blank = b"int a;\n" + b"\n \n" * 200_000 + b" ;\n"
+    cut_pieces(blank, prepare(blank)[0])
+    cplusplus = b"#ifdef __cplusplus\n" * 50_000 + b"#endif\n" * 50_000 + b"int x;\n"
+    text, _ = prepare(cplusplus)
+    assert text.strip() == b"int x;" and len(text) == len(cplusplus)
+    deep = b"".join(b"#ifdef A%d\n" % i for i in range(20_000)) + b"int x;\n" + \
+        b"#endif\n" * 20_000
+    table = CParser().parse("deep.c", deep)  # no budget: the walk itself must not recurse
+    assert [d.name for d in table.data] == ["x"] and table.error is None
+    assert time.process_time() - started < 10.0
+
+
+def _read(files: list[tuple[str, bytes]], budget: Budget,
+          parser: CParser | None = None) -> list[SymbolTable | Unread]:
+    return (parser or CParser()).read_all(files, Meter(budget))
+
+
+def test_one_parse_past_its_cap_is_unread_and_names_the_option() -> None:
+    big = b"static const int8_t w[] = {" + b", ".join([b"x"] * 5000) + b"};\n"
+    small = b"int32_t f(void) { return 0; }\n"
+    first, second = _read([("big.c", big), ("small.c", small)], Budget(parse_steps=100))
+    assert isinstance(first, Unread) and isinstance(second, SymbolTable)
+    assert first.reason == ("not read: parsing one top-level item (line 1) took more than 100 "
+                            "steps (raise with --max-c-parse-steps)")
+    assert [f.name for f in second.functions] == ["f"]
+
+
+def test_once_the_archive_budget_is_spent_no_later_file_is_read() -> None:
+    files = [(f"f{n}.c", b"int32_t f%d(void) { return %d; }\n" % (n, n)) for n in range(50)]
+    tables = _read(files, Budget(steps=400))
+    read = [t for t in tables if isinstance(t, SymbolTable)]
+    assert read and len(read) < 50 and tables[:len(read)] == read  # a prefix, then none
+    assert all(isinstance(t, Unread) and "--max-c-steps" in t.reason
+               for t in tables[len(read):])
+
+
+def test_a_syntax_error_makes_a_parse_count_more() -> None:
+    clean = b"int32_t f(void) {\n  return 0;\n}\n" * 40
+    broken = clean.replace(b"return 0;", b"return ];", 1)
+    spent = []
+    for source in (clean, broken):
+        meter = Meter(Budget())
+        CParser().read_all([("f.c", source)], meter)
+        spent.append(meter.spent)
+    assert spent[1] > 10 * spent[0]
+
+
+def test_a_piece_cut_where_the_file_is_not_is_read_whole_again() -> None:
+    """Unclosed, the first piece's conditionals read as thousands of stray items (over the
+    cap); the file read whole has two symbols."""
+    source = b"#ifdef A\n" * 1000 + b"int x;\n" + b"#endif\n" * 1000
+    text, _ = prepare(source)
+    assert len(cut_pieces(source, text)) == 2
+    (table,) = _read([("c.c", source)], Budget())
+    assert isinstance(table, SymbolTable) and [d.name for d in table.data] == ["x"]
+
+
+def test_the_verdict_does_not_depend_on_what_the_parser_read_before() -> None:
+    files = [(f"f{n}.c", b"int32_t f%d(void) { return %d; }\n" % (n % 7, n)) for n in range(40)]
+    parser = CParser()
+    warm = _read(files, Budget(steps=300), parser)
+    again = _read(files, Budget(steps=300), parser)  # every piece kept from the first read
+    cold = _read(files, Budget(steps=300))
+    kinds = [[type(t).__name__ for t in tables] for tables in (warm, again, cold)]
+    assert kinds[0] == kinds[1] == kinds[2] and "Unread" in kinds[0]

@@ -30,7 +30,7 @@ def _key_paths(value: Any, prefix: str, style: str) -> set[str]:
     if isinstance(value, dict):
         parent = prefix.rsplit("/", 1)[-1]
         wild = (parent in ("inputs", "outputs") or (style == "operator" and prefix == "memory")
-                or (value and all(k.isdigit() for k in value)))
+                or (value and all(k.isascii() and k.isdigit() for k in value)))
         for k, v in value.items():
             path = f"{prefix}/{'*' if wild else k}" if prefix else k
             out.add(path)

@@ -12,6 +12,12 @@ the caller allows. A file whose pieces do not all parse is parsed whole, and eve
 the one a whole-file parse gives (tests/unit/test_csource_pieces.py). `CodegenSymbols`
 (`codegen`) reads an archive's codegen members through a parser.
 
+Hostile C costs bounded time and memory (`budget`): every parse counts its steps, one parse may
+take `--max-c-parse-steps`, all of an archive's C `--max-c-steps` (a parse with a syntax error
+counting 64 times), and the bytes read are capped per file, per archive and per compressed
+byte; a file a limit refuses is not read, with the reason (X004). Nesting costs no recursion:
+preparation blanks each byte once, and the reader walks the tree with a stack of its own.
+
 This module only names what the package offers.
 """
 

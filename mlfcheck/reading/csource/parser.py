@@ -2,36 +2,75 @@
 caller: the piece cache it owns, how many processes may parse a batch, and from how many bytes.
 
 Every file is read in pieces (`batching`); a piece this parser has read before, in whatever
-file, is not parsed again. A batch large enough is shared between `workers` processes through
-`mlfcheck.children.fork_map`, the one place that forks: the first part is parsed here, every
-other in a forked child, and a part whose child sends nothing back is parsed here.
+file, is not parsed again. Files are read in order against their archive's `Meter` (`budget`):
+each piece's steps are counted as it is read, a file stops at its first piece with a syntax
+error and is read whole instead (within the same budget), and once the archive's budget is
+spent no later file is read. What a file counts is its pieces' steps, whether they were parsed
+now or kept from before, so the same archive passes or fails its budget the same way whatever
+the parser read before.
+
+A batch large enough is first read ahead by `workers` processes through
+`mlfcheck.children.fork_map`, the one place that forks: the first part here, every other in a
+forked child, each part stopping once it has spent its share of what the archive's budget has
+left. Whatever a part did not send back is read here when its file needs it.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from mlfcheck.reading.csource.batching import (
+    Piece,
     PieceCache,
     PieceKey,
     PreparedFile,
+    deal,
     read_piece,
-    split,
 )
+from mlfcheck.reading.csource.budget import ERROR_WEIGHT, Budget, Meter, Unread
 from mlfcheck.reading.csource.symbols import SymbolTable
 
 if TYPE_CHECKING:
     from mlfcheck.children import Limits
 
-Part = tuple[int, list[SymbolTable]]
-"""One part of a batch read: the id of the process that parsed it, and its pieces' tables."""
+Task = tuple[PieceKey, int]
+"""A piece to read ahead, and the index of the first file of the batch it sits in."""
+Part = tuple[int, list[Piece | None]]
+"""One part of a batch read ahead: the id of the process that read it, and each of its pieces
+(None where the part stopped: a piece after one with an error in the same file, or past the
+archive's budget)."""
 
 
-def read_part(keys: Sequence[PieceKey]) -> Part:
-    """The pieces of one part, parsed in this process."""
-    return os.getpid(), [read_piece(key) for key in keys]
+@dataclass(frozen=True)
+class Order:
+    """One part of a batch to read ahead, and the steps it may take."""
+
+    tasks: list[Task]
+    cap: int
+    """Most steps of one piece."""
+    allowance: int
+    """The part stops once its pieces have counted more than this."""
+
+
+def read_part(order: Order) -> Part:
+    """The pieces of one part, read in this process, in order, until they count more than the
+    part's allowance; a file's pieces after its first with an error are left out."""
+    out: list[Piece | None] = []
+    spent = 0
+    broken: set[int] = set()
+    for key, file in order.tasks:
+        if spent > order.allowance or file in broken:
+            out.append(None)
+            continue
+        piece = read_piece(key, order.cap)
+        spent += piece.cost
+        if piece.table is None or piece.table.error is not None:
+            broken.add(file)
+        out.append(piece)
+    return os.getpid(), out
 
 
 class CParser:
@@ -58,51 +97,131 @@ class CParser:
         self.forked_parts = 0
         """Parts of batches that a forked child parsed and sent back."""
         self.redone_parts = 0
-        """Parts whose child sent nothing back (or was never started), parsed here instead."""
+        """Parts whose child sent nothing back (or was never started): their pieces are read
+        here, as their files need them."""
 
     def parse(self, path: str, source: bytes) -> SymbolTable:
-        """The symbol table of one C file (see `parse_all`)."""
+        """The symbol table of one C file, without a budget (see `parse_all`)."""
         return self.parse_all([(path, source)])[0]
 
     def parse_all(self, files: Sequence[tuple[str, bytes]]) -> list[SymbolTable]:
-        """The symbol tables of C files given as (path, bytes), in order.
+        """The symbol tables of C files given as (path, bytes), in order, read without a
+        budget (`read_all` with one no input reaches)."""
+        tables = []
+        for table in self.read_all(files, Meter(Budget.unlimited())):
+            assert isinstance(table, SymbolTable), table  # (no input reaches that budget)
+            tables.append(table)
+        return tables
+
+    def read_all(self, files: Sequence[tuple[str, bytes]],
+                 meter: Meter) -> list[SymbolTable | Unread]:
+        """The symbol tables of C files given as (path, bytes), in order, each read within what
+        `meter` has left; `Unread` for a file that would pass a step limit, saying which.
 
         Each file is read in pieces cut between top-level items, and each piece is parsed
         once per parser whatever file it comes from: a re-export that moves functions between
-        files or reorders them parses only what changed. Pieces not parsed yet are parsed
-        together, shared between processes when there are enough."""
+        files or reorders them parses only what changed."""
         prepared = [PreparedFile.of(path, source) for path, source in files]
-        wanted = list({key: None for f in prepared for key in f.keys
-                       if self.cache.get(key) is None})
-        fresh = dict(zip(wanted, self._read_all(wanted), strict=True))
-        for key, piece in fresh.items():
-            self.cache.put(key, piece)
-        return [f.table([fresh.get(key) or self.cache.read(key) for key in f.keys])
-                for f in prepared]
+        ahead = self._read_ahead(prepared, meter)
+        return [self._read_file(f, meter, ahead) for f in prepared]
 
-    def map_parts(self, parts: Sequence[Sequence[PieceKey]]) -> list[Part | None]:
+    def map_parts(self, orders: Sequence[Order]) -> list[Part | None]:
         """Each part read: the first here, every other in a forked child; None for a part
         whose child failed (`children.fork_map`)."""
         from mlfcheck import children  # (here: a small batch never needs a child)
 
-        return children.fork_map(read_part, parts, limits=self.limits or children.Limits())
+        return children.fork_map(read_part, orders, limits=self.limits or children.Limits())
 
-    def _read_all(self, keys: list[PieceKey]) -> list[SymbolTable]:
-        """Every piece parsed, in order: split between `workers` processes by bytes when there
-        are enough, and any part a child did not send back parsed here."""
-        if self.workers == 1 or len(keys) < 2 or \
-                sum(len(text) for text, _ in keys) < self.parallel_at_least:
-            return [read_piece(key) for key in keys]
-        parts = split(keys, self.workers or _cores())
-        out: list[SymbolTable] = []
-        for part, result in zip(parts, self.map_parts(parts), strict=True):
+    def _read_ahead(self, files: list[PreparedFile], meter: Meter) -> dict[PieceKey, Piece]:
+        """The pieces not kept yet, read by `workers` processes when they are enough to share
+        (nothing otherwise: each is then read when its file needs it)."""
+        first: dict[PieceKey, int] = {}
+        for index, f in enumerate(files):
+            for key in f.keys:
+                if key not in first and self.cache.get(key) is None:
+                    first[key] = index
+        tasks = list(first.items())
+        if self.workers == 1 or len(tasks) < 2 or meter.exhausted or \
+                sum(len(key[0]) for key, _ in tasks) < self.parallel_at_least:
+            return {}
+        parts = deal(tasks, [len(key[0]) for key, _ in tasks], self.workers or _cores())
+        share = meter.left // len(parts)  # (what each part may spend: together, all that is left)
+        orders = [Order(part, meter.cap(), share) for part in parts]
+        ahead: dict[PieceKey, Piece] = {}
+        for order, result in zip(orders, self.map_parts(orders), strict=True):
             if result is None:
                 self.redone_parts += 1
-                result = read_part(part)
-            elif result[0] != os.getpid():
+                continue
+            if result[0] != os.getpid():
                 self.forked_parts += 1
-            out += result[1]
-        return out
+            for (key, _), piece in zip(order.tasks, result[1], strict=True):
+                if piece is not None:
+                    ahead[key] = piece
+                    self.cache.put(key, piece)
+        return ahead
+
+    def _piece(self, key: PieceKey, cap: int, ahead: dict[PieceKey, Piece]) -> Piece:
+        """One piece within `cap` steps: read ahead, kept, or read now."""
+        piece = ahead.get(key)
+        if piece is None:
+            return self.cache.read(key, cap)
+        return piece if piece.steps <= cap else Piece(None, cap + 1)
+
+    def _read_file(self, f: PreparedFile, meter: Meter,
+                   ahead: dict[PieceKey, Piece]) -> SymbolTable | Unread:
+        """One file's table, its pieces counted in order against `meter`; read whole from its
+        first piece that does not parse, or that takes too long (a piece can be cut where the
+        file is not: a conditional left open parses as a thousand stray items)."""
+        if meter.exhausted:
+            return Unread(_spent(meter))
+        tables = []
+        for (start, _), key in zip(f.bounds, f.keys, strict=True):
+            cap = meter.cap()
+            piece = self._piece(key, cap, ahead)
+            kept = _charge(meter, piece)
+            if len(f.keys) > 1 and not meter.exhausted and (
+                    piece.table is None or piece.table.error is not None):
+                return _read_whole(f, meter)
+            if not kept:
+                line = f.text.count(b"\n", 0, start) + 1
+                return _refusal(meter, piece, cap, f"one top-level item (line {line})")
+            assert piece.table is not None
+            tables.append(piece.table)
+        return f.table(tables)
+
+
+def _read_whole(f: PreparedFile, meter: Meter) -> SymbolTable | Unread:
+    """A file read in one parse, counted against `meter`."""
+    cap = meter.cap()
+    whole = f.read_whole(cap)
+    if not _charge(meter, whole):
+        return _refusal(meter, whole, cap, "the whole file (its pieces do not all parse)")
+    assert whole.table is not None
+    return whole.table
+
+
+def _charge(meter: Meter, piece: Piece) -> bool:
+    """Count `piece` against `meter`: False when it was stopped or
+    took the archive past its budget."""
+    meter.spent += piece.cost
+    if meter.spent > meter.budget.steps:
+        meter.exhausted = True
+    return piece.table is not None and not meter.exhausted
+
+
+def _refusal(meter: Meter, piece: Piece, cap: int, what: str) -> Unread:
+    """Why a file is not read: one parse passed its own cap, or the archive's budget is spent."""
+    if piece.table is None and cap >= meter.budget.parse_steps:
+        return Unread(f"not read: parsing {what} took more than {cap} steps (raise with "
+                      "--max-c-parse-steps)")
+    return Unread(_spent(meter))
+
+
+def _spent(meter: Meter) -> str:
+    """Why a file is not read once its archive's budget is spent."""
+    return (f"not read: the archive's C took more than its {meter.budget.steps} steps by "
+            f"this file (a parse with a syntax error counts each step {ERROR_WEIGHT} times; "
+            "raise with --max-c-steps)")
 
 
 def _cores() -> int:

@@ -12,7 +12,6 @@ and `extern "C" { ... }` is left for the reader, which treats them as transparen
 from __future__ import annotations
 
 import re
-from bisect import bisect_right
 
 from mlfcheck.reading.csource.symbols import OPAQUE, fold_code
 
@@ -37,11 +36,42 @@ def prepare(source: bytes) -> tuple[bytes, list[tuple[int, str]]]:
     """The preprocessed text, and (offset, folded contents) of every `__attribute__((...))` it
     blanks: tree-sitter-c rejects GNU attributes after a declarator, where GCC accepts them
     (v8's `uint8_t w[128] __attribute__((aligned(64)));`); the reader puts them back as
-    storage. Attributes inside dropped `__cplusplus` blocks are not among them."""
+    storage. Attributes inside dropped `__cplusplus` blocks are not among them.
+
+    Linear in the text: every stretch to blank is noted first, and each byte blanked once."""
     out = bytearray(source)
+    for start, end in _merged(_dropped(source)):
+        _blank(out, start, end)
+    for m in _BLANKED_MACROS.finditer(out):
+        if not m.start() or not _IDENTIFIER_BYTE[out[m.start() - 1]]:
+            _blank(out, m.start(), m.end())
+    snapshot = bytes(out)
+    attributes = []
+    opaque = OPAQUE.finditer(snapshot)
+    lexeme = None
+    for m in _ATTRIBUTE.finditer(snapshot):
+        while lexeme is None or lexeme.end() <= m.start():  # the next comment or literal
+            lexeme = next(opaque, None)
+            if lexeme is None:
+                break
+        if lexeme is not None and lexeme.start() <= m.start():
+            continue  # in a comment (v7's `// __attribute__((section(...)))`) or a string
+        text = fold_code(m.group(1)).rstrip(b",")  # v7 writes `section(".rodata.tvm"), `
+        attributes.append((m.start(), text.decode("utf-8", "backslashreplace")))
+        _blank(out, m.start(), m.end())
+    return bytes(out), attributes
+
+
+def _dropped(source: bytes) -> list[tuple[int, int]]:
+    """(start, end) of what a compiler without `__cplusplus` does not see: the `#if`,
+    `#else` and `#endif` lines of each `__cplusplus` conditional, and the branch it drops."""
+    out = []
     stack: list[tuple[bool, int]] = []  # (is a __cplusplus block, where dropping started or -1)
+    line_start, scanned = 0, 0
     for m in _CONDITIONAL.finditer(source):
-        if source[source.rfind(b"\n", 0, m.start()) + 1:m.start()].strip(b" \t"):
+        line_start = source.rfind(b"\n", scanned, m.start()) + 1 or line_start
+        scanned = m.end()
+        if source[line_start:m.start()].strip(b" \t"):
             continue
         kind, rest = m.group(1), m.group(2)
         if kind in (b"if", b"ifdef", b"ifndef"):
@@ -50,34 +80,28 @@ def prepare(source: bytes) -> tuple[bytes, list[tuple[int, str]]]:
             drop_first = cplusplus and kind != b"ifndef"
             stack.append((cplusplus, m.start() if drop_first else -1))
             if cplusplus:
-                _blank(out, m.start(), m.end())
+                out.append((m.start(), m.end()))
         elif stack and stack[-1][0]:
             _, dropping = stack.pop()
-            if dropping >= 0:
-                _blank(out, dropping, m.end())
-            else:
-                _blank(out, m.start(), m.end())
+            out.append((dropping if dropping >= 0 else m.start(), m.end()))
             if kind != b"endif":  # else/elif: flip which branch is dropped
                 stack.append((True, -1 if dropping >= 0 else m.start()))
         elif kind == b"endif" and stack:
             stack.pop()
-    for m in _BLANKED_MACROS.finditer(out):
-        if not m.start() or not _IDENTIFIER_BYTE[out[m.start() - 1]]:
-            _blank(out, m.start(), m.end())
-    attributes = []
-    found = list(_ATTRIBUTE.finditer(bytes(out)))
-    opaque = [(m.start(), m.end()) for m in OPAQUE.finditer(out)] if found else []
-    for m in found:
-        inside = bisect_right(opaque, (m.start(), len(out))) - 1
-        if inside >= 0 and opaque[inside][1] > m.start():
-            continue  # in a comment (v7's `// __attribute__((section(...)))`) or a string
-        text = fold_code(m.group(1)).rstrip(b",")  # v7 writes `section(".rodata.tvm"), `
-        attributes.append((m.start(), text.decode("utf-8", "backslashreplace")))
-        _blank(out, m.start(), m.end())
-    return bytes(out), attributes
+    return out
+
+
+def _merged(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The spans, overlapping ones joined, in order (nested blocks blank their bytes once)."""
+    out: list[tuple[int, int]] = []
+    for start, end in sorted(spans):
+        if out and start <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], end))
+        else:
+            out.append((start, end))
+    return out
 
 
 def _blank(buf: bytearray, start: int, end: int) -> None:
     """Replace bytes with spaces, keeping line breaks (so positions stay the same)."""
     buf[start:end] = bytes(buf[start:end]).translate(_BLANKS)
-

@@ -1,18 +1,24 @@
 """Reading one preprocessed C text into a `SymbolTable`: one tree-sitter parse, then a walk
 over its top level (`Reader`) that collects symbols, and the first syntax error, if any.
 
-Conditionals and `extern "C" { ... }` are transparent: symbols inside are read like the rest.
+Conditionals and `extern "C" { ... }` are transparent: symbols inside are read like the rest,
+however deeply they nest (the walk keeps its own stack, not Python's). The parse and the walk
+share one count of steps (`literals.Steps`): each item walked adds one, each symbol kept
+`budget.SYMBOL_STEPS`, and a text that passes its cap is not read.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+from bisect import bisect_left
 from collections.abc import Iterator, Sequence
+from typing import TypeVar
 
-from tree_sitter import Node
+from tree_sitter import Node, TreeCursor
 
-from mlfcheck.reading.csource.literals import parse_number, parse_tree
+from mlfcheck.reading.csource.budget import SYMBOL_STEPS
+from mlfcheck.reading.csource.literals import Steps, parse_number, parse_tree
 from mlfcheck.reading.csource.symbols import (
     Data,
     Function,
@@ -28,12 +34,18 @@ from mlfcheck.reading.csource.symbols import (
 )
 
 
-def read_text(path: str, source: bytes, text: bytes,
-              attributes: Sequence[tuple[int, str]]) -> SymbolTable:
-    """The table of `text` (preprocessed `source`) read in one parse."""
-    tree, skipped = parse_tree(text)
-    reader = Reader(path, text, list(attributes), skipped)
-    reader.item_list(tree.root_node)
+def read_text(path: str, source: bytes, text: bytes, attributes: Sequence[tuple[int, str]],
+              steps: Steps) -> SymbolTable | None:
+    """The table of `text` (preprocessed `source`) read in one parse; None when the parse and
+    its symbols take more than `steps` allows."""
+    tree, skipped = parse_tree(text, steps)
+    if tree is None:
+        return None
+    reader = Reader(path, text, list(attributes), skipped, steps)
+    try:
+        reader.item_list(tree.root_node)
+    except _Spent:
+        return None
     return SymbolTable(
         path=path, digest=hashlib.sha256(source).hexdigest(), size=len(source),
         functions=tuple(reader.functions), data=tuple(reader.data),
@@ -42,26 +54,58 @@ def read_text(path: str, source: bytes, text: bytes,
         error=first_error(tree.root_node, text))
 
 
+_T = TypeVar("_T")
+
+
+class _Spent(Exception):
+    """The reader's symbols took the text past its steps."""
+
+
+_OPEN = frozenset(("preproc_if", "preproc_ifdef", "preproc_else", "preproc_elif",
+                   "preproc_elifdef", "declaration_list"))
+"""Items whose own items are read as top-level items."""
+_CONDITIONS = frozenset(("preproc_if", "preproc_ifdef", "preproc_elif", "linkage_specification"))
+"""Parents whose comment, identifier or string children are their condition (or the "C")."""
+
+
 class Reader:
     """Walks the top level of one parse tree, collecting symbols."""
 
     def __init__(self, path: str, text: bytes, attributes: list[tuple[int, str]],
-                 skipped: dict[int, int]) -> None:
+                 skipped: dict[int, int], steps: Steps | None = None) -> None:
         self.path = path
         """'' for a piece, which `batching.assemble` ties to its file."""
         self.skipped = skipped
         """Element counts of the numeric lists the parser left out, by the `{` offset."""
+        self.steps = steps if steps is not None else Steps(1 << 62)
+        """The parse's count of steps, which each symbol adds to."""
         self.functions: list[Function] = []
         self.data: list[Data] = []
         self.prototypes: list[Prototype] = []
         self.structs: list[Struct] = []
+        self.struct_named: dict[str, Struct] = {}
+        """The first struct of each name."""
         self.macros: list[Macro] = []
         self.others: list[Other] = []
         self.attributes = attributes
+        self.attribute_at = [at for at, _ in attributes]
+        """The attributes' offsets, in order (they come in text order)."""
         self.previous_end = 0
         self.item_start = 0
         """Where the current item's leading attributes may start: the previous item's end."""
         self.folder = Text(text)
+
+    def tick(self, steps: int) -> None:
+        """Count `steps` (an item walked: 1; a symbol kept: `SYMBOL_STEPS`); past the cap,
+        stop reading."""
+        self.steps.count += steps
+        if self.steps.over:
+            raise _Spent
+
+    def keep(self, symbols: list[_T], symbol: _T) -> None:
+        """Keep one symbol, counting it."""
+        self.tick(SYMBOL_STEPS)
+        symbols.append(symbol)
 
     def fold(self, node: Node | None) -> str:
         """Folded text of `node` ('' for none)."""
@@ -73,50 +117,62 @@ class Reader:
 
     # -- items
 
-    def item_list(self, parent: Node) -> None:
-        """Read every top-level item below `parent` (conditionals and extern "C" are open)."""
-        for node in parent.named_children:
-            kind = node.type
-            if kind != "comment":
-                self.item_start = self.previous_end
-                self.previous_end = node.end_byte
-            if kind == "function_definition":
-                self.function(node)
-            elif kind == "declaration":
-                self.declaration(node)
-            elif kind in ("preproc_def", "preproc_function_def"):
-                self.macro(node)
-            elif kind in ("preproc_if", "preproc_ifdef", "preproc_else", "preproc_elif",
-                          "preproc_elifdef", "declaration_list"):
-                self.item_list(node)
-            elif kind == "linkage_specification":
-                body = node.child_by_field_name("body")
-                if body is not None:
-                    if body.type == "declaration_list":
-                        self.item_list(body)
-                    else:
-                        self.item_list(node)
-            elif kind == "struct_specifier" and node.child_by_field_name("body") is not None:
-                self.struct(node)
-            elif kind in ("comment", "identifier", "string_literal") and parent.type in (
-                    "preproc_if", "preproc_ifdef", "preproc_elif", "linkage_specification"):
-                continue  # the condition of a conditional, the "C" of extern "C"
-            elif kind != "comment":
-                if kind == "type_definition":
-                    for spec in _children(node, "struct_specifier"):
-                        if spec.child_by_field_name("body") is not None:
-                            self.struct(spec)
-                self.others.append(Other(kind, self.span(node), self.path, self.folder))
+    def item_list(self, root: Node) -> None:
+        """Read every top-level item below `root` (conditionals and extern "C" are open), in
+        order, with a stack of its own: nesting costs no Python recursion."""
+        stack = [(root.type, iter(root.named_children))]
+        while stack:
+            parent, children = stack[-1]
+            node = next(children, None)
+            if node is None:
+                stack.pop()
+                continue
+            inner = self.item(node, parent)
+            if inner is not None:
+                stack.append((inner.type, iter(inner.named_children)))
+
+    def item(self, node: Node, parent: str) -> Node | None:
+        """Read one item below a `parent` of that type; the node whose own items are to be read
+        next when the item is open (a conditional, a declaration list, extern "C")."""
+        kind = node.type
+        if kind != "comment":
+            self.item_start = self.previous_end
+            self.previous_end = node.end_byte
+        self.tick(1)
+        if kind == "function_definition":
+            self.function(node)
+        elif kind == "declaration":
+            self.declaration(node)
+        elif kind in ("preproc_def", "preproc_function_def"):
+            self.macro(node)
+        elif kind in _OPEN:
+            return node
+        elif kind == "linkage_specification":
+            body = node.child_by_field_name("body")
+            if body is not None:
+                return body if body.type == "declaration_list" else node
+        elif kind == "struct_specifier" and node.child_by_field_name("body") is not None:
+            self.struct(node)
+        elif kind in ("comment", "identifier", "string_literal") and parent in _CONDITIONS:
+            pass  # the condition of a conditional, the "C" of extern "C"
+        elif kind != "comment":
+            if kind == "type_definition":
+                for spec in _children(node, "struct_specifier"):
+                    if spec.child_by_field_name("body") is not None:
+                        self.struct(spec)
+            self.keep(self.others, Other(kind, self.span(node), self.path, self.folder))
+        return None
 
     def function(self, node: Node) -> None:
         declarator = node.child_by_field_name("declarator")
-        name = _name(declarator)
+        name = _name(declarator, self.folder.text)
         if not name:
-            self.others.append(Other(node.type, self.span(node), self.path, self.folder))
+            self.keep(self.others, Other(node.type, self.span(node), self.path, self.folder))
             return
-        self.functions.append(Function(
-            name=name, static=_is_static(node), signature=self.signature(node, declarator),
-            parameters=_parameters(declarator), size=node.end_byte - node.start_byte,
+        text = self.folder.text
+        self.keep(self.functions, Function(
+            name=name, static=_is_static(node, text), signature=self.signature(node, declarator),
+            parameters=_parameters(declarator, text), size=node.end_byte - node.start_byte,
             span=self.span(node), file=self.path, _text=self.folder))
 
     def signature(self, node: Node, declarator: Node | None) -> str:
@@ -137,15 +193,15 @@ class Reader:
             self.struct(type_node)
         declarators = node.children_by_field_name("declarator")
         if not declarators:
-            self.others.append(Other(node.type, self.span(node), self.path, self.folder))
+            self.keep(self.others, Other(node.type, self.span(node), self.path, self.folder))
             return
         for declarator in declarators:
             target = declarator.child_by_field_name("declarator") \
                 if declarator.type == "init_declarator" else declarator
             if _function_declarator(target) is not None:
-                self.prototypes.append(Prototype(_name(target), static,
-                                                 self.signature(node, target), self.span(node),
-                                                 self.path))
+                self.keep(self.prototypes, Prototype(
+                    _name(target, self.folder.text), static, self.signature(node, target),
+                    self.span(node), self.path))
                 continue
             self.variable(node, type_node, storage, declarator, target)
 
@@ -154,16 +210,18 @@ class Reader:
         attributes inside a struct body or an initializer belong to those, not here."""
         found = [(c.start_byte, self.fold(c)) for c in node.named_children
                  if c.type in ("storage_class_specifier", "type_qualifier")]
-        inner = [(n.start_byte, n.end_byte) for n in _descendants(node, (
-            "field_declaration_list", "initializer_list", "compound_statement"))]
-        found += [(at, text) for at, text in self.attributes
-                  if min(node.start_byte, self.item_start) <= at < node.end_byte
-                  and not any(s <= at < e for s, e in inner)]
+        first = bisect_left(self.attribute_at, min(node.start_byte, self.item_start))
+        last = bisect_left(self.attribute_at, node.end_byte)
+        if first < last:
+            inner = [(n.start_byte, n.end_byte) for n in _descendants(node, (
+                "field_declaration_list", "initializer_list", "compound_statement"))]
+            found += [(at, text) for at, text in self.attributes[first:last]
+                      if not any(s <= at < e for s, e in inner)]
         return tuple(text for _, text in sorted(found))
 
     def variable(self, node: Node, type_node: Node | None, storage: tuple[str, ...],
                  declarator: Node, target: Node | None) -> None:
-        name = _name(target)
+        name = _name(target, self.folder.text)
         value = declarator.child_by_field_name("value") \
             if declarator.type == "init_declarator" else None
         count, element = self.dimensions(target)
@@ -177,7 +235,7 @@ class Reader:
             type_text = "struct " + (self.fold(struct_name) if struct_name else "")
         members = value is not None and value.type == "initializer_list" and \
             type_node is not None and type_node.type == "struct_specifier"
-        self.data.append(Data(
+        self.keep(self.data, Data(
             name=name, type=type_text, count=count, storage=storage,
             size=node.end_byte - node.start_byte, span=self.span(node), file=self.path,
             value=(value.start_byte, value.end_byte) if value is not None else None,
@@ -193,7 +251,7 @@ class Reader:
         body = type_node.child_by_field_name("body")
         struct_name = type_node.child_by_field_name("name")
         if body is None and struct_name is not None:
-            known = next((s for s in self.structs if s.name == self.fold(struct_name)), None)
+            known = self.struct_named.get(self.fold(struct_name))
             fields = {m.name: _member_type(m.type) for m in known.members} if known else {}
         for member in self.struct_members(body) if body is not None else ():
             fields[member.name] = _member_type(member.type)
@@ -204,7 +262,7 @@ class Reader:
                 continue
             field_name = self.fold(designator).lstrip(".")
             element, count = fields.get(field_name, ("", None))
-            self.data.append(Data(
+            self.keep(self.data, Data(
                 name=f"{owner}.{field_name}", type=element, count=count, storage=storage,
                 size=pair.end_byte - pair.start_byte, span=self.span(pair), file=self.path,
                 value=(item.start_byte, item.end_byte), has_members=False, _text=self.folder))
@@ -234,15 +292,17 @@ class Reader:
         body = node.child_by_field_name("body")
         if body is None:
             return
-        self.structs.append(Struct(self.fold(name_node) if name_node else "",
-                                   self.struct_members(body), self.span(node), self.path))
+        struct = Struct(self.fold(name_node) if name_node else "", self.struct_members(body),
+                        self.span(node), self.path)
+        self.keep(self.structs, struct)
+        self.struct_named.setdefault(struct.name, struct)
 
     def struct_members(self, body: Node) -> tuple[Member, ...]:
         out = []
         for fd in _children(body, "field_declaration"):
             type_text = self.fold(fd.child_by_field_name("type"))
             for declarator in fd.children_by_field_name("declarator"):
-                name = _name(declarator)
+                name = _name(declarator, self.folder.text)
                 rest = self.fold(declarator).replace(name, "", 1) if name else ""
                 out.append(Member(name, f"{type_text}{rest}"))
         return tuple(out)
@@ -252,7 +312,7 @@ class Reader:
         params = node.child_by_field_name("parameters")
         if params is not None:
             name += self.fold(params)
-        self.macros.append(Macro(name, self.fold(node.child_by_field_name("value")),
+        self.keep(self.macros, Macro(name, self.fold(node.child_by_field_name("value")),
                                  self.span(node), self.path))
 
 
@@ -260,12 +320,13 @@ def _children(node: Node, kind: str) -> Iterator[Node]:
     return (c for c in node.named_children if c.type == kind)
 
 
-def _name(declarator: Node | None) -> str:
-    """The identifier a declarator declares ('' when it has none)."""
+def _name(declarator: Node | None, text: bytes) -> str:
+    """The identifier a declarator declares ('' when it has none), read from `text` (the text
+    parsed: a tree read through a callable keeps no text of its own)."""
     node = declarator
     while node is not None:
         if node.type in ("identifier", "field_identifier", "type_identifier"):
-            return node.text.decode("utf-8", "backslashreplace") if node.text else ""
+            return text[node.start_byte:node.end_byte].decode("utf-8", "backslashreplace")
         inner = node.child_by_field_name("declarator")
         if inner is None:
             inner = next((c for c in node.named_children if c.type in (
@@ -275,13 +336,13 @@ def _name(declarator: Node | None) -> str:
     return ""
 
 
-def _parameters(declarator: Node | None) -> tuple[str, ...]:
+def _parameters(declarator: Node | None, text: bytes) -> tuple[str, ...]:
     """The parameter names of a function declarator, in order."""
     function = _function_declarator(declarator)
     listed = function.child_by_field_name("parameters") if function is not None else None
     if listed is None:
         return ()
-    return tuple(_name(p.child_by_field_name("declarator"))
+    return tuple(_name(p.child_by_field_name("declarator"), text)
                  for p in _children(listed, "parameter_declaration"))
 
 
@@ -310,8 +371,8 @@ def _array_sizes(declarator: Node) -> list[Node]:
     return out
 
 
-def _is_static(node: Node) -> bool:
-    return any(c.type == "storage_class_specifier" and c.text == b"static"
+def _is_static(node: Node, text: bytes) -> bool:
+    return any(c.type == "storage_class_specifier" and text[c.start_byte:c.end_byte] == b"static"
                for c in node.named_children)
 
 
@@ -345,11 +406,16 @@ def _member_type(text: str) -> tuple[str, int | None]:
 
 
 def first_error(root: Node, text: bytes) -> SyntaxProblem | None:
-    """The first ERROR or MISSING node, as line:column and what the parser expected."""
+    """The first ERROR or MISSING node, as line:column and what the parser expected.
+
+    A cursor goes down the first child holding an error at each level, looking at one sibling
+    at a time (a list of a million elements is never made into a million nodes)."""
     if not root.has_error:
         return None
-    node = root
+    cursor = root.walk()
     while True:
+        node = cursor.node
+        assert node is not None
         if node.is_missing:
             message = f"missing {node.type!r}"
             break
@@ -358,13 +424,25 @@ def first_error(root: Node, text: bytes) -> SyntaxProblem | None:
             shown = snippet.decode("utf-8", "backslashreplace").split("\n", 1)[0]
             message = f"syntax error at {shown!r}"
             break
-        child = next((c for c in node.children if c.has_error or c.is_missing or c.is_error),
-                     None)
-        if child is None:
+        if not _to_first_error_child(cursor):
             message = "syntax error"
             break
-        node = child
     row, col = node.start_point.row, node.start_point.column
     line_start = text.rfind(b"\n", 0, node.start_byte) + 1
     column = len(text[line_start:line_start + col].decode("utf-8", "replace")) + 1
     return SyntaxProblem(row + 1, column, message)
+
+
+def _to_first_error_child(cursor: TreeCursor) -> bool:
+    """Move the cursor to the first child of its node that is or holds an error; False (the
+    cursor back where it was) when there is none."""
+    if not cursor.goto_first_child():
+        return False
+    while True:
+        child = cursor.node
+        assert child is not None
+        if child.has_error or child.is_missing or child.is_error:
+            return True
+        if not cursor.goto_next_sibling():
+            cursor.goto_parent()
+            return False

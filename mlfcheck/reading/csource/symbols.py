@@ -11,6 +11,7 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import NamedTuple
 
 from mlfcheck.reading.csource.literals import parse_number
 
@@ -36,9 +37,9 @@ _ELEMENT_BYTES = {"char": 1, "signed char": 1, "unsigned char": 1, "int8_t": 1, 
                   "int64_t": 8, "uint64_t": 8, "double": 8, "long long": 8}
 
 
-@dataclass(frozen=True)
-class Span:
-    """Where a symbol sits in its file: 1-based first and last line, byte offsets."""
+class Span(NamedTuple):
+    """Where a symbol sits in its file: 1-based first and last line, byte offsets (a tuple:
+    a file can hold hundreds of thousands of symbols, each placed twice)."""
 
     first_line: int
     last_line: int
@@ -58,7 +59,10 @@ class Text:
         string and character literals verbatim; undecodable bytes as \\xNN.
 
         The offsets are a node's, so they never fall inside a comment or a literal: the lexer
-        runs over this stretch only."""
+        runs over this stretch only (not at all when no byte of it can start one)."""
+        raw = self.text[start:end]
+        if b"/" not in raw and b'"' not in raw and b"'" not in raw:
+            return fold_code(raw).decode("utf-8", errors="backslashreplace")
         pieces: list[bytes] = []
         at = start
         for m in OPAQUE.finditer(self.text, start, end):

@@ -151,10 +151,13 @@ def header_declares_tensors(ctx: Loaded) -> Iterator[Finding]:
                                      f"{entry.pointer}/{kind}/{escape_token(t.name)}")
 
 
-@check(Code.X003, needs="archive")
+@check(Code.X003, Code.X004, needs="archive")
 def generated_code_parses(ctx: Loaded) -> Iterator[Finding]:
-    """Every generated C file and header parses as C, as a compiler reads it."""
+    """Every generated C file and header parses as C, as a compiler reads it, within the
+    limits on reading C."""
     for path, table in ctx.codegen.tables().items():
         if table.error is not None:
             yield Finding(Code.X003, table.error.message, member=path, line=table.error.line,
                           column=table.error.column)
+    for path, why in ctx.codegen.unread.items():
+        yield Finding(Code.X004, why, member=path)
