@@ -135,12 +135,13 @@ class _Place:
                     span.start + self.offset, span.end + self.offset)
 
 
-_ITEM_AFTER = re.compile(rb"[^ \t\r\f\v\n](?:[ \t\r\f\v]*\n)+(?=[A-Za-z_#/])")
-"""In the raw source: the last character of a line, then (after any blank lines) a line that
-starts at column 0 with a name, a directive or a comment. TVM indents everything inside a body,
-so when that character ends an item (`;`, `}`, or a comment's `*/`), this is between items.
-(Every match starts at the one character before a run of blank lines, so a file of blank lines
-costs linear time.)"""
+_ITEM_LINE = re.compile(rb"\n(?=[A-Za-z_#/])")
+"""In the raw source: a line that starts at column 0 with a name, a directive or a comment.
+TVM indents everything inside a body, so when the last line before it that is not blank ends an
+item (`;`, `}`, or a comment's `*/`), this is between items. (The pattern starts with a literal,
+which the regex engine finds at C speed; the blank lines before it are stepped over backwards,
+each at most once, since the line before them starts with a name.)"""
+_BLANK = frozenset(b" \t\r\f\v\n")
 _PIECE_AT_LEAST = 256
 """Bytes below which a piece is joined with the next: tiny pieces cost more than they save."""
 _DEAL_CHUNK = 1 << 16
@@ -152,11 +153,13 @@ def cut_pieces(source: bytes, text: bytes) -> list[tuple[int, int]]:
     line where the next item starts at column 0 (so an attribute standing before an item stays
     in its piece). A cut is only a candidate: a file whose pieces have errors is read whole."""
     cuts = [0]
-    for m in _ITEM_AFTER.finditer(source):
+    for m in _ITEM_LINE.finditer(source):
         end = m.end()
         if end - cuts[-1] < _PIECE_AT_LEAST:
             continue
-        last = m.start() + 1
+        last = m.start()
+        while last and source[last - 1] in _BLANK:
+            last -= 1
         ends_item = source[last - 1:last] in (b";", b"}") or source[last - 2:last] == b"*/"
         if ends_item and text[last - 1] not in b" \n":
             cuts.append(end)  # (a blank `;` or `}` belonged to a dropped __cplusplus block)
