@@ -121,6 +121,9 @@ class CParser:
         Each file is read in pieces cut between top-level items, and each piece is parsed
         once per parser whatever file it comes from: a re-export that moves functions between
         files or reorders them parses only what changed."""
+        if self.workers == 1 or sum(len(source) for _, source in files) < self.parallel_at_least:
+            return [self._read_file(PreparedFile.of(path, source), meter, {})  # one at a time
+                    if not meter.exhausted else Unread(_spent(meter)) for path, source in files]
         prepared = [PreparedFile.of(path, source) for path, source in files]
         ahead = self._read_ahead(prepared, meter)
         return [self._read_file(f, meter, ahead) for f in prepared]
