@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from mlfcheck.errors import typed_reading
 
 if TYPE_CHECKING:
+    from mlfcheck.board.archivebuild import Builder
     from mlfcheck.board.boards import Board
     from mlfcheck.board.footprint import Footprint
     from mlfcheck.consumers import Profile, Verdict
@@ -36,19 +37,29 @@ PathLike = str | os.PathLike[str]
 
 def validate_archive(path: PathLike, *, limits: Limits | None = None,
                      select: Iterable[Code] = (), ignore: Iterable[Code] = (),
-                     strict: bool = False, parser: CParser | None = None) -> Report:
+                     strict: bool = False, parser: CParser | None = None,
+                     build: bool | Builder = False) -> Report:
     """Validate one archive (.tar, .tar.gz/.tgz or extracted folder) and return its Report.
 
     `select`/`ignore` keep or drop finding codes; `strict` raises warnings to errors;
     `parser` reads the generated C (one CParser for many calls parses what they share once,
-    and with `workers` > 1 may fork; default: a new single-process one).
-    Raises ArchiveError when the input cannot be read as an archive at all.
+    and with `workers` > 1 may fork; default: a new single-process one). `build` also
+    compiles and links the C with the host C compiler (B codes): True with mlfcheck's
+    defaults, or a `Builder` (its -I folders, runtime headers, jobs and the `BuildCache` it
+    shares between calls). Raises ArchiveError when the input cannot be read as an archive at
+    all.
     """
     from mlfcheck.validate import validate
 
+    if build is True:
+        from mlfcheck.board.archivebuild import BuildCache, Builder
+
+        with BuildCache() as cache:
+            return validate_archive(path, limits=limits, select=select, ignore=ignore,
+                                    strict=strict, parser=parser, build=Builder(cache))
     with typed_reading(path):
         return validate(path, limits=limits, select=select, ignore=ignore, strict=strict,
-                        parser=parser)
+                        parser=parser, builder=build or None)
 
 
 def diff_archives(old: PathLike, new: PathLike, *, config: DiffConfig | None = None,
@@ -62,7 +73,8 @@ def diff_archives(old: PathLike, new: PathLike, *, config: DiffConfig | None = N
     (a built-in profile name or a Profile), breaking means "breaks that consumer"; with
     `board` (a name or a Board) both archives are also sized for it, symbol by symbol.
     `parser` reads both sides' C (see `validate_archive`; default: a new one for both).
-    Raises ArchiveError or UnusableArchive when an input cannot be compared.
+    Raises ArchiveError when an input cannot be read; metadata that is unusable is a result
+    (nothing is compared; the new side's is the breaking change D114), not an error.
     """
     from mlfcheck.diff import diff_archives as run
 

@@ -219,6 +219,64 @@ class Code(enum.Enum):
         "(--max-c-parse-steps) or of all the archive's C (--max-c-steps). The message names "
         "the limit. Real TVM output is far below every default. Checks that need the file's "
         "symbols skip it.")
+    X005 = CodeInfo(Severity.ERROR, "external symbol defined twice",
+        "Two definitions of one non-static function or variable in codegen/host/src: in two "
+        "files (each compiles; the link of any consumer fails with 'multiple definition'), or "
+        "in one (a compiler stops with 'redefinition'; a variable declared twice without an "
+        "initializer is one object). Static definitions of one name in different files are "
+        "fine: each file keeps its own. Only definitions a compiler always compiles count; "
+        "one under a preprocessor conditional is X007's. Found from the symbol tables, "
+        "without a compiler.")
+    X006 = CodeInfo(Severity.ERROR, "declaration conflicts with its definition",
+        "An interface header (codegen/host/include) declares a function or variable with "
+        "another type than the generated C defines it with: return or parameter types, "
+        "element type, const/volatile, or array length (the workspace array 64 bytes in the "
+        "header, 32 in the C). A consumer compiles its calls against the header, so the "
+        "program links and then reads or writes past what exists; where the C includes the "
+        "header, a compiler stops with 'conflicting types'. A declaration in a source file "
+        "is compared with the definition in that file (one translation unit). A declaration "
+        "without parameters, `f()`, and an array without a length agree with any. "
+        "Declarations in one source of what another defines are not compared: TVM's own "
+        "system-lib and AOT code declare kernels with other pointer types than it defines "
+        "them with. Found from the symbol tables, without a compiler.")
+    X007 = CodeInfo(Severity.WARNING, "definition hidden by the preprocessor",
+        "An operator function metadata names, an entry point, or a function or variable the "
+        "interface header declares is defined under a preprocessor conditional (#if, #ifdef, "
+        "#ifndef, #elif, #else, other than TVM's own __cplusplus guards and include guards), "
+        "or its name is #defined to something else. Either the compiler skips the "
+        "definition (#if 0) or what it builds depends on macros the archive does not fix, "
+        "and a reader of the text sees code the compiler does not build. TVM writes neither. "
+        "One defect gives one finding: an operator function whose only definitions a "
+        "compiler skips for certain is X001 (an error: it is not defined), which names the "
+        "conditional; X007 reports the rest, once per name, and each #define of such a "
+        "name.")
+    # B: the build (validate --build, and diff/audit with a host C compiler)
+    B001 = CodeInfo(Severity.ERROR, "generated C does not compile",
+        "A codegen/host/src/*.c file (or runtime/src file) fails to compile with the host C "
+        "compiler, as a consumer compiles it: against the archive's own headers, the -I "
+        "folders given, and the TVM C runtime headers of the archive's era (runtime/include, "
+        "--runtime-include, or mlfcheck's own declarations of that ABI). The finding gives the "
+        "compiler's first error at file:line.")
+    B002 = CodeInfo(Severity.ERROR, "generated C does not link",
+        "The archive's objects, each of which compiles, do not link together (a symbol defined "
+        "twice, a definition whose type the other files do not agree with). Symbols the "
+        "consumer's runtime provides are not required.")
+    B003 = CodeInfo(Severity.ERROR, "object files and source tables disagree",
+        "A function or data object the compiled objects define is not in the symbol tables "
+        "read from the source, or the other way round: the reader and the compiler see "
+        "different code (preprocessor tricks, #define renames). The compiler's view is what "
+        "consumers get.")
+    B004 = CodeInfo(Severity.INFO, "file not built here: needs a consumer library's header",
+        "A generated file includes a header of a library the consumer provides (ESP-DL's "
+        "esp_kernel.h, ESP-IDF's esp_heap_caps.h, CMSIS-NN's arm_nnfunctions.h): not the "
+        "archive's fault. Pass the library's include folder with -I to build it.")
+    B005 = CodeInfo(Severity.ERROR, "build refused: the C reads files outside the archive",
+        "The archive's C includes (or could include) a file outside the archive, the -I folders "
+        "given and the compiler's own headers: an absolute path, a device, a ../ escape, inline "
+        "assembly that reads files. Refused before compiling; no text of that file is shown.")
+    B006 = CodeInfo(Severity.ERROR, "build stopped by a limit",
+        "Compiling the archive's C ran past a time, memory, CPU or file-size limit (a macro "
+        "bomb, an included device). Real generated C compiles in seconds.")
 
     @property
     def info(self) -> CodeInfo:

@@ -15,7 +15,7 @@ import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from mlfcheck import children
@@ -23,6 +23,7 @@ from mlfcheck.board.boards import Board
 from mlfcheck.board.footprint import Footprint, footprint
 from mlfcheck.consumers import Profile, Verdict, builtin_profiles, evaluate
 from mlfcheck.diff import DiffConfig, DiffResult, Level, diff_loaded
+from mlfcheck.diff.result import ConfigOverrides
 from mlfcheck.errors import ArchiveError, MlfcheckError, UsageError, typed_reading
 from mlfcheck.reading import userfile
 from mlfcheck.reading.archive import Archive, Limits
@@ -120,6 +121,10 @@ class AuditResult:
     fail_on: Level | None
     timestamp: str | None
     board: Board | None = None
+    config_source: str | None = None
+    """The diff configuration file the comparisons used; None for the defaults."""
+    config_overrides: ConfigOverrides = field(default_factory=ConfigOverrides)
+    """What that configuration changes from the defaults."""
 
     @property
     def unreadable(self) -> bool:
@@ -419,7 +424,8 @@ def audit(items: Sequence[Item], *, baseline: Sequence[Item] = (),
     and its temporary folders removed."""
     base = {i.key: i for i in baseline}
     chosen = tuple(profiles) if profiles is not None else builtin_profiles()
-    work = [_Job(i, base.get(i.key), limits or Limits(), chosen, config or DiffConfig(), board,
+    config = config or DiffConfig()
+    work = [_Job(i, base.get(i.key), limits or Limits(), chosen, config, board,
                  parse_workers) for i in items]
     with children.sigterm_unwinds(), _scratch_root() as root:
         found = _run(work, jobs, progress, CParser(workers=parse_workers),
@@ -427,7 +433,7 @@ def audit(items: Sequence[Item], *, baseline: Sequence[Item] = (),
     keys = {i.key for i in items}
     return AuditResult(tuple(found), tuple(i for k, i in base.items() if k not in keys),
                        tuple(baseline_paths), tuple(p.name for p in chosen), fail_on, timestamp,
-                       board)
+                       board, config.source, config.overrides())
 
 
 def starter_for(items: Sequence[Item]) -> children.Starter:

@@ -238,6 +238,18 @@ class OverLimit(BoardError):
         return type(self), (self.what, self.why)
 
 
+class MissingHeaders(BoardError):
+    """Headers the C includes that no include folder (nor the compiler) provides, as spelt."""
+
+    def __init__(self, headers: tuple[str, ...]) -> None:
+        super().__init__("headers not found in the archive or the include paths: "
+                         + ", ".join(headers))
+        self.headers = headers
+
+    def __reduce__(self) -> tuple[type[MissingHeaders], tuple[tuple[str, ...]]]:
+        return type(self), (self.headers,)
+
+
 def stopped(done: children.Ran, limits: children.Limits) -> str | None:
     """Which limit stopped a compiler run, in words; None when none did."""
     signal = done.signal_name
@@ -482,8 +494,8 @@ class Build:
     def check(self, sources: Sequence[Path], flags: Sequence[str],
               includes: Sequence[Path]) -> list[tuple[Path, children.Ran]]:
         """Everything before compiling `sources` with `flags` and -I `includes` (absolute): the
-        text scan, then each source's dependency pass. Raises Refused, OverLimit, or BoardError
-        naming the headers no include folder provides; returns the sources whose
+        text scan, then each source's dependency pass. Raises Refused, OverLimit, or
+        MissingHeaders naming the headers no include folder provides; returns the sources whose
         preprocessing failed otherwise, with its (rewritten) output: they must not compile."""
         self._scan(sources, includes)
         missing: set[str] = set()
@@ -494,8 +506,7 @@ class Build:
             if ran is not None:
                 failed.append((source, ran))
         if missing:
-            raise BoardError("headers not found in the archive or the include paths: "
-                             + ", ".join(sorted(missing)))
+            raise MissingHeaders(tuple(sorted(missing)))
         self._checked |= set(sources) - {source for source, _ in failed}
         return failed
 

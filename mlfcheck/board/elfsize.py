@@ -145,6 +145,34 @@ def _defined(path: Path) -> list[tuple[SymbolSize, bool]]:
         elf.stream.close()
 
 
+@dataclass(frozen=True)
+class Defined:
+    """A function or data object an object file defines, sized or not."""
+
+    name: str
+    kind: str
+    """function or data."""
+    binding: str
+    """global, weak (both visible to the linker) or local (`static`)."""
+
+
+def defined_symbols(path: Path) -> tuple[Defined, ...]:
+    """Every named function and data object an object file defines, in symbol-table order;
+    the compiler's own local names (`counter.0` for a function's static) left out."""
+    elf = _open(path)
+    try:
+        found = []
+        for _, sym in _symbols(elf):
+            kind = {"STT_FUNC": "function", "STT_OBJECT": "data"}.get(sym["st_info"]["type"])
+            if kind is None or not sym.name or "." in sym.name or sym["st_shndx"] == "SHN_UNDEF":
+                continue
+            binding = str(sym["st_info"]["bind"]).removeprefix("STB_").lower()
+            found.append(Defined(sym.name, kind, binding))
+        return tuple(found)
+    finally:
+        elf.stream.close()
+
+
 def image_size(path: Path, objects: Iterable[Path]) -> ImageSize:
     """Totals of a linked image, and the symbols `objects` (linked into it) contributed.
 

@@ -16,15 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from mlfcheck.board import crossbuild
+from mlfcheck.board.archivebuild import HEADER_FOLDERS, SOURCES, materialise
 from mlfcheck.board.boards import Board
 from mlfcheck.board.containment import Tree
 from mlfcheck.board.elfsize import SymbolTable, by_size, object_symbols
 from mlfcheck.errors import BoardError
 from mlfcheck.reading.archive import Archive, Limits
 
-SOURCES = "codegen/host/src"
-HEADER_FOLDERS = ("codegen/host/include", "runtime/include")
-"""Archive folders whose files are unpacked as include paths, in this order."""
 FLAGS = ("-std=c11", "-w")
 """Old archives' C predates today's warnings; only errors stop a size build."""
 
@@ -52,15 +50,11 @@ def footprint(path: str, board: Board, *, includes: Sequence[Path] = (),
     with Archive(path, limits=limits) as archive, \
             tempfile.TemporaryDirectory(prefix="mlfcheck-size-") as tmp:
         root = Path(tmp)
-        wanted = [m for m in archive.files()
-                  if m.name.startswith(f"{SOURCES}/") or
-                  any(m.name.startswith(f"{h}/") for h in HEADER_FOLDERS)]
-        for member in wanted:
-            target = root.joinpath(*PurePosixPath(member.name).parts)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(archive.read(member.name))
-        sources = [m.name for m in wanted if m.name.endswith(".c")
-                   and str(PurePosixPath(m.name).parent) == SOURCES]
+        written, skipped = materialise(archive, root, (SOURCES, *HEADER_FOLDERS))
+        if skipped:
+            raise BoardError(f"{skipped[0].member}: {skipped[0].reason}")
+        sources = [m for m in written if m.endswith(".c")
+                   and str(PurePosixPath(m).parent) == SOURCES]
         if not sources:
             raise BoardError(f"no C sources under {SOURCES}/ to compile")
         folders = [root / h for h in HEADER_FOLDERS if (root / h).is_dir()]

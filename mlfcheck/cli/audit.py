@@ -15,7 +15,7 @@ from mlfcheck.board.crossbuild import toolchain
 from mlfcheck.cli._common import EXIT_CLEAN, EXIT_FOUND, EXIT_TROUBLE, emit, fail, limit_options
 from mlfcheck.consumers import select_profiles
 from mlfcheck.diff import FAIL_ON
-from mlfcheck.diff.config import find_config, load_config
+from mlfcheck.diff.config import config_for
 from mlfcheck.errors import MlfcheckError
 from mlfcheck.reading.archive import Limits
 from mlfcheck.reporters.audit import RENDERERS
@@ -40,7 +40,10 @@ from mlfcheck.reporters.present import term
               metavar="FILE", help="Also evaluate this consumer profile (repeatable).")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False),
               help="Diff configuration (default: the nearest mlfcheck.toml, or pyproject.toml "
-                   "with [tool.mlfcheck]).")
+                   "with [tool.mlfcheck]). In a pull request, pass the base branch's file: the "
+                   "one in the checkout is the pull request's own.")
+@click.option("--no-config", is_flag=True,
+              help="Use the default diff levels and thresholds and no allow-list; read no file.")
 @click.option("--timestamp", metavar="TEXT",
               help="A date to print in the report (reports carry none otherwise).")
 @click.option("--board", "board_name", metavar="NAME",
@@ -49,7 +52,8 @@ from mlfcheck.reporters.present import term
 @limit_options
 def audit(paths: tuple[str, ...], baseline: tuple[str, ...], fmt: str,
                   output: str | None, jobs: int | None, fail_on: str,
-                  profiles: tuple[str, ...], config_path: str | None, timestamp: str | None,
+                  profiles: tuple[str, ...], config_path: str | None, no_config: bool,
+                  timestamp: str | None,
                   board_name: str | None, limits: Limits) -> None:
     """Audit every archive and model under PATHS for a release.
 
@@ -65,8 +69,7 @@ def audit(paths: tuple[str, ...], baseline: tuple[str, ...], fmt: str,
         if target is not None:
             toolchain(run=False)
         chosen = select_profiles((), profiles, every=True)
-        source = Path(config_path) if config_path else find_config(Path.cwd())
-        config = load_config(source)
+        config = config_for(config_path, no_config=no_config, start=Path.cwd())
         items = auditing.discover(paths)
         base = auditing.discover(baseline) if baseline else ()
         workers = jobs or auditing.default_jobs()

@@ -9,7 +9,7 @@ import click
 
 from mlfcheck import api
 from mlfcheck.cli._common import EXIT_CLEAN, EXIT_FOUND, c_parser, emit, fail, limit_options
-from mlfcheck.diff.config import find_config, load_config, parse_threshold_option
+from mlfcheck.diff.config import config_for, parse_threshold_option
 from mlfcheck.diff.rules import FAIL_ON
 from mlfcheck.errors import MlfcheckError
 from mlfcheck.reading.archive import Limits
@@ -29,7 +29,10 @@ from mlfcheck.reporters.diff import RENDERERS, Options
               help="Also report volatile fields such as export_datetime.")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False),
               help="Configuration file (default: the nearest mlfcheck.toml, or pyproject.toml "
-                   "with [tool.mlfcheck]).")
+                   "with [tool.mlfcheck]). In a pull request, pass the base branch's file: the "
+                   "one in the checkout is the pull request's own.")
+@click.option("--no-config", is_flag=True,
+              help="Use the default levels and thresholds and no allow-list; read no file.")
 @click.option("--threshold", "thresholds", multiple=True, metavar="METRIC=VALUE",
               help="Growth threshold for workspace, constants, code (or, with --board, flash "
                    "and ram), in bytes (4096, 4KiB) or percent (10%); repeatable, overrides "
@@ -50,7 +53,8 @@ from mlfcheck.reporters.diff import RENDERERS, Options
               help="Cut the text report at N bytes (JSON is always complete).")
 @limit_options
 def diff(old: str, new: str, fmt: str, output: str | None, fail_on: str,
-         include_volatile: bool, config_path: str | None, thresholds: tuple[str, ...],
+         include_volatile: bool, config_path: str | None, no_config: bool,
+         thresholds: tuple[str, ...],
          consumer: str | None, profile_files: tuple[str, ...], board_name: str | None,
          allow_invalid: bool, sizes: bool, max_report_bytes: int | None,
          limits: Limits) -> None:
@@ -61,8 +65,7 @@ def diff(old: str, new: str, fmt: str, output: str | None, fail_on: str,
     errors (unless --allow-invalid), 2 when they could not be compared.
     """
     try:
-        source = Path(config_path) if config_path else find_config(Path.cwd())
-        config = load_config(source).with_thresholds(
+        config = config_for(config_path, no_config=no_config, start=Path.cwd()).with_thresholds(
             dict(parse_threshold_option(t) for t in thresholds))
         profile = None
         if consumer:

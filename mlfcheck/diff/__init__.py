@@ -1,4 +1,5 @@
-"""Semantic diff of two MLF archives: validate both, run the comparators, apply the config."""
+"""Semantic diff of two MLF archives: validate both, run the comparators (or, when a side's
+metadata is unusable, say so and judge that), apply the config."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from mlfcheck.diff.config import BOARD_THRESHOLDS, DiffConfig
-from mlfcheck.diff.normalise import Snapshot
+from mlfcheck.diff.normalise import Snapshot, code_bytes
 from mlfcheck.diff.result import (
     BoardDiff,
     Change,
@@ -26,7 +27,8 @@ from mlfcheck.diff.table import COMPARATORS
 from mlfcheck.findings import Severity
 from mlfcheck.reading.archive import Archive, Limits
 from mlfcheck.reading.csource import CParser
-from mlfcheck.reading.loaded import Loaded, UnusableArchive
+from mlfcheck.reading.loaded import Loaded
+from mlfcheck.reading.model import Model
 from mlfcheck.validate import Report, validate_loaded
 
 if TYPE_CHECKING:  # --board and --consumer load their modules when given
@@ -36,8 +38,8 @@ if TYPE_CHECKING:  # --board and --consumer load their modules when given
 RANK = {c.section: i for i, c in enumerate(COMPARATORS)}
 """Report order of the sections: the order of the comparators, most specific first."""
 
-__all__ = ["FAIL_ON", "DiffConfig", "DiffResult", "Level", "Rule", "UnusableArchive",
-           "diff_archives", "diff_loaded"]
+__all__ = ["FAIL_ON", "DiffConfig", "DiffResult", "Level", "Rule", "diff_archives",
+           "diff_loaded"]
 
 
 def diff_archives(old: str | os.PathLike[str], new: str | os.PathLike[str], *,
@@ -52,8 +54,10 @@ def diff_archives(old: str | os.PathLike[str], new: str | os.PathLike[str], *,
     and sized per symbol (D211-D214). Both sides' C is read by one `parser` (default: a new
     one), so what they have in common is parsed once.
 
-    Raises ArchiveError when an input cannot be read and UnusableArchive when its metadata
-    cannot be read into a model; archives with other validation errors are still compared.
+    Raises ArchiveError when an input cannot be read. An archive whose metadata does not read
+    into a model is a result, not an error: nothing is compared, its validation errors are
+    listed, and a new archive that became unusable is a breaking change (D114); archives with
+    other validation errors are compared as far as their metadata allows.
     """
     shared = parser if parser is not None else CParser()
     with Archive(old, limits=limits) as a, Archive(new, limits=limits) as b:
@@ -74,29 +78,29 @@ def diff_loaded(old: Loaded, new: Loaded, *, labels: tuple[str, str] | None = No
     if reports is None:
         reports = (validate_loaded(old), validate_loaded(new))
     names = labels or (old.archive.path, new.archive.path)
-    pair = Pair(Snapshot(names[0], old), Snapshot(names[1], new), config.thresholds)
-    changes, notes, sizes = _compare(pair, include_volatile=include_volatile)
+    usable = isinstance(old.model, Model) and isinstance(new.model, Model)
+    if usable:
+        pair = Pair(Snapshot(names[0], old), Snapshot(names[1], new), config.thresholds)
+        changes, notes, sizes = _compare(pair, include_volatile=include_volatile)
+        metrics, compared = _metrics(pair.old, pair.new), tuple(c.section for c in COMPARATORS)
+    else:  # nothing to compare: say why, and judge a new archive that became unusable (D114)
+        found = list(metadata.unusable(old, new))
+        changes = [c for c in found if isinstance(c, Change)]
+        notes = [n for n in found if isinstance(n, Note)]
+        sizes, metrics, compared = [], (), ()
     sized: BoardDiff | None = None
     thresholds = dict(config.thresholds)
-    if board is not None:
+    if board is not None and usable:
         from mlfcheck.diff.board import compare_on_board
 
-        sized, found = compare_on_board(old.archive.path, new.archive.path, board,
-                                        config.thresholds)
-        changes += [c for c in found if isinstance(c, Change)]
-        notes += [n for n in found if isinstance(n, Note)]
+        sized, on_board = compare_on_board(old.archive.path, new.archive.path, board,
+                                           config.thresholds)
+        changes += [c for c in on_board if isinstance(c, Change)]
+        notes += [n for n in on_board if isinstance(n, Note)]
         thresholds = {**BOARD_THRESHOLDS, **thresholds}
     if consumer is not None:
-        from mlfcheck.consumers import evaluate
-
-        old_verdict = evaluate(consumer, old)
-        changes += _consumer_changes(old_verdict, new)
-        if not old_verdict.readable:
-            notes.append(metadata.note(module="", kind="skipped", text=f"consumer "
-                                       f"{consumer.name} cannot read the old archive either; "
-                                       "nothing of it can break"))
-    sides = (_side(pair.old, reports[0]), _side(pair.new, reports[1]))
-    metrics = _metrics(pair.old, pair.new)
+        changes, notes = _for_consumer(consumer, old, new, changes, notes)
+    sides = (_side(names[0], old, reports[0]), _side(names[1], new, reports[1]))
     judged, problems = _apply(config, changes, today or dt.date.today())
     if consumer is not None:  # breaking means: breaks this consumer, and only D901 says that
         judged = [c if c.rule is Rule.D901 or c.effective_level < Level.BREAKING
@@ -105,10 +109,10 @@ def diff_loaded(old: Loaded, new: Loaded, *, labels: tuple[str, str] | None = No
         old=sides[0], new=sides[1],
         changes=tuple(sorted(judged, key=lambda c: c.sort_key(RANK))),
         notes=tuple(sorted(notes, key=lambda n: n.sort_key(RANK))),
-        compared=tuple(c.section for c in COMPARATORS),
+        compared=compared,
         thresholds=tuple((k, str(v)) for k, v in sorted(thresholds.items())),
         config_source=config.source,
-        config_problems=problems,
+        config_problems=problems, config_overrides=config.overrides(),
         consumer=consumer.name if consumer is not None else None, board=sized,
         sizes=tuple(sorted(sizes, key=lambda r: (-abs(r.delta), r.module, r.kind, r.name))),
         metrics=metrics)
@@ -136,6 +140,20 @@ def _compare(pair: Pair, *,
     return changes, notes, sizes
 
 
+def _for_consumer(consumer: Profile, old: Loaded, new: Loaded, changes: list[Change],
+                  notes: list[Note]) -> tuple[list[Change], list[Note]]:
+    """`changes` and `notes` with the consumer's broken reads (D901) and, when it cannot read
+    the old archive either, a note saying so."""
+    from mlfcheck.consumers import evaluate
+
+    old_verdict = evaluate(consumer, old)
+    if old_verdict.readable:
+        return changes + _consumer_changes(old_verdict, new), notes
+    return changes, [*notes, metadata.note(
+        module="", kind="skipped", text=f"consumer {consumer.name} cannot read the old archive "
+        "either; nothing of it can break")]
+
+
 def _consumer_changes(old: Verdict, new: Loaded) -> list[Change]:
     """One D901 change per read of the consumer that works on the old archive, fails on the new."""
     from mlfcheck.consumers import broken_by
@@ -152,15 +170,16 @@ def _consumer_changes(old: Verdict, new: Loaded) -> list[Change]:
     return out
 
 
-def _side(snapshot: Snapshot, report: Report) -> Side:
+def _side(label: str, ctx: Loaded, report: Report) -> Side:
     errors = tuple(f for f in report.findings if f.level == Severity.ERROR)
-    return Side(snapshot.label, snapshot.version, errors)
+    return Side(label, ctx.version if isinstance(ctx.version, int) else None, errors)
 
 
 def _metrics(old: Snapshot, new: Snapshot) -> tuple[Metric, ...]:
-    """Archive-wide code, constants and workspace bytes, for the headline."""
+    """Archive-wide bytes of code (as D406 counts them: no comments, no layout), constants and
+    workspace, for the headline."""
     def totals(s: Snapshot) -> tuple[int, int, int]:
-        code = sum(f.size for m in s.model.modules for f in s.code(m).functions.values())
+        code = sum(code_bytes(s.code(m).functions.values()) for m in s.model.modules)
         constants = sum(e.constants_size_bytes for m in s.model.modules for e in m.main)
         workspace = sum(e.workspace_size_bytes for m in s.model.modules for e in m.main)
         return code, constants, workspace

@@ -26,7 +26,7 @@ from typing import Any
 
 from jsonschema.exceptions import best_match
 
-from mlfcheck.diff.result import Change
+from mlfcheck.diff.result import Change, ConfigOverrides
 from mlfcheck.diff.rules import Level, Rule
 from mlfcheck.errors import UsageError
 from mlfcheck.reading import schemas, userfile
@@ -135,6 +135,8 @@ class DiffConfig:
     allow: tuple[AllowEntry, ...] = ()
     source: str | None = None
     """The file the configuration came from."""
+    no_config: bool = False
+    """True with --no-config: the defaults, and no file was looked for."""
 
     def level_of(self, rule: Rule) -> Level:
         """The level in force for `rule`."""
@@ -143,6 +145,17 @@ class DiffConfig:
     def with_thresholds(self, overrides: dict[str, Threshold]) -> DiffConfig:
         """A copy with some thresholds replaced (command-line flags win over the file)."""
         return replace(self, thresholds={**self.thresholds, **overrides})
+
+    def overrides(self) -> ConfigOverrides:
+        """What this configuration changes from the defaults, for reports."""
+        defaults = {**BOARD_THRESHOLDS, **DEFAULT_THRESHOLDS}
+        return ConfigOverrides(
+            no_config=self.no_config,
+            levels=tuple((r, self.levels[r]) for r in Rule
+                         if r in self.levels and self.levels[r] != r.level),
+            thresholds=tuple((m, str(defaults[m]), str(t))
+                             for m, t in sorted(self.thresholds.items()) if t != defaults[m]),
+            allow=tuple((e.describe(), e.reason) for e in self.allow))
 
 
 def parse_threshold_option(text: str) -> tuple[str, Threshold]:
@@ -153,6 +166,16 @@ def parse_threshold_option(text: str) -> tuple[str, Threshold]:
         raise UsageError(f"--threshold {text!r}: expected METRIC=VALUE with METRIC one of "
                          f"{', '.join(METRICS)}")
     return metric, Threshold.parse(value, what=f"--threshold {metric}")
+
+
+def config_for(path: str | None, *, no_config: bool, start: Path) -> DiffConfig:
+    """The configuration of a `diff` or `audit` run: `--config` PATH, the defaults with
+    `--no-config`, else the nearest file at or above `start`. UsageError when both are given."""
+    if no_config:
+        if path is not None:
+            raise UsageError("--config and --no-config cannot both be given")
+        return DiffConfig(no_config=True)
+    return load_config(Path(path) if path is not None else find_config(start))
 
 
 def find_config(start: Path) -> Path | None:

@@ -2,15 +2,18 @@
 
 Wraps a `Loaded` archive and adds what only the diff needs: generated C split into
 functions and top-level declarations per module, the graph config's inputs, outputs and called
-functions, the IR text, and which members those facts came from.
+functions, the IR text, and which members those facts came from. Also how C text is compared
+beyond folding: numeric literals by value (`by_value`), code counted without comments and
+layout (`code_bytes`), one-element arrays told from scalars (`declared_array`).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from mlfcheck.reading.csource import C_SOURCE, Data, Function, SymbolTable
 from mlfcheck.reading.jsondoc import JSONDoc
@@ -19,10 +22,26 @@ from mlfcheck.reading.loaded import METADATA, Loaded
 from mlfcheck.reading.model import Module, TensorSpec, dtype_bytes
 from mlfcheck.reading.params import ParamsError, ParamsFile
 
+_Symbol = TypeVar("_Symbol", Function, Data)
+
+
+@dataclass(frozen=True)
+class Pooled(Generic[_Symbol]):
+    """Symbols of one kind (functions or data) pooled over a module's files by name."""
+
+    symbols: dict[str, _Symbol]
+    """By key: the name, or `name#2`, `name#3`... (in file order) for a static symbol whose
+    name a symbol of another file has too; those are distinct symbols of valid C."""
+    aliases: tuple[tuple[str, str], ...] = ()
+    """(key, file) of each `name#n` key."""
+    redefined: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    """(name, files) of each name defined more than once where C allows it once (two external
+    definitions, or two in one file): only the first definition is in `symbols`."""
+
 
 @dataclass(frozen=True)
 class CodeUnit:
-    """A module's generated C: functions and data by unique name, pooled over its files."""
+    """A module's generated C: functions and data by unique key, pooled over its files."""
 
     functions: dict[str, Function]
     order: tuple[str, ...]
@@ -30,6 +49,10 @@ class CodeUnit:
     data: dict[str, Data]
     tables: tuple[SymbolTable, ...]
     """The module's files' symbol tables, in the same order."""
+    aliases: tuple[tuple[str, str, str], ...] = ()
+    """(kind, key, file) of each `name#n` key: 'function' or 'data'."""
+    redefined: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
+    """(kind, name, files) of each name defined more than once where C allows it once."""
 
 
 @dataclass(frozen=True)
@@ -117,19 +140,17 @@ class Snapshot:
         out = {}
         read = self.ctx.codegen.tables()
         for name, files in self.c_files.items():
-            funcs: dict[str, Function] = {}
-            data: dict[str, Data] = {}
-            tables = []
-            for path in sorted(files, key=_natural):
-                table = read.get(path)
-                if table is None:
-                    continue
-                tables.append(table)
-                for fn in table.functions:
-                    funcs[_unique(fn.name, funcs)] = fn
-                for d in table.data:
-                    data[_unique(d.name, data)] = d
-            out[name] = CodeUnit(funcs, tuple(funcs), data, tuple(tables))
+            tables = tuple(t for path in sorted(files, key=_natural)
+                           if (t := read.get(path)) is not None)
+            funcs = _pool([f for t in tables for f in t.functions], lambda f: f.static)
+            data = _pool(_definitions([d for t in tables for d in t.data]),
+                         lambda d: "static" in d.storage)
+            out[name] = CodeUnit(
+                funcs.symbols, tuple(funcs.symbols), data.symbols, tables,
+                tuple(("function", *a) for a in funcs.aliases)
+                + tuple(("data", *a) for a in data.aliases),
+                tuple(("function", *r) for r in funcs.redefined)
+                + tuple(("data", *r) for r in data.redefined))
         return out
 
     # -- graph config, I/O, parameters, IR ---------------------------------------------------------
@@ -175,14 +196,148 @@ class Snapshot:
         return "\n".join(line for line in lines if line)
 
 
-def _unique(key: str, taken: dict[str, Any]) -> str:
-    """`key`, or `key#2`, `key#3`... when the name is already taken (static duplicates)."""
-    if key not in taken:
-        return key
-    n = 2
-    while f"{key}#{n}" in taken:
-        n += 1
-    return f"{key}#{n}"
+def _pool(found: list[_Symbol], internal: Callable[[_Symbol], bool]) -> Pooled[_Symbol]:
+    """`found` (in file order) by key. A symbol whose name is taken gets `name#n` when it sits
+    in another file than every earlier one and it, or every earlier one, is `internal` (static):
+    valid C, two symbols. Otherwise it is a redefinition C refuses; it is left out, and
+    listed."""
+    pooled: dict[str, _Symbol] = {}
+    kept: dict[str, list[_Symbol]] = {}
+    aliases: list[tuple[str, str]] = []
+    refused: dict[str, list[str]] = {}
+    for symbol in found:
+        earlier = kept.setdefault(symbol.name, [])
+        key = symbol.name if not earlier else f"{symbol.name}#{len(earlier) + 1}"
+        if earlier and (symbol.file in {e.file for e in earlier} or not (
+                internal(symbol) or all(internal(e) for e in earlier))):
+            refused.setdefault(symbol.name, [earlier[0].file]).append(symbol.file)
+            continue
+        if earlier:
+            aliases.append((key, symbol.file))
+        earlier.append(symbol)
+        pooled[key] = symbol
+    return Pooled(pooled, tuple(aliases),
+                  tuple((name, tuple(files)) for name, files in refused.items()))
+
+
+def _definitions(data: list[Data]) -> list[Data]:
+    """`data` as the symbols it names, each once: an `extern` declaration (no initializer)
+    only where the module defines no data of its name, a tentative definition (no initializer)
+    only where its file has no other definition of the name (C makes them one symbol)."""
+    def bare(d: Data) -> bool:
+        return d.value is None
+
+    def extern(d: Data) -> bool:
+        return bare(d) and "extern" in d.storage
+    defined = {d.name for d in data if not extern(d)}
+    initialised = {(d.file, d.name) for d in data if not bare(d)}
+    seen: set[tuple[str, str]] = set()
+    out = []
+    for d in data:
+        where = ("", d.name) if extern(d) else (d.file, d.name)
+        if bare(d):
+            if where in seen or (extern(d) and d.name in defined) or where in initialised:
+                continue
+            seen.add(where)
+        out.append(d)
+    return out
+
+
+def declared_array(d: Data, unit: CodeUnit) -> bool:
+    """Whether `d` is declared as an array: the reader counts a scalar and a one-element array
+    alike (`count` 1), the declarator (or, for a member of an initialised struct, the struct's
+    member type) tells them apart."""
+    owner, dot, member = d.name.partition(".")
+    if dot:
+        struct = unit.data[owner].type.removeprefix("struct ") if owner in unit.data else ""
+        found = (m for t in unit.tables for s in t.structs if s.name == struct
+                 for m in s.members if m.name == member)
+        return any("[" in m.type for m in found)
+    end = d.value[0] if d.value is not None else d.span.end
+    head = d._text.fold(d.span.start, end)  # the declaration up to its initializer
+    return re.search(rf"(?<![\w]){re.escape(d.name)}\[", head) is not None
+
+
+def code_bytes(functions: Iterable[Function]) -> int:
+    """Bytes of code of `functions`: their text without comments, with whitespace only where
+    it separates tokens (what the headline and D406/D407 count, not the layout)."""
+    return sum(len(f.folded.encode("utf-8", "surrogatepass")) for f in functions)
+
+
+_LITERAL_TOKEN = re.compile(r""""(?:\\.|[^"\\\n])*"|'(?:\\.|[^'\\\n])*'"""
+                            r"|(?<![\w.])(\.?[0-9](?:[eEpP][+-]|[\w.])*)")
+"""A string or character literal (kept as written), or (group 1) a preprocessing number: what
+C lexes as one numeric token, from a digit (or a dot and a digit) to the last character that
+can continue it."""
+_DIGIT = re.compile(r"[0-9]")
+_INTEGER = re.compile(r"(0[xX][0-9a-fA-F]+|0[bB][01]+|0[0-7]*|[1-9][0-9]*)"
+                      r"((?:[uU](?:ll|LL|[lL])?|(?:ll|LL|[lL])[uU]?)?)")
+_DECIMAL_FLOAT = re.compile(r"(?:([0-9]*)\.([0-9]*)|([0-9]+)(?=[eE]))(?:[eE]([+-]?[0-9]+))?"
+                            r"([fFlL]?)")
+_HEX_FLOAT = re.compile(r"0[xX]([0-9a-fA-F]*)(?:\.([0-9a-fA-F]*))?[pP]([+-]?[0-9]+)([fFlL]?)")
+_LONGEST_LITERAL = 64
+"""Longer numeric tokens are compared as written (no real literal is this long)."""
+_INT_MIN_MAX = 32767
+"""The least INT_MAX C allows: up to it a literal is an int (or the type its suffix asks for)
+in any base, beyond it a hexadecimal or octal one may be unsigned where a decimal one is not."""
+_BINARY_EXPONENT = 1100
+"""Hex floats with a larger binary exponent are compared as written."""
+
+
+def by_value(text: str) -> str:
+    """Folded C text with every numeric literal spelled one way per value and type (16, 0x10
+    and 020 alike; 2.560000e+02f and 256.0f alike), strings and characters untouched; two
+    texts equal after this compile to the same code."""
+    if _DIGIT.search(text) is None:
+        return text
+    spelled: dict[str, str] = {}  # a body repeats a few numbers many times
+
+    def one(m: re.Match[str]) -> str:
+        token = m.group(1)
+        if token is None:
+            return m.group()
+        found = spelled.get(token)
+        if found is None:
+            found = spelled[token] = _literal(token)
+        return found
+    return _LITERAL_TOKEN.sub(one, text)
+
+
+def _literal(token: str) -> str:
+    """One numeric token spelled canonically, or as written when it is not a literal this
+    reads (or too long to be one)."""
+    if len(token) > _LONGEST_LITERAL:
+        return token
+    if (m := _INTEGER.fullmatch(token)) is not None:
+        digits, suffix = m.groups()
+        value = int(digits, 16 if digits[1:2] in "xX" and len(digits) > 1 else
+                    2 if digits[1:2] in "bB" and len(digits) > 1 else
+                    8 if digits.startswith("0") else 10)
+        suffix = "u" * ("u" in suffix.lower()) + suffix.lower().replace("u", "")
+        decimal = not digits.startswith("0") or value <= _INT_MIN_MAX or "u" in suffix
+        return f"{value}{suffix}" if decimal else f"0x{value:x}{suffix}"
+    if (m := _DECIMAL_FLOAT.fullmatch(token)) is not None:
+        whole, fraction, bare, exponent, suffix = m.groups()
+        digits = (whole or "") + (fraction or "") if bare is None else bare
+        return _decimal(digits, int(exponent or 0) - len(fraction or ""), suffix.lower())
+    if (m := _HEX_FLOAT.fullmatch(token)) is not None:
+        whole, fraction, exponent, suffix = m.groups()
+        mantissa = int((whole or "") + (fraction or "") or "0", 16)
+        power = int(exponent) - 4 * len(fraction or "")
+        if abs(power) > _BINARY_EXPONENT:
+            return token
+        scaled = mantissa << power if power >= 0 else mantissa * 5 ** -power
+        return _decimal(str(scaled), min(power, 0), suffix.lower())
+    return token
+
+
+def _decimal(digits: str, exponent: int, suffix: str) -> str:
+    """digits × 10^exponent as `<digits without zeros at either end>e<exponent><suffix>`."""
+    digits = digits.lstrip("0")
+    if not digits:
+        return f"0e0{suffix}"
+    kept = digits.rstrip("0")
+    return f"{kept}e{exponent + len(digits) - len(kept)}{suffix}"
 
 
 def _natural(path: str) -> tuple[Any, ...]:

@@ -167,8 +167,8 @@ class Note:
     section: str
     module: str
     kind: str
-    """'ordering', 'volatile', 'skipped' (could not be compared) or 'undescribed' (this
-    version does not describe it)."""
+    """'ordering', 'volatile', 'skipped' (could not be compared), 'undescribed' (this
+    version does not describe it) or 'naming' (how the report tells symbols apart)."""
     text: str
 
     def sort_key(self, rank: Mapping[str, int]) -> tuple[str, int, str]:
@@ -208,8 +208,8 @@ class Side:
 
     path: str
     """The path as given."""
-    version: int
-    """The declared MLF version."""
+    version: int | None
+    """The declared MLF version; None when the metadata declares no known one."""
     errors: tuple[Finding, ...]
     """Validation errors (the archive was compared as far as its metadata allows)."""
 
@@ -227,6 +227,21 @@ class ConfigProblem:
 
 
 @dataclass(frozen=True)
+class ConfigOverrides:
+    """What the configuration in force changes from the defaults; reports print it beside its
+    file, so that a relaxed gate shows."""
+
+    no_config: bool = False
+    """True with --no-config: no file was looked for."""
+    levels: tuple[tuple[Rule, Level], ...] = ()
+    """(rule, level in force) for each rule set to a level other than its default."""
+    thresholds: tuple[tuple[str, str, str], ...] = ()
+    """(metric, default, in force) for each growth threshold other than its default."""
+    allow: tuple[tuple[str, str], ...] = ()
+    """(entry, reason) of each allow-list entry, the entry described as in ConfigProblem."""
+
+
+@dataclass(frozen=True)
 class DiffResult:
     """Everything one comparison found, sorted; reporters render it, the CLI judges it."""
 
@@ -240,6 +255,8 @@ class DiffResult:
     """(metric, threshold as text) in force."""
     config_source: str | None
     config_problems: tuple[ConfigProblem, ...]
+    config_overrides: ConfigOverrides
+    """What the configuration changes from the defaults, and whether --no-config was given."""
     consumer: str | None = None
     """With `--consumer`: the profile whose reads decide what is breaking."""
     board: BoardDiff | None = None

@@ -51,7 +51,10 @@ class Rule(enum.Enum):
     D105 = RuleInfo(Level.BREAKING, "metadata key removed without a version bump",
         "Both archives declare the same version but a key the old archive has is missing from "
         "the new one. A consumer reading that JSON Pointer fails, and nothing told it the "
-        "format changed.")
+        "format changed. Only keys the format defines count: the keys of a map (input and "
+        "output names, devices, operator names, the kernel kinds of v8's "
+        "lowering.integer_kernels) and the items of a list are data, so a map or list that "
+        "loses entries loses no key.")
     D106 = RuleInfo(Level.INFO, "metadata key added, or removed with a version change",
         "A key appears that the old archive lacks (consumers ignore keys they do not read), or "
         "a key disappears together with a version change that consumers can check.")
@@ -75,6 +78,14 @@ class Rule(enum.Enum):
     D113 = RuleInfo(Level.INFO, "export time changed",
         "export_datetime differs. Every export writes the time, so this is ignored unless "
         "--include-volatile is given.", volatile=True)
+    D114 = RuleInfo(Level.BREAKING, "metadata became unusable",
+        "The old archive's metadata.json reads into a model and the new one's does not "
+        "(missing, not JSON, no known version, or a shape the normaliser cannot read): every "
+        "consumer of the old archive fails on the new one, and nothing else can be compared. "
+        "It is a verdict, not an error of the diff: the report lists the new archive's "
+        "validation errors. An old archive that is unusable is invalid input (the gate fails "
+        "unless --allow-invalid) but no change: no consumer could read it, so nothing of it "
+        "can break.")
     # D2: memory map
     D201 = RuleInfo(Level.WARNING, "main workspace grew beyond the threshold",
         "main's workspace_size_bytes on a device grew by more than the 'workspace' threshold. "
@@ -124,9 +135,13 @@ class Rule(enum.Enum):
         "The consumer's input buffer has the old size or shape.")
     D305 = RuleInfo(Level.BREAKING, "output removed",
         "The old archive's consumer reads an output the new model no longer writes.")
-    D306 = RuleInfo(Level.WARNING, "output added",
-        "The new model writes an output the old consumer does not know: AOT consumers must "
-        "pass a buffer for it, graph consumers can ignore it.")
+    D306 = RuleInfo(Level.BREAKING, "output added",
+        "The new model writes an output the old consumer does not know, and the consumer "
+        "provides the output buffers (AOT: the tvmgen_<m>_outputs struct, or the output "
+        "array, the application fills and run() writes through). Code written for the old "
+        "header leaves the new member NULL, so run() writes through a null pointer. Where "
+        "the runtime allocates the outputs itself (the graph executor on both sides) the "
+        "same change is D311.")
     D307 = RuleInfo(Level.BREAKING, "output dtype changed",
         "The consumer interprets the output with the old dtype.")
     D308 = RuleInfo(Level.BREAKING, "output size or shape changed",
@@ -138,6 +153,12 @@ class Rule(enum.Enum):
     D310 = RuleInfo(Level.BREAKING, "output renamed",
         "An output has a new name but the same dtype, shape and size; code that reads it by "
         "name breaks.")
+    D311 = RuleInfo(Level.WARNING, "output added where the runtime allocates outputs",
+        "Both archives use the graph executor, whose runtime allocates every output and hands "
+        "them out by index (get_output): code written for the old archive never touches the "
+        "new one and keeps working when it is appended. It is a warning, not info, because "
+        "an output added before the old ones shifts their indices. With an executor whose "
+        "outputs the caller provides, the same change is D306 (breaking).")
     # D4: generated code
     D401 = RuleInfo(Level.INFO, "function added",
         "A C function (or entry point) is defined or declared in the new archive's generated "
@@ -151,17 +172,22 @@ class Rule(enum.Enum):
         "look it up.")
     D404 = RuleInfo(Level.INFO, "function renamed",
         "A function has a new name but the same body (comments and whitespace ignored, "
-        "renamed callees substituted): TVM renumbers fused functions between exports.")
+        "numeric literals compared by value, renamed callees substituted): TVM renumbers "
+        "fused functions between exports. A TVM-FFI wrapper __tvm_ffi_<name> spells <name> "
+        "in its error strings and local names; those follow the rename too, so a kernel "
+        "renamed everywhere is one rename.")
     D405 = RuleInfo(Level.INFO, "function body changed",
-        "A function with the same name has a different body while the IR text, parameters or "
-        "target changed too (so a new body is expected). The size delta and a capped unified "
-        "diff excerpt are given.")
+        "A function with the same name has a different body (comments and whitespace "
+        "ignored, numeric literals compared by value: 16 and 0x10 are the same) while the IR "
+        "text, parameters or target changed too (so a new body is expected). The size delta "
+        "and a capped unified diff excerpt are given.")
     D406 = RuleInfo(Level.WARNING, "generated code grew beyond the threshold",
-        "The module's generated C functions total more bytes than the 'code' threshold allows "
-        "over the old ones (C text size, a proxy for flash).")
+        "The module's generated C functions total more bytes of code than the 'code' "
+        "threshold allows over the old ones (C text without comments and with whitespace "
+        "only where it separates tokens, a proxy for flash; the headline counts the same).")
     D407 = RuleInfo(Level.INFO, "generated code size changed",
-        "The module's generated C functions total a different number of bytes, within the "
-        "'code' threshold or down.")
+        "The module's generated C functions total a different number of bytes of code "
+        "(as D406 counts them), within the 'code' threshold or down.")
     D408 = RuleInfo(Level.INFO, "data declaration changed",
         "A top-level C variable (a linked constant array, the system-lib registry, a workspace "
         "pointer) was added or removed, or its type, element count or storage changed, or a "
@@ -172,9 +198,9 @@ class Rule(enum.Enum):
         "or its parameters or return type changed: the application no longer links or passes "
         "the wrong arguments.")
     D410 = RuleInfo(Level.WARNING, "kernel changed with the same model",
-        "A function body changed while the IR text, the parameters and the target are all "
-        "unchanged: the same model now runs different code (a compiler change), which may "
-        "compute something different.")
+        "A function body changed (numeric literals compared by value) while the IR text, the "
+        "parameters and the target are all unchanged: the same model now runs different code "
+        "(a compiler change), which may compute something different.")
     D411 = RuleInfo(Level.WARNING, "linked constant values changed",
         "A constant array in the generated C (linked parameters, the v7 constant pool) has "
         "the same type and element count but other values, so the model computes something "
@@ -183,7 +209,9 @@ class Rule(enum.Enum):
     D412 = RuleInfo(Level.INFO, "other top-level C item changed",
         "A preprocessor line (#define, #include), typedef or other file-scope item of the "
         "generated C or header was added, removed or changed. A #define can change the "
-        "meaning of everything after it.")
+        "meaning of everything after it. A new value of v8's WORKSPACE_SIZE or "
+        "CONSTANTS_SIZE macro is here too, not D415: they size arrays the archive defines "
+        "itself.")
     D413 = RuleInfo(Level.BREAKING, "header struct member removed or renamed",
         "A member of a struct in codegen/host/include/tvmgen_<m>.h (inputs, outputs, devices, "
         "workspace_pools) is gone or has another name or type; application code that fills "
@@ -192,8 +220,13 @@ class Rule(enum.Enum):
         "The interface header has a struct, struct member or entry-point prototype the old "
         "one lacks, or the archive gained its interface header.")
     D415 = RuleInfo(Level.BREAKING, "size macro changed",
-        "A *_SIZE macro of the interface header (input, output or workspace size) changed or "
-        "disappeared; buffers the application sized with it are now wrong.")
+        "A *_SIZE macro of the interface header (input, output or workspace size) changed "
+        "value or disappeared; buffers the application sized with it are now wrong. Values "
+        "are compared as numbers (40 and 0x28 are equal). In v8 (both archives) the "
+        "workspace and constants macros are not: the archive defines the workspace array and "
+        "the constants itself, and no consumer sizes a buffer with them (docs/mlf-v8.md); a "
+        "new value there is D412, and the memory section reports the sizes (removing one is "
+        "still D415: code may name it).")
     D416 = RuleInfo(Level.INFO, "functions changed calling convention",
         "Operator functions went from TVM's packed calling convention (args, arg_type_ids, "
         "num_args, ...: how the graph executor and the system library call them) to plain "

@@ -44,6 +44,6 @@ def read_as_the_cli_does(spec: MutationSpec, path: Path, pristine: Path) -> int:
         old, new = (pristine, path) if spec.command == "diff" else (path, pristine)
         result = diff_archives(old, new)
         DIFF_RENDERERS[fmt](result, Options())
-        return 1 if result.fails(FAIL_ON["breaking"]) else 0
+        return 1 if result.fails(FAIL_ON["breaking"]) or result.invalid else 0
     except MlfcheckError:
         return 2

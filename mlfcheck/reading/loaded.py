@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlfcheck.errors import ArchiveError, MlfcheckError
 from mlfcheck.findings import Code, Finding
@@ -21,6 +21,9 @@ from mlfcheck.reading.jsondoc import JSONDoc, JSONDocError, json_type, parse_byt
 from mlfcheck.reading.layouts import Fingerprint, fingerprint
 from mlfcheck.reading.model import Model, ModelError
 from mlfcheck.reading.params import ParamsError, ParamsFile, read_params
+
+if TYPE_CHECKING:
+    from mlfcheck.board.archivebuild import ArchiveBuilt, Builder, NoCompiler
 
 METADATA = "metadata.json"
 
@@ -41,13 +44,16 @@ class Loaded:
     """One archive under examination; every fact is computed once, on first use."""
 
     def __init__(self, archive: Archive, *, digest_params: bool = False,
-                 parser: CParser | None = None) -> None:
+                 parser: CParser | None = None, builder: Builder | None = None) -> None:
         self.archive = archive
         self.digest_params = digest_params
         """Hash every parameter tensor's data (the differ compares values; validate does not)."""
         self.parser = parser if parser is not None else CParser()
         """What reads the generated C: the caller's, shared with whatever else it loads (the
         other side of a diff), or one of this archive's own."""
+        self.builder = builder
+        """What builds the archive's C on the host (`validate --build`), the caller's, shared
+        with whatever else it builds; None: the C is only read."""
         self._params: dict[str, ParamsFile | ParamsError | None] = {}
         self._graphs: dict[str, JSONDoc | Unavailable | None] = {}
         self._texts: dict[str, str | None] = {}
@@ -220,6 +226,15 @@ class Loaded:
     def codegen(self) -> CodegenSymbols:
         """Symbol tables of the generated C and headers, each file parsed at most once."""
         return CodegenSymbols(self.archive, self.parser)
+
+    @cached_property
+    def built(self) -> ArchiveBuilt | NoCompiler | None:
+        """The host build of the archive's C by the caller's builder, run once, on first use;
+        None without a builder."""
+        if self.builder is None:
+            return None
+        version = self.version if isinstance(self.version, int) else None
+        return self.builder.build(self.archive, version)
 
     def text(self, path: str) -> str | None:
         """A member decoded as UTF-8 (undecodable bytes replaced), read once; None if

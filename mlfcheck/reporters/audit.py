@@ -103,6 +103,7 @@ def _archive_json(a: ArchiveAudit, result: AuditResult) -> dict[str, Any]:
 def render_json(result: AuditResult) -> str:
     """The audit format (schemas/audit-report.schema.json)."""
     return json_report("audit", {
+        "config": diff_reporters.config_json(result.config_source, result.config_overrides),
         "timestamp": result.timestamp, "baseline": list(result.baseline),
         "fail_on": None if result.fail_on is None else str(result.fail_on),
         "consumers": list(result.consumers), "summary": _counts(result),
@@ -205,7 +206,8 @@ def _finding_lines(a: ArchiveAudit) -> list[str]:
 
 def render_markdown(result: AuditResult) -> str:
     """Release notes: headline, archive table, consumer matrix, changes, findings."""
-    lines = ["## MLF audit", "", f"**{headline(result)}**"]
+    lines = ["## MLF audit", "", f"**{headline(result)}**", "",
+             *diff_reporters.config_markdown(result.config_source, result.config_overrides)]
     if result.timestamp:
         lines += ["", f"Generated {result.timestamp}."]
     lines += ["", *_md_table(_table_rows(result, STATUS_MARK), code_column=1)]
@@ -401,6 +403,16 @@ def _board_note(result: AuditResult) -> str:
             "size). Peak stack needs a run: mlfcheck export --verify --board.</p>")
 
 
+def _config_html(result: AuditResult) -> str:
+    """Which diff configuration judged the comparisons, and each of its overrides."""
+    where, what = diff_reporters.config_heading(result.config_source, result.config_overrides)
+    items = "".join(f"<li>{_e(line)}</li>"
+                    for line in diff_reporters.config_overrides(result.config_overrides))
+    shown = f"<code>{_e(where)}</code>" if result.config_source else _e(where)
+    return f"<p>Diff configuration: {shown} ({_e(what)})</p>" + (
+        f"<ul>{items}</ul>" if items else "")
+
+
 def render_html(result: AuditResult) -> str:
     """One self-contained page (inline CSS and SVG, no script, no network)."""
     rows = _table_rows(result, {s: s for s in STATUS_MARK})
@@ -408,6 +420,7 @@ def render_html(result: AuditResult) -> str:
     status = rows[0].index("status")
     when = f"<p class=\"muted\">Generated {_e(result.timestamp)}.</p>" if result.timestamp else ""
     body = [f"<h1>MLF audit</h1><p class=\"headline\">{_e(headline(result))}</p>{when}",
+            _config_html(result),
             "<h2>Archives</h2>",
             _html_table(rows, lambda i, c: "num" if i in numeric else c if i == status else ""),
             "<h2>Memory per model</h2>", memory_chart(result.archives),

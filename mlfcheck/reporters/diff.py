@@ -15,6 +15,7 @@ from typing import Any
 from mlfcheck.diff.result import (
     SECTION_TITLES,
     Change,
+    ConfigOverrides,
     Count,
     DiffResult,
     Note,
@@ -49,6 +50,8 @@ MARKDOWN_BUDGET = 60_000
 """A GitHub PR comment holds 65,536 characters; Markdown reports stay under this."""
 MAX_ERRORS = 5
 """Validation errors listed per archive."""
+MAX_OVERRIDES = 20
+"""Configuration overrides listed in a human report (JSON lists all)."""
 
 
 @dataclass(frozen=True)
@@ -179,7 +182,12 @@ def headline(result: DiffResult) -> str:
 
 
 def _side(side: Side) -> str:
-    return f"{side.path} (MLF v{side.version})"
+    return f"{side.path} ({_version(side)})"
+
+
+def _version(side: Side, prefix: str = "MLF ") -> str:
+    return f"{prefix}v{side.version}" if side.version is not None else \
+        f"{prefix}version unknown"
 
 
 def _problems(result: DiffResult) -> list[str]:
@@ -201,6 +209,46 @@ def _problems(result: DiffResult) -> list[str]:
         lines.append(f"judged for consumer {result.consumer}: breaking means its reads fail "
                      "(D901); other changes are at most warnings")
     return lines
+
+
+def config_heading(source: str | None, overrides: ConfigOverrides) -> tuple[str, str]:
+    """(which configuration, what it overrides): ('/ci/base.toml', 'overrides 1 level'),
+    ('no file', 'defaults') or ('--no-config', ...)."""
+    where = source or ("--no-config" if overrides.no_config else "no file")
+    counts = [f"{n:,} {one if n == 1 else many}" for n, one, many in (
+        (len(overrides.levels), "level", "levels"),
+        (len(overrides.thresholds), "threshold", "thresholds"),
+        (len(overrides.allow), "allow-list entry", "allow-list entries")) if n]
+    return where, "overrides " + ", ".join(counts) if counts else "defaults"
+
+
+def config_overrides(overrides: ConfigOverrides) -> list[str]:
+    """One line per override, at most MAX_OVERRIDES: 'level D409: breaking → info',
+    'threshold code: 5% → 10%', 'allow D201 module=default: the entry's reason'."""
+    lines = [f"level {rule.name}: {rule.level} → {level}" for rule, level in overrides.levels]
+    lines += [f"threshold {metric}: {default} → {value}"
+              for metric, default, value in overrides.thresholds]
+    lines += [f"allow {entry}: {reason}" for entry, reason in overrides.allow]
+    if len(lines) > MAX_OVERRIDES:
+        lines = [*lines[:MAX_OVERRIDES], f"… {len(lines) - MAX_OVERRIDES} more "
+                 "(--format json lists all)"]
+    return [clip(line) for line in lines]
+
+
+def config_json(source: str | None, overrides: ConfigOverrides) -> dict[str, Any]:
+    """The configuration file and every override, as the reports' `config` object."""
+    return {"source": source, "no_config": overrides.no_config,
+            "levels": [{"rule": r.name, "default": str(r.level), "level": str(level)}
+                       for r, level in overrides.levels],
+            "thresholds": [{"metric": m, "default": d, "value": v}
+                           for m, d, v in overrides.thresholds],
+            "allow": [{"entry": e, "reason": why} for e, why in overrides.allow]}
+
+
+def _config_text(result: DiffResult) -> list[str]:
+    where, what = config_heading(result.config_source, result.config_overrides)
+    return [f"config: {clip(where)} ({what})",
+            *(f"  {line}" for line in config_overrides(result.config_overrides))]
 
 
 @dataclass(frozen=True)
@@ -318,7 +366,7 @@ def render_text(result: DiffResult, options: Options | None = None) -> str:
     """Headline, problems, breaking → warning → info (rolled up), sizes, notes, unchanged."""
     options = options or Options()
     lines = [f"mlfcheck diff: {clip(_side(result.old))} → {clip(_side(result.new))}",
-             headline(result), *_problems(result)]
+             headline(result), *_config_text(result), *_problems(result)]
     for level in LEVELS:
         found = entries(result, level)
         if not found:
@@ -426,7 +474,7 @@ def diff_json(result: DiffResult) -> dict[str, Any]:
         "unchanged": list(result.unchanged),
         "thresholds": dict(result.thresholds),
         "consumer": result.consumer,
-        "config": {"source": result.config_source,
+        "config": {**config_json(result.config_source, result.config_overrides),
                    "problems": [{"kind": p.kind, "entry": p.entry, "reason": p.reason}
                                 for p in result.config_problems]},
     }
@@ -479,8 +527,11 @@ def render_markdown(result: DiffResult, options: Options | None = None) -> str:
 def _markdown(result: DiffResult, options: Options, *, details: bool, info_rows: int | None,
               size_rows: bool) -> str:
     lines = [f"**mlfcheck diff**: {_cell(headline(result))} — {md_code(result.old.path)} "
-             f"(v{result.old.version}) → {md_code(result.new.path)} (v{result.new.version})"]
-    lines += [f"> {_cell(line)}" for line in _problems(result)]
+             f"({_version(result.old, '')}) → {md_code(result.new.path)} "
+             f"({_version(result.new, '')})",
+             "", *config_markdown(result.config_source, result.config_overrides)]
+    problems = [f"> {_cell(line)}" for line in _problems(result)]
+    lines += ["", *problems] if problems else []
     cut = not details
     for level in LEVELS:
         found = entries(result, level)
@@ -524,6 +575,14 @@ def _markdown(result: DiffResult, options: Options, *, details: bool, info_rows:
         lines += ["", "> some excerpts or rows were left out to fit a PR comment; "
                   "`--format json` is complete"]
     return "\n".join(lines) + "\n"
+
+
+def config_markdown(source: str | None, overrides: ConfigOverrides) -> list[str]:
+    """'**config**: `FILE` (overrides …)' and a list item per override."""
+    where, what = config_heading(source, overrides)
+    shown = md_code(where) if source else md_text(where)
+    return [f"**config**: {shown} ({what})",
+            *(f"- {md_text(line)}" for line in config_overrides(overrides))]
 
 
 RENDERERS: dict[str, Callable[[DiffResult, Options], str]] = {

@@ -63,12 +63,17 @@ def _audit_cases(a: ArchiveAudit, result: AuditResult) -> list[Case]:
     return cases
 
 
-def _xml(suite_name: str, cases: Sequence[Case]) -> str:
+def _xml(suite_name: str, cases: Sequence[Case],
+         properties: Sequence[tuple[str, str]] = ()) -> str:
     counts = {"tests": str(len(cases)),
               "failures": str(sum(c.failure is not None for c in cases)),
               "errors": str(sum(c.error is not None for c in cases)), "skipped": "0"}
     root = ET.Element("testsuites", {"name": suite_name, **counts})
     suite = ET.SubElement(root, "testsuite", {"name": suite_name, **counts})
+    if properties:
+        listed = ET.SubElement(suite, "properties")
+        for name, value in properties:
+            ET.SubElement(listed, "property", {"name": name, "value": term(value)})
     for c in cases:
         case = ET.SubElement(suite, "testcase", {"classname": c.classname, "name": term(c.name)})
         body = xml_text(c.text)
@@ -90,4 +95,11 @@ def render_junit(outcomes: Sequence[Validation]) -> str:
 
 def render_audit_junit(result: AuditResult) -> str:
     """audit --format junit: per archive a validate case, and a baseline case when compared."""
-    return _xml("mlfcheck audit", [c for a in result.archives for c in _audit_cases(a, result)])
+    from mlfcheck.reporters import diff as diff_reporters
+
+    where, what = diff_reporters.config_heading(result.config_source, result.config_overrides)
+    config = [("mlfcheck.config", f"{where} ({what})"),
+              *(("mlfcheck.config.override", line)
+                for line in diff_reporters.config_overrides(result.config_overrides))]
+    return _xml("mlfcheck audit", [c for a in result.archives for c in _audit_cases(a, result)],
+                config)

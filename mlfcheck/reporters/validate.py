@@ -8,7 +8,7 @@ from urllib.parse import quote
 
 from mlfcheck.findings import Code, Finding, Severity
 from mlfcheck.reporters.present import json_report, json_text, md_code, md_text, text_lines
-from mlfcheck.validate import Report, Unreadable, Validation
+from mlfcheck.validate import Judged, Report, Unreadable, Validation
 from mlfcheck.version import __version__
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -40,6 +40,7 @@ def render_text(outcomes: Sequence[Validation]) -> str:
             continue
         verdict = "valid" if outcome.ok else "INVALID"
         lines.append(f"{outcome.path}: {verdict}, {_version_line(outcome)}: {_counts(outcome)}")
+        lines += [f"  {line}" for line in _judged_lines(outcome)]
         for f in outcome.findings:
             lines.append(f"  {f.location()}: {f.code.name} {f.level}: {f.message}")
         reasons: dict[str, int] = {}
@@ -48,6 +49,34 @@ def render_text(outcomes: Sequence[Validation]) -> str:
         for why, n in reasons.items():
             lines.append(f"  ({n} later check{'s' if n != 1 else ''} skipped: {why})")
     return text_lines(lines)
+
+
+def _judged_lines(report: Report) -> list[str]:
+    """What built the archive and what it did not build (files a B finding names are counted,
+    not listed again); nothing when no build was asked."""
+    judged = report.judged
+    if not judged.asked:
+        return []
+    if judged.compiler is None:
+        return [f"judged by the reader only: {judged.unavailable}"]
+    total = len(judged.built) + len(judged.not_built)
+    linked = {True: ", linked", False: ", link failed", None: ""}[judged.linked]
+    named = {f.member for f in report.findings if f.code.name.startswith("B")}
+    listed = [(m, why) for m, why in judged.not_built if m not in named]
+    below = len(judged.not_built) - len(listed)
+    lines = [f"judged by {judged.layers} against {judged.runtime_headers}: built "
+             f"{len(judged.built)} of {total} file{'s' if total != 1 else ''}{linked}"
+             + (f"; {below} not built (B findings below)" if below else "")]
+    return lines + [f"not built: {member}: {why}" for member, why in listed]
+
+
+def _judged_json(judged: Judged) -> dict[str, Any] | None:
+    if not judged.asked:
+        return None
+    return {"compiler": judged.compiler, "unavailable": judged.unavailable,
+            "runtime_headers": judged.runtime_headers, "built": list(judged.built),
+            "not_built": [{"member": m, "why": why} for m, why in judged.not_built],
+            "linked": judged.linked}
 
 
 def _finding_json(f: Finding) -> dict[str, Any]:
@@ -67,6 +96,8 @@ def report_json(outcome: Validation) -> dict[str, Any]:
         "summary": {str(s): outcome.count(s) for s in Severity},
         "findings": [_finding_json(f) for f in outcome.findings],
         "skipped_checks": [{"check": n, "reason": why} for n, why in outcome.skipped],
+        "judged_by": outcome.judged.layers,
+        "build": _judged_json(outcome.judged),
     }
 
 
@@ -102,6 +133,8 @@ def render_sarif(outcomes: Sequence[Validation]) -> str:
 
     results: list[dict[str, Any]] = []
     notifications: list[dict[str, Any]] = []
+    judged = [{"archive": o.path, "judgedBy": o.judged.layers, "build": _judged_json(o.judged)}
+              for o in outcomes if isinstance(o, Report)]
     for outcome in outcomes:
         if isinstance(outcome, Unreadable):
             notifications.append({"level": "error", "message": {"text": f"{outcome.path}: "
@@ -131,7 +164,7 @@ def render_sarif(outcomes: Sequence[Validation]) -> str:
     run: dict[str, Any] = {
         "tool": {"driver": {"name": "mlfcheck", "version": __version__,
                             "informationUri": INFO_URI, "rules": rules}},
-        "artifacts": artifacts, "results": results,
+        "artifacts": artifacts, "results": results, "properties": {"archives": judged},
         "invocations": [{"executionSuccessful": not notifications,
                          "toolExecutionNotifications": notifications}],
     }
@@ -159,9 +192,13 @@ def render_markdown(outcomes: Sequence[Validation]) -> str:
                      f"| {o.count(Severity.ERROR)} | {o.count(Severity.WARNING)} "
                      f"| {o.count(Severity.INFO)} |")
     for o in outcomes:
-        if isinstance(o, Unreadable) or not o.findings:
+        if isinstance(o, Unreadable) or not (o.findings or o.judged.asked):
             continue
-        lines += ["", f"### {md_code(o.path)}", "", "| code | severity | where | message |",
+        lines += ["", f"### {md_code(o.path)}", ""]
+        lines += [f"- {md_text(line)}" for line in _judged_lines(o)]
+        if not o.findings:
+            continue
+        lines += [*([""] if o.judged.asked else []), "| code | severity | where | message |",
                   "|---|---|---|---|"]
         lines += [f"| {f.code.name} | {f.level} | {md_code(f.location(), table=True)} | "
                   f"{md_text(f.message)} |" for f in o.findings]

@@ -38,9 +38,9 @@ def parser() -> CParser:
 
 def whole_file_table(source: bytes) -> tuple[list[tuple[Any, ...]], Any]:
     """The reference: one plain parse of the whole preprocessed file, nothing left out."""
-    text, attributes = prepare(source)
+    text, attributes, conditions = prepare(source)
     tree = Parser(LANGUAGE).parse(text)
-    reader = Reader("", text, attributes, {})
+    reader = Reader("", text, attributes, {}, conditions=conditions)
     reader.item_list(tree.root_node)
     folder = Text(text)
     items = [*reader.functions, *reader.data, *reader.prototypes, *reader.structs,
@@ -54,7 +54,7 @@ def facts(item: Any, text: Text | None = None) -> tuple[Any, ...]:
         object.__setattr__(item, "_text", text)
     out: list[Any] = [type(item).__name__, item.span]
     for name in ("name", "kind", "signature", "static", "size", "type", "count", "storage",
-                 "value", "has_members", "members", "folded", "initializer"):
+                 "value", "has_members", "members", "folded", "initializer", "condition"):
         out.append(getattr(item, name, None))
     if isinstance(item, Data):
         out.append(item.values())
@@ -88,7 +88,7 @@ def test_every_real_c_file_reads_as_one_whole_parse_reads_it(real: dict[str, Pat
     assert len(files) >= 25
     pieced = 0
     for name, source in files:
-        text, _ = prepare(source)
+        text = prepare(source).text
         pieced += len(cut_pieces(source, text)) > 1
         assert table_facts(parser.parse("f.c", source)) == whole_file_table(source), name
     assert pieced >= 5  # the pieces are really used on TVM's output
@@ -97,7 +97,7 @@ def test_every_real_c_file_reads_as_one_whole_parse_reads_it(real: dict[str, Pat
 def test_weight_arrays_are_left_out_of_the_parse_yet_counted_and_compared_by_value(
         real: dict[str, Path], parser: CParser) -> None:
     lib0 = real["esp32s3-example-v7-aot"] / "codegen/host/src/default_lib0.c"
-    text, _ = prepare(lib0.read_bytes())
+    text = prepare(lib0.read_bytes()).text
     _, skipped = parse_tree(text, Steps(1 << 30))
     assert len(skipped) >= 10  # the constant pool's arrays
     table = parser.parse("default_lib0.c", lib0.read_bytes())
@@ -330,16 +330,16 @@ _LINES = st.lists(st.sampled_from([
 @given(lines=_LINES)
 def test_pieces_are_cut_where_they_always_were(lines: list[str]) -> None:
     source = "\n".join(lines).encode()
-    text, _ = prepare(source)
+    text = prepare(source).text
     assert cut_pieces(source, text) == _old_cut_pieces(source, text)
 
 
 def test_blank_lines_and_nesting_cost_linear_time() -> None:
     started = time.process_time()
     blank = b"int a;\n" + b"\n \n" * 200_000 + b" ;\n"
-    cut_pieces(blank, prepare(blank)[0])
+    cut_pieces(blank, prepare(blank).text)
     cplusplus = b"#ifdef __cplusplus\n" * 50_000 + b"#endif\n" * 50_000 + b"int x;\n"
-    text, _ = prepare(cplusplus)
+    text = prepare(cplusplus).text
     assert text.strip() == b"int x;" and len(text) == len(cplusplus)
     deep = b"".join(b"#ifdef A%d\n" % i for i in range(20_000)) + b"int x;\n" + \
         b"#endif\n" * 20_000
@@ -387,7 +387,7 @@ def test_a_piece_cut_where_the_file_is_not_is_read_whole_again() -> None:
     """Unclosed, the first piece's conditionals read as thousands of stray items (over the
     cap); the file read whole has two symbols."""
     source = b"#ifdef A\n" * 1000 + b"int x;\n" + b"#endif\n" * 1000
-    text, _ = prepare(source)
+    text = prepare(source).text
     assert len(cut_pieces(source, text)) == 2
     (table,) = _read([("c.c", source)], Budget())
     assert isinstance(table, SymbolTable) and [d.name for d in table.data] == ["x"]

@@ -31,6 +31,7 @@ from mlfcheck.reading.params import LIST_MAGIC, TENSOR_MAGIC, read_params
 Members = dict[str, bytes]
 
 AOT = "gubprof-microspeech-v5-aot-a"
+AOT7 = "esp32s3-example-v7-aot"
 GRAPH4 = "gub-microspeech-v4-graph"
 GRAPH5 = "gubprof-microspeech-v5-graph"
 HANNAH = "hannah-m3-v7-graph"
@@ -285,6 +286,8 @@ CASES = [
          "target"),
     Case(Rule.D113, AOT, new="gubprof-microspeech-v5-aot-b", subject="export_datetime",
          include_volatile=True),
+    Case(Rule.D114, AOT, lambda m: m.update({"metadata.json": b'{"version": 5, '}),
+         "metadata.json"),
     Case(Rule.D201, AOT, _grow("workspace_size_bytes", 1.10), r"main workspace \(device 1\)"),
     Case(Rule.D202, AOT, _grow("workspace_size_bytes", 1.01), "main workspace"),
     Case(Rule.D203, HANNAH, _grow("constants_size_bytes", 1.10), "main constants"),
@@ -305,11 +308,12 @@ CASES = [
     Case(Rule.D303, HANNAH, _tensor_spec("inputs", "conv2d_input", dtype="int32"), "input"),
     Case(Rule.D304, HANNAH, _tensor_spec("inputs", "conv2d_input", size=3072), "input"),
     Case(Rule.D305, HANNAH, _tensor_spec("outputs", "Identity", remove=True), "output"),
-    Case(Rule.D306, HANNAH, _tensor_spec("outputs", "Extra", dtype="int8"), "output 'Extra'"),
+    Case(Rule.D306, AOT7, _tensor_spec("outputs", "Extra", dtype="int8"), "output 'Extra'"),
     Case(Rule.D307, HANNAH, _tensor_spec("outputs", "Identity", dtype="int32"), "output"),
     Case(Rule.D308, HANNAH, _tensor_spec("outputs", "Identity", size=32), "output"),
     Case(Rule.D309, HANNAH, _rename_spec("inputs", "conv2d_input", "image"), "input renamed"),
     Case(Rule.D310, HANNAH, _rename_spec("outputs", "Identity", "scores"), "output renamed"),
+    Case(Rule.D311, HANNAH, _tensor_spec("outputs", "Extra", dtype="int8"), "output 'Extra'"),
     Case(Rule.D401, AOT, _new_function(2), "function tvmgen_default_extra"),
     Case(Rule.D402, AOT, _remove_function(SOFTMAX), f"function {SOFTMAX}"),
     Case(Rule.D403, GRAPH5, _remove_function(SOFTMAX), f"function {SOFTMAX}"),
@@ -425,7 +429,10 @@ def test_a_changed_function_carries_a_short_unified_diff(tmp_path: Path) -> None
 
 MUTATIONS: dict[str, tuple[str, Callable[[Members], None]]] = {
     c.rule.name: (c.base, c.mutate) for c in CASES
-    if c.new is None and not c.swap and c.rule is not Rule.D210 and not c.thresholds}
+    if c.new is None and not c.swap and c.rule not in (Rule.D114, Rule.D210)
+    and not c.thresholds}
+"""Mutations that combine and mirror: not D114 (an unusable side is compared with nothing, and
+only the new side becoming unusable is a change)."""
 
 
 def _key(result: DiffResult, *, flip: bool) -> list[tuple[str, str, str | None, str | None]]:

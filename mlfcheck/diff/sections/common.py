@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 from mlfcheck.diff.config import Threshold
@@ -39,6 +39,10 @@ class Pair:
     old: Snapshot
     new: Snapshot
     thresholds: dict[str, Threshold]
+    memo: dict[tuple[str, ...], object] = field(default_factory=dict, compare=False,
+                                                repr=False)
+    """Facts one section computes and others read too, made once per pair (the functions
+    matched by codegen.matching, whose renames the memory and IR sections follow)."""
 
     @cached_property
     def modules(self) -> tuple[ModulePair, ...]:

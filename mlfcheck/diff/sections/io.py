@@ -1,5 +1,6 @@
 """The inputs/outputs section: inputs and outputs by name (renames paired by dtype and shape),
-added, removed, renamed, retyped or resized."""
+added, removed, renamed, retyped or resized; an added output judged by who provides the output
+buffers (the caller: D306, the graph runtime: D311)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,16 @@ note = partial(Note, section=SECTION)
 _IO_RULES = {"input": (Rule.D301, Rule.D302, Rule.D303, Rule.D304, Rule.D309),
              "output": (Rule.D305, Rule.D306, Rule.D307, Rule.D308, Rule.D310)}
 """(removed, added, retyped, resized, renamed) of each kind."""
+_RUNTIME_OUTPUTS = ("graph",)
+"""The executors whose runtime allocates the outputs itself (code that does not know an output
+never touches it): an output added on both sides of this is D311, not D306."""
+_ADDED_REASON = {
+    Rule.D306: "code written for the old header leaves its buffer NULL and run() writes "
+               "through it",
+    Rule.D311: "the graph runtime allocates it; code written for the old archive never reads "
+               "it (unless it shifts the indices of the old outputs)",
+}
+"""Why an added output matters, by rule (an added input: the consumer never sets it)."""
 
 
 def _tensor(t: TensorSpec) -> TensorType:
@@ -35,16 +46,21 @@ def compare_io(p: Pair) -> Iterator[Item]:
                        f"{' and '.join(sides)} metadata lists no inputs/outputs and there is "
                        "no graph config")
             continue
+        allocated = old_m.executors == new_m.executors == _RUNTIME_OUTPUTS
         for kind, old_specs, new_specs in (("input", old_io[0], new_io[0]),
                                            ("output", old_io[1], new_io[1])):
             yield from _kind(kind, {t.name: t for t in old_specs},
-                             {t.name: t for t in new_specs}, label)
+                             {t.name: t for t in new_specs}, label,
+                             runtime_allocates=allocated and kind == "output")
 
 
-def _kind(kind: str, a: dict[str, TensorSpec], b: dict[str, TensorSpec],
-          label: str) -> Iterator[Item]:
-    """The inputs (or outputs) of one module: renamed first, then removed, added, changed."""
+def _kind(kind: str, a: dict[str, TensorSpec], b: dict[str, TensorSpec], label: str, *,
+          runtime_allocates: bool) -> Iterator[Item]:
+    """The inputs (or outputs) of one module: renamed first, then removed, added, changed;
+    an added output is D311 when the runtime allocates the outputs."""
     removed, added, retyped, resized, renamed = _IO_RULES[kind]
+    if runtime_allocates:
+        added = Rule.D311
     gone = [n for n in a if n not in b]
     new_names = [n for n in b if n not in a]
     for name in sorted(gone):
@@ -63,8 +79,8 @@ def _kind(kind: str, a: dict[str, TensorSpec], b: dict[str, TensorSpec],
                          new=None, reason=f"a consumer of the old archive uses this {kind}")
         elif name not in a:
             yield change(rule=added, module=label, subject=subject, old=None,
-                         new=_tensor(b[name]),
-                         reason=f"a consumer of the old archive does not know this {kind}")
+                         new=_tensor(b[name]), reason=_ADDED_REASON.get(
+                             added, f"a consumer of the old archive does not know this {kind}"))
         else:
             yield from _retyped(a[name], b[name], label, subject, retyped, resized)
 
@@ -83,5 +99,5 @@ def _retyped(a: TensorSpec, b: TensorSpec, label: str, subject: str, retyped: Ru
 COMPARATOR = Comparator(
     section=SECTION,
     rules=(Rule.D301, Rule.D302, Rule.D303, Rule.D304, Rule.D305, Rule.D306, Rule.D307,
-           Rule.D308, Rule.D309, Rule.D310),
+           Rule.D308, Rule.D309, Rule.D310, Rule.D311),
     fn=compare_io)

@@ -1,4 +1,5 @@
-"""The IR text section: the Relay/Relax text, normalised, as a capped unified diff."""
+"""The IR text section: the Relay/Relax text, normalised (functions the generated C renamed
+renamed in it too), as a capped unified diff."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from functools import partial
 
 from mlfcheck.diff.result import Change, Count
 from mlfcheck.diff.rules import Rule
+from mlfcheck.diff.sections.codegen.matching import ir_texts
 from mlfcheck.diff.sections.common import Comparator, Item, Pair
 from mlfcheck.diff.sections.excerpts import unified
 
@@ -15,9 +17,9 @@ change = partial(Change, section=SECTION)
 
 
 def compare_ir(p: Pair) -> Iterator[Item]:
-    """The Relay/Relax text, normalised."""
+    """The Relay/Relax text, normalised, the old one with the renames of the generated C."""
     for old_m, new_m, label in p.both():
-        a, b = p.old.ir_text(old_m), p.new.ir_text(new_m)
+        a, b = ir_texts(p, old_m, new_m)
         if a == b:
             continue
         yield change(rule=Rule.D701, module=label, subject="IR text",

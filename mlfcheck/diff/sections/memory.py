@@ -1,5 +1,6 @@
-"""The memory section: main's sizes per device, operator workspaces by function name, the graph
-storage ids and operator buffers (and, built by mlfcheck.diff.board, sizes on a board)."""
+"""The memory section: main's sizes per device, operator workspaces by function name (a function
+the codegen section finds renamed keeps its workspace under the new name), the graph storage ids
+and operator buffers (and, built by mlfcheck.diff.board, sizes on a board)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from functools import partial
 
 from mlfcheck.diff.result import Change, Count, Note, Size
 from mlfcheck.diff.rules import Rule
+from mlfcheck.diff.sections.codegen.matching import matching
 from mlfcheck.diff.sections.common import Comparator, Item, Pair
 from mlfcheck.reading.model import Module
 
@@ -63,8 +65,14 @@ def _main(p: Pair, old_m: Module, new_m: Module, label: str) -> Iterator[Item]:
 
 
 def _operators(p: Pair, old_m: Module, new_m: Module, label: str) -> Iterator[Item]:
+    """Operators listed on one side only (D208), but not a function renamed (D404 says so: its
+    workspace is compared under the new name), and operator workspaces (D206/D207)."""
     old_ops = {o.name: dict(o.workspace) for o in old_m.operator_functions}
     new_ops = {o.name: dict(o.workspace) for o in new_m.operator_functions}
+    if set(old_ops) != set(new_ops):
+        renames = {a: b for a, b in matching(p, old_m, new_m).renames.items()
+                   if a in old_ops and a not in new_ops and b in new_ops and b not in old_ops}
+        old_ops = {renames.get(n, n): w for n, w in old_ops.items()}
     for name in sorted(set(old_ops) | set(new_ops)):
         if name not in old_ops or name not in new_ops:
             yield change(rule=Rule.D208, module=label, subject=f"operator {name}",

@@ -1,5 +1,6 @@
 """The metadata section: MLF version, modules added, removed or renamed, metadata keys (renames
-by version) and descriptive values (executor, target, export time, the rest)."""
+by version) and descriptive values (executor, target, export time, the rest); and, when a side's
+metadata does not read into a model, that fact (the new side becoming unusable is D114)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from typing import Any
 from mlfcheck.diff.result import Change, Note
 from mlfcheck.diff.rules import Rule
 from mlfcheck.diff.sections.common import Comparator, Item, Pair
-from mlfcheck.reading.model import Module
+from mlfcheck.reading.loaded import Loaded
+from mlfcheck.reading.model import Model, Module
 
 SECTION = "metadata"
 change = partial(Change, section=SECTION)
@@ -24,28 +26,74 @@ KEY_RENAMES: tuple[tuple[int, str, str, str, str], ...] = (
 """(version that made it, old key path, new key path, old shown, new shown), mlf-spec.md §3.1."""
 
 
-def _key_paths(value: Any, prefix: str, style: str) -> set[str]:
-    """Every key path of a JSON value; list items are '[]', data-named keys are '*'."""
-    out: set[str] = set()
+MAPS = frozenset({"inputs", "outputs", "integer_kernels"})
+"""Objects whose keys are names, not keys the format defines (the schemas type them as maps,
+`additionalProperties`): tensor names, and v8's kernel kinds under lowering.integer_kernels.
+Device-numbered objects (v1-v5 targets) and operator-style memory are maps too."""
+
+
+def unusable(old: Loaded, new: Loaded) -> Iterator[Item]:
+    """For archives of which one side's metadata does not read into a model (so no section can
+    be compared): a note per unusable side with the reason, and D114 when only the new side is
+    unusable (every consumer of the old archive fails on it)."""
+    for side, ctx in (("old", old), ("new", new)):
+        model = ctx.model
+        if not isinstance(model, Model):
+            yield note(module="", kind="skipped", text=f"the {side} archive's metadata is "
+                       f"unusable ({model.finding.code.name} at {model.finding.location()}: "
+                       f"{model.finding.message}); no section was compared")
+    model = new.model
+    if isinstance(old.model, Model) and not isinstance(model, Model):
+        yield change(rule=Rule.D114, module="", subject="metadata.json", old="reads into a model",
+                     new=f"{model.finding.code.name}: {model.finding.message}",
+                     reason="every consumer of the old archive fails on the new one; no section "
+                     "can be compared", details=(model.finding.location(),))
+
+
+def _key_paths(value: Any, prefix: str, style: str) -> dict[str, str]:
+    """Every key path of a JSON value and the JSON kind at it ('object', 'array', 'value');
+    list items are '[]', the keys of a map (`MAPS`) are '*'."""
+    out: dict[str, str] = {}
     if isinstance(value, dict):
         parent = prefix.rsplit("/", 1)[-1]
-        wild = (parent in ("inputs", "outputs") or (style == "operator" and prefix == "memory")
+        wild = (parent in MAPS or (style == "operator" and prefix == "memory")
                 or (value and all(k.isascii() and k.isdigit() for k in value)))
         for k, v in value.items():
             path = f"{prefix}/{'*' if wild else k}" if prefix else k
-            out.add(path)
-            out |= _key_paths(v, path, style)
+            out[path] = _kind(v)
+            out.update(_key_paths(v, path, style))
     elif isinstance(value, list):
         if value:
-            out.add(f"{prefix}/[]")
+            out[f"{prefix}/[]"] = "|".join(sorted({_kind(v) for v in value}))
         for v in value:
-            out |= _key_paths(v, f"{prefix}/[]", style)
+            out.update(_key_paths(v, f"{prefix}/[]", style))
     return out
 
 
-def _top(paths: set[str]) -> list[str]:
-    """Paths whose parent is not in the set (report a removed subtree once)."""
-    return sorted(p for p in paths if p.rsplit("/", 1)[0] not in paths or "/" not in p)
+def _kind(value: Any) -> str:
+    return "object" if isinstance(value, dict) else "array" if isinstance(value, list) \
+        else "value"
+
+
+def _top(paths: set[str], old: dict[str, str], new: dict[str, str]) -> list[str]:
+    """Paths whose parent is not in the set (report a removed subtree once), but not the
+    entries of a map or a list both sides have (its keys or items are data, so entries coming
+    or going are not keys of the format): a map is an object with no named key on either
+    side."""
+    def named(parent: str) -> bool:
+        return any(k.startswith(parent + "/") and k.count("/") == parent.count("/") + 1
+                   and not k.endswith("/*") for k in (*old, *new))
+    out = []
+    for p in sorted(paths):
+        parent, _, last = p.rpartition("/")
+        if parent in paths:
+            continue
+        kind = {"*": "object", "[]": "array"}.get(last)
+        if kind is not None and old.get(parent) == new.get(parent) == kind and not (
+                kind == "object" and named(parent)):
+            continue
+        out.append(p)
+    return out
 
 
 def compare_metadata(p: Pair) -> Iterator[Item]:
@@ -88,9 +136,9 @@ def _keys(p: Pair, old_m: Module, new_m: Module, label: str) -> Iterator[Item]:
             yield change(rule=Rule.D103, module=label, subject="metadata key", old=shown[0],
                          new=shown[1], reason=f"renamed by the MLF v{step} format "
                          "(mlf-spec.md §3.1)")
-            old = {dst + k[len(src):] if _under(k, src) else k for k in old}
+            old = {dst + k[len(src):] if _under(k, src) else k: v for k, v in old.items()}
     same_kind = (old_m.style, old_m.executors) == (new_m.style, new_m.executors)
-    for path in _top(old - new):
+    for path in _top(set(old) - set(new), old, new):
         if ov != nv:
             rule, why = Rule.D106, f"the version changed too (v{ov} → v{nv})"
         elif not same_kind:
@@ -100,7 +148,7 @@ def _keys(p: Pair, old_m: Module, new_m: Module, label: str) -> Iterator[Item]:
                                     "format changed")
         yield change(rule=rule, module=label, subject="metadata key", old=path, new=None,
                      reason=why)
-    for path in _top(new - old):
+    for path in _top(set(new) - set(old), old, new):
         yield change(rule=Rule.D106, module=label, subject="metadata key", old=None, new=path,
                      reason="consumers ignore keys they do not read")
 
@@ -141,5 +189,5 @@ def _json(value: Any) -> str | None:
 COMPARATOR = Comparator(
     section=SECTION,
     rules=(Rule.D101, Rule.D102, Rule.D103, Rule.D105, Rule.D106, Rule.D107, Rule.D108,
-           Rule.D109, Rule.D110, Rule.D111, Rule.D112, Rule.D113),
+           Rule.D109, Rule.D110, Rule.D111, Rule.D112, Rule.D113, Rule.D114),
     fn=compare_metadata)

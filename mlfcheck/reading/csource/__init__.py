@@ -1,8 +1,10 @@
 """Generated C read as a compiler reads it: one symbol table per codegen file.
 
-tree-sitter-c parses each file after TVM's preprocessor habits are undone (`preparation`); a
-walk over the tree collects functions, data, prototypes, structs, macros and the remaining
-top-level items into a `SymbolTable` (`reader`, `symbols`).
+tree-sitter-c parses each file once it is lexed as a compiler's first phases read it, lines
+joined at backslash-newlines and directives only where a compiler reads one (`lexing`), and
+TVM's preprocessor habits are undone (`preparation`); a walk over the tree collects functions,
+data, prototypes, structs, macros and the remaining top-level items into a `SymbolTable`
+(`reader`, `symbols`), each definition with the conditional it sits under (`Condition`).
 
 Speed without a second reader, all of it held by a `CParser` its caller makes and passes on
 (`parser`): files are cut between top-level items into pieces, each parsed once per parser
@@ -30,6 +32,7 @@ from mlfcheck.reading.csource.symbols import (
     C_HEADER,
     C_SOURCE,
     ENTRY_POINT,
+    Condition,
     Data,
     Function,
     Macro,
@@ -42,6 +45,6 @@ from mlfcheck.reading.csource.symbols import (
     SyntaxProblem,
 )
 
-__all__ = ["C_HEADER", "C_SOURCE", "ENTRY_POINT", "CParser", "CodegenSymbols", "Data",
+__all__ = ["C_HEADER", "C_SOURCE", "ENTRY_POINT", "CParser", "CodegenSymbols", "Condition", "Data",
            "Function", "Macro", "Member", "Other", "Prototype", "Span", "Struct", "SymbolTable",
            "SyntaxProblem", "preprocess"]

@@ -18,7 +18,7 @@ from typing import TypeVar
 
 from mlfcheck.reading.csource.budget import PARSE_STEP, cost
 from mlfcheck.reading.csource.literals import Steps
-from mlfcheck.reading.csource.preparation import prepare
+from mlfcheck.reading.csource.preparation import Conditions, prepare
 from mlfcheck.reading.csource.reader import read_text
 from mlfcheck.reading.csource.symbols import (
     Data,
@@ -48,6 +48,8 @@ class PreparedFile:
     """The preprocessed source."""
     attributes: list[tuple[int, str]]
     """The attributes blanked in `text`: (offset, folded contents)."""
+    conditions: Conditions
+    """The conditionals of `text`, for the definitions under them."""
     bounds: list[tuple[int, int]]
     """(start, end) of each piece."""
     keys: list[PieceKey]
@@ -56,23 +58,25 @@ class PreparedFile:
     @classmethod
     def of(cls, path: str, source: bytes) -> PreparedFile:
         """`source` preprocessed and cut between top-level items (`cut_pieces`)."""
-        text, attributes = prepare(source)
+        text, attributes, conditions = prepare(source)
         bounds = cut_pieces(source, text)
         offsets = [at for at, _ in attributes]
         keys = [(text[start:end], _within(attributes, offsets, start, end))
                 for start, end in bounds]
-        return cls(path, source, text, attributes, bounds, keys)
+        return cls(path, source, text, attributes, conditions, bounds, keys)
 
     def table(self, pieces: list[SymbolTable]) -> SymbolTable:
         """The file's table from its pieces' tables (in order), when none has an error (a file
         whose pieces do not all parse is read whole, `read_whole`, so that a syntax error is
         always found, and placed, in the whole file)."""
-        return assemble(self.path, self.source, self.text, self.bounds, pieces)
+        return assemble(self.path, self.source, self.text, self.conditions, self.bounds,
+                        pieces)
 
     def read_whole(self, cap: int) -> Piece:
         """The file read in one parse of at most `cap` steps."""
         steps = Steps(cap - PARSE_STEP)
-        table = read_text(self.path, self.source, self.text, self.attributes, steps)
+        table = read_text(self.path, self.source, self.text, self.attributes, steps,
+                          self.conditions)
         return Piece(table, steps.count + PARSE_STEP if table is not None else cap + 1)
 
 
@@ -92,9 +96,10 @@ class Piece:
         return cost(self.steps, self.table is None or self.table.error is not None)
 
 
-def assemble(path: str, source: bytes, text: bytes, bounds: list[tuple[int, int]],
-             pieces: list[SymbolTable]) -> SymbolTable:
-    """One file's symbol table from its pieces, each placed where it sits in the file."""
+def assemble(path: str, source: bytes, text: bytes, conditions: Conditions,
+             bounds: list[tuple[int, int]], pieces: list[SymbolTable]) -> SymbolTable:
+    """One file's symbol table from its pieces, each placed where it sits in the file, and
+    each definition under the conditional it sits under there."""
     whole = Text(text)
     functions: list[Function] = []
     data: list[Data] = []
@@ -105,12 +110,14 @@ def assemble(path: str, source: bytes, text: bytes, bounds: list[tuple[int, int]
     lines = 0
     for (start, end), piece in zip(bounds, pieces, strict=True):
         at = _Place(lines, start)
-        functions += (Function(f.name, f.static, f.signature, f.parameters, f.size,
-                               at.span(f.span), path, whole) for f in piece.functions)
+        functions += (Function(f.name, f.static, f.signature, f.type, f.parameters, f.size,
+                               at.span(f.span), path, conditions.at(f.span.start + start),
+                               whole) for f in piece.functions)
         data += (Data(d.name, d.type, d.count, d.storage, d.size, at.span(d.span), path,
                       None if d.value is None else (d.value[0] + start, d.value[1] + start),
-                      d.has_members, whole) for d in piece.data)
-        prototypes += (Prototype(x.name, x.static, x.signature, at.span(x.span), path)
+                      d.has_members, conditions.at(d.span.start + start), whole)
+                 for d in piece.data)
+        prototypes += (Prototype(x.name, x.static, x.signature, x.type, at.span(x.span), path)
                        for x in piece.prototypes)
         structs += (Struct(x.name, x.members, at.span(x.span), path) for x in piece.structs)
         macros += (Macro(x.name, x.value, at.span(x.span), path) for x in piece.macros)

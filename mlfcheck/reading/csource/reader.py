@@ -2,7 +2,8 @@
 over its top level (`Reader`) that collects symbols, and the first syntax error, if any.
 
 Conditionals and `extern "C" { ... }` are transparent: symbols inside are read like the rest,
-however deeply they nest (the walk keeps its own stack, not Python's). The parse and the walk
+however deeply they nest (the walk keeps its own stack, not Python's), each definition with the
+conditional it sits under (`preparation.Conditions`). The parse and the walk
 share one count of steps (`literals.Steps`): each item walked adds one, each symbol kept
 `budget.SYMBOL_STEPS`, and a text that passes its cap is not read.
 """
@@ -19,7 +20,9 @@ from tree_sitter import Node, TreeCursor
 
 from mlfcheck.reading.csource.budget import SYMBOL_STEPS
 from mlfcheck.reading.csource.literals import Steps, parse_number, parse_tree
+from mlfcheck.reading.csource.preparation import Conditions
 from mlfcheck.reading.csource.symbols import (
+    Condition,
     Data,
     Function,
     Macro,
@@ -35,13 +38,13 @@ from mlfcheck.reading.csource.symbols import (
 
 
 def read_text(path: str, source: bytes, text: bytes, attributes: Sequence[tuple[int, str]],
-              steps: Steps) -> SymbolTable | None:
+              steps: Steps, conditions: Conditions | None = None) -> SymbolTable | None:
     """The table of `text` (preprocessed `source`) read in one parse; None when the parse and
     its symbols take more than `steps` allows."""
     tree, skipped = parse_tree(text, steps)
     if tree is None:
         return None
-    reader = Reader(path, text, list(attributes), skipped, steps)
+    reader = Reader(path, text, list(attributes), skipped, steps, conditions)
     try:
         reader.item_list(tree.root_node)
     except _Spent:
@@ -72,7 +75,8 @@ class Reader:
     """Walks the top level of one parse tree, collecting symbols."""
 
     def __init__(self, path: str, text: bytes, attributes: list[tuple[int, str]],
-                 skipped: dict[int, int], steps: Steps | None = None) -> None:
+                 skipped: dict[int, int], steps: Steps | None = None,
+                 conditions: Conditions | None = None) -> None:
         self.path = path
         """'' for a piece, which `batching.assemble` ties to its file."""
         self.skipped = skipped
@@ -94,6 +98,12 @@ class Reader:
         self.item_start = 0
         """Where the current item's leading attributes may start: the previous item's end."""
         self.folder = Text(text)
+        self.conditions = conditions
+        """The file's conditionals; None for a piece (`batching.assemble` places those)."""
+
+    def condition(self, node: Node) -> Condition | None:
+        """The conditional a definition starting at `node` sits under."""
+        return None if self.conditions is None else self.conditions.at(node.start_byte)
 
     def tick(self, steps: int) -> None:
         """Count `steps` (an item walked: 1; a symbol kept: `SYMBOL_STEPS`); past the cap,
@@ -172,17 +182,33 @@ class Reader:
         text = self.folder.text
         self.keep(self.functions, Function(
             name=name, static=_is_static(node, text), signature=self.signature(node, declarator),
+            type=self.signature(node, declarator, names=False),
             parameters=_parameters(declarator, text), size=node.end_byte - node.start_byte,
-            span=self.span(node), file=self.path, _text=self.folder))
+            span=self.span(node), file=self.path, condition=self.condition(node),
+            _text=self.folder))
 
-    def signature(self, node: Node, declarator: Node | None) -> str:
-        """Type and declarator, folded; storage class and attributes left out."""
+    def signature(self, node: Node, declarator: Node | None, *, names: bool = True) -> str:
+        """Type and declarator, folded; storage class and attributes left out; without the
+        names the declarator declares (its own, its parameters') when `names` is False."""
         type_node = node.child_by_field_name("type")
         type_text = self.fold(type_node)
         qualifiers = [self.fold(c) for c in node.named_children
                       if c.type == "type_qualifier" and c.start_byte < (declarator.start_byte
                                                                         if declarator else 0)]
-        return " ".join([*qualifiers, type_text, self.fold(declarator)]).strip()
+        shown = self.fold(declarator) if names or declarator is None else \
+            self.fold_without(declarator, _declared_names(declarator))
+        return " ".join([*qualifiers, type_text, shown]).strip()
+
+    def fold_without(self, node: Node, holes: list[Node]) -> str:
+        """Folded text of `node` with the text of `holes` (nodes inside it, in order) left
+        out."""
+        text, pieces, at = self.folder.text, [], node.start_byte
+        for hole in holes:
+            pieces.append(text[at:hole.start_byte])
+            at = hole.end_byte
+        pieces.append(text[at:node.end_byte])
+        joined = b" ".join(pieces)
+        return Text(joined).fold(0, len(joined))
 
     def declaration(self, node: Node) -> None:
         storage = self.storage(node)
@@ -201,7 +227,7 @@ class Reader:
             if _function_declarator(target) is not None:
                 self.keep(self.prototypes, Prototype(
                     _name(target, self.folder.text), static, self.signature(node, target),
-                    self.span(node), self.path))
+                    self.signature(node, target, names=False), self.span(node), self.path))
                 continue
             self.variable(node, type_node, storage, declarator, target)
 
@@ -239,7 +265,7 @@ class Reader:
             name=name, type=type_text, count=count, storage=storage,
             size=node.end_byte - node.start_byte, span=self.span(node), file=self.path,
             value=(value.start_byte, value.end_byte) if value is not None else None,
-            has_members=members, _text=self.folder))
+            has_members=members, condition=self.condition(node), _text=self.folder))
         if members:
             assert value is not None and type_node is not None
             self.members(name, type_node, storage, value)
@@ -265,7 +291,8 @@ class Reader:
             self.keep(self.data, Data(
                 name=f"{owner}.{field_name}", type=element, count=count, storage=storage,
                 size=pair.end_byte - pair.start_byte, span=self.span(pair), file=self.path,
-                value=(item.start_byte, item.end_byte), has_members=False, _text=self.folder))
+                value=(item.start_byte, item.end_byte), has_members=False,
+                condition=self.condition(pair), _text=self.folder))
 
     def dimensions(self, declarator: Node | None) -> tuple[int | None, str]:
         """(element count, pointer stars) of a declarator: 1 for a scalar, None if unknown."""
@@ -323,17 +350,35 @@ def _children(node: Node, kind: str) -> Iterator[Node]:
 def _name(declarator: Node | None, text: bytes) -> str:
     """The identifier a declarator declares ('' when it has none), read from `text` (the text
     parsed: a tree read through a callable keeps no text of its own)."""
+    node = _name_node(declarator)
+    return "" if node is None else \
+        text[node.start_byte:node.end_byte].decode("utf-8", "backslashreplace")
+
+
+def _name_node(declarator: Node | None) -> Node | None:
+    """The identifier node a declarator declares, if it has one."""
     node = declarator
     while node is not None:
         if node.type in ("identifier", "field_identifier", "type_identifier"):
-            return text[node.start_byte:node.end_byte].decode("utf-8", "backslashreplace")
+            return node
         inner = node.child_by_field_name("declarator")
         if inner is None:
             inner = next((c for c in node.named_children if c.type in (
                 "identifier", "field_identifier", "parenthesized_declarator",
                 "pointer_declarator", "function_declarator", "array_declarator")), None)
         node = inner
-    return ""
+    return None
+
+
+def _declared_names(declarator: Node) -> list[Node]:
+    """The identifiers a function declarator declares, in order: its own name and its
+    parameters' names."""
+    function = _function_declarator(declarator)
+    listed = function.child_by_field_name("parameters") if function is not None else None
+    parameters = [] if listed is None else [
+        _name_node(p.child_by_field_name("declarator"))
+        for p in _children(listed, "parameter_declaration")]
+    return [n for n in (_name_node(declarator), *parameters) if n is not None]
 
 
 def _parameters(declarator: Node | None, text: bytes) -> tuple[str, ...]:

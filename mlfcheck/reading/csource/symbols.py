@@ -78,6 +78,20 @@ class Text:
         return self.text[start:end].decode("utf-8", "backslashreplace")
 
 
+@dataclass(frozen=True)
+class Condition:
+    """The preprocessor conditional a definition sits under: the directive that opens its
+    branch (TVM's `#ifdef __cplusplus` blocks and include guards are not conditions)."""
+
+    directive: str
+    """The directive as written, folded and cut to 80 characters (`#if 0`, `#ifdef FAST`,
+    `#else`)."""
+    line: int
+    skipped: bool
+    """True when no compiler compiles the branch, whatever it is given (`#if 0`, the `#else`
+    of `#if 1`); False when that depends on macros from outside the file."""
+
+
 @dataclass(frozen=True, eq=False)
 class Function:
     """One function definition."""
@@ -87,13 +101,22 @@ class Function:
     """Internal linkage (`static`): invisible to the linker."""
     signature: str
     """Return type, name and parameters, folded (no storage class, no body)."""
+    type: str
+    """Return and parameter types, folded, without the names (`int32_t (void*,int32_t)`)."""
     parameters: tuple[str, ...]
     """The parameters' names, in order ('' for an unnamed one)."""
     size: int
     """Bytes of the definition's source text."""
     span: Span
     file: str
+    condition: Condition | None
+    """The conditional it is defined under; None when a compiler always compiles it."""
     _text: Text = field(repr=False)
+
+    @property
+    def compiled(self) -> bool:
+        """False when a compiler skips the definition for certain (`Condition.skipped`)."""
+        return self.condition is None or not self.condition.skipped
 
     @property
     def packed(self) -> bool:
@@ -150,7 +173,14 @@ class Data:
     """Byte offsets of the initializer; None without one."""
     has_members: bool
     """An initialised struct whose designated members are listed as data of their own."""
+    condition: Condition | None
+    """The conditional it is declared under; None when a compiler always compiles it."""
     _text: Text = field(repr=False)
+
+    @property
+    def defined(self) -> bool:
+        """True for a definition, False for an `extern` declaration without an initializer."""
+        return self.value is not None or "extern" not in self.storage
 
     @cached_property
     def initializer(self) -> str | None:
@@ -194,6 +224,8 @@ class Prototype:
     name: str
     static: bool
     signature: str
+    type: str
+    """Return and parameter types, without the names, as `Function.type` folds them."""
     span: Span
     file: str
 
@@ -224,6 +256,12 @@ class Macro:
     value: str
     span: Span
     file: str
+
+    @property
+    def replaces(self) -> str:
+        """The name the macro replaces (`name` without a function-like macro's parameters):
+        a compiler reads every later use of it as the macro's value."""
+        return self.name.partition("(")[0]
 
 
 @dataclass(frozen=True, eq=False)

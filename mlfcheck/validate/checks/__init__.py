@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mlfcheck.validate.checks import consistency, document, files, layout
+from mlfcheck.validate.checks import build, consistency, document, files, layout
 from mlfcheck.validate.checks.base import Check, unmet_need
 
 CHECKS: tuple[Check, ...] = (
@@ -25,6 +25,11 @@ CHECKS: tuple[Check, ...] = (
     files.operator_functions_defined,
     files.header_declares_tensors,
     files.generated_code_parses,
+    files.external_symbols_defined_once,
+    files.declarations_match_definitions,
+    files.definitions_not_hidden,
+    build.archive_builds,
+    build.objects_match_sources,
 )
 
 __all__ = ["CHECKS", "Check", "unmet_need"]

@@ -1,17 +1,21 @@
 """The codegen section: each module's generated C and interface header, symbol by symbol (entry
 points, functions by name then by body, data by value, other file-scope items, code size), with
-ordering as notes. Its parts share the section's factories (.section)."""
+ordering, the naming of static symbols that share a name, and redefinitions left uncompared as
+notes. Its parts share the section's factories (.section)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import re
+from collections.abc import Iterator, Sequence
 
+from mlfcheck.diff.normalise import CodeUnit
+from mlfcheck.diff.result import Change, SizeRow
 from mlfcheck.diff.rules import Rule
 from mlfcheck.diff.sections.codegen.data import data
 from mlfcheck.diff.sections.codegen.functions import function_changes, order, size_rows
 from mlfcheck.diff.sections.codegen.header import header
-from mlfcheck.diff.sections.codegen.matching import match_functions
-from mlfcheck.diff.sections.codegen.section import SECTION
+from mlfcheck.diff.sections.codegen.matching import matching
+from mlfcheck.diff.sections.codegen.section import SECTION, note
 from mlfcheck.diff.sections.codegen.symbols import (
     broken_in_both,
     entry_point_changes,
@@ -31,21 +35,50 @@ def compare_codegen(p: Pair) -> Iterator[Item]:
         old_api = {} if same else entry_points(old.tables)
         new_api = {} if same else entry_points(new.tables)
         both = broken_in_both(old_h, new_h, old_api, new_api)
-        yield from header(old_h, new_h, label, skip=both)
+        yield from header(old_h, new_h, label, skip=both, v8=min(p.old.version,
+                                                                 p.new.version) >= 8)
         if same:
             continue  # the same bytes: nothing to compare
-        m = match_functions(old, new)
-        yield from entry_point_changes(old_api, new_api, m, label, "generated C", Rule.D401,
-                                       skip=both)
-        yield from entry_point_changes(
-            {n: old_api[n] for n in both}, {n: new_api[n] for n in both if n in new_api}, m,
-            label, "interface header and the generated C", Rule.D401)
-        yield from function_changes(p, old_m, new_m, m, label,
-                                    entries=set(old_api) | set(new_api))
-        yield from data(old, new, m, label)
-        yield from other_items(old.tables, new.tables, label, "generated C")
-        yield from size_rows(old, new, m, label)
+        m = matching(p, old_m, new_m)
+        items = [
+            *entry_point_changes(old_api, new_api, m, label, "generated C", Rule.D401,
+                                 skip=both),
+            *entry_point_changes(
+                {n: old_api[n] for n in both}, {n: new_api[n] for n in both if n in new_api},
+                m, label, "interface header and the generated C", Rule.D401),
+            *function_changes(p, old_m, new_m, m, label, entries=set(old_api) | set(new_api)),
+            *data(old, new, m, label),
+            *other_items(old.tables, new.tables, label, "generated C"),
+            *size_rows(old, new, m, label)]
+        yield from items
         yield from order(old, new, m, label)
+        yield from _naming(old, new, items, label)
+        for side, unit in (("old", old), ("new", new)):
+            for kind, name, files in unit.redefined:
+                yield note(module=label, kind="skipped", text=f"{kind} {name} is defined "
+                           f"{len(files)} times in the {side} code ({', '.join(files)}), which "
+                           "C refuses (a redefinition, or a multiple definition at link time); "
+                           "only the first definition is compared")
+
+
+def _naming(old: CodeUnit, new: CodeUnit, items: Sequence[Item], label: str) -> Iterator[Item]:
+    """A note for each `name#n` key the reported changes or size rows use: which file's static
+    symbol it is."""
+    files: dict[tuple[str, str], list[str]] = {}
+    for side, unit in (("old", old), ("new", new)):
+        for kind, key, file in unit.aliases:
+            files.setdefault((kind, key), []).append(f"{side}: {file}")
+    if not files:
+        return
+    said = " ".join(f"{i.subject} {i.old} {i.new}" if isinstance(i, Change) else
+                    i.name if isinstance(i, SizeRow) else "" for i in items)
+    for (kind, key), where in sorted(files.items()):
+        if re.search(re.escape(key) + r"(?![0-9])", said):
+            name, _, n = key.rpartition("#")
+            yield note(module=label, kind="naming", text=f"{kind} {key} is {kind} {name} "
+                       f"number {n} in file order ({'; '.join(where)}): each file may have "
+                       f"its own static {kind} of one name, so the report numbers them #2, #3, "
+                       "…")
 
 
 COMPARATOR = Comparator(

@@ -1,13 +1,13 @@
-"""The top-level data of the generated C: declarations added, removed or retyped, linked
-constants with other values, other initializers, and registries that only list names in
-another order."""
+"""The top-level data of the generated C: declarations added, removed or retyped (a scalar and a
+one-element array told apart), linked constants with other values, other initializers (numbers
+by value), and registries that only list names in another order."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
 
-from mlfcheck.diff.normalise import CodeUnit
+from mlfcheck.diff.normalise import CodeUnit, by_value, declared_array
 from mlfcheck.diff.result import Count, Symbol
 from mlfcheck.diff.rules import Rule
 from mlfcheck.diff.sections.codegen.matching import Matching
@@ -48,19 +48,19 @@ def data(old: CodeUnit, new: CodeUnit, m: Matching, label: str) -> Iterator[Item
             d = a or b
             assert d is not None
             yield change(rule=Rule.D408, module=label, subject=f"data {key}",
-                         old=_data_symbol(a) if a else None, new=_data_symbol(b) if b else None,
+                         old=_data_symbol(a, old) if a else None,
+                         new=_data_symbol(b, new) if b else None,
                          reason=f"defined only in the {'old' if a else 'new'} code ({d.file})")
             continue
-        shape_a = (a.type, a.count, a.storage)
-        if shape_a != (b.type, b.count, b.storage):
+        if _shape(a, old) != _shape(b, new):
             yield change(rule=Rule.D408, module=label, subject=f"data {key}",
-                         old=_data_symbol(a), new=_data_symbol(b),
+                         old=_data_symbol(a, old), new=_data_symbol(b, new),
                          reason="its type, element count or storage changed")
             continue
         if a.has_members or a.value_digest == b.value_digest:
             continue
         if a.initializer is not None and b.initializer is not None and \
-                m.substitute(a.initializer) == b.initializer:
+                by_value(m.substitute(a.initializer)) == by_value(b.initializer):
             continue
         x, y = a.values(), b.values()
         if x is not None and y is not None and len(x) == len(y):
@@ -73,8 +73,9 @@ def data(old: CodeUnit, new: CodeUnit, m: Matching, label: str) -> Iterator[Item
         if names_a is not None and names_a == names_b:
             reordered += 1
             continue
-        yield change(rule=Rule.D408, module=label, subject=f"data {key}", old=_data_symbol(a),
-                     new=_data_symbol(b), reason="its initializer differs",
+        yield change(rule=Rule.D408, module=label, subject=f"data {key}",
+                     old=_data_symbol(a, old), new=_data_symbol(b, new),
+                     reason="its initializer differs",
                      details=unified(m.substitute(a.initializer or ""), b.initializer or "", key)
                      if a.initializer and b.initializer else ())
     if reordered:
@@ -82,6 +83,16 @@ def data(old: CodeUnit, new: CodeUnit, m: Matching, label: str) -> Iterator[Item
                    "same names in a different order (ordering only, not a change)")
 
 
-def _data_symbol(d: Data) -> Symbol:
-    count = f"[{d.count}]" if d.count not in (1, None) else ""
-    return Symbol("data", d.name, " ".join((*d.storage, d.type + count)))
+def _shape(d: Data, unit: CodeUnit) -> tuple[object, ...]:
+    """What declares the data's type: element type, count, storage (numbers by value), and for
+    one element whether it is an array."""
+    return (d.type, d.count, tuple(by_value(s) for s in d.storage),
+            d.count == 1 and declared_array(d, unit))
+
+
+def _data_symbol(d: Data, unit: CodeUnit) -> Symbol:
+    """The data as declared: storage, element type and, for an array, its element count (a
+    one-element array is `T[1]`, not a scalar)."""
+    array = d.count is not None and (d.count != 1 or declared_array(d, unit))
+    return Symbol("data", d.name, " ".join((*d.storage, d.type + (f"[{d.count}]" if array
+                                                                  else ""))))

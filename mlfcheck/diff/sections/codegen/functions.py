@@ -1,5 +1,6 @@
 """The functions of the generated C: renamed, removed or added (entry points aside), calling
-conventions flipped, bodies changed, the code size; per-symbol size rows and ordering notes."""
+conventions flipped, bodies changed, the code size (bytes of code, not layout); per-symbol size
+rows and ordering notes."""
 
 from __future__ import annotations
 
@@ -8,10 +9,10 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from mlfcheck.diff.normalise import CodeUnit, Snapshot
+from mlfcheck.diff.normalise import CodeUnit, Snapshot, code_bytes
 from mlfcheck.diff.result import Change, Count, Size, SizeRow
 from mlfcheck.diff.rules import Rule
-from mlfcheck.diff.sections.codegen.matching import Matching
+from mlfcheck.diff.sections.codegen.matching import Matching, ir_texts
 from mlfcheck.diff.sections.codegen.section import change, note
 from mlfcheck.diff.sections.common import Item, Pair
 from mlfcheck.diff.sections.excerpts import unified
@@ -40,13 +41,13 @@ def function_changes(p: Pair, old_m: Module, new_m: Module, m: Matching, label: 
                      reason="body differs while IR text, parameters and target are unchanged"
                      if same_model else "body differs",
                      details=unified(m.substitute(a.text), b.text, name))
-    old_size = sum(f.size for f in old.functions.values())
-    new_size = sum(f.size for f in new.functions.values())
+    old_size = code_bytes(old.functions.values())
+    new_size = code_bytes(new.functions.values())
     if old_size != new_size and (m.changed or m.added or m.removed):  # not renames alone
         over, why = p.thresholds["code"].judge("code", old_size, new_size)
         yield change(rule=Rule.D406 if over else Rule.D407, module=label,
                      subject="generated code size", old=Size(old_size), new=Size(new_size),
-                     reason=f"{why} ({len(new.functions)} functions, C source bytes)",
+                     reason=f"{why} ({len(new.functions)} functions, bytes of code)",
                      threshold=str(p.thresholds["code"]))
 
 
@@ -99,13 +100,15 @@ def _convention(names: list[str], old: CodeUnit, old_m: Module, new_m: Module,
 
 
 def _same_model(p: Pair, old_m: Module, new_m: Module) -> bool:
-    """True when IR text, parameters and target are all unchanged (so code should be too)."""
+    """True when IR text (renamed functions aside), parameters and target are all unchanged (so
+    code should be too)."""
     def params(s: Snapshot, module: Module) -> Any:
         found = s.params(module)
         if isinstance(found, ParamsError) or found is None:
             return found is None
         return {t.name: (t.dtype, t.shape, t.sha256) for t in found.tensors}
-    return (old_m.targets == new_m.targets and p.old.ir_text(old_m) == p.new.ir_text(new_m)
+    old_ir, new_ir = ir_texts(p, old_m, new_m)
+    return (old_m.targets == new_m.targets and old_ir == new_ir
             and params(p.old, old_m) == params(p.new, new_m))
 
 

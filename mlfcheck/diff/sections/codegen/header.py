@@ -1,10 +1,13 @@
 """The interface header codegen/host/include/tvmgen_<m>.h as a C API: its structs and their
-members, *_SIZE macros, entry-point prototypes and other file-scope items."""
+members, *_SIZE macros (numbers by value; v8's workspace and constants macros as other items),
+entry-point prototypes and other file-scope items."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
+from mlfcheck.diff.normalise import by_value
 from mlfcheck.diff.result import Count, Size, Symbol
 from mlfcheck.diff.rules import Rule
 from mlfcheck.diff.sections.codegen.section import change
@@ -12,11 +15,16 @@ from mlfcheck.diff.sections.codegen.symbols import entry_point_changes, other_it
 from mlfcheck.diff.sections.common import Item
 from mlfcheck.reading.csource import SymbolTable
 
+ARCHIVE_SIZED = re.compile(r"_(?:WORKSPACE|CONSTANTS)_SIZE$")
+"""v8's size macros of what the archive defines itself, the workspace array and the constants
+(docs/mlf-v8.md): no consumer sizes a buffer with them, so a new value is D412, not D415."""
+
 
 def header(old: SymbolTable | None, new: SymbolTable | None, label: str, *,
-           skip: frozenset[str]) -> Iterator[Item]:
+           skip: frozenset[str], v8: bool) -> Iterator[Item]:
     """The C API of codegen/host/include/tvmgen_<m>.h: structs, *_SIZE macros, entry points
-    (but those in `skip`, which broke in the generated C too)."""
+    (but those in `skip`, which broke in the generated C too); `v8` when both archives are
+    v8, whose workspace and constants macros size arrays the archive defines."""
     if old is None and new is None:
         return
     if new is None:
@@ -34,11 +42,15 @@ def header(old: SymbolTable | None, new: SymbolTable | None, label: str, *,
     old_sizes, new_sizes = old.size_macros(), new.size_macros()
     for name in sorted(set(old_sizes) | set(new_sizes)):
         a, b = old_sizes.get(name), new_sizes.get(name)
-        if a == b:
+        if a == b or (a is not None and b is not None and by_value(a) == by_value(b)):
             continue
         if a is None:
             yield change(rule=Rule.D412, module=label, subject=f"#define {name}", old=None, new=b,
                          reason="a new size macro")
+        elif v8 and b is not None and ARCHIVE_SIZED.search(name):
+            yield change(rule=Rule.D412, module=label, subject=f"#define {name}", old=a, new=b,
+                         reason="it sizes an array the archive defines itself, not a buffer of "
+                         "the application's; the memory section reports the size")
         else:
             yield change(rule=Rule.D415, module=label, subject=f"#define {name}", old=a, new=b,
                          reason="buffers sized with it no longer fit" if b is not None else
@@ -61,7 +73,7 @@ def _structs(old: SymbolTable, new: SymbolTable, label: str) -> Iterator[Item]:
         gone = [n for n in a if n not in b]
         added = [n for n in b if n not in a]
         for name in gone:
-            same = [n for n in added if b[n] == a[name]]
+            same = [n for n in added if by_value(b[n]) == by_value(a[name])]
             to = same[0] if len(gone) == 1 and len(same) == 1 else None
             if to is not None:
                 added.remove(to)
@@ -71,7 +83,7 @@ def _structs(old: SymbolTable, new: SymbolTable, label: str) -> Iterator[Item]:
                          new=Symbol("member", to, b[to]) if to else None,
                          reason=f"code that sets .{name} no longer compiles")
         for name in sorted(set(a) & set(b)):
-            if a[name] != b[name]:
+            if by_value(a[name]) != by_value(b[name]):
                 yield change(rule=Rule.D413, module=label,
                              subject=f"struct {s.name} member {name}",
                              old=Symbol("member", name, a[name]),

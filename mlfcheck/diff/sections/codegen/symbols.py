@@ -1,10 +1,11 @@
 """Entry points and the other file-scope items (#define, #include, typedefs), compared wherever
-they are declared: the generated C or the interface header."""
+they are declared: the generated C or the interface header (numeric literals by value)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
+from mlfcheck.diff.normalise import by_value
 from mlfcheck.diff.result import Symbol
 from mlfcheck.diff.rules import Rule
 from mlfcheck.diff.sections.codegen.matching import Matching
@@ -25,7 +26,8 @@ def _broken(old: dict[str, str], new: dict[str, str], name: str) -> str | None:
     """How an entry point broke: 'removed', 'changed' (its signature), or None."""
     if name not in old:
         return None
-    return "removed" if name not in new else "changed" if old[name] != new[name] else None
+    return "removed" if name not in new else \
+        "changed" if by_value(old[name]) != by_value(new[name]) else None
 
 
 def broken_in_both(old_h: SymbolTable | None, new_h: SymbolTable | None,
@@ -69,21 +71,26 @@ def entry_point_changes(old: dict[str, str], new: dict[str, str], m: Matching | 
 
 def other_items(old: Sequence[SymbolTable], new: Sequence[SymbolTable], label: str, where: str,
                 *, skip_sizes: bool = False) -> Iterator[Item]:
-    """#define, #include, typedefs and other file-scope items, compared as multisets."""
+    """#define, #include, typedefs and other file-scope items, compared as multisets (numbers by
+    value; a change shows an item as one side spells it)."""
+    spelled: dict[tuple[str, str], str] = {}
+
     def items(tables: Sequence[SymbolTable]) -> dict[tuple[str, str], int]:
         out: dict[tuple[str, str], int] = {}
         for t in tables:
             keys = [(f"#define {x.name}", x.value) for x in t.macros
                     if not (skip_sizes and x.name.endswith("_SIZE"))]
             keys += [(o.kind.replace("preproc_", "#"), o.folded) for o in t.others]
-            for key in keys:
+            for subject, text in keys:
+                key = (subject, by_value(text))
+                spelled.setdefault(key, text)
                 out[key] = out.get(key, 0) + 1
         return out
     a, b = items(old), items(new)
     for key in sorted(set(a) | set(b)):
         extra = b.get(key, 0) - a.get(key, 0)
         if extra:
-            subject, text = key
+            subject, text = key[0], spelled[key]
             yield change(rule=Rule.D412, module=label, subject=subject,
                          old=text if extra < 0 else None, new=text if extra > 0 else None,
                          reason=f"{'only in the old' if extra < 0 else 'only in the new'} {where}"
