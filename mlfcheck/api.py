@@ -66,23 +66,33 @@ def diff_archives(old: PathLike, new: PathLike, *, config: DiffConfig | None = N
                   include_volatile: bool = False, limits: Limits | None = None,
                   consumer: str | Profile | None = None,
                   board: str | Board | None = None,
-                  parser: CParser | None = None) -> DiffResult:
+                  parser: CParser | None = None, build: bool | Builder = False) -> DiffResult:
     """Compare two archives of any MLF versions; `result.fails(Level.BREAKING)` is the gate.
 
     `config` comes from `load_config(path)` (levels, thresholds, allow-list); with `consumer`
     (a built-in profile name or a Profile), breaking means "breaks that consumer"; with
     `board` (a name or a Board) both archives are also sized for it, symbol by symbol.
     `parser` reads both sides' C (see `validate_archive`; default: a new one for both).
+    `build` (True, or a `Builder` as for `validate_archive`; the CLI builds by default) also
+    builds both sides' C on the host, once per file content: a new archive whose C no longer
+    builds is breaking (D417), and abidiff, when installed, compares their ABIs.
     Raises ArchiveError when an input cannot be read; metadata that is unusable is a result
     (nothing is compared; the new side's is the breaking change D114), not an error.
     """
     from mlfcheck.diff import diff_archives as run
 
+    if build is True:
+        from mlfcheck.board.archivebuild import BuildCache, Builder
+
+        with BuildCache() as cache:
+            return diff_archives(old, new, config=config, include_volatile=include_volatile,
+                                 limits=limits, consumer=consumer, board=board, parser=parser,
+                                 build=Builder(cache))
     profile = _profiles([consumer])[0] if consumer is not None else None
     with typed_reading(old, new):
         return run(old, new, config=config, include_volatile=include_volatile, limits=limits,
                    consumer=profile, board=_board(board) if board is not None else None,
-                   parser=parser)
+                   parser=parser, builder=build or None)
 
 
 def compat(path: PathLike, consumer: str | Profile, *, limits: Limits | None = None,

@@ -152,6 +152,13 @@ def tool() -> str:
     return found
 
 
+def version() -> str:
+    """'abidiff 2.2.0': the installed abidiff's name and version (BoardError when missing)."""
+    done = children.run([tool(), "--version"], limits=ABIDIFF_LIMITS)
+    said = done.stdout.strip().rpartition(":")[2].strip()
+    return f"{ABIDIFF} {said}" if done.ok and said else ABIDIFF
+
+
 def compare(old: Path, new: Path, *, old_headers: Sequence[Path] = (),
             new_headers: Sequence[Path] = (),
             limits: children.Limits = ABIDIFF_LIMITS) -> AbiReport:

@@ -386,7 +386,8 @@ class _Plan:
         folders += options.includes
         given = tuple(filter(None, [options.runtime_include, *options.includes]))
         includes = tuple(f.resolve() for f in folders)
-        keys = _keys(root, sources, [host.name, host.cc.path, *flags, *map(str, includes)])
+        keys = _keys(root, sources, [host.name, host.cc.path, *flags,
+                                     *(_spelt(root, folder) for folder in includes)])
         return cls(builder, host, root, tuple(sources), tuple(flags), includes,
                    Tree(root, given, own), headers, keys)
 
@@ -422,7 +423,7 @@ class _Plan:
         read = sorted((p.relative_to(self.root).as_posix(), p.read_bytes())
                       for f in HEADER_FOLDERS for p in (self.root / f).rglob("*") if p.is_file())
         key = hashlib.sha256(repr((INTERFACE, self.host.name, self.host.cc.path, self.flags,
-                                   [str(i) for i in self.includes], read)).encode(
+                                   [_spelt(self.root, i) for i in self.includes], read)).encode(
             "utf-8", "surrogateescape")).hexdigest()
         cache = self.builder.cache
         if cache.file(key) is None:
@@ -459,6 +460,15 @@ class _Plan:
         if not done.ok:
             return _compile_error(member, done.stderr)
         return Compiled(member, defined_symbols(obj), obj)
+
+
+def _spelt(root: Path, folder: Path) -> str:
+    """An include folder as a content key spells it: relative inside the archive's tree (whose
+    temporary folder differs from build to build), absolute elsewhere."""
+    try:
+        return "archive:" + folder.relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return str(folder)
 
 
 def _keys(root: Path, sources: Sequence[str], salt: Sequence[str]) -> dict[str, str]:

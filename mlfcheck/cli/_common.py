@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
@@ -13,6 +15,7 @@ from mlfcheck.reading.archive import Limits, MiB
 from mlfcheck.reporters.present import term
 
 if TYPE_CHECKING:
+    from mlfcheck.board.archivebuild import Builder
     from mlfcheck.reading.csource import CParser
 
 EXIT_CLEAN = 0
@@ -57,6 +60,55 @@ def limit_options(fn: F) -> F:
         wrapper = click.option(flag, attr, type=click.IntRange(min=1), default=default,
                                show_default=shown, help=f"Limit: {text}.")(wrapper)
     return wrapper  # type: ignore[return-value]
+
+
+def build_options(*, default: bool) -> Callable[[F], F]:
+    """Add --build/--no-build (on by `default`), --runtime-include and -I/--include; the
+    command receives them folded into `build_with`: (runtime include, include folders), or
+    None with --no-build."""
+    def decorate(fn: F) -> F:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            build, runtime, includes = (kwargs.pop(k) for k in ("build", "runtime_include",
+                                                                 "includes"))
+            kwargs["build_with"] = (runtime, includes) if build else None
+            return fn(*args, **kwargs)
+
+        folder = click.Path(exists=True, file_okay=False, path_type=Path)
+        wrapper = click.option(
+            "-I", "--include", "includes", multiple=True, metavar="DIR", type=folder,
+            help="With the build: an include folder of a library the C needs "
+                 "(repeatable).")(wrapper)
+        wrapper = click.option(
+            "--runtime-include", type=folder, metavar="DIR",
+            help="With the build: the TVM C runtime headers of the exporting version "
+                 "(default: the archive's runtime/include, else mlfcheck's own declarations "
+                 "of that ABI).")(wrapper)
+        wrapper = click.option(
+            "--build/--no-build", default=default, show_default=True,
+            help="Compile and link the archive's C with the host C compiler (gcc or cc) as a "
+                 "consumer builds it (B codes); without a host compiler, one line says "
+                 "so.")(wrapper)
+        return wrapper  # type: ignore[return-value]
+    return decorate
+
+
+BuildWith = tuple[Path | None, tuple[Path, ...]] | None
+"""What the build options ask for: (runtime include folder, include folders), or None."""
+
+
+def builder(stack: contextlib.ExitStack, build_with: BuildWith, *,
+            jobs: int | None = None) -> Builder | None:
+    """The builder the build options ask for (None with --no-build): `jobs` compiles at once
+    (default: one per available core), its cache removed when `stack` closes."""
+    if build_with is None:
+        return None
+    from mlfcheck import children
+    from mlfcheck.board.archivebuild import BuildCache, Builder, Options
+
+    runtime, includes = build_with
+    cache = stack.enter_context(BuildCache())
+    return Builder(cache, Options(includes, runtime, jobs=jobs or children.available_cores()))
 
 
 def c_parser() -> CParser:

@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 
 import click
 
 from mlfcheck import api
-from mlfcheck.cli._common import EXIT_CLEAN, EXIT_FOUND, c_parser, emit, fail, limit_options
+from mlfcheck.cli._common import (
+    EXIT_CLEAN,
+    EXIT_FOUND,
+    BuildWith,
+    build_options,
+    builder,
+    c_parser,
+    emit,
+    fail,
+    limit_options,
+)
 from mlfcheck.diff.config import config_for, parse_threshold_option
 from mlfcheck.diff.rules import FAIL_ON
 from mlfcheck.errors import MlfcheckError
@@ -51,19 +62,23 @@ from mlfcheck.reporters.diff import RENDERERS, Options
 @click.option("--sizes", is_flag=True, help="Show the full per-symbol size table.")
 @click.option("--max-report-bytes", type=click.IntRange(min=256), metavar="N",
               help="Cut the text report at N bytes (JSON is always complete).")
+@build_options(default=True)
 @limit_options
 def diff(old: str, new: str, fmt: str, output: str | None, fail_on: str,
          include_volatile: bool, config_path: str | None, no_config: bool,
          thresholds: tuple[str, ...],
          consumer: str | None, profile_files: tuple[str, ...], board_name: str | None,
          allow_invalid: bool, sizes: bool, max_report_bytes: int | None,
-         limits: Limits) -> None:
+         build_with: BuildWith, limits: Limits) -> None:
     """Compare two MLF archives by meaning: what changed, and does it break consumers?
 
     OLD and NEW are .tar, .tar.gz/.tgz files or extracted folders of any MLF version. Exit 0
     when no change is at or above --fail-on, 1 when one is or when an archive has validation
-    errors (unless --allow-invalid), 2 when they could not be compared.
+    errors (unless --allow-invalid), 2 when they could not be compared. Both archives' C is
+    built with the host C compiler unless --no-build: a new archive that no longer builds is
+    breaking, and abidiff (when installed) compares their ABIs.
     """
+    stack = contextlib.ExitStack()
     try:
         config = config_for(config_path, no_config=no_config, start=Path.cwd()).with_thresholds(
             dict(parse_threshold_option(t) for t in thresholds))
@@ -74,9 +89,12 @@ def diff(old: str, new: str, fmt: str, output: str | None, fail_on: str,
             profile = select_profiles((consumer,), profile_files, every=False)[0]
         result = api.diff_archives(old, new, config=config, include_volatile=include_volatile,
                                    limits=limits, consumer=profile, board=board_name,
-                                   parser=c_parser())
+                                   parser=c_parser(),
+                                   build=builder(stack, build_with) or False)
     except MlfcheckError as exc:
         fail("diff", str(exc))
+    finally:
+        stack.close()
     emit(RENDERERS[fmt](result, Options(sizes=sizes, max_bytes=max_report_bytes)), output)
     failed = result.fails(FAIL_ON[fail_on]) or (result.invalid and not allow_invalid)
     sys.exit(EXIT_FOUND if failed else EXIT_CLEAN)

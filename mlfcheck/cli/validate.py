@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import sys
-from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 
@@ -15,6 +12,9 @@ from mlfcheck.cli._common import (
     EXIT_CLEAN,
     EXIT_FOUND,
     EXIT_TROUBLE,
+    BuildWith,
+    build_options,
+    builder,
     c_parser,
     emit,
     fail,
@@ -27,9 +27,6 @@ from mlfcheck.reporters import validate as validate_reporters
 from mlfcheck.reporters.junit import render_junit
 from mlfcheck.reporters.present import term
 from mlfcheck.validate import Report, Unreadable, Validation
-
-if TYPE_CHECKING:
-    from mlfcheck.board.archivebuild import Builder
 
 RENDERERS = {**validate_reporters.RENDERERS, "junit": render_junit}
 """Report formats of `validate` (JUnit lives in its own reporter, shared with `audit`)."""
@@ -46,20 +43,11 @@ RENDERERS = {**validate_reporters.RENDERERS, "junit": render_junit}
 @click.option("--ignore", multiple=True, metavar="CODES",
               help="Never report these codes or prefixes (comma-separated, repeatable).")
 @click.option("--strict", is_flag=True, help="Treat warnings as errors.")
-@click.option("--build/--no-build", default=False, show_default=True,
-              help="Also compile and link the archive's C with the host C compiler (gcc or "
-                   "cc), as a consumer builds it (B codes).")
-@click.option("--runtime-include", type=click.Path(exists=True, file_okay=False, path_type=Path),
-              metavar="DIR", help="With --build: the TVM C runtime headers of the exporting "
-                                  "version (default: the archive's runtime/include, else "
-                                  "mlfcheck's own declarations of that ABI).")
-@click.option("-I", "--include", "includes", multiple=True, metavar="DIR",
-              type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="With --build: an include folder of a library the C needs (repeatable).")
+@build_options(default=False)
 @limit_options
 def validate(paths: tuple[str, ...], fmt: str, output: str | None, select: tuple[str, ...],
-             ignore: tuple[str, ...], strict: bool, build: bool, runtime_include: Path | None,
-             includes: tuple[Path, ...], limits: Limits) -> None:
+             ignore: tuple[str, ...], strict: bool, build_with: BuildWith,
+             limits: Limits) -> None:
     """Validate MLF archives (.tar, .tar.gz/.tgz or extracted folders).
 
     Exit 0 when no archive has errors (warnings allowed unless --strict), 1 when some
@@ -72,13 +60,13 @@ def validate(paths: tuple[str, ...], fmt: str, output: str | None, select: tuple
         fail("validate", str(exc))
     parser = c_parser()
     with contextlib.ExitStack() as stack:
-        builder = _builder(stack, includes, runtime_include) if build else None
+        made = builder(stack, build_with)
         outcomes: list[Validation] = []
         for path in paths:
             try:
                 outcomes.append(api.validate_archive(path, limits=limits, select=chosen,
                                                      ignore=dropped, strict=strict,
-                                                     parser=parser, build=builder or False))
+                                                     parser=parser, build=made or False))
             except ArchiveError as exc:
                 outcomes.append(Unreadable(path, exc.detail))
     emit(RENDERERS[fmt](outcomes), output)
@@ -91,12 +79,3 @@ def validate(paths: tuple[str, ...], fmt: str, output: str | None, select: tuple
     sys.exit(EXIT_CLEAN if all(isinstance(o, Report) and o.ok for o in outcomes)
              else EXIT_FOUND)
 
-
-def _builder(stack: contextlib.ExitStack, includes: tuple[Path, ...],
-             runtime_include: Path | None) -> Builder:
-    """The builder of --build: one compile per core, a cache for every archive given (removed
-    when the command ends)."""
-    from mlfcheck.board.archivebuild import BuildCache, Builder, Options
-
-    cache = stack.enter_context(BuildCache())
-    return Builder(cache, Options(includes, runtime_include, jobs=os.cpu_count() or 1))

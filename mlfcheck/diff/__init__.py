@@ -8,6 +8,7 @@ import os
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from mlfcheck.diff.building import build_layer
 from mlfcheck.diff.config import BOARD_THRESHOLDS, DiffConfig
 from mlfcheck.diff.normalise import Snapshot, code_bytes
 from mlfcheck.diff.result import (
@@ -22,6 +23,7 @@ from mlfcheck.diff.result import (
 )
 from mlfcheck.diff.rules import FAIL_ON, Level, Rule
 from mlfcheck.diff.sections import layout, metadata
+from mlfcheck.diff.sections.codegen.abi import MEMO as abi_memo
 from mlfcheck.diff.sections.common import Pair
 from mlfcheck.diff.table import COMPARATORS
 from mlfcheck.findings import Severity
@@ -32,6 +34,7 @@ from mlfcheck.reading.model import Model
 from mlfcheck.validate import Report, validate_loaded
 
 if TYPE_CHECKING:  # --board and --consumer load their modules when given
+    from mlfcheck.board.archivebuild import Builder
     from mlfcheck.board.boards import Board
     from mlfcheck.consumers import Profile, Verdict
 
@@ -46,13 +49,16 @@ def diff_archives(old: str | os.PathLike[str], new: str | os.PathLike[str], *,
                   config: DiffConfig | None = None, include_volatile: bool = False,
                   limits: Limits | None = None, today: dt.date | None = None,
                   consumer: Profile | None = None, board: Board | None = None,
-                  parser: CParser | None = None) -> DiffResult:
+                  parser: CParser | None = None, builder: Builder | None = None) -> DiffResult:
     """Compare two archives of any versions.
 
     With `consumer`, a change is breaking exactly when it breaks that consumer's reads (D901);
     every other change is capped at warning. With `board`, both archives' C is compiled for it
     and sized per symbol (D211-D214). Both sides' C is read by one `parser` (default: a new
-    one), so what they have in common is parsed once.
+    one), so what they have in common is parsed once. With `builder`, both archives' C is
+    built on the host (a file the same on both sides once): a new archive whose C no longer
+    builds is breaking (D417), and abidiff's report on the two shared objects joins the codegen
+    section.
 
     Raises ArchiveError when an input cannot be read. An archive whose metadata does not read
     into a model is a result, not an error: nothing is compared, its validation errors are
@@ -61,8 +67,8 @@ def diff_archives(old: str | os.PathLike[str], new: str | os.PathLike[str], *,
     """
     shared = parser if parser is not None else CParser()
     with Archive(old, limits=limits) as a, Archive(new, limits=limits) as b:
-        return diff_loaded(Loaded(a, digest_params=True, parser=shared),
-                           Loaded(b, digest_params=True, parser=shared),
+        return diff_loaded(Loaded(a, digest_params=True, parser=shared, builder=builder),
+                           Loaded(b, digest_params=True, parser=shared, builder=builder),
                            labels=(str(old), str(new)), config=config,
                            include_volatile=include_volatile, today=today, consumer=consumer,
                            board=board)
@@ -79,9 +85,12 @@ def diff_loaded(old: Loaded, new: Loaded, *, labels: tuple[str, str] | None = No
         reports = (validate_loaded(old), validate_loaded(new))
     names = labels or (old.archive.path, new.archive.path)
     usable = isinstance(old.model, Model) and isinstance(new.model, Model)
+    layers, abi, built = build_layer(old, new, reports)
     if usable:
         pair = Pair(Snapshot(names[0], old), Snapshot(names[1], new), config.thresholds)
+        pair.memo[abi_memo] = abi
         changes, notes, sizes = _compare(pair, include_volatile=include_volatile)
+        changes += built
         metrics, compared = _metrics(pair.old, pair.new), tuple(c.section for c in COMPARATORS)
     else:  # nothing to compare: say why, and judge a new archive that became unusable (D114)
         found = list(metadata.unusable(old, new))
@@ -115,7 +124,7 @@ def diff_loaded(old: Loaded, new: Loaded, *, labels: tuple[str, str] | None = No
         config_problems=problems, config_overrides=config.overrides(),
         consumer=consumer.name if consumer is not None else None, board=sized,
         sizes=tuple(sorted(sizes, key=lambda r: (-abs(r.delta), r.module, r.kind, r.name))),
-        metrics=metrics)
+        metrics=metrics, layers=layers)
 
 
 def _compare(pair: Pair, *,

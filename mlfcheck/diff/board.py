@@ -13,11 +13,16 @@ from mlfcheck.board.boards import Board
 from mlfcheck.board.containment import OverLimit, Refused
 from mlfcheck.board.crossbuild import toolchain
 from mlfcheck.board.footprint import Footprint, footprint
+from mlfcheck.diff.building import no_longer_builds
 from mlfcheck.diff.config import BOARD_THRESHOLDS, Threshold
 from mlfcheck.diff.result import BoardDiff, Change, Note, Size, SymbolDelta
 from mlfcheck.diff.rules import Rule
 from mlfcheck.diff.sections import memory
 from mlfcheck.errors import MlfcheckError
+
+
+def _failed(exc: MlfcheckError) -> str:
+    return "was not built" if isinstance(exc, (Refused, OverLimit)) else "does not compile"
 
 
 def _by_name(fp: Footprint) -> dict[str, tuple[str, int, int]]:
@@ -31,21 +36,21 @@ def _by_name(fp: Footprint) -> dict[str, tuple[str, int, int]]:
 def compare_on_board(old_path: str, new_path: str, board: Board,
                      thresholds: Mapping[str, Threshold],
                      ) -> tuple[BoardDiff | None, list[Change | Note]]:
-    """Size both archives for `board`; the table and the D211-D214 changes, or a note saying
-    which archive did not compile, or was not built because it reads files outside the archive
-    or its build was stopped by a limit (raises BoardError when the toolchain is missing)."""
+    """Size both archives for `board`; the table and the D211-D214 changes. When the old
+    archive's C does not build for the board (a compile error, files outside the archive, a
+    limit), a note says so; when only the new one's does not, that is D417 (breaking). Raises
+    BoardError when the toolchain is missing."""
     toolchain(run=False)
-    sized = []
-    for label, path in (("old", old_path), ("new", new_path)):
-        try:
-            sized.append(footprint(path, board))
-        except (Refused, OverLimit) as exc:
-            return None, [memory.note(module="", kind="skipped", text=f"--board {board.name}: "
-                                      f"the {label} archive's C was not built: {exc}")]
-        except MlfcheckError as exc:
-            return None, [memory.note(module="", kind="skipped", text=f"--board {board.name}: "
-                                      f"the {label} archive's C does not compile: {exc}")]
-    old, new = sized
+    try:
+        old = footprint(old_path, board)
+    except MlfcheckError as exc:
+        return None, [memory.note(module="", kind="skipped", text=f"--board {board.name}: "
+                                  f"the old archive's C {_failed(exc)}: {exc}")]
+    try:
+        new = footprint(new_path, board)
+    except MlfcheckError as exc:  # it built before: breaking, never a note
+        return None, list(no_longer_builds([], [f"{_failed(exc)}: {exc}"],
+                                           where=f"for {board.name}"))
     a, b = _by_name(old), _by_name(new)
     rows = [SymbolDelta(name, (b.get(name) or a[name])[0], *_pair(a, b, name))
             for name in sorted(set(a) | set(b))]

@@ -241,6 +241,21 @@ class ConfigOverrides:
     """(entry, reason) of each allow-list entry, the entry described as in ConfigProblem."""
 
 
+NOT_ASKED = "the compiler: not asked for (--no-build)"
+"""Why the build layer did not judge a diff made without a builder."""
+
+
+@dataclass(frozen=True)
+class Layers:
+    """What judged a diff: the source reader always; the host compiler (name and version)
+    when it built both archives; abidiff (name and version) when it compared their shared
+    objects; and why a layer did not judge."""
+
+    compiler: str | None = None
+    abi: str | None = None
+    not_run: tuple[str, ...] = ()
+
+
 @dataclass(frozen=True)
 class DiffResult:
     """Everything one comparison found, sorted; reporters render it, the CLI judges it."""
@@ -265,6 +280,8 @@ class DiffResult:
     """Per-symbol footprints of symbols that differ, largest |delta| first."""
     metrics: tuple[Metric, ...] = ()
     """Archive-wide totals for the headline."""
+    layers: Layers = Layers(not_run=(NOT_ASKED,))
+    """Which layers judged: the reader, the compiler, abidiff."""
 
     @property
     def invalid(self) -> bool:

@@ -233,6 +233,13 @@ class Rule(enum.Enum):
         "tensor pointers, or back. It follows the executor (D111) or the target's "
         "-unpacked-api (D112) and is reported once for all of them, not as one body change "
         "each.")
+    D417 = RuleInfo(Level.BREAKING, "the archive's C no longer builds",
+        "The old archive's C compiled and linked (on the host, or with --board for that "
+        "board) and the new one's does not: a compile or link error, an include of a file "
+        "outside the archive, a build stopped by a limit. Every consumer that builds the old "
+        "archive fails on the new one, whatever the reader sees in its text; the details give "
+        "the compiler's first errors (validate --build shows them all). Files not built here "
+        "because they need a consumer library's headers (B004) do not count.")
     # D5: parameters
     D501 = RuleInfo(Level.INFO, "parameter added",
         "parameters/<m>.params holds a tensor the old file lacks.")

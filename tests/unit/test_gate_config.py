@@ -54,7 +54,7 @@ def test_the_working_directory_config_relaxes_the_gate_and_no_config_does_not(
     assert relaxed == 0  # what a pull request's own mlfcheck.toml does without --no-config
     assert code == 1
     assert "breaking (1 change)" in out
-    assert "config: --no-config (defaults)" in out.splitlines()[2]
+    assert "config: --no-config (defaults)" in out.splitlines()[3]
     base = tmp_path / "base.toml"
     base.write_text('[diff.thresholds]\ncode = "50%"\n', encoding="utf-8")
     code, out, _ = invoke(diff, *pair, "--config", str(base))
@@ -110,7 +110,7 @@ def test_every_diff_format_names_the_file_and_its_overrides(pair: tuple[str, str
     (tmp_path / "mlfcheck.toml").write_text(HOSTILE, encoding="utf-8")
     where = str(tmp_path / "mlfcheck.toml")
     _, text, _ = invoke(diff, *pair, "--threshold", "code=1KiB")
-    assert text.splitlines()[2:7] == [
+    assert text.splitlines()[3:8] == [
         f"config: {where} (overrides 1 level, 2 thresholds, 1 allow-list entry)",
         "  level D409: breaking → info",
         "  threshold code: 5% → 1024 B",

@@ -11,6 +11,7 @@ from collections.abc import Iterator, Sequence
 from mlfcheck.diff.normalise import CodeUnit
 from mlfcheck.diff.result import Change, SizeRow
 from mlfcheck.diff.rules import Rule
+from mlfcheck.diff.sections.codegen.abi import MEMO, AbiOutcome, merged
 from mlfcheck.diff.sections.codegen.data import data
 from mlfcheck.diff.sections.codegen.functions import function_changes, order, size_rows
 from mlfcheck.diff.sections.codegen.header import header
@@ -28,6 +29,9 @@ from mlfcheck.diff.sections.common import Comparator, Item, Pair
 def compare_codegen(p: Pair) -> Iterator[Item]:
     """Symbols of the generated C and the interface header: entry points, functions by name
     then by body, data by value, other file-scope items, code size; ordering as a note."""
+    abi = p.memo.get(MEMO)
+    report = abi.report if isinstance(abi, AbiOutcome) else None
+    count = len(p.modules)
     for old_m, new_m, label in p.both():
         old_h, new_h = p.old.header(old_m), p.new.header(new_m)
         old, new = p.old.code(old_m), p.new.code(new_m)
@@ -35,10 +39,11 @@ def compare_codegen(p: Pair) -> Iterator[Item]:
         old_api = {} if same else entry_points(old.tables)
         new_api = {} if same else entry_points(new.tables)
         both = broken_in_both(old_h, new_h, old_api, new_api)
-        yield from header(old_h, new_h, label, skip=both, v8=min(p.old.version,
-                                                                 p.new.version) >= 8)
-        if same:
-            continue  # the same bytes: nothing to compare
+        interface = list(header(old_h, new_h, label, skip=both,
+                                v8=min(p.old.version, p.new.version) >= 8))
+        if same:  # the same bytes: nothing more to compare
+            yield from interface if report is None else merged(interface, report, label, count)
+            continue
         m = matching(p, old_m, new_m)
         items = [
             *entry_point_changes(old_api, new_api, m, label, "generated C", Rule.D401,
@@ -50,7 +55,8 @@ def compare_codegen(p: Pair) -> Iterator[Item]:
             *data(old, new, m, label),
             *other_items(old.tables, new.tables, label, "generated C"),
             *size_rows(old, new, m, label)]
-        yield from items
+        yield from [*interface, *items] if report is None else \
+            merged([*interface, *items], report, label, count)
         yield from order(old, new, m, label)
         yield from _naming(old, new, items, label)
         for side, unit in (("old", old), ("new", new)):

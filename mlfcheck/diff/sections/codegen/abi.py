@@ -1,22 +1,99 @@
-"""abidiff's facts (mlfcheck.board.abidiff) as codegen changes under the D4xx rules: entry-point
-signatures (D409, D401), the members and layout of the interface structs (tvmgen_<m>_inputs,
-_outputs, _devices, _workspace_pools: D413, and D409 for a member added), exported data (D408);
-abidiff's own lines are each change's details.
+"""The codegen section's ABI layer: abidiff run on both sides' shared objects (`abi_outcome`),
+its facts (mlfcheck.board.abidiff) as changes under the D4xx rules (entry-point signatures:
+D409, D401; the members and layout of the interface structs tvmgen_<m>_inputs, _outputs,
+_devices, _workspace_pools: D413, and D409 for a member added; exported data: D408), abidiff's
+own lines as each change's details, and those changes merged with the source comparison's
+(`merged`: one change per subject).
 
-Left to the source comparison (the codegen section): other functions and types, and whether an
-interface struct exists at all (abidiff lists a struct that only changed between reachable and
-unreachable from the exported functions as an unreachable type "added" or "removed")."""
+Left to the source comparison: other functions and types, and whether an interface struct
+exists at all (abidiff lists a struct that only changed between reachable and unreachable from
+the exported functions as an unreachable type "added" or "removed")."""
 
 from __future__ import annotations
 
 import re
+import tempfile
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
 
-from mlfcheck.board.abidiff import AbiChange, AbiKind, AbiReport
+from mlfcheck.board.abidiff import AbiChange, AbiKind, AbiReport, compare, version
+from mlfcheck.board.archivebuild import HEADER_FOLDERS, ArchiveBuilt, materialise
 from mlfcheck.diff.result import Change, Size, Symbol
 from mlfcheck.diff.rules import Rule
 from mlfcheck.diff.sections.codegen.section import change
+from mlfcheck.diff.sections.common import Item
+from mlfcheck.errors import BoardError
 from mlfcheck.reading.csource.symbols import ENTRY_POINT
+from mlfcheck.reading.loaded import Loaded
+
+MEMO = ("abi",)
+"""Where a pair keeps its `AbiOutcome` (Pair.memo), set before the comparators run."""
+
+
+@dataclass(frozen=True)
+class AbiOutcome:
+    """The ABI layer of one diff: abidiff's report on both sides' shared objects and the tool
+    that wrote it, or why the ABIs were not compared."""
+
+    report: AbiReport | None
+    tool: str | None
+    why_not: str | None
+
+
+def abi_outcome(old: Loaded, new: Loaded) -> AbiOutcome | None:
+    """abidiff run on the shared objects of both sides' host builds, with each side's
+    interface headers; None when neither side was built (no builder)."""
+    built = (old.built, new.built)
+    if built == (None, None):
+        return None
+    objects = [b.shared_object if isinstance(b, ArchiveBuilt) else None for b in built]
+    for side, got in zip(("old", "new"), objects, strict=True):
+        if got is None:
+            return AbiOutcome(None, None, f"the {side} archive's C did not build and link")
+    assert objects[0] is not None and objects[1] is not None
+    try:
+        with tempfile.TemporaryDirectory(prefix="mlfcheck-abi-") as tmp:
+            headers = []
+            for side, ctx in (("old", old), ("new", new)):
+                materialise(ctx.archive, Path(tmp) / side, HEADER_FOLDERS[:1])
+                folder = Path(tmp) / side / HEADER_FOLDERS[0]
+                headers.append([folder] if folder.is_dir() else [])
+            report = compare(objects[0], objects[1], old_headers=headers[0],
+                             new_headers=headers[1])
+        return AbiOutcome(report, version(), None)
+    except BoardError as exc:
+        return AbiOutcome(None, None, str(exc))
+
+
+def merged(source: Sequence[Item], report: AbiReport, label: str, modules: int) -> list[Item]:
+    """The source comparison's changes of module `label` with abidiff's: an ABI change about a
+    subject the source already reports (the same entry point, struct member or data) adds
+    abidiff's lines to it, or takes its place when abidiff's rule is the stricter; the rest
+    are added (the compiler saw what the reader did not)."""
+    own = report if modules == 1 else AbiReport(
+        tuple(c for c in report.changes if f"tvmgen_{label}_" in c.symbol), report.changed,
+        report.incompatible)
+    out = list(source)
+    for found in abi_changes(own, label):
+        same = [i for i, c in enumerate(out)
+                if isinstance(c, Change) and _about(found.subject, c.subject)]
+        if not same:
+            out.append(found)
+            continue
+        first = out[same[0]]
+        assert isinstance(first, Change)
+        if found.rule.level > first.rule.level:
+            out[same[0]] = replace(found, details=(*first.details, *found.details))
+        else:
+            out[same[0]] = replace(first, details=(*first.details, *found.details))
+    return out
+
+
+def _about(abi: str, source: str) -> bool:
+    """Whether an ABI change's subject names what a source change's subject names: the same
+    subject, or a part of it ('entry point f parameter 3' of 'entry point f')."""
+    return abi == source or abi.startswith(source + " ")
 
 INTERFACE_STRUCT = re.compile(r"^struct tvmgen_\w+?_(inputs|outputs|devices|workspace_pools)$")
 """The structs of the interface header a consumer fills and passes to tvmgen_<m>_run."""
