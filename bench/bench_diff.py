@@ -1,4 +1,6 @@
-"""Benchmark `mlfcheck diff` against diffoscope: wall time, peak memory and output size."""
+"""Benchmark `mlfcheck diff` against diffoscope: wall time, peak memory and output size, judged
+by the reader alone (--no-build) and, on two pairs, with the build layer (the host compiler
+builds both archives, abidiff compares their ABIs: the command's default)."""
 
 from __future__ import annotations
 
@@ -43,10 +45,13 @@ LARGEST = "esp32s3-example-v7-aot"
 compared with an edit of itself (one weight, one kernel) and with the v7 graph archive."""
 
 
-def mlfcheck_cmd(old: Path, new: Path, fmt: str = "text") -> list[str]:
-    """The command under test (the `diff` command object, whichever group registers it)."""
+def mlfcheck_cmd(old: Path, new: Path, fmt: str = "text", *, build: bool = False) -> list[str]:
+    """The command under test (the `diff` command object, whichever group registers it):
+    judged by the reader alone, or with `build` also by the host compiler and abidiff (the
+    command's default)."""
     return [sys.executable, "-c", "from mlfcheck.cli.diff import diff; diff()", str(old),
-            str(new), "--fail-on", "never", "--allow-invalid", "--format", fmt]
+            str(new), "--fail-on", "never", "--allow-invalid", "--format", fmt,
+            "--build" if build else "--no-build"]
 
 
 def diffoscope_cmd(exe: str, old: Path, new: Path) -> list[str]:
@@ -151,11 +156,14 @@ def tar_folder(folder: Path, path: Path, *, edit: bool) -> None:
 # -- reporting ---------------------------------------------------------------------------------
 
 
-def row(label: str, old: Path, new: Path, runs: int, dos: str | None) -> tuple[str, Figure]:
-    """One table row: mlfcheck and diffoscope on the same pair, and the time ratio."""
-    ours = measure(mlfcheck_cmd(old, new), runs)
-    ours_out = (f"{output_bytes(mlfcheck_cmd(old, new)):,} / "
-                f"{output_bytes(mlfcheck_cmd(old, new, 'markdown')):,}")
+def row(label: str, old: Path, new: Path, runs: int, dos: str | None, *,
+        build: bool = False) -> tuple[str, Figure]:
+    """One table row: mlfcheck (reader only, or with the build layer) and diffoscope on the
+    same pair, and the time ratio."""
+    ours = measure(mlfcheck_cmd(old, new, build=build), runs)
+    ours_out = (f"{output_bytes(mlfcheck_cmd(old, new, build=build)):,} / "
+                f"{output_bytes(mlfcheck_cmd(old, new, 'markdown', build=build)):,}")
+    label += " (built: gcc + abidiff)" if build else ""
     if dos is None:
         return f"| {label} | {ours.cell} | {ours_out} | not installed | | |", ours
     theirs = measure(diffoscope_cmd(dos, old, new), runs)
@@ -183,11 +191,16 @@ def main(argv: list[str] | None = None) -> None:
     archives = real_archives()
     for old, new in PAIRS:
         print(row(f"{old} → {new}", archives[old], archives[new], args.runs, dos)[0])
+    first_old, first_new = PAIRS[0]
+    print(row(f"{first_old} → {first_new}", archives[first_old], archives[first_new],
+              args.runs, dos, build=True)[0])
     with tempfile.TemporaryDirectory(prefix="mlfcheck-bench-") as tmp:
         largest, edited = Path(tmp) / "v7.tar", Path(tmp) / "v7-edited.tar"
         tar_folder(archives[LARGEST], largest, edit=False)
         tar_folder(archives[LARGEST], edited, edit=True)
         print(row(f"{LARGEST} → an edit of itself", largest, edited, args.runs, dos)[0])
+        print(row(f"{LARGEST} → an edit of itself", largest, edited, args.runs, dos,
+                  build=True)[0])
         print(row(f"{LARGEST} → hannah-m3-v7-graph", largest, archives["hannah-m3-v7-graph"],
                   args.runs, dos)[0])
         old_tar, new_tar = Path(tmp) / "old.tar", Path(tmp) / "new.tar"

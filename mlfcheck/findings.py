@@ -260,12 +260,16 @@ class Code(enum.Enum):
     B002 = CodeInfo(Severity.ERROR, "generated C does not link",
         "The archive's objects, each of which compiles, do not link together (a symbol defined "
         "twice, a definition whose type the other files do not agree with). Symbols the "
-        "consumer's runtime provides are not required.")
+        "consumer's runtime provides are not required. A duplicate the symbol tables show is X005 "
+        "too (found without a compiler); B002 is the build's verdict, which a diff reads "
+        "(D417).")
     B003 = CodeInfo(Severity.ERROR, "object files and source tables disagree",
         "A function or data object the compiled objects define is not in the symbol tables "
-        "read from the source, or the other way round: the reader and the compiler see "
-        "different code (preprocessor tricks, #define renames). The compiler's view is what "
-        "consumers get.")
+        "read from the source, or one the tables say a compiler always compiles is not in "
+        "them: the reader and the compiler see different code. The compiler's view is what "
+        "consumers get. What the reader already knows a compiler may not build, a definition "
+        "under a preprocessor conditional or a name a #define replaces, is X001's or X007's, "
+        "not also B003's.")
     B004 = CodeInfo(Severity.INFO, "file not built here: needs a consumer library's header",
         "A generated file includes a header of a library the consumer provides (ESP-DL's "
         "esp_kernel.h, ESP-IDF's esp_heap_caps.h, CMSIS-NN's arm_nnfunctions.h): not the "

@@ -1,6 +1,6 @@
-"""ABI comparison with libabigail: C sources built into a shared object with DWARF
-(`shared_object`, contained like every build), two such objects compared by `abidiff`
-(`compare`), and its text report read into typed facts (`AbiReport`, `AbiChange`).
+"""ABI comparison with libabigail: two shared objects with DWARF (an archive's host build,
+`archivebuild.ArchiveBuilt.shared_object`) compared by `abidiff` (`compare`), and its text
+report read into typed facts (`AbiReport`, `AbiChange`).
 
 abidiff (Debian `abigail-tools`) is optional at run time: without it `compare` raises a
 BoardError naming the package. It runs through `children.run` (stdin closed, time, memory, CPU
@@ -20,17 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mlfcheck import children
-from mlfcheck.board.containment import Build, Compiler, OverLimit, Tree, stopped
-from mlfcheck.board.crossbuild import first_error, tool_error
+from mlfcheck.board.containment import OverLimit, stopped
+from mlfcheck.board.crossbuild import first_error
 from mlfcheck.errors import BoardError
 
 ABIDIFF = "abidiff"
 APT_INSTALL = "apt-get install abigail-tools"
 """The line that installs abidiff (Debian, Ubuntu)."""
-SHARED_FLAGS = ("-g", "-fPIC", "-fno-eliminate-unused-debug-types")
-"""Compiler flags of a shared object for abidiff: DWARF, position-independent code, and every
-type the headers declare (a v5 AOT archive's header declares structs no function it defines
-uses)."""
 ABIDIFF_FLAGS = ("--no-default-suppression", "--leaf-changes-only", "--harmless",
                  "--no-show-locs")
 ABIDIFF_LIMITS = children.Limits(seconds=300.0, memory_bytes=4 * 1024**3,
@@ -104,41 +100,6 @@ class AbiReport:
     incompatible: bool
     """ABIDIFF_ABI_INCOMPATIBLE_CHANGE: they differ in a way abidiff knows to be incompatible
     (a symbol removed, a type unreachable from the interface changed)."""
-
-
-# -- building a shared object ------------------------------------------------------------------
-
-
-def shared_object(cc: Compiler, sources: Sequence[Path], includes: Sequence[Path],
-                  output: Path, *, tree: Tree | None = None,
-                  flags: Sequence[str] = ()) -> Path:
-    """Compile `sources` with -I `includes` (SHARED_FLAGS and `flags`) and link them into the
-    shared object `output`, contained: `tree` says what the build may read (default: the
-    folders holding the sources and `output`, and the include folders). The folder of `output`
-    is the build's scratch (objects are removed once linked). Raises Refused, OverLimit or
-    BoardError (the headers missing, the first source that does not compile, the link)."""
-    work = output.parent
-    folders = [d.resolve() for d in includes]
-    every = [*SHARED_FLAGS, *flags]
-    build = Build(cc, tree or Tree.around([*sources, output], includes), work)
-    failed = build.check(sources, every, folders)
-    if failed:
-        source, done = failed[0]
-        raise BoardError(f"{build.label(source)} does not compile: {tool_error(done)}")
-    objects = [work / f"{output.stem}.{i:03d}-{source.stem}.o" for i, source in enumerate(sources)]
-    try:
-        for source, obj in zip(sources, objects, strict=True):
-            done = build.compile(source, obj, every, folders)
-            if not done.ok:
-                raise BoardError(f"{build.label(source)} does not compile: {tool_error(done)}")
-        done = build.command([cc.path, *cc.flags, "-shared", *map(str, objects), "-o",
-                              str(output)], what=f"linking {output.name}")
-        if not done.ok:
-            raise BoardError(f"{output.name} does not link: {tool_error(done)}")
-    finally:
-        for obj in objects:
-            obj.unlink(missing_ok=True)
-    return output
 
 
 # -- running abidiff ---------------------------------------------------------------------------

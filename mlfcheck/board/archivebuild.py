@@ -57,11 +57,12 @@ APT_INSTALL = "apt-get install gcc"
 FLAGS = ("-std=gnu11", "-O0", "-g", "-fPIC", "-fno-eliminate-unused-debug-types",
          "-fno-common", "-fpermissive", "-w")
 """GNU C11 as embedded consumers compile it; -O0 keeps every static definition (the reconcile
-reads them); -g, -fPIC and every declared type in the DWARF for the shared object an ABI diff
-reads (`abidiff.SHARED_FLAGS`); -fno-common makes a
-tentative definition in two files a duplicate (GCC 10's default, fixed for every compiler);
--fpermissive keeps what GCC 14 made errors (2021 AOT C stores a `void*`-typed function in a
-`TVMBackendPackedCFunc`) the warnings TVM's era compiled with; -w: only errors count."""
+reads them); -g, -fPIC and every type the headers declare in the DWARF (a v5 AOT header
+declares structs no function uses) for the shared object an ABI diff reads (`abidiff`);
+-fno-common makes a tentative definition in two files a duplicate (GCC 10's default, fixed for
+every compiler); -fpermissive keeps what GCC 14 made errors (2021 AOT C stores a `void*`-typed
+function in a `TVMBackendPackedCFunc`) the warnings TVM's era compiled with; -w: only errors
+count."""
 LINK_FLAGS = ("-shared", "-g")
 LIBRARIES = {
     "esp_kernel.h": "ESP-DL", "dl_lib.h": "ESP-DL",

@@ -128,6 +128,43 @@ def test_two_non_static_definitions_of_one_kernel_in_two_files_are_b002(tmp_path
     assert exit_code == 1
 
 
+INVALID = REPO / "fixtures" / "invalid"
+HIDDEN = ["X001-operator-under-if-0.tar", "X007-run-under-ifdef.tar",
+          "X007-define-renames-run.tar"]
+"""Definitions the reader knows a compiler may not build: an operator only under #if 0 (the
+object lacks it), an entry point under #ifdef (not built), run #defined to another name (the
+object has the other). The reconcile (B003) leaves them to X001 and X007."""
+
+
+def reader_findings(path: Path) -> tuple[int, list[dict[str, Any]]]:
+    """`validate` without --build: its exit code and findings."""
+    result = CliRunner().invoke(main, ["validate", "--format", "json", str(path)])
+    return result.exit_code, json.loads(result.stdout)["archives"][0]["findings"]
+
+
+@pytest.mark.parametrize("name", HIDDEN)
+def test_a_hidden_definition_is_one_finding_with_the_build_too(name: str) -> None:
+    exit_code, report = run_json(INVALID / name)
+    assert [f["code"] for f in report["findings"]] == [name[:4]]
+    assert (exit_code, report["findings"]) == reader_findings(INVALID / name)
+    assert report["judged_by"].startswith("reader + ") and report["build"]["linked"] is True
+
+
+def test_a_duplicate_the_reader_sees_is_x005_and_the_link_b002_at_one_line() -> None:
+    # Both are right: X005 is the reader's (found without a compiler), B002 the build's
+    # verdict that the C does not link, which a diff turns into D417 (breaking, also with
+    # --allow-invalid). No B003: the reader read both definitions.
+    path = INVALID / "X005-operator-defined-twice.tar"
+    exit_code, report = run_json(path)
+    found = {f["code"]: f for f in report["findings"]}
+    assert len(report["findings"]) == 2 and sorted(found) == ["B002", "X005"]
+    assert (found["B002"]["member"], found["B002"]["line"]) == \
+        (found["X005"]["member"], found["X005"]["line"])
+    assert "`tvmgen_add_fused_cast_multiply_add`" in found["B002"]["message"]
+    assert report["build"]["linked"] is False
+    assert exit_code == 1 == reader_findings(path)[0]
+
+
 # -- hostile C ---------------------------------------------------------------------------------
 
 

@@ -182,6 +182,11 @@ class Data:
         """True for a definition, False for an `extern` declaration without an initializer."""
         return self.value is not None or "extern" not in self.storage
 
+    @property
+    def compiled(self) -> bool:
+        """False when a compiler skips the declaration for certain (`Condition.skipped`)."""
+        return self.condition is None or not self.condition.skipped
+
     @cached_property
     def initializer(self) -> str | None:
         """The folded initializer (for comparing and decoding values); never printed."""

@@ -1,19 +1,29 @@
 """Checks of the archive's C as the host compiler builds it (`validate --build`): compile and
 link errors, files not built here, refusals and limits (from `Loaded.built`), and the objects'
-symbols reconciled with the source tables. Without a builder they yield nothing."""
+symbols reconciled with the source tables. Without a builder they yield nothing.
+
+One defect, one finding: the reconcile (B003) compares the objects with what the reader says a
+compiler builds, so a definition under a conditional (X001, X007) or a name a `#define`
+replaces (X007) is not also B003's. A duplicate the symbol tables show is both X005 (the
+reader's, without a compiler) and B002: the build's verdict that the C does not link, which a
+diff turns into D417 (a new archive that no longer builds is breaking, also with
+--allow-invalid)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from mlfcheck.findings import Code, Finding
+from mlfcheck.reading.csource import Data, Function
 from mlfcheck.reading.loaded import Loaded
 from mlfcheck.validate.checks.base import check
 
 if TYPE_CHECKING:
     from mlfcheck.board.archivebuild import ArchiveBuilt, CompileError, Linked
-    from mlfcheck.reading.csource import SymbolTable
+    from mlfcheck.reading.csource import Macro, SymbolTable
 
 BUILD_CODES = (Code.B001, Code.B002, Code.B003, Code.B004, Code.B005, Code.B006)
 """The codes only a build (`--build`) can yield."""
@@ -88,33 +98,54 @@ def _line_of(table: SymbolTable | None, name: str) -> int | None:
 
 @check(Code.B003, needs="archive")
 def objects_match_sources(ctx: Loaded) -> Iterator[Finding]:
-    """The functions and data each object defines are the ones its source table lists."""
+    """The functions and data each object defines are the ones its source table says a
+    compiler builds."""
     built = _built(ctx)
     if built is None:
         return
     from mlfcheck.board.archivebuild import Compiled
 
+    headers = [t for h in ctx.codegen.headers if (t := ctx.codegen.table(h)) is not None]
     for outcome in built.files:
         if not isinstance(outcome, Compiled) or outcome.member not in ctx.codegen.sources:
             continue
         table = ctx.codegen.table(outcome.member)
         if table is None or table.error is not None:
             continue  # not read (X004) or not parsed (X003): nothing to compare
-        read = _defined(table)
+        read = _Read.of(table, [m for t in (table, *headers) for m in t.macros])
         compiled = {s.name: s.kind for s in outcome.symbols}
-        for name in sorted(set(compiled) - set(read)):
+        for name in sorted(set(compiled) - read.possible - read.renamed):
             yield Finding(Code.B003, f"the compiled object defines {compiled[name]} `{name}`, "
                           "which the source as read does not define", member=outcome.member)
-        for name in sorted(set(read) - set(compiled)):
-            yield Finding(Code.B003, f"the source as read defines {read[name]} `{name}`, "
-                          "which the compiler does not build", member=outcome.member,
+        for name in sorted(set(read.certain) - set(compiled) - read.renamed):
+            yield Finding(Code.B003, f"the source as read defines {read.certain[name]} "
+                          f"`{name}`, which the compiler does not build", member=outcome.member,
                           line=_line_of(table, name))
 
 
-def _defined(table: SymbolTable) -> dict[str, str]:
-    """Functions and data a source table defines (extern declarations and the members of an
-    initialised struct left out)."""
-    found = {f.name: "function" for f in table.functions}
-    found.update((d.name, "data") for d in table.data
-                 if "." not in d.name and ("extern" not in d.storage or d.value is not None))
-    return found
+_WORD = re.compile(r"[A-Za-z_]\w*")
+
+
+@dataclass(frozen=True)
+class _Read:
+    """What the reader says a compiler builds of one source: the definitions it always
+    compiles (outside conditionals; name → function or data), the names it may compile (those
+    and the ones under a conditional a compiler does not skip for certain), and the names a
+    `#define` replaces, with the words of the replacement (left to X007, as a definition
+    under a conditional is left to X001 and X007)."""
+
+    certain: dict[str, str]
+    possible: frozenset[str]
+    renamed: frozenset[str]
+
+    @classmethod
+    def of(cls, table: SymbolTable, macros: Sequence[Macro]) -> _Read:
+        """The reader's facts of `table`, with the macros of it and its archive's headers."""
+        defined: list[Function | Data] = [
+            *table.functions, *(d for d in table.data if d.defined and "." not in d.name)]
+        names = {s.name for s in defined}
+        return cls({s.name: "function" if isinstance(s, Function) else "data"
+                    for s in defined if s.condition is None},
+                   frozenset(s.name for s in defined if s.compiled),
+                   frozenset(word for m in macros if m.replaces in names
+                             for word in (m.replaces, *_WORD.findall(m.value))))
