@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from mlfcheck.board.boards import Board
     from mlfcheck.board.footprint import Footprint
     from mlfcheck.consumers import Profile, Verdict
+    from mlfcheck.consumers.harness import UserHarness
     from mlfcheck.diff import DiffConfig, DiffResult
     from mlfcheck.export import ExportResult, export_model
     from mlfcheck.findings import Code
@@ -102,16 +103,27 @@ def compat(path: PathLike, consumer: str | Profile, *, limits: Limits | None = N
 
 
 def compat_all(path: PathLike, consumers: Sequence[str | Profile] | None = None, *,
-               limits: Limits | None = None,
-               parser: CParser | None = None) -> tuple[Verdict, ...]:
+               limits: Limits | None = None, parser: CParser | None = None,
+               build: bool = False, harness: UserHarness | None = None) -> tuple[Verdict, ...]:
     """Every chosen consumer's verdict on one archive (default: every built-in profile);
-    `parser` reads its C (see `validate_archive`)."""
+    `parser` reads its C (see `validate_archive`). With `build`, each profile's harness is
+    built and run against the archive (`Verdict.level`, `Verdict.proof`); with `harness`, the
+    user's own application adds a last verdict ('your-application')."""
     from mlfcheck.consumers import check_archive, select_profiles
 
     chosen = (select_profiles((), (), every=True) if consumers is None
               else _profiles(consumers))
     with typed_reading(path):
-        return check_archive(path, chosen, limits=limits, parser=parser)
+        return check_archive(path, chosen, limits=limits, parser=parser, build=build,
+                             user=harness)
+
+
+def compat_harness(path: PathLike, harness: UserHarness, *,
+                   limits: Limits | None = None) -> Verdict:
+    """The verdict on the user's own application (`UserHarness`: C files, -I folders, board,
+    run, inputs, expected outputs) built against the archive: `Verdict.level` says how far it
+    got, `Verdict.proof` the first error, the fix and the outputs."""
+    return compat_all(path, [], limits=limits, harness=harness)[-1]
 
 
 def summarize_archive(path: PathLike, *, limits: Limits | None = None,
@@ -167,5 +179,5 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["ExportResult", "Footprint", "PathLike", "compat", "compat_all", "diff_archives",
-           "export_model", "size_archive", "summarize_archive", "validate_archive"]
+__all__ = ["ExportResult", "Footprint", "PathLike", "compat", "compat_all", "compat_harness",
+           "diff_archives", "export_model", "size_archive", "summarize_archive", "validate_archive"]

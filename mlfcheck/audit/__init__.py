@@ -2,8 +2,10 @@
 
 Each archive is validated, summarised (memory, code size), read by every consumer profile and,
 when the baseline has an archive under the same key, diffed against it; with a board, its C is
-also compiled for that board and sized per symbol. Models are exported first, into a temporary
-folder, never next to the model.
+also compiled for that board and sized per symbol. With `build` (the CLI's default) its C is also
+built on the host (B codes; the comparison's build layer); each worker process makes its own
+Builder and BuildCache, shared by the archives it audits. Models are exported first, into a
+temporary folder, never next to the model.
 """
 
 from __future__ import annotations
@@ -13,10 +15,11 @@ import secrets
 import shutil
 import tempfile
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Generator, Iterator, Sequence
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mlfcheck import children
 from mlfcheck.board.boards import Board
@@ -33,6 +36,9 @@ from mlfcheck.reading.model import Model
 from mlfcheck.reading.summary import Summary, summarize_loaded
 from mlfcheck.validate import Report, validate_loaded
 
+if TYPE_CHECKING:  # the build layer loads only when a build is asked for
+    from mlfcheck.board.archivebuild import Builder, Options
+
 ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz")
 MODEL_SUFFIXES = (".onnx", ".tflite")
 EXPORT_EPOCH = 0
@@ -40,8 +46,8 @@ EXPORT_EPOCH = 0
 SCRATCH_PREFIX = "mlfcheck-audit-"
 """Name prefix of an audit's temporary folder and of each job's folder inside it."""
 JOB_LIMITS = children.Limits(seconds=24 * 3600.0, memory_bytes=None)
-"""What the child auditing one item may use (--jobs > 1): a day of wall clock, this process's
-address space."""
+"""What a child auditing its share of the items may use (--jobs > 1): a day of wall clock, this
+process's address space."""
 
 
 @dataclass(frozen=True)
@@ -111,6 +117,18 @@ class ArchiveAudit:
 
 
 @dataclass(frozen=True)
+class HostBuild:
+    """Whether the audit built each archive's C on the host, with which compiler (name and
+    version), or why not: not asked for, or `unavailable` (no host C compiler; the reason names
+    the package to install), then the reader alone judged. Each archive's `Report.judged` says
+    what its build did."""
+
+    asked: bool = False
+    compiler: str | None = None
+    unavailable: str | None = None
+
+
+@dataclass(frozen=True)
 class AuditResult:
     """All archives in discovery order, and what only the baseline has."""
 
@@ -125,6 +143,8 @@ class AuditResult:
     """The diff configuration file the comparisons used; None for the defaults."""
     config_overrides: ConfigOverrides = field(default_factory=ConfigOverrides)
     """What that configuration changes from the defaults."""
+    build: HostBuild = HostBuild()
+    """Whether each archive's C was built on the host, and with which compiler."""
 
     @property
     def unreadable(self) -> bool:
@@ -149,6 +169,15 @@ class _Job:
     board: Board | None = None
     parse_workers: int = 1
     """Processes that may parse the job's C: its parser is made where the job runs."""
+
+
+@dataclass(frozen=True)
+class _Building:
+    """How a worker process builds C on the host (picklable): the builder's options and the
+    compiler the audit found; the worker makes its own Builder and BuildCache of them."""
+
+    options: Options
+    compiler: str
 
 
 # -- discovery ---------------------------------------------------------------------------------
@@ -295,7 +324,8 @@ def _compare(job: _Job, base: Item, old: str, new: Loaded, report: Report) -> Co
     """The diff of `new` (loaded and validated once, by `_inspect`) against the baseline."""
     try:
         with typed_reading(old, new.archive.path), Archive(old, limits=job.limits) as archive:
-            loaded = Loaded(archive, digest_params=True, parser=new.parser)
+            loaded = Loaded(archive, digest_params=True, parser=new.parser,
+                            builder=new.builder)
             result = diff_loaded(loaded, new, labels=(base.path, job.item.path),
                                  reports=(validate_loaded(loaded), report), config=job.config)
         return Comparison(base.key, result, None)
@@ -303,12 +333,13 @@ def _compare(job: _Job, base: Item, old: str, new: Loaded, report: Report) -> Co
         return Comparison(base.key, None, str(exc))
 
 
-def audit_one(job: _Job, *, parser: CParser | None = None,
-              scratch: str | None = None) -> ArchiveAudit:
+def audit_one(job: _Job, *, parser: CParser | None = None, scratch: str | None = None,
+              builder: Builder | None = None) -> ArchiveAudit:
     """The audit of one item (run in a child process when --jobs > 1); the item and its
-    baseline are read by `parser` (default: a new one of `job.parse_workers`). Its temporary
-    folder is made in `scratch` (default: the system's) and removed when it ends. An item that
-    cannot be read, for whatever reason `errors.typed_reading` knows, is that item's error."""
+    baseline are read by `parser` (default: a new one of `job.parse_workers`) and, with a
+    `builder`, built on the host. Its temporary folder is made in `scratch` (default: the
+    system's) and removed when it ends. An item that cannot be read, for whatever reason
+    `errors.typed_reading` knows, is that item's error."""
     parser = parser if parser is not None else CParser(workers=job.parse_workers)
     folder = tempfile.mkdtemp(prefix=SCRATCH_PREFIX, dir=scratch)
     try:
@@ -316,7 +347,8 @@ def audit_one(job: _Job, *, parser: CParser | None = None,
             with typed_reading(job.item.path):
                 path = _materialise(job.item, folder, "current")
             with typed_reading(path, job.item.path), Archive(path, limits=job.limits) as archive:
-                ctx = Loaded(archive, digest_params=job.base is not None, parser=parser)
+                ctx = Loaded(archive, digest_params=job.base is not None, parser=parser,
+                             builder=builder)
                 found = replace(_inspect(job, ctx), on_board=_on_board(job, path))
                 if job.base is None or found.report is None:
                     return _relabel(found, path, job.item.path)
@@ -349,43 +381,123 @@ def _relabel(found: ArchiveAudit, path: str, shown: str) -> ArchiveAudit:
 
 
 def _run(jobs: list[_Job], workers: int, progress: Callable[[ArchiveAudit], None] | None,
-         parser: CParser, starter: children.Starter, root: str) -> list[ArchiveAudit]:
+         parser: CParser, starter: children.Starter, root: str,
+         builder: Builder | None) -> list[ArchiveAudit]:
     """Results in job order; `progress` sees each as it completes. One job at a time, they all
-    read C with `parser`; in child processes (`workers` at once, started by `starter`), each
-    job makes its own. Every job makes its temporary folder in `root`."""
+    read C with `parser` and build it with `builder`; in child processes (`workers` at once,
+    started by `starter`) each child audits a share of the jobs with a parser and a builder of
+    its own (`_audit_in_child`). Every job makes its temporary folder in `root`."""
     report = progress or (lambda _: None)
     if workers <= 1 or len(jobs) <= 1:
         results = []
         for job in jobs:
-            results.append(audit_one(job, parser=parser, scratch=root))
+            results.append(audit_one(job, parser=parser, scratch=root, builder=builder))
             report(results[-1])
         return results
-    calls = [children.Call(n, _audit_in_child, (job, root)) for n, job in enumerate(jobs)]
+    building = _building(builder)
+    count = min(workers, len(jobs))
+    shares = _shares(jobs, count)
     found: dict[int, ArchiveAudit] = {}
-    runs = children.call_all(calls, limits=JOB_LIMITS, starter=starter,
-                             jobs=min(workers, len(jobs)))
-    try:
-        for call, ended in runs:
-            found[call.key] = _audited(jobs[call.key], ended)
-            report(found[call.key])
-    finally:
-        runs.close()
+    again: list[list[int]] = []
+    with closing(_in_children(jobs, shares, count, starter, root, building)) as runs:
+        for share, ended in runs:
+            if ended.status == "returned":
+                found.update(zip(share, ended.value, strict=True))
+                for n in share:
+                    report(found[n])
+            elif len(share) > 1:
+                again += [[n] for n in share]
+            else:
+                found[share[0]] = _audited(jobs[share[0]], ended)
+                report(found[share[0]])
+    with closing(_in_children(jobs, again, count, starter, root, building)) as runs:
+        for [n], ended in runs:
+            found[n] = ended.value[0] if ended.status == "returned" else _audited(jobs[n], ended)
+            report(found[n])
     return [found[n] for n in range(len(jobs))]
 
 
-def _audit_in_child(arg: tuple[_Job, str]) -> ArchiveAudit:
-    """audit_one in a child process: (the job, the audit's temporary folder)."""
-    job, root = arg
-    return audit_one(job, scratch=root)
+def _shares(jobs: Sequence[_Job], count: int) -> list[list[int]]:
+    """The jobs (indices) split among `count` children: heaviest first, each to the lightest
+    share so far, by the bytes of its item and baseline (a folder's generated C); each share
+    in job order."""
+    shares: list[list[int]] = [[] for _ in range(count)]
+    loads = [0] * count
+    weights = [sum(_bytes(i) for i in (job.item, job.base) if i is not None) for job in jobs]
+    for n in sorted(range(len(jobs)), key=lambda n: (-weights[n], n)):
+        lightest = loads.index(min(loads))
+        shares[lightest].append(n)
+        loads[lightest] += weights[n]
+    return [sorted(share) for share in shares]
+
+
+def _bytes(item: Item) -> int:
+    """The size of an archive or model file, or of the generated C of an archive folder (0
+    when it cannot be told: the item's audit says why)."""
+    path = Path(item.path)
+    try:
+        if path.is_dir():
+            return sum(p.stat().st_size for p in (path / "codegen" / "host" / "src").iterdir())
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _building(builder: Builder | None) -> _Building | None:
+    """What a child needs to make a builder like `builder` (None: no build)."""
+    if builder is None:
+        return None
+    from mlfcheck.board.archivebuild import HostCompiler
+
+    host = builder.host()
+    return _Building(builder.options, host.cc.path) if isinstance(host, HostCompiler) else None
+
+
+def _in_children(jobs: Sequence[_Job], shares: list[list[int]], workers: int,
+                 starter: children.Starter, root: str, building: _Building | None
+                 ) -> Generator[tuple[list[int], children.Ended], None, None]:
+    """Each share of `jobs` (indices) audited in a child of its own, `workers` at once, as each
+    ends. A share of several whose child does not return is audited again one job per child
+    (by the caller), so that only an item that ends its child gets that as its error."""
+    if not shares:
+        return
+    calls = [children.Call(n, _audit_in_child, (tuple(jobs[i] for i in share), root, building))
+             for n, share in enumerate(shares)]
+    with closing(children.call_all(calls, limits=JOB_LIMITS, starter=starter,
+                                   jobs=workers)) as runs:
+        for call, ended in runs:
+            yield shares[call.key], ended
+
+
+def _audit_in_child(arg: tuple[tuple[_Job, ...], str, _Building | None]) -> list[ArchiveAudit]:
+    """audit_one over a share of the jobs in a child process: (the jobs, the audit's temporary
+    folder, how to build). The jobs share one C parser and, building, one Builder and
+    BuildCache (in that folder): a file the same in two of its archives compiles once."""
+    jobs, root, building = arg
+    parser = CParser(workers=jobs[0].parse_workers)
+    with _builder(building.options if building else None, root,
+                  building.compiler if building else None) as builder:
+        return [audit_one(job, parser=parser, scratch=root, builder=builder) for job in jobs]
+
+
+@contextmanager
+def _builder(options: Options | None, root: str,
+             compiler: str | None = None) -> Iterator[Builder | None]:
+    """A Builder of `options` (None without) whose BuildCache is made in `root` and removed on
+    leaving; `compiler` is the host compiler's path (default: gcc or cc from PATH)."""
+    if options is None:
+        yield None
+        return
+    from mlfcheck.board.archivebuild import BuildCache, Builder
+
+    with BuildCache(root) as cache:
+        yield Builder(cache, options, compiler_path=compiler)
 
 
 def _audited(job: _Job, ended: children.Ended) -> ArchiveAudit:
-    """What a child made of a job. A child that was killed or ended without a result makes
-    that item's error; an exception the audit does not expect is raised, as without
-    children."""
-    if ended.status == "returned":
-        audited: ArchiveAudit = ended.value
-        return audited
+    """What a child made of a job it audited alone, when it did not return. A child that was
+    killed or ended without a result makes that item's error; an exception the audit does not
+    expect is raised, as without children."""
     if ended.status == "raised":
         raise RuntimeError(f"auditing {job.item.path} raised {ended.value}:\n{ended.detail}")
     why = {"signal": f"was killed by {ended.detail}",
@@ -414,26 +526,43 @@ def audit(items: Sequence[Item], *, baseline: Sequence[Item] = (),
           fail_on: Level | None = Level.BREAKING, timestamp: str | None = None,
           progress: Callable[[ArchiveAudit], None] | None = None,
           board: Board | None = None, parse_workers: int = 1,
-          starter: children.Starter | None = None) -> AuditResult:
+          starter: children.Starter | None = None, build: Options | None = None) -> AuditResult:
     """Audit `items` (from `discover`), each against the baseline item with the same key;
     with `board`, also size each archive's C compiled for it. `parse_workers` processes may
     parse one archive's C: with `jobs` 1 one parser of that many reads every archive and
-    baseline (sharing what they have in common); otherwise each job makes its own. With
-    `jobs` > 1 each item is audited in a child process `starter` starts (default: one made for
-    this call by `starter_for`). SIGTERM meanwhile unwinds the audit: its children are killed
+    baseline (sharing what they have in common); otherwise each child makes its own. With
+    `jobs` > 1 the items are shared among up to `jobs` child processes `starter` starts (default:
+    one made for this call by `starter_for`). With `build` each archive's C is also built on the
+    host with those options (`Options.jobs` compiles at once), each child (or this process)
+    with a Builder and BuildCache of its own; without a host C compiler the reader alone judges,
+    and the result says why once. SIGTERM meanwhile unwinds the audit: its children are killed
     and its temporary folders removed."""
     base = {i.key: i for i in baseline}
     chosen = tuple(profiles) if profiles is not None else builtin_profiles()
     config = config or DiffConfig()
     work = [_Job(i, base.get(i.key), limits or Limits(), chosen, config, board,
                  parse_workers) for i in items]
-    with children.sigterm_unwinds(), _scratch_root() as root:
+    with children.sigterm_unwinds(), _scratch_root() as root, _builder(build, root) as builder:
+        host = _host_build(builder)
         found = _run(work, jobs, progress, CParser(workers=parse_workers),
-                     starter_for([*items, *baseline]) if starter is None else starter, root)
+                     starter_for([*items, *baseline]) if starter is None else starter, root,
+                     builder if host.compiler else None)
     keys = {i.key for i in items}
     return AuditResult(tuple(found), tuple(i for k, i in base.items() if k not in keys),
                        tuple(baseline_paths), tuple(p.name for p in chosen), fail_on, timestamp,
-                       board, config.source, config.overrides())
+                       board, config.source, config.overrides(), host)
+
+
+def _host_build(builder: Builder | None) -> HostBuild:
+    """What the audit says of the host build: not asked, the compiler, or why there is none."""
+    if builder is None:
+        return HostBuild()
+    from mlfcheck.board.archivebuild import NoCompiler
+
+    host = builder.host()
+    if isinstance(host, NoCompiler):
+        return HostBuild(True, unavailable=host.reason)
+    return HostBuild(True, host.name)
 
 
 def starter_for(items: Sequence[Item]) -> children.Starter:

@@ -203,10 +203,11 @@ class NoCompiler:
 class BuildCache:
     """Outcomes of compiles and links by content key, and the objects and shared objects they
     made, in a temporary folder of its own; shared by every build the caller gives it (both
-    sides of a diff, every archive of an audit). `close` (or leaving its `with`) removes it."""
+    sides of a diff, every archive of an audit's worker), made in `within` (default: the
+    system's temporary folder). `close` (or leaving its `with`) removes it."""
 
-    def __init__(self) -> None:
-        self.folder = Path(tempfile.mkdtemp(prefix="mlfcheck-build-"))
+    def __init__(self, within: str | None = None) -> None:
+        self.folder = Path(tempfile.mkdtemp(prefix="mlfcheck-build-", dir=within))
         self._files: dict[str, FileOutcome] = {}
         self._links: dict[str, Linked] = {}
         self._lock = threading.Lock()

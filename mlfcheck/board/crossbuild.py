@@ -194,9 +194,12 @@ def run(tools: Toolchain, board: Board, elf: Path, *, timeout: float = RUN_TIMEO
 
 
 def first_error(text: str) -> str:
-    """The first line of tool output that says 'error', else its first line."""
+    """The first line of tool output naming an undefined reference or a multiple definition
+    (the linker's cause, before its 'ld returned 1'), else the first that says 'error', else its
+    first line."""
     lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
-    return next((ln for ln in lines if "error" in ln), lines[0] if lines else "no output")
+    return next((ln for ln in lines if "undefined reference" in ln or "multiple definition" in ln),
+                next((ln for ln in lines if "error" in ln), lines[0] if lines else "no output"))
 
 
 def tool_error(done: children.Ran) -> str:

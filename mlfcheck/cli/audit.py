@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -12,7 +13,16 @@ from mlfcheck import children
 from mlfcheck.audit import ArchiveAudit, AuditResult
 from mlfcheck.board.boards import board
 from mlfcheck.board.crossbuild import toolchain
-from mlfcheck.cli._common import EXIT_CLEAN, EXIT_FOUND, EXIT_TROUBLE, emit, fail, limit_options
+from mlfcheck.cli._common import (
+    EXIT_CLEAN,
+    EXIT_FOUND,
+    EXIT_TROUBLE,
+    BuildWith,
+    build_options,
+    emit,
+    fail,
+    limit_options,
+)
 from mlfcheck.consumers import select_profiles
 from mlfcheck.diff import FAIL_ON
 from mlfcheck.diff.config import config_for
@@ -20,6 +30,9 @@ from mlfcheck.errors import MlfcheckError
 from mlfcheck.reading.archive import Limits
 from mlfcheck.reporters.audit import RENDERERS
 from mlfcheck.reporters.present import term
+
+if TYPE_CHECKING:
+    from mlfcheck.board.archivebuild import Options
 
 
 @click.command()
@@ -49,19 +62,22 @@ from mlfcheck.reporters.present import term
 @click.option("--board", "board_name", metavar="NAME",
               help="Also compile each archive's C for this board (see 'mlfcheck size') and "
                    "report the flash and RAM of its own symbols.")
+@build_options(default=True)
 @limit_options
 def audit(paths: tuple[str, ...], baseline: tuple[str, ...], fmt: str,
-                  output: str | None, jobs: int | None, fail_on: str,
-                  profiles: tuple[str, ...], config_path: str | None, no_config: bool,
-                  timestamp: str | None,
-                  board_name: str | None, limits: Limits) -> None:
+          output: str | None, jobs: int | None, fail_on: str,
+          profiles: tuple[str, ...], config_path: str | None, no_config: bool,
+          timestamp: str | None, board_name: str | None, build_with: BuildWith,
+          limits: Limits) -> None:
     """Audit every archive and model under PATHS for a release.
 
     A PATH is an archive (.tar, .tar.gz/.tgz or a folder holding metadata.json), a model
     (.onnx/.tflite, exported to a temporary archive first), a folder searched recursively for
     both, or a manifest file listing them one per line. For each archive: validation,
     version, memory, the consumers that can read it and, with --baseline, the classified
-    diff. Exit 0 when all is well, 1 when an archive is invalid or a change is at or above
+    diff. Each archive's C is built with the host C compiler unless --no-build (without one,
+    one line says so and the reader alone judges): C that does not build makes the archive
+    invalid. Exit 0 when all is well, 1 when an archive is invalid or a change is at or above
     --fail-on, 2 when an archive or model could not be read or exported (or bad usage).
     """
     try:
@@ -73,18 +89,33 @@ def audit(paths: tuple[str, ...], baseline: tuple[str, ...], fmt: str,
         items = auditing.discover(paths)
         base = auditing.discover(baseline) if baseline else ()
         workers = jobs or auditing.default_jobs()
+        # processes parsing, and compiles running, per archive: about one per core in all
+        each = max(1, children.available_cores() // min(workers, len(items)))
         with _progress(len(items)) as tick:
             result = auditing.audit(items, baseline=base, baseline_paths=baseline,
                                     profiles=chosen, jobs=workers,
                                     limits=limits, config=config, fail_on=FAIL_ON[fail_on],
                                     timestamp=timestamp, progress=tick, board=target,
-                                    parse_workers=1 if workers > 1
-                                    else children.available_cores(),
-                                    starter=auditing.starter_for([*items, *base]))
+                                    parse_workers=each,
+                                    starter=auditing.starter_for([*items, *base]),
+                                    build=_build(build_with, each))
     except MlfcheckError as exc:
         fail("audit", str(exc))
+    if result.build.unavailable:
+        click.echo(term(f"mlfcheck audit: note: {result.build.unavailable}; each archive is "
+                        "judged by the C reader only"), err=True)
     emit(RENDERERS[fmt](result), output)
     sys.exit(_exit_code(result))
+
+
+def _build(build_with: BuildWith, jobs: int) -> Options | None:
+    """The host build the options ask for (None with --no-build), `jobs` compiles at once."""
+    if build_with is None:
+        return None
+    from mlfcheck.board.archivebuild import Options
+
+    runtime, includes = build_with
+    return Options(includes, runtime, jobs=jobs)
 
 
 def _exit_code(result: AuditResult) -> int:

@@ -9,6 +9,7 @@ from mlfcheck.consumers.evaluate import (
     check_archive,
     evaluate,
 )
+from mlfcheck.consumers.harness import LEVELS, Proof, UserHarness
 from mlfcheck.consumers.profile import (
     Evidence,
     Profile,
@@ -19,5 +20,6 @@ from mlfcheck.consumers.profile import (
     select_profiles,
 )
 
-__all__ = ["Evidence", "Failure", "Profile", "ProfileError", "Read", "Verdict", "broken_by",
-           "builtin_profiles", "check_archive", "evaluate", "load_profile", "select_profiles"]
+__all__ = ["LEVELS", "Evidence", "Failure", "Profile", "ProfileError", "Proof", "Read",
+           "UserHarness", "Verdict", "broken_by", "builtin_profiles", "check_archive", "evaluate",
+           "load_profile", "select_profiles"]

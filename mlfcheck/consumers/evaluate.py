@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import fnmatch
 import json
 import os
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from mlfcheck.consumers.code import INCLUDE_DIR, SOURCE_DIR, SYSTEM_LIB_ENTRY, CodeFacts
+from mlfcheck.consumers.harness import Proof, UserHarness, glob_match, prove, user_spec
 from mlfcheck.consumers.profile import (
     MODULE,
     MODULE_KINDS,
@@ -29,6 +29,8 @@ from mlfcheck.reading.loaded import METADATA, Loaded, Unavailable
 from mlfcheck.reading.model import Model, Module
 from mlfcheck.reading.schemas import is_version_number
 
+BUILD = "build: "
+"""How a harness failure's read starts ('build: compiles', 'build: links', 'build: runs')."""
 CONTAINER = "container"
 """The read name of a consumer's container check (tar, tar.gz or folder, and member names)."""
 _CONTAINER_NAMES = {"tar": "an uncompressed tar", "tar.gz": "a gzip-compressed tar",
@@ -79,6 +81,23 @@ class Verdict:
     misses: tuple[Failure, ...]
     """Optional reads that miss."""
     notes: tuple[str, ...]
+    proof: Proof | None = None
+    """What the consumer's harness proved by building here (compat --build, --harness)."""
+
+    @property
+    def level(self) -> str | None:
+        """The highest level proved: 'reads' (requirements read from the consumer's source),
+        or what the harness reached here ('compiles', 'links', 'runs', 'matches'); None when
+        not even the reads succeed."""
+        if self.proof is not None and self.proof.proved is not None:
+            return self.proof.proved
+        return None if any(not f.read.startswith(BUILD) for f in self.failures) else "reads"
+
+    @property
+    def level_certainty(self) -> str:
+        """'verified' for a level the harness proved here, 'derived' for one read from the
+        consumer's source."""
+        return "verified" if self.level is not None and self.level != "reads" else "derived"
 
     @property
     def readable(self) -> bool:
@@ -147,13 +166,46 @@ def evaluate(profile: Profile, ctx: Loaded) -> Verdict:
 
 
 def check_archive(path: str | os.PathLike[str], profiles: Sequence[Profile], *,
-                  limits: Limits | None = None,
-                  parser: CParser | None = None) -> tuple[Verdict, ...]:
+                  limits: Limits | None = None, parser: CParser | None = None,
+                  build: bool = False, user: UserHarness | None = None) -> tuple[Verdict, ...]:
     """Every profile's verdict on one archive, its C read by `parser` (default: one of its
-    own). Raises ArchiveError when it cannot be read."""
+    own); with `build`, each profile's harness built and run against it; with `user`, a last
+    verdict for the user's own application. Raises ArchiveError when it cannot be read."""
     with Archive(path, limits=limits) as archive:
         ctx = Loaded(archive, parser=parser)
-        return tuple(evaluate(p, ctx) for p in profiles)
+        verdicts = [evaluate(p, ctx) for p in profiles]
+        if build:
+            verdicts = [proven(v, prove(archive, v.version, v.profile.harness))
+                        if v.profile.harness is not None else v for v in verdicts]
+        if user is not None:
+            profile = user_profile(archive, user)
+            assert profile.harness is not None
+            mine = evaluate(profile, ctx)
+            verdicts.append(proven(mine, prove(archive, mine.version, profile.harness,
+                                               user=user, run=user.run)))
+        return tuple(verdicts)
+
+
+def user_profile(archive: Archive, user: UserHarness) -> Profile:
+    """The profile of the user's own application: no requirement but its build."""
+    names = ", ".join(p.name for p in user.files)
+    return Profile(name="your-application", title=f"your application ({names})",
+                   description="", sources=(), certainty="derived", versions=(),
+                   version_checked=False, formats=("tar", "tar.gz", "folder"),
+                   member_names="any", opened_with=None, container_evidence=(), reads=(),
+                   origin="--harness", harness=user_spec(archive, user))
+
+
+def proven(verdict: Verdict, proof: Proof) -> Verdict:
+    """The verdict with what its harness proved; a failed build, link, run or match becomes
+    its last failure (read 'build: <level>'), so it is unreadable where the harness says so."""
+    if proof.failed is None:
+        return replace(verdict, proof=proof)
+    where = "on the host" if proof.where == "host" else f"on {proof.where} (QEMU)"
+    failure = Failure(f"{BUILD}{proof.failed}", proof.error or proof.failed,
+                      f"is built as its build does, {where}", None,
+                      member=proof.member, line=proof.line, evidence=proof.cause)
+    return replace(verdict, failures=(*verdict.failures, failure), proof=proof)
 
 
 def broken_by(old: Verdict, new: Loaded) -> tuple[Failure, ...]:
@@ -191,7 +243,7 @@ def _container_error(kind: str) -> str:
 
 def _version_check(profile: Profile, facts: _Facts) -> tuple[list[Failure], list[str]]:
     version = facts.version()
-    if version is None or version in profile.versions:
+    if version is None or version in profile.versions or not profile.versions:
         return [], []
     written_for = describe_versions(frozenset(profile.versions))
     if profile.version_checked:
@@ -299,7 +351,7 @@ def _check_file(targets: tuple[str, ...], test: Test, facts: _Facts) -> Iterator
 def _check_glob(targets: tuple[str, ...], test: Test, facts: _Facts) -> Iterator[Problem]:
     names = [m.name for m in facts.archive.files()]
     for target in targets:
-        matches = sum(_glob_match(n, target) for n in names)
+        matches = sum(glob_match(n, target) for n in names)
         if matches:
             message = _count_problem(test, matches, f"{target} matches")
             if message:
@@ -419,13 +471,6 @@ def _check_module(kind: str, value: str, facts: _Facts, name: str | None) -> Ite
                      else f"{what} {actual!r}")
             yield Problem(f"module {module.name!r} has {shown}, the consumer needs {value!r}",
                           METADATA, _fact_pointer(kind, module, facts.meta))
-
-
-def _glob_match(name: str, pattern: str) -> bool:
-    """fnmatch per path segment: '*' never crosses '/'."""
-    parts, pats = name.split("/"), pattern.split("/")
-    return len(parts) == len(pats) and all(fnmatch.fnmatchcase(n, p)
-                                           for n, p in zip(parts, pats, strict=True))
 
 
 def _why_no_file(archive: Archive, path: str) -> str:

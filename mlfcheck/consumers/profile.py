@@ -125,6 +125,26 @@ class Source:
         return f"{self.what} ({extra})" if extra else self.what
 
 
+RUNTIME_HEADERS = "@tvm-runtime"
+"""An include folder of a harness: the TVM C runtime headers of the consumer's own TVM (mlfcheck's
+declarations of the era, `board/runtime_abi`), never the archive's runtime/include."""
+
+
+@dataclass(frozen=True)
+class HarnessSpec:
+    """How a consumer builds an archive, reproduced from its evidence lines: the archive files it
+    compiles (globs), the include folders its build sets (archive folders or RUNTIME_HEADERS),
+    mlfcheck's own C standing in for its application (files of consumers/harnesses/), and where
+    it runs ('host' or a board of board/boards.py)."""
+
+    compiles: tuple[str, ...]
+    includes: tuple[str, ...]
+    app: tuple[str, ...]
+    runs_on: str
+    evidence: tuple[Evidence, ...] = ()
+    """The consumer's build lines that set the include folders and the files compiled."""
+
+
 @dataclass(frozen=True)
 class Profile:
     """Everything one consumer needs from an archive."""
@@ -143,6 +163,7 @@ class Profile:
     reads: tuple[Read, ...]
     origin: str
     """'built-in' or the file it was loaded from."""
+    harness: HarnessSpec | None = None
 
 
 def _test(raw: dict[str, Any]) -> Test:
@@ -182,6 +203,14 @@ def _read(raw: dict[str, Any]) -> Read:
                 evidence=_evidence(raw.get("evidence", [])))
 
 
+def _harness(raw: dict[str, Any] | None) -> HarnessSpec | None:
+    if raw is None:
+        return None
+    return HarnessSpec(compiles=tuple(raw["compiles"]), includes=tuple(raw["includes"]),
+                       app=tuple(raw["app"]), runs_on=raw["runs_on"],
+                       evidence=_evidence(raw.get("evidence", [])))
+
+
 def parse_profile(doc: Any, origin: str) -> Profile:
     """A profile from a parsed document; ProfileError when it does not match the schema."""
     error = best_match(schemas.validator(SCHEMA).iter_errors(doc))
@@ -201,7 +230,8 @@ def parse_profile(doc: Any, origin: str) -> Profile:
         version_checked=doc["versions"]["checked"], formats=tuple(container["formats"]),
         member_names=container["member_names"], opened_with=container.get("opened_with"),
         container_evidence=_evidence(container.get("evidence", [])),
-        reads=tuple(_read(r) for r in doc["reads"]), origin=origin)
+        reads=tuple(_read(r) for r in doc["reads"]), origin=origin,
+        harness=_harness(doc.get("harness")))
 
 
 def load_profile(path: str | Path) -> Profile:

@@ -1,4 +1,5 @@
-"""Renderers for audit results: json, markdown (release notes) and one self-contained HTML file."""
+"""Renderers for audit results: json, markdown (release notes) and one self-contained HTML file;
+each says which layers judged (the C reader, the host compiler) the audit and every archive."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from mlfcheck.consumers import Verdict
 from mlfcheck.findings import Severity
 from mlfcheck.reading.summary import Summary
 from mlfcheck.reporters import diff as diff_reporters
+from mlfcheck.reporters import judged
 from mlfcheck.reporters import validate as validate_reporters
 from mlfcheck.reporters.compat import cell, verdict_json
 from mlfcheck.reporters.junit import render_audit_junit
@@ -92,7 +94,10 @@ def _archive_json(a: ArchiveAudit, result: AuditResult) -> dict[str, Any]:
                       "diff": diff_doc}
     validation = validate_reporters.report_json(a.report) if a.report is not None else None
     return {"key": a.item.key, "path": a.item.path, "kind": a.item.kind, "status": a.status,
-            "error": a.error, "fails": a.fails(result.fail_on), "validation": validation,
+            "error": a.error, "fails": a.fails(result.fail_on),
+            "judged_by": a.report.judged.layers if a.report else None,
+            "build": validate_reporters.judged_json(a.report.judged) if a.report else None,
+            "validation": validation,
             "summary": summary_json(a.summary) if a.summary else None,
             "memory": _memory_json(a.summary), "board": _board_json(a, result),
             "operators": [{"module": o.module, "name": o.name, "workspace_bytes": o.workspace}
@@ -104,7 +109,8 @@ def render_json(result: AuditResult) -> str:
     """The audit format (schemas/audit-report.schema.json)."""
     return json_report("audit", {
         "config": diff_reporters.config_json(result.config_source, result.config_overrides),
-        "timestamp": result.timestamp, "baseline": list(result.baseline),
+        "judged_by": judged.heading_json(result.build), "timestamp": result.timestamp,
+        "baseline": list(result.baseline),
         "fail_on": None if result.fail_on is None else str(result.fail_on),
         "consumers": list(result.consumers), "summary": _counts(result),
         "archives": [_archive_json(a, result) for a in result.archives],
@@ -153,7 +159,8 @@ def _baseline_cell(a: ArchiveAudit) -> str:
 
 def _table_rows(result: AuditResult, marks: dict[str, str]) -> list[list[str]]:
     """Header, then one row per archive (shared by Markdown and HTML)."""
-    header = ["#", "archive", "status", "MLF", *(label for _, label, _ in METRICS)]
+    header = ["#", "archive", "status", "judged by", "MLF",
+              *(label for _, label, _ in METRICS)]
     if result.board:
         header += [f"flash on {result.board.name}", f"RAM on {result.board.name}"]
     header.append("consumers that read it")
@@ -161,7 +168,8 @@ def _table_rows(result: AuditResult, marks: dict[str, str]) -> list[list[str]]:
         header.append("since the baseline")
     rows = [header]
     for i, a in enumerate(result.archives, 1):
-        row = [str(i), _label(a), marks[a.status], _version(a), *_memory_cells(a),
+        row = [str(i), _label(a), marks[a.status],
+               judged.cell(a.report.judged) if a.report else "", _version(a), *_memory_cells(a),
                *(_board_cells(a) if result.board else []), _readers(a)]
         if result.baseline:
             row.append(_baseline_cell(a))
@@ -195,6 +203,20 @@ def _md_table(rows: list[list[str]], *, code_column: int | None = None) -> list[
     return [head, "|" + "---|" * len(rows[0]), *map(fmt, rows[1:])]
 
 
+def _built(result: AuditResult) -> list[tuple[ArchiveAudit, list[str]]]:
+    """Each archive built on the host, with what its build says (the compiler and the TVM
+    runtime headers, files built, each file not built that no B finding names)."""
+    return [(a, validate_reporters.judged_lines(a.report)) for a in result.archives
+            if a.report is not None and a.report.judged.asked]
+
+
+def _build_lines(result: AuditResult) -> list[str]:
+    out = []
+    for a, (first, *rest) in _built(result):
+        out += [f"- {md_code(a.item.key)}: {md_text(first)}", *(f"  - {md_text(r)}" for r in rest)]
+    return ["", "### Host builds", "", *out] if out else []
+
+
 def _finding_lines(a: ArchiveAudit) -> list[str]:
     if a.error is not None:
         return [f"- {md_code(a.item.key)}: could not audit: {md_text(a.error)}"]
@@ -205,9 +227,11 @@ def _finding_lines(a: ArchiveAudit) -> list[str]:
 
 
 def render_markdown(result: AuditResult) -> str:
-    """Release notes: headline, archive table, consumer matrix, changes, findings."""
+    """Release notes: headline, what judged, archive table, consumer matrix, changes, host
+    builds, findings."""
     lines = ["## MLF audit", "", f"**{headline(result)}**", "",
-             *diff_reporters.config_markdown(result.config_source, result.config_overrides)]
+             *diff_reporters.config_markdown(result.config_source, result.config_overrides), "",
+             f"**judged by**: {md_text(judged.heading(result.build))}"]
     if result.timestamp:
         lines += ["", f"Generated {result.timestamp}."]
     lines += ["", *_md_table(_table_rows(result, STATUS_MARK), code_column=1)]
@@ -228,6 +252,7 @@ def render_markdown(result: AuditResult) -> str:
                       f"{_e(_baseline_cell(a))}</summary>", "",
                       diff_reporters.render_markdown(a.comparison.result).rstrip("\n"), "",
                       "</details>"]
+    lines += _build_lines(result)
     findings = [line for a in result.archives for line in _finding_lines(a)]
     if findings:
         lines += ["", "### Validation findings", "", *findings]
@@ -367,6 +392,14 @@ def _changes_section(result: AuditResult) -> list[str]:
     return ["<h2>Changes since the baseline</h2>", *out] if out else []
 
 
+def _build_section(result: AuditResult) -> list[str]:
+    items = "".join(f"<li><code>{_e(a.item.key)}</code>: {_e(first)}"
+                    + ("<ul>" + "".join(f"<li>{_e(r)}</li>" for r in rest) + "</ul>"
+                       if rest else "") + "</li>"
+                    for a, (first, *rest) in _built(result))
+    return ["<h2>Host builds</h2>", f"<ul>{items}</ul>"] if items else []
+
+
 def _findings_section(result: AuditResult) -> list[str]:
     rows = [["archive", "code", "severity", "where", "message"]]
     for a in result.archives:
@@ -420,7 +453,7 @@ def render_html(result: AuditResult) -> str:
     status = rows[0].index("status")
     when = f"<p class=\"muted\">Generated {_e(result.timestamp)}.</p>" if result.timestamp else ""
     body = [f"<h1>MLF audit</h1><p class=\"headline\">{_e(headline(result))}</p>{when}",
-            _config_html(result),
+            _config_html(result), f"<p>Judged by: {_e(judged.heading(result.build))}</p>",
             "<h2>Archives</h2>",
             _html_table(rows, lambda i, c: "num" if i in numeric else c if i == status else ""),
             "<h2>Memory per model</h2>", memory_chart(result.archives),
@@ -433,7 +466,7 @@ def render_html(result: AuditResult) -> str:
                  "see docs/consumers.md for the profiles.</p>",
                  _html_table(_matrix_rows(result), _matrix_class),
                  f'<p class="muted">pack: {_e(PACK_NOTE)}</p>', *_consumer_details(result)]
-    body += _changes_section(result) + _findings_section(result)
+    body += _changes_section(result) + _build_section(result) + _findings_section(result)
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             f"<title>MLF audit</title><style>{_CSS}</style></head><body>\n"
             + "\n".join(body)

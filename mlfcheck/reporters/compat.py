@@ -8,7 +8,7 @@ from typing import Any
 from urllib.parse import quote
 
 from mlfcheck.consumers import Evidence, Failure, Profile, Read, Verdict
-from mlfcheck.consumers.evaluate import CONTAINER
+from mlfcheck.consumers.evaluate import BUILD, CONTAINER
 from mlfcheck.reporters.present import json_report, json_text, md_code, md_text, text_lines
 
 
@@ -39,12 +39,32 @@ def _failure_lines(f: Failure, label: str) -> list[str]:
     return lines
 
 
+def level_line(v: Verdict) -> str:
+    """'level: links (verified here: built on mps2-an385)' or 'level: reads (derived ...)'."""
+    proof = v.proof
+    if proof is not None and proof.skipped:
+        return f"level: {v.level or 'none'} (derived; harness not built: {proof.skipped})"
+    if v.level_certainty == "verified":
+        where = "on the host" if proof is None or proof.where == "host" else \
+            f"on {proof.where} in QEMU"
+        return f"level: {v.level} (verified here: built {where})"
+    return f"level: {v.level or 'none'} (derived from the consumer's source)"
+
+
+def _build_lines(v: Verdict) -> list[str]:
+    proof = v.proof
+    if proof is None or proof.failed is None:
+        return []
+    return [f"    suggested fix: {proof.fix}"] if proof.fix else []
+
+
 def _detail(v: Verdict) -> list[str]:
     p = v.profile
     verdict = "can read it" if v.readable else "CANNOT read it"
-    lines = [f"{p.name}: {verdict} — {p.title}"]
+    lines = [f"{p.name}: {verdict} — {p.title}", f"  {level_line(v)}"]
     for i, f in enumerate(v.failures):
         lines += _failure_lines(f, "fails first" if i == 0 else "also fails")
+        lines += _build_lines(v) if f.read.startswith(BUILD) else []
     for f in v.misses:
         lines += _failure_lines(f, "optional, missing")
     lines += [f"  note: {n}" for n in v.notes]
@@ -54,6 +74,11 @@ def _detail(v: Verdict) -> list[str]:
     return lines
 
 
+def _level_suffix(v: Verdict) -> str:
+    """' [links, verified]' beside a matrix line when a harness was built."""
+    return "" if v.proof is None else f" [{v.level or 'none'}, {v.level_certainty}]"
+
+
 def render_text(verdicts: Sequence[Verdict]) -> str:
     """One consumer: the verdict with every failing read. Several: a matrix, then details."""
     lines = [_heading(verdicts)]
@@ -61,8 +86,8 @@ def render_text(verdicts: Sequence[Verdict]) -> str:
         width = max(len(v.profile.name) for v in verdicts)
         readable = sum(v.readable for v in verdicts)
         lines.append(f"readable by {readable} of {len(verdicts)} consumers")
-        lines += [f"  {v.profile.name:<{width}}  {cell(v)}" for v in verdicts]
-        unreadable = [v for v in verdicts if not v.readable]
+        lines += [f"  {v.profile.name:<{width}}  {cell(v)}" + _level_suffix(v) for v in verdicts]
+        unreadable = [v for v in verdicts if not v.readable or v.proof is not None]
         for v in unreadable:
             lines += ["", *_detail(v)]
         return text_lines(lines)
@@ -95,7 +120,17 @@ def render_json(verdicts: Sequence[Verdict]) -> str:
     v = verdicts[0]
     return json_report("compat", {
         "archive": {"path": v.path, "version": v.version, "container": v.container},
-        "verdicts": [verdict_json(x) for x in verdicts]})
+        "verdicts": [{**verdict_json(x), **_level_json(x)} for x in verdicts]})
+
+
+def _level_json(v: Verdict) -> dict[str, Any]:
+    """The level a compat verdict proves, and its harness build (compat's own keys)."""
+    proof = v.proof
+    build = None if proof is None else {
+        "where": proof.where, "proved": proof.proved, "failed": proof.failed,
+        "error": proof.error, "member": proof.member, "line": proof.line,
+        "cause": _evidence_json(proof.cause), "fix": proof.fix, "skipped": proof.skipped}
+    return {"level": v.level, "level_certainty": v.level_certainty, "build": build}
 
 
 def _link(e: Evidence) -> str:
@@ -108,15 +143,19 @@ def _link(e: Evidence) -> str:
 def render_markdown(verdicts: Sequence[Verdict]) -> str:
     """A table of consumers: verdict, the read that fails first, why, and the consumer line."""
     lines = [f"**mlfcheck compat** {md_code(_heading(verdicts))}", "",
-             "| consumer | readable | fails first | because | consumer source |",
-             "|---|---|---|---|---|"]
+             "| consumer | readable | level | fails first | because | consumer source |",
+             "|---|---|---|---|---|---|"]
     for v in verdicts:
         first = v.first
         mark = "✅ yes" if v.readable else "❌ no"
+        level = f"{v.level or 'none'} ({v.level_certainty})"
         failing = md_code(first.read, table=True) if first else ""
-        because = md_text(f"{first.message} → {first.error or 'fails'}") if first else ""
-        source = "<br>".join(_link(e) for e in first.evidence) if first else ""
-        lines.append(f"| {md_code(v.profile.name, table=True)} | {mark} | {failing} "
+        fix = v.proof.fix if v.proof is not None and first and first.read.startswith(BUILD) \
+            else None
+        because = md_text(f"{first.message} → {first.error or 'fails'}"
+                          + (f"; fix: {fix}" if fix else "")) if first else ""
+        source = "<br>".join(_link(e) for e in first.evidence if e.parts) if first else ""
+        lines.append(f"| {md_code(v.profile.name, table=True)} | {mark} | {level} | {failing} "
                      f"| {because} | {source} |")
     return "\n".join(lines) + "\n"
 
@@ -181,10 +220,23 @@ def render_why_text(profile: Profile) -> str:
         lines += [f"     needed by {e}" for e in read.evidence]
         if not read.evidence:
             lines.append("     (no evidence given)")
+    lines += _why_harness(p)
     lines += [f"source: {s}" for s in p.sources]
     lines.append(f"certainty: {p.certainty}" + ("" if p.origin == "built-in"
                                                  else f"; profile from {p.origin}"))
     return text_lines(lines)
+
+
+def _why_harness(p: Profile) -> list[str]:
+    """What `compat --build` builds for the profile: files, include folders, app, where."""
+    h = p.harness
+    if h is None:
+        return ["harness: none (compat --build proves nothing more than reads for it)"]
+    lines = [f"harness (compat --build): compiles {', '.join(h.compiles)}",
+             f"  include folders: {', '.join(h.includes) or 'none'}",
+             f"  application: {', '.join(h.app)} (mlfcheck's, from the consumer's lines)",
+             f"  runs on: {h.runs_on}"]
+    return lines + [f"    needed by {e}" for e in h.evidence]
 
 
 def render_why_markdown(profile: Profile) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from mlfcheck.findings import Severity
@@ -28,6 +28,8 @@ class Case:
     """Short message of an error."""
     text: str = ""
     """The full report, as the failure/error body or as system-out when it passed."""
+    properties: tuple[tuple[str, str], ...] = ()
+    """(name, value) of the case's <properties>."""
 
 
 def _validate_case(outcome: Validation, classname: str = "mlfcheck.validate",
@@ -43,12 +45,14 @@ def _validate_case(outcome: Validation, classname: str = "mlfcheck.validate",
 
 def _audit_cases(a: ArchiveAudit, result: AuditResult) -> list[Case]:
     from mlfcheck.reporters import diff as diff_reporters
+    from mlfcheck.reporters import judged
 
     name = a.item.key
     if a.report is None:
         return [Case("mlfcheck.audit.validate", name, error=f"could not audit: {a.error}",
                      text=a.error or "")]
-    cases = [_validate_case(a.report, "mlfcheck.audit.validate", name)]
+    cases = [replace(_validate_case(a.report, "mlfcheck.audit.validate", name),
+                     properties=(("mlfcheck.judged_by", judged.cell(a.report.judged)),))]
     if a.comparison is not None:
         diff = a.comparison.result
         if diff is None:
@@ -70,12 +74,10 @@ def _xml(suite_name: str, cases: Sequence[Case],
               "errors": str(sum(c.error is not None for c in cases)), "skipped": "0"}
     root = ET.Element("testsuites", {"name": suite_name, **counts})
     suite = ET.SubElement(root, "testsuite", {"name": suite_name, **counts})
-    if properties:
-        listed = ET.SubElement(suite, "properties")
-        for name, value in properties:
-            ET.SubElement(listed, "property", {"name": name, "value": term(value)})
+    _properties(suite, properties)
     for c in cases:
         case = ET.SubElement(suite, "testcase", {"classname": c.classname, "name": term(c.name)})
+        _properties(case, c.properties)
         body = xml_text(c.text)
         if c.error is not None:
             ET.SubElement(case, "error", {"message": term(c.error), "type": "error"}).text = body
@@ -88,18 +90,28 @@ def _xml(suite_name: str, cases: Sequence[Case],
     return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
 
 
+def _properties(parent: ET.Element, properties: Sequence[tuple[str, str]]) -> None:
+    if properties:
+        listed = ET.SubElement(parent, "properties")
+        for name, value in properties:
+            ET.SubElement(listed, "property", {"name": name, "value": term(value)})
+
+
 def render_junit(outcomes: Sequence[Validation]) -> str:
     """validate --format junit: a test case per archive; errors fail it, unreadable errors it."""
     return _xml("mlfcheck validate", [_validate_case(o) for o in outcomes])
 
 
 def render_audit_junit(result: AuditResult) -> str:
-    """audit --format junit: per archive a validate case, and a baseline case when compared."""
+    """audit --format junit: per archive a validate case (its layers a property), and a
+    baseline case when compared; the suite's properties name the config and what judged."""
     from mlfcheck.reporters import diff as diff_reporters
+    from mlfcheck.reporters import judged
 
     where, what = diff_reporters.config_heading(result.config_source, result.config_overrides)
-    config = [("mlfcheck.config", f"{where} ({what})"),
-              *(("mlfcheck.config.override", line)
-                for line in diff_reporters.config_overrides(result.config_overrides))]
+    properties = [("mlfcheck.config", f"{where} ({what})"),
+                  *(("mlfcheck.config.override", line)
+                    for line in diff_reporters.config_overrides(result.config_overrides)),
+                  ("mlfcheck.judged_by", judged.heading(result.build))]
     return _xml("mlfcheck audit", [c for a in result.archives for c in _audit_cases(a, result)],
-                config)
+                properties)

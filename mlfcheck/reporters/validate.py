@@ -40,7 +40,7 @@ def render_text(outcomes: Sequence[Validation]) -> str:
             continue
         verdict = "valid" if outcome.ok else "INVALID"
         lines.append(f"{outcome.path}: {verdict}, {_version_line(outcome)}: {_counts(outcome)}")
-        lines += [f"  {line}" for line in _judged_lines(outcome)]
+        lines += [f"  {line}" for line in judged_lines(outcome)]
         for f in outcome.findings:
             lines.append(f"  {f.location()}: {f.code.name} {f.level}: {f.message}")
         reasons: dict[str, int] = {}
@@ -51,7 +51,7 @@ def render_text(outcomes: Sequence[Validation]) -> str:
     return text_lines(lines)
 
 
-def _judged_lines(report: Report) -> list[str]:
+def judged_lines(report: Report) -> list[str]:
     """What built the archive and what it did not build (files a B finding names are counted,
     not listed again); nothing when no build was asked."""
     judged = report.judged
@@ -70,7 +70,8 @@ def _judged_lines(report: Report) -> list[str]:
     return lines + [f"not built: {member}: {why}" for member, why in listed]
 
 
-def _judged_json(judged: Judged) -> dict[str, Any] | None:
+def judged_json(judged: Judged) -> dict[str, Any] | None:
+    """The report's `build` object; None when no build was asked for."""
     if not judged.asked:
         return None
     return {"compiler": judged.compiler, "unavailable": judged.unavailable,
@@ -97,7 +98,7 @@ def report_json(outcome: Validation) -> dict[str, Any]:
         "findings": [_finding_json(f) for f in outcome.findings],
         "skipped_checks": [{"check": n, "reason": why} for n, why in outcome.skipped],
         "judged_by": outcome.judged.layers,
-        "build": _judged_json(outcome.judged),
+        "build": judged_json(outcome.judged),
     }
 
 
@@ -133,7 +134,7 @@ def render_sarif(outcomes: Sequence[Validation]) -> str:
 
     results: list[dict[str, Any]] = []
     notifications: list[dict[str, Any]] = []
-    judged = [{"archive": o.path, "judgedBy": o.judged.layers, "build": _judged_json(o.judged)}
+    judged = [{"archive": o.path, "judgedBy": o.judged.layers, "build": judged_json(o.judged)}
               for o in outcomes if isinstance(o, Report)]
     for outcome in outcomes:
         if isinstance(outcome, Unreadable):
@@ -195,7 +196,7 @@ def render_markdown(outcomes: Sequence[Validation]) -> str:
         if isinstance(o, Unreadable) or not (o.findings or o.judged.asked):
             continue
         lines += ["", f"### {md_code(o.path)}", ""]
-        lines += [f"- {md_text(line)}" for line in _judged_lines(o)]
+        lines += [f"- {md_text(line)}" for line in judged_lines(o)]
         if not o.findings:
             continue
         lines += [*([""] if o.judged.asked else []), "| code | severity | where | message |",

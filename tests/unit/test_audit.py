@@ -19,6 +19,7 @@ from mlfcheck import audit as audit_module
 from mlfcheck.audit import Item, discover
 from mlfcheck.children import Limits
 from mlfcheck.cli.audit import audit
+from mlfcheck.diff.result import NOT_ASKED
 from mlfcheck.errors import UsageError
 from mlfcheck.reading import schemas
 from mlfcheck.reporters.junit import render_junit
@@ -33,7 +34,10 @@ pytestmark = pytest.mark.usefixtures("in_real_dir")
 
 
 def run(*args: str) -> tuple[int, str, str]:
-    return invoke(audit, *args, *(() if "--jobs" in args else ("--jobs", "1")))
+    """The audit CLI, one job and no host build unless told (tests/integration/test_audit_build.py
+    builds): its output does not depend on the machine's compiler."""
+    return invoke(audit, *args, *(() if "--jobs" in args else ("--jobs", "1")),
+                  *(() if "--build" in args else ("--no-build",)))
 
 
 def release(tmp_path: Path, name: str, **archives: str) -> Path:
@@ -114,6 +118,19 @@ def test_html_is_one_deterministic_file_without_scripts_or_network() -> None:
         assert banned not in first.replace('xmlns="http://www.w3.org/2000/svg"', "")
 
 
+def test_every_format_says_the_reader_alone_judged_without_the_build() -> None:
+    doc = json.loads(run("sine-aot-v5-zephyr", "--format", "json")[1])
+    assert doc["judged_by"] == {"reader": True, "compiler": None, "not_run": [NOT_ASKED]}
+    assert [(a["judged_by"], a["build"]) for a in doc["archives"]] == [("reader", None)]
+    assert schema_errors("audit-report.schema.json", doc) == []
+    said = "the C reader; not by the compiler: not asked for (--no-build)"
+    assert f"<p>Judged by: {said}</p>" in run("sine-aot-v5-zephyr", "--format", "html")[1]
+    xml = ET.fromstring(run("sine-aot-v5-zephyr", "--format", "junit")[1])
+    assert [(p.get("name"), p.get("value")) for p in xml.iter("property")
+            if p.get("name") == "mlfcheck.judged_by"] == [("mlfcheck.judged_by", said),
+                                                          ("mlfcheck.judged_by", "reader")]
+
+
 def test_a_timestamp_appears_only_when_given() -> None:
     assert "Generated" not in run(".", "--format", "markdown")[1]
     assert "Generated 2026-01-31." in run(".", "--format", "markdown",
@@ -163,6 +180,17 @@ def test_an_item_whose_worker_process_is_killed_is_reported_and_exits_2(
     assert [a["status"] for a in json.loads(out)["archives"]] == ["unreadable"] * 2
     assert err.count("a worker process was killed after 0.001 s before it finished auditing "
                      "this item") == 2, err
+
+
+def test_a_worker_auditing_several_items_that_is_killed_has_each_audited_alone(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(audit_module, "JOB_LIMITS", Limits(seconds=0.001, memory_bytes=None))
+    items = ("sine-aot-v5-zephyr", "hannah-m3-v7-graph", "gub-microspeech-v4-graph")
+    code, out, err = run(*items, "--jobs", "2", "--format", "json")  # 2 children, 3 items
+    assert code == 2
+    assert [a["status"] for a in json.loads(out)["archives"]] == ["unreadable"] * 3
+    assert err.count("a worker process was killed after 0.001 s before it finished auditing "
+                     "this item") == 3, err
 
 
 # -- junit ---------------------------------------------------------------------------------------

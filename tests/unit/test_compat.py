@@ -130,7 +130,7 @@ def test_one_consumer_that_cannot_read_names_the_read_the_key_and_the_line() -> 
 def test_a_graph_file_missing_in_v5_is_reported_for_the_2021_loader() -> None:
     code, out, _ = run(V5_GRAPH, "--consumer", "tvmc-2021-07", "--format", "markdown")
     assert code == 1
-    assert "| `tvmc-2021-07` | ❌ no | `metadata.json /runtimes` |" in out
+    assert "| `tvmc-2021-07` | ❌ no | none (derived) | `metadata.json /runtimes` |" in out
 
 
 def test_json_output_matches_the_compat_schema() -> None:

@@ -1,0 +1,379 @@
+"""Harnesses: a consumer's build of an archive reproduced and run, to prove a verdict's level.
+
+A harness is the archive files a consumer compiles, the include folders its build sets and an
+application (mlfcheck's own C written from the consumer's evidence lines, under `harnesses/`, or
+the user's own files). It compiles and links contained (`board.containment.Build`: host gcc, or
+`arm-none-eabi-gcc` for a board) and runs with limits (`children.run` on the host, QEMU through
+`board.crossbuild` on a board) as `app in.bin out.bin`. The `Proof` says the highest level it
+reached (compiles, links, runs, matches), the first error (rewritten: no host paths), the
+consumer line that causes it and one suggested fix where there is one.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+import shutil
+import struct
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from mlfcheck import children
+from mlfcheck.board import boards, crossbuild
+from mlfcheck.board.archivebuild import RUNTIME_ABI, NoCompiler, host_compiler, materialise
+from mlfcheck.board.containment import Build, Compiler, MissingHeaders, OverLimit, Refused, Tree
+from mlfcheck.consumers.profile import RUNTIME_HEADERS, Evidence, HarnessSpec
+from mlfcheck.errors import BoardError, UsageError
+from mlfcheck.reading.archive import Archive
+
+LEVELS = ("reads", "compiles", "links", "runs", "matches")
+"""What a verdict can prove, weakest first."""
+HARNESSES = Path(__file__).with_name("harnesses")
+"""mlfcheck's own C standing in for consumers' applications (package data)."""
+SUPPORT = ("mlfcheck_io.h",)
+"""Files every harness build has beside its application."""
+CRT = "tvm_crt.c"
+"""mlfcheck's stand-in for the TVM C runtime a consumer's build compiles (profile harnesses)."""
+HOST = "host"
+HOST_FLAGS = ("-std=gnu11", "-O1", "-fpermissive", "-w")
+"""GNU C11 as embedded consumers compile it; -fpermissive and -w: only errors count (2021 AOT C
+stores a void*-typed function where GCC 14 wants a pointer type)."""
+RUN_LIMITS = children.Limits(seconds=60.0, memory_bytes=1024**3, file_bytes=64 * 1024**2,
+                             cpu_seconds=60)
+"""What one host run of a harness may use."""
+TOLERANCE = 1e-5
+"""Largest absolute difference per float32 output element that still matches."""
+_AT = re.compile(r"\bat ([^\s@/]+/[^\s@]+@[0-9a-f]{7,40}:[^:\s]+:[1-9][0-9]*)")
+_UNDEFINED = re.compile(r"undefined reference to [`'‘]?(\w+)")
+_NO_MEMBER = re.compile(r"has no member named '(\w+)'")
+
+
+@dataclass(frozen=True)
+class UserHarness:
+    """The user's own application (`compat --harness`): its C files, -I folders, the board it
+    runs on (None: the host), whether to run it, the bytes of in.bin and the expected out.bin."""
+
+    files: tuple[Path, ...]
+    includes: tuple[Path, ...] = ()
+    board: str | None = None
+    run: bool = False
+    inputs: bytes = b""
+    expect: bytes | None = None
+
+
+@dataclass(frozen=True)
+class Proof:
+    """What one harness build proved on one archive."""
+
+    proved: str | None
+    """The highest level reached here ('compiles', 'links', 'runs', 'matches'); None when the
+    build failed before anything linked or compiled, or was skipped."""
+    failed: str | None
+    """The level that failed, None when none did."""
+    error: str | None
+    """The first compiler, linker or run error (contained: archive member paths only)."""
+    member: str | None = None
+    """The file the error is in: an archive member or the harness file."""
+    line: int | None = None
+    cause: tuple[Evidence, ...] = ()
+    """The consumer lines that make the failing step."""
+    fix: str | None = None
+    where: str = HOST
+    """'host' or the board it ran on."""
+    skipped: str | None = None
+    """Why the harness did not build here (a missing toolchain, with the package to install)."""
+    outputs: bytes | None = None
+    """out.bin as the application wrote it (after a run)."""
+
+
+@dataclass(frozen=True)
+class _Job:
+    """One harness build: the archive tree, the harness files, where it runs and with what."""
+
+    root: Path
+    own: Path
+    sources: tuple[Path, ...]
+    includes: tuple[Path, ...]
+    given: tuple[Path, ...]
+    flags: tuple[str, ...]
+    where: str
+    app: tuple[Path, ...]
+    build_evidence: tuple[Evidence, ...]
+
+
+def glob_match(name: str, pattern: str) -> bool:
+    """fnmatch per path segment: '*' never crosses '/'."""
+    parts, pats = name.split("/"), pattern.split("/")
+    return len(parts) == len(pats) and all(fnmatch.fnmatchcase(n, p)
+                                           for n, p in zip(parts, pats, strict=True))
+
+
+def user_spec(archive: Archive, user: UserHarness) -> HarnessSpec:
+    """What a user's application builds with: the archive's generated C and runtime sources, its
+    interface headers and its runtime/include (else the TVM runtime headers of its era)."""
+    runtime = "runtime/include" if archive.has_dir("runtime/include") else RUNTIME_HEADERS
+    return HarnessSpec(compiles=("codegen/host/src/*.c", "runtime/src/*.c"),
+                       includes=("codegen/host/include", runtime),
+                       app=tuple(p.name for p in user.files), runs_on=user.board or HOST)
+
+
+def prove(archive: Archive, version: int | None, spec: HarnessSpec, *,
+          user: UserHarness | None = None, run: bool = True) -> Proof:
+    """Build `spec` (with the user's files when `user`) against the archive; run it when `run`.
+    UsageError for an unknown board or an unreadable harness file."""
+    where = spec.runs_on
+    if where != HOST:
+        boards.board(where)
+    with tempfile.TemporaryDirectory(prefix="mlfcheck-harness-") as tmp:
+        job = _job(Path(tmp), archive, version, spec, user)
+        try:
+            proof = _on_host(job, run, user) if where == HOST else _on_board(job, run, user)
+        except (Refused, OverLimit) as exc:
+            proof = Proof(None, "compiles", str(exc), where=where)
+    return proof
+
+
+def _job(tmp: Path, archive: Archive, version: int | None, spec: HarnessSpec,
+         user: UserHarness | None) -> _Job:
+    root, own = tmp / "archive", tmp / "harness"
+    own.mkdir()
+    written, _ = materialise(archive, root, ("codegen", "runtime"))
+    members = [root / m for m in written if any(glob_match(m, g) for g in spec.compiles)]
+    files = [HARNESSES / n for n in spec.app] if user is None else list(user.files)
+    for path in files:
+        if not path.is_file():
+            raise UsageError(f"harness file {path} does not exist")
+        shutil.copyfile(path, own / path.name)
+    app = [own / p.name for p in files]
+    for name in SUPPORT + ((CRT,) if user is None else ()):
+        shutil.copyfile(HARNESSES / name, own / name)
+    crt = [own / CRT] if user is None else []
+    includes: list[Path] = []
+    flags: list[str] = []
+    for folder in spec.includes:
+        if folder == RUNTIME_HEADERS:
+            includes.append(own / "runtime_abi")
+            if not includes[-1].is_dir():
+                shutil.copytree(RUNTIME_ABI, includes[-1])
+            flags += [f"-DMLFCHECK_MLF_VERSION={version}"] if version is not None else []
+        elif (root / folder).is_dir():
+            includes.append(root / folder)
+    given = user.includes if user else ()
+    for extra in given:
+        if not extra.is_dir():
+            raise UsageError(f"include folder {extra} does not exist")
+    return _Job(root, own, tuple(sorted(members) + app + crt),
+                tuple(p.resolve() for p in (*includes, *given)), tuple(given), tuple(flags),
+                spec.runs_on, tuple(app), spec.evidence)
+
+
+def _tree(job: _Job) -> Tree:
+    return Tree(job.root, job.given, job.own) if job.root.is_dir() else \
+        Tree(None, job.given, job.own)
+
+
+def _compile(job: _Job, cc: Compiler, flags: Sequence[str], out: Path
+             ) -> list[Path] | Proof:
+    """Every source compiled to an object (contained), or the Proof of the first failure."""
+    build = Build(cc, _tree(job), out)
+    try:
+        failed = build.check(job.sources, flags, job.includes)
+    except MissingHeaders as exc:
+        error = f"fatal error: {exc.headers[0]}: No such file or directory"
+        if len(exc.headers) > 1:
+            error += f" (also missing: {', '.join(exc.headers[1:])})"
+        return _failure(job, "compiles", error, None, None)
+    if failed:
+        source, done = failed[0]
+        return _compile_failure(job, build.label(source), done.stderr)
+    objects = []
+    for i, source in enumerate(job.sources):
+        objects.append(out / f"{i:03d}-{source.stem}.o")
+        done = build.compile(source, objects[-1], flags, job.includes)
+        if not done.ok:
+            return _compile_failure(job, build.label(source), done.stderr)
+    return objects
+
+
+_LOCATED = re.compile(r"^(?P<file>[^\s:][^:]*?):(?P<line>\d+):(?:\d+:)? (?:fatal )?error: "
+                      r"(?P<message>.+)$", re.MULTILINE)
+
+
+def _compile_failure(job: _Job, label: str, stderr: str) -> Proof:
+    found = _LOCATED.search(stderr)
+    if found is None:
+        return _failure(job, "compiles", crossbuild.first_error(stderr), label, None)
+    message = found.group("message").replace("\u2018", "'").replace("\u2019", "'")
+    return _failure(job, "compiles", f"error: {message}", found.group("file"),
+                    int(found.group("line")))
+
+
+def _on_host(job: _Job, run: bool, user: UserHarness | None) -> Proof:
+    host = host_compiler()
+    if isinstance(host, NoCompiler):
+        return Proof(None, None, None, skipped=host.reason)
+    out = job.own / "build"
+    out.mkdir()
+    objects = _compile(job, host.cc, [*HOST_FLAGS, *job.flags], out)
+    if isinstance(objects, Proof):
+        return objects
+    exe = out / "app"
+    build = Build(host.cc, _tree(job), out)
+    done = build.command([host.cc.path, *host.cc.flags, *map(str, objects), "-o", str(exe),
+                          "-lm"], what="linking the application")
+    if not done.ok:
+        return _failure(job, "links", _link_error(done.stderr), None, None)
+    if not run:
+        return Proof("links", None, None)
+    (out / "in.bin").write_bytes(user.inputs if user else b"")
+    ran = children.run([str(exe), "in.bin", "out.bin"], limits=RUN_LIMITS, cwd=out)
+    if ran.timed_out or ran.returncode != 0:
+        why = (f"did not finish within {RUN_LIMITS.seconds:g} s" if ran.timed_out else
+               f"ended on {ran.signal_name}" if ran.signal_name else
+               f"exited with {ran.returncode}")
+        return _failure(job, "runs", f"the application {why}", None, None, proved="links")
+    return _outputs(job, out / "out.bin", user)
+
+
+def _link_error(text: str) -> str:
+    """The linker's first undefined reference or duplicate definition, else its first error;
+    objects named by their sources."""
+    found = re.search(r"(?:undefined reference to|multiple definition of) [^\n]*", text)
+    line = found.group() if found else crossbuild.first_error(text)
+    return re.sub(r"\b\d{3}-([\w.-]+)\.o\b", r"\1.c", line)
+
+
+def _on_board(job: _Job, run: bool, user: UserHarness | None) -> Proof:
+    board = boards.board(job.where)
+    try:
+        tools = crossbuild.toolchain(run=run)
+    except BoardError as exc:
+        return Proof(None, None, None, where=job.where, skipped=str(exc))
+    out = job.own / "build"
+    out.mkdir()
+    flags = [*board.cpu_flags, *crossbuild.SIZE_FLAGS, "-fpermissive", "-w", *job.flags,
+             "-DMLFCHECK_ARENA_BYTES=(256*1024)"]
+    objects = _compile(job, tools.cc, flags, out)
+    if isinstance(objects, Proof):
+        return objects
+    elf = out / "app.elf"
+    try:
+        overflows = crossbuild.link(tools, board, objects, elf, tree=_tree(job))
+    except BoardError as exc:
+        return _failure(job, "links", _link_error(str(exc)), None, None)
+    if overflows:
+        what = "; ".join(f"region {o.region.name} overflowed by {o.by} bytes" for o in overflows)
+        return _failure(job, "links", what, None, None)
+    if not run:
+        return Proof("links", None, None, where=job.where)
+    (out / "in.bin").write_bytes(user.inputs if user else b"")
+    try:
+        ran = crossbuild.run(tools, board, elf)
+    except BoardError as exc:
+        return _failure(job, "runs", str(exc), None, None, proved="links")
+    if ran.fault is not None:
+        return _failure(job, "runs", f"the application stopped on a {ran.fault.describe()}",
+                        None, None, proved="links")
+    if ran.exit_code:
+        return _failure(job, "runs", f"the application exited with {ran.exit_code}", None,
+                        None, proved="links")
+    return _outputs(job, out / "out.bin", user)
+
+
+def _outputs(job: _Job, path: Path, user: UserHarness | None) -> Proof:
+    """After a clean run: 'runs', or 'matches' when the outputs equal the expected ones."""
+    got = path.read_bytes() if path.is_file() else b""
+    proof = Proof("runs", None, None, where=job.where, outputs=got)
+    if user is None or user.expect is None:
+        return proof
+    mismatch = _mismatch(got, user.expect)
+    if mismatch is None:
+        return replace(proof, proved="matches")
+    return replace(_failure(job, "matches", mismatch, None, None, proved="runs"), outputs=got)
+
+
+def _mismatch(got: bytes, want: bytes) -> str | None:
+    """Why the outputs differ from the expected ones (compared as float32 within TOLERANCE
+    when they are not byte for byte equal), None when they match."""
+    if got == want:
+        return None
+    if len(got) != len(want):
+        return f"out.bin has {len(got)} bytes, the reference {len(want)}"
+    if len(got) % 4:
+        return "out.bin differs from the reference"
+    count = len(got) // 4
+    worst = max(abs(a - b) for a, b in zip(struct.unpack(f"<{count}f", got),
+                                           struct.unpack(f"<{count}f", want), strict=True))
+    if worst <= TOLERANCE:
+        return None
+    return f"out.bin differs from the reference (largest float32 difference {worst:.3g})"
+
+
+# -- what failed, the consumer line behind it, the fix -----------------------------------------
+
+
+def _failure(job: _Job, level: str, error: str, member: str | None, line: int | None, *,
+             proved: str | None = None) -> Proof:
+    if proved is None and level == "links":
+        proved = "compiles"
+    cause = _cause(job, level, error, member, line)
+    return Proof(proved, level, error, member, line, cause, _fix(job, level, error),
+                 where=job.where)
+
+
+def _cause(job: _Job, level: str, error: str, member: str | None,
+           line: int | None) -> tuple[Evidence, ...]:
+    """The consumer lines behind a failure: the harness line's citation (the line itself or the
+    one above), the call of an undefined symbol, the entry call for a run; else the build's."""
+    app = {p.name: p.read_text(encoding="utf-8", errors="replace").splitlines()
+           for p in job.app}
+    lines: list[tuple[list[str], int]] = []
+    if member in app and line is not None:
+        lines.append((app[member], line))
+    undefined = _UNDEFINED.search(error)
+    for text in app.values():
+        for number, code in enumerate(text, 1):
+            if (undefined and f"{undefined.group(1)}(" in code) or \
+                    (level in ("runs", "matches") and re.search(r"\btvmgen_\w+\(", code)):
+                lines.append((text, number))
+    for text, number in lines:
+        cited = [m.group(1) for ln in text[max(0, number - 2):number] for m in _AT.finditer(ln)]
+        if cited:
+            return (Evidence(cited[-1], text[number - 1].strip()),)
+    return job.build_evidence if level == "compiles" and member not in app else ()
+
+
+def _fix(job: _Job, level: str, error: str) -> str | None:
+    """One suggested fix for a known failure, None otherwise."""
+    runtime = (job.root / "runtime/include").is_dir()
+    header = re.search(r"(tvmgen_\w+\.h)", error)
+    member = _NO_MEMBER.search(error)
+    undefined = _UNDEFINED.search(error)
+    if level == "compiles" and runtime and re.search(r"\b(tvm/ffi/|tvmgen_platform)", error):
+        return ("add -I model/runtime/include and compile model/runtime/src/*.c (the archive's "
+                "own runtime)")
+    if level == "compiles" and header and (job.root / "codegen/host/include").is_dir():
+        return (f"add -I model/codegen/host/include (the archive's {header.group(1)}), or copy "
+                "codegen/host/include/*.h into the project")
+    if level == "compiles" and member:
+        return (f"fill the struct with the archive's own member names (no '{member.group(1)}'"
+                "; see codegen/host/include)")
+    if level == "links" and undefined:
+        name = undefined.group(1)
+        if name.startswith("tvmgen_") and (_defines(job, f"{name}_model")):
+            return (f"call {name}_model(input, output), or export with the C interface "
+                    "(--interface-api=c --use-unpacked-api)")
+        if name.startswith(("TVMFFI", "tvmgen_platform")):
+            return "compile model/runtime/src/*.c (the archive's own runtime)"
+    if level == "runs" and re.search(r"SIGSEGV|SIGBUS|fault", error):
+        return ("export with the unpacked C interface (--interface-api=c --use-unpacked-api), "
+                "or call the entry point with the arguments it defines")
+    return None
+
+
+def _defines(job: _Job, name: str) -> bool:
+    pattern = re.compile(rf"\b{re.escape(name)}\s*\([^;]*\)\s*\{{")
+    return any(pattern.search(p.read_text(encoding="latin-1"))
+               for p in job.sources if job.root in p.parents)
