@@ -20,8 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mlfcheck import children
-from mlfcheck.board.containment import OverLimit, stopped
-from mlfcheck.board.crossbuild import first_error
+from mlfcheck.board.containment import OverLimit, first_error, stopped
 from mlfcheck.errors import BoardError
 
 ABIDIFF = "abidiff"

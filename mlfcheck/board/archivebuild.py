@@ -38,6 +38,7 @@ from mlfcheck.board.containment import (
     Tree,
     compiler,
     directives,
+    first_error,
 )
 from mlfcheck.board.elfsize import Defined, defined_symbols
 from mlfcheck.errors import BoardError
@@ -498,9 +499,7 @@ def _compile_error(member: str, stderr: str) -> CompileError:
     """The compiler's first error: its file (member path, <header> or a note), line, text."""
     found = _FIRST_ERROR.search(stderr)
     if found is None:
-        lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
-        text = next((ln for ln in lines if "error" in ln), lines[0] if lines else "no output")
-        return CompileError(member, text, None, None)
+        return CompileError(member, first_error(stderr), None, None)
     message = found.group("message").replace("\u2018", "'").replace("\u2019", "'")
     column = found.group("column")
     return CompileError(member, message, found.group("file"), int(found.group("line")),
@@ -559,9 +558,7 @@ def _link(plan: _Plan, compiled: Sequence[Compiled], interface: Compiled | None)
 
 def _link_error(stderr: str, compiled: Sequence[Compiled]) -> str:
     """The linker's first error line, objects named by their members."""
-    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
-    text = next((ln for ln in lines if "error" in ln or "multiple definition" in ln or
-                 "undefined" in ln), lines[0] if lines else "the link failed with no output")
+    text = first_error(stderr)
     for c in compiled:
         text = text.replace(c.object.name, c.member)
     return text

@@ -683,6 +683,23 @@ class Build:
                     raise Refused([Refusal(label, 0, f"inline assembly uses {word}")])
 
 
+def first_error(text: str) -> str:
+    """The first line of tool output naming an undefined reference or a multiple definition
+    (the linker's cause, before its 'ld returned 1'), else the first that says 'error', else its
+    first line."""
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    return next((ln for ln in lines if "undefined reference" in ln or "multiple definition" in ln),
+                next((ln for ln in lines if "error" in ln), lines[0] if lines else "no output"))
+
+
+def tool_error(done: children.Ran) -> str:
+    """Why a compiler or linker run failed, in one line: it ran past its time limit, or the
+    first line of its stderr that says 'error' (else its first line)."""
+    if done.timed_out:
+        return f"{Path(done.argv[0]).name} did not finish within {done.seconds:.0f} s (stopped)"
+    return first_error(done.stderr)
+
+
 def _include_flags(includes: Sequence[Path]) -> list[str]:
     return [f"-I{folder}" for folder in includes]
 

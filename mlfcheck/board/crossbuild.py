@@ -20,7 +20,14 @@ from pathlib import Path
 from mlfcheck import children
 from mlfcheck.board import boards, containment
 from mlfcheck.board.boards import Board, Region
-from mlfcheck.board.containment import COMPILER_LIMITS, Build, Compiler, Tree
+from mlfcheck.board.containment import (
+    COMPILER_LIMITS,
+    Build,
+    Compiler,
+    Tree,
+    first_error,
+    tool_error,
+)
 from mlfcheck.errors import BoardError
 
 GCC = "arm-none-eabi-gcc"
@@ -191,20 +198,3 @@ def run(tools: Toolchain, board: Board, elf: Path, *, timeout: float = RUN_TIMEO
                          f"(exit {done.returncode}): " + first_error(output))
     return Ran(done.stdout[:status.start()], int(status.group(1)), int(status.group(2)), None,
                seconds)
-
-
-def first_error(text: str) -> str:
-    """The first line of tool output naming an undefined reference or a multiple definition
-    (the linker's cause, before its 'ld returned 1'), else the first that says 'error', else its
-    first line."""
-    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
-    return next((ln for ln in lines if "undefined reference" in ln or "multiple definition" in ln),
-                next((ln for ln in lines if "error" in ln), lines[0] if lines else "no output"))
-
-
-def tool_error(done: children.Ran) -> str:
-    """Why a compiler or linker run failed, in one line: it ran past its time limit, or the
-    first line of its stderr that says 'error' (else its first line)."""
-    if done.timed_out:
-        return f"{Path(done.argv[0]).name} did not finish within {done.seconds:.0f} s (stopped)"
-    return first_error(done.stderr)

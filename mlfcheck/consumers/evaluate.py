@@ -175,7 +175,8 @@ def check_archive(path: str | os.PathLike[str], profiles: Sequence[Profile], *,
         ctx = Loaded(archive, parser=parser)
         verdicts = [evaluate(p, ctx) for p in profiles]
         if build:
-            verdicts = [proven(v, prove(archive, v.version, v.profile.harness))
+            members = _interface_members(CodeFacts(ctx.codegen))
+            verdicts = [proven(v, prove(archive, v.version, v.profile.harness, members=members))
                         if v.profile.harness is not None else v for v in verdicts]
         if user is not None:
             profile = user_profile(archive, user)
@@ -184,6 +185,13 @@ def check_archive(path: str | os.PathLike[str], profiles: Sequence[Profile], *,
             verdicts.append(proven(mine, prove(archive, mine.version, profile.harness,
                                                user=user, run=user.run)))
         return tuple(verdicts)
+
+
+def _interface_members(code: CodeFacts) -> dict[str, tuple[str, ...]]:
+    """The members of the archive's tvmgen_default_inputs and _outputs structs (the names a
+    consumer that fills them from the model's tensors uses)."""
+    found = {kind: code.struct(f"tvmgen_default_{kind}") for kind in ("inputs", "outputs")}
+    return {kind: tuple(m.name for m in s.members) for kind, s in found.items() if s is not None}
 
 
 def user_profile(archive: Archive, user: UserHarness) -> Profile:

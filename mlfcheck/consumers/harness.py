@@ -16,12 +16,12 @@ import re
 import shutil
 import struct
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from mlfcheck import children
-from mlfcheck.board import boards, crossbuild
+from mlfcheck.board import boards, containment, crossbuild
 from mlfcheck.board.archivebuild import RUNTIME_ABI, NoCompiler, host_compiler, materialise
 from mlfcheck.board.containment import Build, Compiler, MissingHeaders, OverLimit, Refused, Tree
 from mlfcheck.consumers.profile import RUNTIME_HEADERS, Evidence, HarnessSpec
@@ -43,6 +43,8 @@ stores a void*-typed function where GCC 14 wants a pointer type)."""
 RUN_LIMITS = children.Limits(seconds=60.0, memory_bytes=1024**3, file_bytes=64 * 1024**2,
                              cpu_seconds=60)
 """What one host run of a harness may use."""
+MAX_TENSORS = 8
+"""Interface struct members a harness fills (MLFCHECK_TENSORS in the applications)."""
 TOLERANCE = 1e-5
 """Largest absolute difference per float32 output element that still matches."""
 _AT = re.compile(r"\bat ([^\s@/]+/[^\s@]+@[0-9a-f]{7,40}:[^:\s]+:[1-9][0-9]*)")
@@ -119,15 +121,31 @@ def user_spec(archive: Archive, user: UserHarness) -> HarnessSpec:
                        app=tuple(p.name for p in user.files), runs_on=user.board or HOST)
 
 
+def fill_flags(members: Mapping[str, Sequence[str]]) -> tuple[str, ...]:
+    """-DMLFCHECK_INPUTS=... and -DMLFCHECK_OUTPUTS=...: designated initializers of the
+    interface structs, one buffer per member of the archive's header (`members` maps 'inputs'
+    and 'outputs' to the member names), for applications that fill them by the model's
+    tensor names."""
+    flags = []
+    for kind in ("inputs", "outputs"):
+        names = list(members.get(kind, ()))[:MAX_TENSORS]
+        fill = " ".join(f".{n} = mlfcheck_{kind}[{i}]," for i, n in enumerate(names))
+        flags.append(f"-DMLFCHECK_{kind.upper()}={fill or '0'}")
+    return tuple(flags)
+
+
 def prove(archive: Archive, version: int | None, spec: HarnessSpec, *,
-          user: UserHarness | None = None, run: bool = True) -> Proof:
+          user: UserHarness | None = None, run: bool = True,
+          members: Mapping[str, Sequence[str]] | None = None) -> Proof:
     """Build `spec` (with the user's files when `user`) against the archive; run it when `run`.
-    UsageError for an unknown board or an unreadable harness file."""
+    `members`: the archive's interface struct members ('inputs', 'outputs'), for applications
+    that fill them by name. UsageError for an unknown board or an unreadable harness file."""
     where = spec.runs_on
     if where != HOST:
         boards.board(where)
     with tempfile.TemporaryDirectory(prefix="mlfcheck-harness-") as tmp:
         job = _job(Path(tmp), archive, version, spec, user)
+        job = replace(job, flags=job.flags + fill_flags(members or {}))
         try:
             proof = _on_host(job, run, user) if where == HOST else _on_board(job, run, user)
         except (Refused, OverLimit) as exc:
@@ -204,7 +222,7 @@ _LOCATED = re.compile(r"^(?P<file>[^\s:][^:]*?):(?P<line>\d+):(?:\d+:)? (?:fatal
 def _compile_failure(job: _Job, label: str, stderr: str) -> Proof:
     found = _LOCATED.search(stderr)
     if found is None:
-        return _failure(job, "compiles", crossbuild.first_error(stderr), label, None)
+        return _failure(job, "compiles", containment.first_error(stderr), label, None)
     message = found.group("message").replace("\u2018", "'").replace("\u2019", "'")
     return _failure(job, "compiles", f"error: {message}", found.group("file"),
                     int(found.group("line")))
@@ -241,7 +259,7 @@ def _link_error(text: str) -> str:
     """The linker's first undefined reference or duplicate definition, else its first error;
     objects named by their sources."""
     found = re.search(r"(?:undefined reference to|multiple definition of) [^\n]*", text)
-    line = found.group() if found else crossbuild.first_error(text)
+    line = found.group() if found else containment.first_error(text)
     return re.sub(r"\b\d{3}-([\w.-]+)\.o\b", r"\1.c", line)
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mlfcheck.board import crossbuild, elfsize
+from mlfcheck.board import containment, crossbuild, elfsize
 from mlfcheck.board.boards import Board
 from mlfcheck.board.containment import Tree
 from mlfcheck.board.crossbuild import Fault, Overflow, Toolchain
@@ -131,7 +131,7 @@ def _on_board(tools: Toolchain, board: Board, tree: Tree, sources: list[Path],
                                  build_seconds, ran.seconds)
     if ran.exit_code != 0:
         raise ExportError("verify", f"{board.name}: the built model failed (exit "
-                          f"{ran.exit_code}): {crossbuild.first_error(ran.stdout)}")
+                          f"{ran.exit_code}): {containment.first_error(ran.stdout)}")
     got = decode_outputs(plan, (work / "out.bin").read_bytes())
     return BoardVerification(board, (), size, None, max_abs_errors(plan, got, want), tolerance,
                              ran.stack_peak, room, build_seconds, ran.seconds)

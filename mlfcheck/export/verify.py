@@ -21,8 +21,8 @@ from typing import Any
 
 from mlfcheck import children
 from mlfcheck.board import containment
-from mlfcheck.board.containment import Build, Tree
-from mlfcheck.board.crossbuild import RUN_FILE_BYTES, tool_error
+from mlfcheck.board.containment import Build, Tree, tool_error
+from mlfcheck.board.crossbuild import RUN_FILE_BYTES
 from mlfcheck.errors import BoardError, ExportError
 from mlfcheck.export.cgen import constant_array, constants_struct
 from mlfcheck.export.frontends import Imported

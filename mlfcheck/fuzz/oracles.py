@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlfcheck import children
-from mlfcheck.board.crossbuild import tool_error
+from mlfcheck.board.containment import tool_error
 from mlfcheck.fuzz.exports import EPOCH, exports_are_identical
 from mlfcheck.fuzz.outcomes import Bucket, PropertyFailure, normalise
 

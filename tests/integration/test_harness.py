@@ -89,6 +89,38 @@ def test_zephyr_aot_demo_does_not_run_a_packed_interface_v5_archive(tmp_path: Pa
 
 @pytest.mark.shared
 @pytest.mark.board
+def test_zephyr_aot_demo_runs_a_v5_archive_with_the_c_interface(tmp_path: Path) -> None:
+    """The positive control: the same archive with the C interface TVM generated for
+    `--interface-api=c` (a `tvmgen_default_run` taking the structs) runs on the board."""
+    _require("arm-none-eabi-gcc", "qemu-system-arm")
+    root = tmp_path / "unpacked"
+    with tarfile.open(_real("gubprof-microspeech-v5-aot-a")) as tar:
+        tar.extractall(root, filter="data")
+    with (root / "codegen/host/src/default_lib0.c").open("a") as lib0:
+        lib0.write("struct tvmgen_default_inputs { void* input_1; };\n"
+                   "struct tvmgen_default_outputs { void* output; };\n"
+                   "int32_t tvmgen_default_run(struct tvmgen_default_inputs* inputs,\n"
+                   "                           struct tvmgen_default_outputs* outputs) {\n"
+                   "  return tvmgen_default_run_model(inputs->input_1, outputs->output);\n}\n")
+    archive = tmp_path / "unpacked.tar"
+    with tarfile.open(archive, "w") as tar:
+        tar.add(root, arcname=".")
+    verdict = _verdict(archive, "zephyr-aot-demo")
+    assert verdict.readable and verdict.level == "runs", verdict.proof
+    assert verdict.level_certainty == "verified"
+
+
+@pytest.mark.tvm
+def test_mlonmcu_does_not_compile_a_v8_export(v8: Path) -> None:
+    _require("gcc")
+    verdict = _verdict(v8, "mlonmcu-tvmaot")
+    assert verdict.proof is not None and verdict.proof.where == "host"
+    assert verdict.proof.failed == "compiles" and not verdict.readable
+    assert "tvm/ffi/c_api.h" in (verdict.proof.error or "")
+
+
+@pytest.mark.shared
+@pytest.mark.board
 def test_zephyr_aot_demo_does_not_link_the_real_v5_archive(tmp_path: Path) -> None:
     _require("arm-none-eabi-gcc", "qemu-system-arm")
     verdict = _verdict(_real("gubprof-microspeech-v5-aot-a"), "zephyr-aot-demo")

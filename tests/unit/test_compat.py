@@ -153,6 +153,39 @@ def test_usage_errors_exit_2_with_one_line(args: list[str], message: str) -> Non
     assert message in err and len(err.splitlines()) == 1
 
 
+def test_build_without_a_toolchain_skips_with_the_package_to_install(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", "/nonexistent")
+    verdict = check_archive(V5_AOT, [p for p in builtin_profiles()
+                                     if p.name == "zephyr-aot-demo"], build=True)[0]
+    assert verdict.proof is not None and verdict.proof.proved is None
+    assert "apt-get install gcc-arm-none-eabi" in (verdict.proof.skipped or "")
+    assert verdict.level is None and verdict.level_certainty == "derived"
+    code, out, _ = run(V5_AOT, "--consumer", "zephyr-aot-demo", "--build")
+    assert code == 1 and "harness not built: arm-none-eabi-gcc not found" in out
+
+
+def test_build_json_and_why_show_the_harness() -> None:
+    code, out, _ = run(V5_AOT, "--consumer", "zephyr-aot-demo", "--build", "--format", "json")
+    doc = json.loads(out)
+    assert not list(Draft202012Validator(schemas.load("compat-report.schema.json"))
+                    .iter_errors(doc))
+    build = doc["verdicts"][0]["build"]
+    if build["skipped"]:
+        pytest.skip(build["skipped"])
+    assert build["failed"] == "links" and doc["verdicts"][0]["level"] == "compiles"
+    assert "/tmp" not in build["error"] and "tvmgen_default_run" in build["error"]
+    assert build["cause"][0]["at"].endswith("src/aot_demo/main.c:208")
+    code, out, _ = run("--why", "zephyr-aot-demo")
+    assert code == 0 and "application: zephyr_aot_demo_2021.c" in out
+
+
+@pytest.mark.parametrize("args", [["--run"], ["-I", "."], ["--board", "mps2-an385"]])
+def test_harness_options_need_a_harness(args: list[str]) -> None:
+    code, _, err = run(V5_AOT, *args)
+    assert code == 2 and "need --harness FILE" in err
+
+
 def test_an_unreadable_archive_exits_2(tmp_path: Path) -> None:
     bad = tmp_path / "bad.tar"
     bad.write_bytes(b"not a tar" * 100)
