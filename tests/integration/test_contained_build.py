@@ -161,17 +161,17 @@ def test_size_refuses_or_stops_a_hostile_build_and_says_where(work: Path, case: 
 
 @pytest.mark.parametrize("fmt", ["text", "markdown"])
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_diff_with_a_board_notes_the_hostile_side_and_exits_as_without(work: Path, case: str,
-                                                                        fmt: str) -> None:
+def test_diff_with_a_board_judges_a_new_hostile_side_breaking(work: Path, case: str,
+                                                            fmt: str) -> None:
     run = _run(work, "diff", "default.tar", f"{case}.tar", "--board", "mps2-an386",
                "--format", fmt)
     _bounded(run)
     _no_host_text(run, work)
-    plain = _run(work, "diff", "default.tar", f"{case}.tar", "--format", fmt)
-    assert run.code == plain.code and run.code in (0, 1), run.err  # a note decides nothing
-    note = re.search(r"--board mps2-an386: the new archive's C was not built: (.*)", run.out)
-    assert note, run.out
-    reason = note.group(1).replace("\\", "")  # (Markdown escapes # and _)
+    assert run.code == 1, run.err  # the old archive built for the board: D417, never a note
+    assert "D417" in run.out, run.out
+    said = re.search(r"was not built: (.*)", run.out)
+    assert said, run.out
+    reason = said.group(1).replace("\\", "")  # (Markdown escapes # and _)
     assert re.search(CASES[case][1], reason), reason
 
 

@@ -45,9 +45,13 @@ for args in json.loads(sys.argv[1]):
     print(json.dumps({"args": args, "code": r.exit_code, "out": r.stdout[-3000:],
                       "err": r.stderr, "crash": crash,
                       "seconds": time.perf_counter() - started}), flush=True)
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+hwm = [line for line in open("/proc/self/status") if line.startswith("VmHWM:")]
+print(int(hwm[0].split()[1]) * 1024 if hwm else
+      resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
 """
-"""Runs CLI commands in one fresh process: one JSON line per command, then its peak memory."""
+"""Runs CLI commands in one fresh process: one JSON line per command, then its peak resident
+memory (VmHWM: Linux keeps ru_maxrss across fork and exec, so after a large test the driver
+would report the test process's own size)."""
 
 
 def run_all(commands: list[list[str]], cwd: Path) -> tuple[list[dict[str, Any]], int]:
