@@ -10,7 +10,14 @@ from pathlib import Path
 from typing import Any
 
 from mlfcheck.consumers.code import INCLUDE_DIR, SOURCE_DIR, SYSTEM_LIB_ENTRY, CodeFacts
-from mlfcheck.consumers.harness import Proof, UserHarness, glob_match, prove, user_spec
+from mlfcheck.consumers.harness import (
+    DEFAULT_MODULE,
+    Proof,
+    UserHarness,
+    glob_match,
+    prove,
+    user_spec,
+)
 from mlfcheck.consumers.profile import (
     MODULE,
     MODULE_KINDS,
@@ -152,6 +159,7 @@ def evaluate(profile: Profile, ctx: Loaded) -> Verdict:
     misses: list[Failure] = []
     failures += _container_failures(profile, facts)
     version_failure, notes = _version_check(profile, facts)
+    notes += [profile.note] if profile.note else []
     failures += version_failure
     causes = {f.cause() for f in failures}
     for read in profile.reads:
@@ -175,8 +183,11 @@ def check_archive(path: str | os.PathLike[str], profiles: Sequence[Profile], *,
         ctx = Loaded(archive, parser=parser)
         verdicts = [evaluate(p, ctx) for p in profiles]
         if build:
-            members = _interface_members(CodeFacts(ctx.codegen))
-            verdicts = [proven(v, prove(archive, v.version, v.profile.harness, members=members))
+            facts = _Facts(ctx)
+            module = _harness_module(facts.modules)
+            members = _interface_members(facts.code, module)
+            verdicts = [proven(v, prove(archive, v.version, v.profile.harness, members=members,
+                                        module=module))
                         if v.profile.harness is not None else v for v in verdicts]
         if user is not None:
             profile = user_profile(archive, user)
@@ -187,10 +198,16 @@ def check_archive(path: str | os.PathLike[str], profiles: Sequence[Profile], *,
         return tuple(verdicts)
 
 
-def _interface_members(code: CodeFacts) -> dict[str, tuple[str, ...]]:
-    """The members of the archive's tvmgen_default_inputs and _outputs structs (the names a
+def _harness_module(names: Sequence[str]) -> str:
+    """The module a harness builds for: 'default' when the archive has it (or names none),
+    else its first."""
+    return DEFAULT_MODULE if DEFAULT_MODULE in names or not names else names[0]
+
+
+def _interface_members(code: CodeFacts, module: str) -> dict[str, tuple[str, ...]]:
+    """The members of the module's tvmgen_<m>_inputs and _outputs structs (the names a
     consumer that fills them from the model's tensors uses)."""
-    found = {kind: code.struct(f"tvmgen_default_{kind}") for kind in ("inputs", "outputs")}
+    found = {kind: code.struct(f"tvmgen_{module}_{kind}") for kind in ("inputs", "outputs")}
     return {kind: tuple(m.name for m in s.members) for kind, s in found.items() if s is not None}
 
 
@@ -321,6 +338,9 @@ class Problem:
 
 
 def _holds(cond: Condition, facts: _Facts, module: str | None) -> bool:
+    if cond.kind == "struct":
+        tagged = facts.code.struct(cond.pointers[0])
+        return tagged is not None and any(m.name == cond.value for m in tagged.members)
     if cond.kind in MODULE_KINDS:
         modules = _modules(facts, module)
         return modules is not None and any(_module_fact(cond.kind, m) == cond.value

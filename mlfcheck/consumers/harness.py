@@ -50,6 +50,10 @@ TOLERANCE = 1e-5
 _AT = re.compile(r"\bat ([^\s@/]+/[^\s@]+@[0-9a-f]{7,40}:[^:\s]+:[1-9][0-9]*)")
 _UNDEFINED = re.compile(r"undefined reference to [`'‘]?(\w+)")
 _NO_MEMBER = re.compile(r"has no member named '(\w+)'")
+_ENTRY = re.compile(r"\b(?:tvmgen_\w+|MLFCHECK_NAME\(\w+\))\(")
+_IDENTIFIER = re.compile(r"[A-Za-z_]\w*")
+DEFAULT_MODULE = "default"
+"""The module name of an archive exported without one, and of applications that hard-code it."""
 
 
 @dataclass(frozen=True)
@@ -103,6 +107,8 @@ class _Job:
     where: str
     app: tuple[Path, ...]
     build_evidence: tuple[Evidence, ...]
+    needs: tuple[tuple[str, str], ...] = ()
+    module: str = DEFAULT_MODULE
 
 
 def glob_match(name: str, pattern: str) -> bool:
@@ -110,6 +116,11 @@ def glob_match(name: str, pattern: str) -> bool:
     parts, pats = name.split("/"), pattern.split("/")
     return len(parts) == len(pats) and all(fnmatch.fnmatchcase(n, p)
                                            for n, p in zip(parts, pats, strict=True))
+
+
+def members_of(written: Sequence[str], spec: HarnessSpec) -> list[str]:
+    """The archive members the harness compiles (its `compiles` globs)."""
+    return [m for m in written if any(glob_match(m, g) for g in spec.compiles)]
 
 
 def user_spec(archive: Archive, user: UserHarness) -> HarnessSpec:
@@ -125,27 +136,41 @@ def fill_flags(members: Mapping[str, Sequence[str]]) -> tuple[str, ...]:
     """-DMLFCHECK_INPUTS=... and -DMLFCHECK_OUTPUTS=...: designated initializers of the
     interface structs, one buffer per member of the archive's header (`members` maps 'inputs'
     and 'outputs' to the member names), for applications that fill them by the model's
-    tensor names."""
+    tensor names; and -DMLFCHECK_MEMBER_<name> per member, for applications that choose their
+    build-time model by the names (mlperftiny's TARGET_MODEL)."""
     flags = []
     for kind in ("inputs", "outputs"):
         names = list(members.get(kind, ()))[:MAX_TENSORS]
         fill = " ".join(f".{n} = mlfcheck_{kind}[{i}]," for i, n in enumerate(names))
         flags.append(f"-DMLFCHECK_{kind.upper()}={fill or '0'}")
+        flags += [f"-DMLFCHECK_MEMBER_{n}" for n in names]
     return tuple(flags)
+
+
+def module_flags(module: str) -> tuple[str, ...]:
+    """-DMLFCHECK_MODULE=<m> and -DMLFCHECK_HEADER="tvmgen_<m>.h", for applications whose
+    consumer writes its calls for the archive's module (MLFCHECK_NAME in mlfcheck_io.h); none
+    for a name that is not a C identifier (the applications' default, 'default', stays)."""
+    if not _IDENTIFIER.fullmatch(module):
+        return ()
+    return (f"-DMLFCHECK_MODULE={module}", f'-DMLFCHECK_HEADER="tvmgen_{module}.h"')
 
 
 def prove(archive: Archive, version: int | None, spec: HarnessSpec, *,
           user: UserHarness | None = None, run: bool = True,
-          members: Mapping[str, Sequence[str]] | None = None) -> Proof:
+          members: Mapping[str, Sequence[str]] | None = None,
+          module: str = DEFAULT_MODULE) -> Proof:
     """Build `spec` (with the user's files when `user`) against the archive; run it when `run`.
     `members`: the archive's interface struct members ('inputs', 'outputs'), for applications
-    that fill them by name. UsageError for an unknown board or an unreadable harness file."""
+    that fill them by name; `module`: the archive's module, for applications that name their
+    calls after it. UsageError for an unknown board or an unreadable harness file."""
     where = spec.runs_on
     if where != HOST:
         boards.board(where)
     with tempfile.TemporaryDirectory(prefix="mlfcheck-harness-") as tmp:
         job = _job(Path(tmp), archive, version, spec, user)
-        job = replace(job, flags=job.flags + fill_flags(members or {}))
+        job = replace(job, flags=job.flags + fill_flags(members or {}) + module_flags(module),
+                      module=module)
         try:
             proof = _on_host(job, run, user) if where == HOST else _on_board(job, run, user)
         except (Refused, OverLimit) as exc:
@@ -158,16 +183,18 @@ def _job(tmp: Path, archive: Archive, version: int | None, spec: HarnessSpec,
     root, own = tmp / "archive", tmp / "harness"
     own.mkdir()
     written, _ = materialise(archive, root, ("codegen", "runtime"))
-    members = [root / m for m in written if any(glob_match(m, g) for g in spec.compiles)]
+    chosen = members_of(written, spec)
+    members = [root / m for m in chosen]
     files = [HARNESSES / n for n in spec.app] if user is None else list(user.files)
     for path in files:
         if not path.is_file():
             raise UsageError(f"harness file {path} does not exist")
         shutil.copyfile(path, own / path.name)
     app = [own / p.name for p in files]
+    own_runtime = any(m.startswith("runtime/src/") for m in chosen)
     for name in SUPPORT + ((CRT,) if user is None else ()):
         shutil.copyfile(HARNESSES / name, own / name)
-    crt = [own / CRT] if user is None else []
+    crt = [own / CRT] if user is None and not own_runtime else []
     includes: list[Path] = []
     flags: list[str] = []
     for folder in spec.includes:
@@ -184,7 +211,7 @@ def _job(tmp: Path, archive: Archive, version: int | None, spec: HarnessSpec,
             raise UsageError(f"include folder {extra} does not exist")
     return _Job(root, own, tuple(sorted(members) + app + crt),
                 tuple(p.resolve() for p in (*includes, *given)), tuple(given), tuple(flags),
-                spec.runs_on, tuple(app), spec.evidence)
+                spec.runs_on, tuple(app), spec.evidence, spec.needs)
 
 
 def _tree(job: _Job) -> Tree:
@@ -199,10 +226,7 @@ def _compile(job: _Job, cc: Compiler, flags: Sequence[str], out: Path
     try:
         failed = build.check(job.sources, flags, job.includes)
     except MissingHeaders as exc:
-        error = f"fatal error: {exc.headers[0]}: No such file or directory"
-        if len(exc.headers) > 1:
-            error += f" (also missing: {', '.join(exc.headers[1:])})"
-        return _failure(job, "compiles", error, None, None)
+        return _missing(job, exc.headers)
     if failed:
         source, done = failed[0]
         return _compile_failure(job, build.label(source), done.stderr)
@@ -213,6 +237,22 @@ def _compile(job: _Job, cc: Compiler, flags: Sequence[str], out: Path
         if not done.ok:
             return _compile_failure(job, build.label(source), done.stderr)
     return objects
+
+
+def _missing(job: _Job, headers: Sequence[str]) -> Proof:
+    """A compile failure for the first missing header the consumer's build does not bring from
+    a library mlfcheck cannot supply; else 'not built here' naming that library (no level)."""
+    libraries = dict(job.needs)
+    ours = [h for h in headers if Path(h).name not in libraries]
+    if not ours:
+        header = Path(headers[0]).name
+        return Proof(None, None, None, where=job.where,
+                     skipped=f"not built here: needs {header} ({libraries[header]}); build your "
+                             "application with it: --harness FILE -I DIR")
+    error = f"fatal error: {ours[0]}: No such file or directory"
+    if len(headers) > 1:
+        error += f" (also missing: {', '.join(h for h in headers if h != ours[0])})"
+    return _failure(job, "compiles", error, None, None)
 
 
 _LOCATED = re.compile(r"^(?P<file>[^\s:][^:]*?):(?P<line>\d+):(?:\d+:)? (?:fatal )?error: "
@@ -350,17 +390,28 @@ def _cause(job: _Job, level: str, error: str, member: str | None,
     lines: list[tuple[list[str], int]] = []
     if member in app and line is not None:
         lines.append((app[member], line))
-    undefined = _UNDEFINED.search(error)
+    called = _spellings(job, _UNDEFINED.search(error))
     for text in app.values():
         for number, code in enumerate(text, 1):
-            if (undefined and f"{undefined.group(1)}(" in code) or \
-                    (level in ("runs", "matches") and re.search(r"\btvmgen_\w+\(", code)):
+            if any(f"{name}(" in code for name in called) or \
+                    (level in ("runs", "matches") and _ENTRY.search(code)):
                 lines.append((text, number))
     for text, number in lines:
         cited = [m.group(1) for ln in text[max(0, number - 2):number] for m in _AT.finditer(ln)]
         if cited:
             return (Evidence(cited[-1], text[number - 1].strip()),)
     return job.build_evidence if level == "compiles" and member not in app else ()
+
+
+def _spellings(job: _Job, undefined: re.Match[str] | None) -> tuple[str, ...]:
+    """How an application spells an undefined symbol: as is, or MLFCHECK_NAME(suffix) for a
+    name of the archive's module."""
+    if undefined is None:
+        return ()
+    name = undefined.group(1)
+    prefix = f"tvmgen_{job.module}_"
+    return (name, f"MLFCHECK_NAME({name.removeprefix(prefix)})") if name.startswith(prefix) \
+        else (name,)
 
 
 def _fix(job: _Job, level: str, error: str) -> str | None:
@@ -372,7 +423,8 @@ def _fix(job: _Job, level: str, error: str) -> str | None:
     if level == "compiles" and runtime and re.search(r"\b(tvm/ffi/|tvmgen_platform)", error):
         return ("add -I model/runtime/include and compile model/runtime/src/*.c (the archive's "
                 "own runtime)")
-    if level == "compiles" and header and (job.root / "codegen/host/include").is_dir():
+    if level == "compiles" and header and \
+            (job.root / "codegen/host/include" / header.group(1)).is_file():
         return (f"add -I model/codegen/host/include (the archive's {header.group(1)}), or copy "
                 "codegen/host/include/*.h into the project")
     if level == "compiles" and member:

@@ -50,7 +50,8 @@ class Test:
 @dataclass(frozen=True)
 class Condition:
     """A read happens only when the value at one of `pointers` passes `test`, or (kind
-    'executor', 'style', 'module_name') when the module's fact equals `value`."""
+    'executor', 'style', 'module_name') when the module's fact equals `value`, or (kind
+    'struct') when the struct tagged `pointers[0]` has the member `value`."""
 
     kind: str
     pointers: tuple[str, ...]
@@ -143,6 +144,8 @@ class HarnessSpec:
     runs_on: str
     evidence: tuple[Evidence, ...] = ()
     """The consumer's build lines that set the include folders and the files compiled."""
+    needs: tuple[tuple[str, str], ...] = ()
+    """(header, library) the consumer's build brings and mlfcheck cannot supply."""
 
 
 @dataclass(frozen=True)
@@ -164,6 +167,8 @@ class Profile:
     origin: str
     """'built-in' or the file it was loaded from."""
     harness: HarnessSpec | None = None
+    note: str | None = None
+    """A caveat every verdict of this profile shows as a note."""
 
 
 def _test(raw: dict[str, Any]) -> Test:
@@ -179,6 +184,8 @@ def _targets(value: str | list[str]) -> tuple[str, ...]:
 
 
 def _condition(raw: dict[str, Any]) -> Condition:
+    if "struct" in raw:
+        return Condition("struct", (raw["struct"],), Test(), raw["member"])
     kind = next(k for k in ("json", *MODULE_KINDS) if k in raw)
     if kind == "json":
         return Condition(kind, _targets(raw["json"]), _test(raw))
@@ -208,7 +215,8 @@ def _harness(raw: dict[str, Any] | None) -> HarnessSpec | None:
         return None
     return HarnessSpec(compiles=tuple(raw["compiles"]), includes=tuple(raw["includes"]),
                        app=tuple(raw["app"]), runs_on=raw["runs_on"],
-                       evidence=_evidence(raw.get("evidence", [])))
+                       evidence=_evidence(raw.get("evidence", [])),
+                       needs=tuple(sorted(raw.get("needs", {}).items())))
 
 
 def parse_profile(doc: Any, origin: str) -> Profile:
@@ -231,7 +239,7 @@ def parse_profile(doc: Any, origin: str) -> Profile:
         member_names=container["member_names"], opened_with=container.get("opened_with"),
         container_evidence=_evidence(container.get("evidence", [])),
         reads=tuple(_read(r) for r in doc["reads"]), origin=origin,
-        harness=_harness(doc.get("harness")))
+        harness=_harness(doc.get("harness")), note=doc.get("note"))
 
 
 def load_profile(path: str | Path) -> Profile:

@@ -43,7 +43,8 @@ def level_line(v: Verdict) -> str:
     """'level: links (verified here: built on mps2-an385)' or 'level: reads (derived ...)'."""
     proof = v.proof
     if proof is not None and proof.skipped:
-        return f"level: {v.level or 'none'} (derived; harness not built: {proof.skipped})"
+        why = proof.skipped.removeprefix("not built here: ")
+        return f"level: {v.level or 'none'} (derived; harness not built: {why})"
     if v.level_certainty == "verified":
         where = "on the host" if proof is None or proof.where == "host" else \
             f"on {proof.where} in QEMU"
@@ -199,6 +200,8 @@ def _condition(read: Read) -> str:
                  else f"equals {json.dumps(test.equals[0])}" if test.equals is not None
                  else "exists")
         return f" (only when metadata.json {' or '.join(cond.pointers)} {value})"
+    if cond.kind == "struct":
+        return f" (only when struct {cond.pointers[0]} has the member {cond.value})"
     return f" (only when the module's {cond.kind.replace('_', ' ')} is {cond.value})"
 
 

@@ -7,15 +7,14 @@ board. A missing toolchain skips with the package to install.
 
 from __future__ import annotations
 
-import shutil
 import tarfile
 from pathlib import Path
 
 import pytest
-from conftest import real_archives
+from harness_helpers import real, require, verdict_of
 
 from mlfcheck import api
-from mlfcheck.consumers import UserHarness, Verdict
+from mlfcheck.consumers import UserHarness
 
 APP = """#include <stdint.h>
 #include <stdio.h>
@@ -39,30 +38,12 @@ int main(int argc, char** argv) {
 """
 
 
-def _require(*tools: str) -> None:
-    missing = [t for t in tools if shutil.which(t) is None]
-    if missing:
-        pytest.skip(f"{', '.join(missing)} not installed (apt-get install gcc "
-                    "gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm)")
-
-
-def _real(name: str) -> Path:
-    found = real_archives().get(name)
-    if found is None:
-        pytest.skip(f"real archive {name} not found")
-    return found
-
-
-def _verdict(archive: Path, consumer: str) -> Verdict:
-    return api.compat_all(archive, [consumer], build=True)[0]
-
-
 def _packed_v5(tmp: Path) -> Path:
     """gubprof-microspeech-v5-aot-a with the packed interface under the name the C interface
     uses: its static `__tvm_main__(args, type_codes, num_args, ...)` renamed
     `tvmgen_default_run`, as TVM's packed API of that era emitted it."""
     root = tmp / "packed"
-    with tarfile.open(_real("gubprof-microspeech-v5-aot-a")) as tar:
+    with tarfile.open(real("gubprof-microspeech-v5-aot-a")) as tar:
         tar.extractall(root, filter="data")
     lib0 = root / "codegen/host/src/default_lib0.c"
     text = lib0.read_text()
@@ -77,8 +58,8 @@ def _packed_v5(tmp: Path) -> Path:
 @pytest.mark.shared
 @pytest.mark.board
 def test_zephyr_aot_demo_does_not_run_a_packed_interface_v5_archive(tmp_path: Path) -> None:
-    _require("arm-none-eabi-gcc", "qemu-system-arm")
-    verdict = _verdict(_packed_v5(tmp_path), "zephyr-aot-demo")
+    require("arm-none-eabi-gcc", "qemu-system-arm")
+    verdict = verdict_of(_packed_v5(tmp_path), "zephyr-aot-demo")
     assert verdict.proof is not None and verdict.proof.where == "mps2-an385"
     assert verdict.level == "links" and not verdict.readable
     assert verdict.proof.failed == "runs"
@@ -92,9 +73,9 @@ def test_zephyr_aot_demo_does_not_run_a_packed_interface_v5_archive(tmp_path: Pa
 def test_zephyr_aot_demo_runs_a_v5_archive_with_the_c_interface(tmp_path: Path) -> None:
     """The positive control: the same archive with the C interface TVM generated for
     `--interface-api=c` (a `tvmgen_default_run` taking the structs) runs on the board."""
-    _require("arm-none-eabi-gcc", "qemu-system-arm")
+    require("arm-none-eabi-gcc", "qemu-system-arm")
     root = tmp_path / "unpacked"
-    with tarfile.open(_real("gubprof-microspeech-v5-aot-a")) as tar:
+    with tarfile.open(real("gubprof-microspeech-v5-aot-a")) as tar:
         tar.extractall(root, filter="data")
     with (root / "codegen/host/src/default_lib0.c").open("a") as lib0:
         lib0.write("struct tvmgen_default_inputs { void* input_1; };\n"
@@ -105,15 +86,15 @@ def test_zephyr_aot_demo_runs_a_v5_archive_with_the_c_interface(tmp_path: Path) 
     archive = tmp_path / "unpacked.tar"
     with tarfile.open(archive, "w") as tar:
         tar.add(root, arcname=".")
-    verdict = _verdict(archive, "zephyr-aot-demo")
+    verdict = verdict_of(archive, "zephyr-aot-demo")
     assert verdict.readable and verdict.level == "runs", verdict.proof
     assert verdict.level_certainty == "verified"
 
 
 @pytest.mark.tvm
 def test_mlonmcu_does_not_compile_a_v8_export(v8: Path) -> None:
-    _require("gcc")
-    verdict = _verdict(v8, "mlonmcu-tvmaot")
+    require("gcc")
+    verdict = verdict_of(v8, "mlonmcu-tvmaot")
     assert verdict.proof is not None and verdict.proof.where == "host"
     assert verdict.proof.failed == "compiles" and not verdict.readable
     assert "tvm/ffi/c_api.h" in (verdict.proof.error or "")
@@ -122,8 +103,8 @@ def test_mlonmcu_does_not_compile_a_v8_export(v8: Path) -> None:
 @pytest.mark.shared
 @pytest.mark.board
 def test_zephyr_aot_demo_does_not_link_the_real_v5_archive(tmp_path: Path) -> None:
-    _require("arm-none-eabi-gcc", "qemu-system-arm")
-    verdict = _verdict(_real("gubprof-microspeech-v5-aot-a"), "zephyr-aot-demo")
+    require("arm-none-eabi-gcc", "qemu-system-arm")
+    verdict = verdict_of(real("gubprof-microspeech-v5-aot-a"), "zephyr-aot-demo")
     assert verdict.proof is not None and verdict.proof.failed == "links"
     assert "undefined reference to `tvmgen_default_run'" in (verdict.proof.error or "")
     assert "tvmgen_default_run_model" in (verdict.proof.fix or "")
@@ -132,8 +113,8 @@ def test_zephyr_aot_demo_does_not_link_the_real_v5_archive(tmp_path: Path) -> No
 @pytest.mark.shared
 @pytest.mark.board
 def test_arduino_v7_does_not_compile_a_v7_aot_archive() -> None:
-    _require("arm-none-eabi-gcc", "qemu-system-arm")
-    verdict = _verdict(_real("esp32s3-example-v7-aot"), "arduino-v7")
+    require("arm-none-eabi-gcc", "qemu-system-arm")
+    verdict = verdict_of(real("esp32s3-example-v7-aot"), "arduino-v7")
     assert verdict.proof is not None and verdict.proof.failed == "compiles"
     assert verdict.level is None and not verdict.readable
     assert "tvmgen_default.h" in (verdict.proof.error or "")
@@ -154,8 +135,8 @@ def v8(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.mark.tvm
 @pytest.mark.board
 def test_v8_does_not_compile_in_a_template_without_runtime_include(v8: Path) -> None:
-    _require("arm-none-eabi-gcc", "qemu-system-arm")
-    verdict = _verdict(v8, "zephyr-aot-demo-2023")
+    require("arm-none-eabi-gcc", "qemu-system-arm")
+    verdict = verdict_of(v8, "zephyr-aot-demo-2023")
     assert verdict.proof is not None and verdict.proof.failed == "compiles"
     assert "fatal error: tvm/ffi/c_api.h" in (verdict.proof.error or "")
     assert "runtime/include" in (verdict.proof.fix or "")
@@ -164,7 +145,7 @@ def test_v8_does_not_compile_in_a_template_without_runtime_include(v8: Path) -> 
 @pytest.mark.tvm
 def test_own_harness_runs_a_v8_export_and_matches_its_reference(v8: Path,
                                                                  tmp_path: Path) -> None:
-    _require("gcc")
+    require("gcc")
     import numpy as np
 
     from mlfcheck.export.frontends import load_model

@@ -5,6 +5,19 @@
 #include <stdio.h>
 #include <string.h>
 
+/* The archive's module, for applications whose consumer writes its calls for the module it
+   exported (mlfcheck passes -DMLFCHECK_MODULE=<m> -DMLFCHECK_HEADER="tvmgen_<m>.h"):
+   MLFCHECK_NAME(run) is tvmgen_<m>_run, #include MLFCHECK_HEADER its interface header. */
+#ifndef MLFCHECK_MODULE
+#define MLFCHECK_MODULE default
+#endif
+#ifndef MLFCHECK_HEADER
+#define MLFCHECK_HEADER "tvmgen_default.h"
+#endif
+#define MLFCHECK_PASTE_(module, suffix) tvmgen_##module##_##suffix
+#define MLFCHECK_PASTE(module, suffix) MLFCHECK_PASTE_(module, suffix)
+#define MLFCHECK_NAME(suffix) MLFCHECK_PASTE(MLFCHECK_MODULE, suffix)
+
 /* Fill `buffer` with 0xA5 (a pattern, not data), then with the bytes of `path` (at most n). */
 static inline void mlfcheck_read(const char* path, void* buffer, size_t n) {
   FILE* f = fopen(path, "rb");
