@@ -93,6 +93,7 @@ def _command_child(limits: Limits, parent: int) -> None:
     that ran it dies, so a command started by a Python child that is killed for its time limit
     (in a session of its own, out of that child's group) does not outlive it."""
     _apply_limits(limits)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     with contextlib.suppress(OSError, AttributeError):
         import ctypes
 
@@ -103,9 +104,11 @@ def _command_child(limits: Limits, parent: int) -> None:
 
 
 def _contain(limits: Limits) -> None:
-    """In a Python child: own process group, the limits, stdin from /dev/null."""
+    """In a Python child: own process group, the limits, SIGTERM's default action, stdin from
+    /dev/null."""
     os.setpgid(0, 0)
     _apply_limits(limits)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     null = os.open(os.devnull, os.O_RDONLY)
     if null != 0:
         os.dup2(null, 0)
@@ -175,10 +178,12 @@ def run(argv: Sequence[str], *, limits: Limits, cwd: Path | str | None = None,
     command = tuple(argv)
     started = time.monotonic()
     deadline = started + limits.seconds
-    process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, cwd=cwd,
-                               env=None if env is None else dict(env), start_new_session=True,
-                               preexec_fn=partial(_command_child, limits, os.getpid()))
+    with _sigterm_after():
+        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, cwd=cwd,
+                                   env=None if env is None else dict(env),
+                                   start_new_session=True,
+                                   preexec_fn=partial(_command_child, limits, os.getpid()))
     try:  # (not `with process`: its __exit__ would wait for a command nobody killed)
         out, err, ended = _drain(process, deadline, 4 * max_output + 4)
         ended = ended and _await_exit(process, deadline)
@@ -386,13 +391,34 @@ def _sigterm_held() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
+@contextmanager
+def _sigterm_after() -> Iterator[None]:
+    """In the main thread, a SIGTERM that comes meanwhile is only noted, then handled after:
+    while this thread forks, Python runs at-fork callbacks (logging's lock release) in which
+    an exception the handler raises is printed and dropped, and the process, its handler now
+    ignoring SIGTERM, would go on. The child gets SIGTERM's default action back."""
+    handler = signal.getsignal(signal.SIGTERM)
+    if threading.current_thread() is not threading.main_thread() or not callable(handler):
+        yield
+        return
+    came: list[int] = []
+    signal.signal(signal.SIGTERM, lambda signum, _frame: came.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, handler)
+        if came:
+            handler(came[0], None)
+
+
 def _start(starter: Starter, call: Call, limits: Limits, folders: set[str]) -> _Child:
     with _sigterm_held():
         folder = tempfile.mkdtemp(prefix=TEMP_PREFIX)
         folders.add(folder)
     process = starter.context().Process(target=_child, args=(call.fn, call.arg, limits, folder),
                                         daemon=True)
-    process.start()
+    with _sigterm_after():
+        process.start()
     started = time.monotonic()
     if process.pid is None:  # pragma: no cover - start() sets it or raises
         raise RuntimeError("the child process has no pid")
@@ -544,7 +570,8 @@ def _fork(fn: Callable[[T], R], part: T, limits: Limits,
     when the system refuses the fork."""
     reading, writing = os.pipe()
     try:
-        pid = os.fork()
+        with _sigterm_after():
+            pid = os.fork()
     except OSError:  # out of processes or memory
         os.close(reading)
         os.close(writing)
