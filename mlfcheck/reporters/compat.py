@@ -243,27 +243,38 @@ def _why_harness(p: Profile) -> list[str]:
 
 
 def render_why_markdown(profile: Profile) -> str:
-    """The requirements as a Markdown table with links to the consumer lines."""
+    """The requirements, and the harness, as a Markdown table with links to the consumer
+    lines."""
     p = profile
     lines = [f"**{md_text(p.name)}**: {md_text(p.title)}", "",
              "| # | requirement | the consumer | consumer source |", "|---|---|---|---|"]
     rows = [("container", f"{', '.join(p.formats)}", p.opened_with or "", p.container_evidence)]
     rows += [(str(i), _requirement(r), r.why + (f" → {r.error}" if r.error else ""), r.evidence)
              for i, r in enumerate(p.reads, 1)]
+    h = p.harness
+    if h is not None:
+        rows.append(("harness", f"compiles {', '.join(h.compiles)}; includes "
+                     f"{', '.join(h.includes) or 'none'}; runs on {h.runs_on}",
+                     f"mlfcheck's {', '.join(h.app)}, from the consumer's lines", h.evidence))
     for number, what, does, evidence in rows:
         links = "<br>".join(_link(e) for e in evidence)
         lines.append(f"| {number} | {md_code(what, table=True)} | {md_text(does)} | {links} |")
+    if h is None:
+        lines += ["", "No harness: `compat --build` proves nothing more than reads for it."]
     return "\n".join(lines) + "\n"
 
 
 def render_why_json(profile: Profile) -> str:
-    """The requirements as JSON: {consumer, container, requirements: [...]}."""
+    """The requirements as JSON: {consumer, container, requirements: [...], harness}."""
     doc = {"consumer": profile.name, "title": profile.title,
            "container": {"formats": list(profile.formats),
                          "evidence": _evidence_json(profile.container_evidence)},
            "requirements": [{"requirement": _requirement(r), "why": r.why, "error": r.error,
                              "optional": r.optional, "evidence": _evidence_json(r.evidence)}
-                            for r in profile.reads]}
+                            for r in profile.reads],
+           "harness": None if (h := profile.harness) is None else {
+               "compiles": list(h.compiles), "includes": list(h.includes), "app": list(h.app),
+               "runs_on": h.runs_on, "evidence": _evidence_json(h.evidence)}}
     return json_text(doc)
 
 

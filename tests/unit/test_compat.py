@@ -410,8 +410,15 @@ def test_why_lists_every_requirement_of_a_profile_with_its_consumer_line() -> No
         len(r.evidence) for r in profile.reads) + harness
     code, md, _ = run("--why", "arduino-2021", "--format", "markdown")
     assert code == 0 and "| 5 | `symbol tvmgen_default_run_model` |" in md
+    assert "| harness | `compiles codegen/host/src/*.c; includes @tvm-runtime; runs on " in md
     code, js, _ = run("--why", "arduino-2021", "--format", "json")
-    assert code == 0 and len(json.loads(js)["requirements"]) == len(profile.reads)
+    doc = json.loads(js)
+    assert code == 0 and len(doc["requirements"]) == len(profile.reads)
+    assert profile.harness is not None
+    assert doc["harness"]["app"] == list(profile.harness.app)
+    assert len(doc["harness"]["evidence"]) == len(profile.harness.evidence)
+    code, js, _ = run("--why", "tvmc-v7", "--format", "json")
+    assert code == 0 and json.loads(js)["harness"] is None  # RPC-driven: no harness
 
 
 @pytest.mark.parametrize(("args", "message"), [
