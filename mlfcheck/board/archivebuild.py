@@ -358,7 +358,7 @@ def build_sources(members: Sequence[str]) -> list[str]:
 @dataclass(frozen=True)
 class _Plan:
     """One archive's build: where its tree is, the flags and include folders, the content
-    keys of its sources."""
+    keys of its sources and of its interface object (`_keys`)."""
 
     builder: Builder
     host: HostCompiler
@@ -423,11 +423,7 @@ class _Plan:
             return None
         source = self.root / INTERFACE
         source.write_text("".join(f'#include "{h}"\n' for h in headers))
-        read = sorted((p.relative_to(self.root).as_posix(), p.read_bytes())
-                      for f in HEADER_FOLDERS for p in (self.root / f).rglob("*") if p.is_file())
-        key = hashlib.sha256(repr((INTERFACE, self.host.name, self.host.cc.path, self.flags,
-                                   [_spelt(self.root, i) for i in self.includes], read)).encode(
-            "utf-8", "surrogateescape")).hexdigest()
+        key = self.keys[INTERFACE]
         cache = self.builder.cache
         if cache.file(key) is None:
             with tempfile.TemporaryDirectory(prefix="scratch-", dir=cache.folder) as scratch:
@@ -450,7 +446,7 @@ class _Plan:
         try:
             failed = build.check([source], self.flags, self.includes)
             if failed:
-                return _compile_error(member, failed[0][1].stderr)
+                return compile_error(member, failed[0][1].stderr)
             done = build.compile(source, obj, self.flags, self.includes)
         except Refused as exc:
             return RefusedFile(member, exc.refusals)
@@ -461,7 +457,7 @@ class _Plan:
         except BoardError as exc:
             return CompileError(member, str(exc), None, None)
         if not done.ok:
-            return _compile_error(member, done.stderr)
+            return compile_error(member, done.stderr)
         return Compiled(member, defined_symbols(obj), obj)
 
 
@@ -477,13 +473,15 @@ def _spelt(root: Path, folder: Path) -> str:
 def _keys(root: Path, sources: Sequence[str], salt: Sequence[str]) -> dict[str, str]:
     """A content key per source: the compiler, flags and include folders (`salt`), its path
     and bytes, the archive's other files it may include (every header; a sibling source only
-    when a directive names it, all of them when a macro computes one)."""
+    when a directive names it, all of them when a macro computes one); and under INTERFACE the
+    key of the interface object (the salt and every header)."""
     digests = {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
                for p in sorted(root.rglob("*")) if p.is_file()}
     context = hashlib.sha256(repr(sorted((m, d) for m, d in digests.items()
                                          if m not in sources)).encode()).hexdigest()
     names = {m: PurePosixPath(m).name for m in sources}
-    keys = {}
+    keys = {INTERFACE: hashlib.sha256(repr((list(salt), INTERFACE, context)).encode(
+        "utf-8", "surrogateescape")).hexdigest()}
     for member in sources:
         found = directives((root / member).read_bytes().decode("latin-1"))
         spelled = {PurePosixPath(d.literal).name for d in found if d.literal is not None}
@@ -495,7 +493,7 @@ def _keys(root: Path, sources: Sequence[str], salt: Sequence[str]) -> dict[str, 
     return keys
 
 
-def _compile_error(member: str, stderr: str) -> CompileError:
+def compile_error(member: str, stderr: str) -> CompileError:
     """The compiler's first error: its file (member path, <header> or a note), line, text."""
     found = _FIRST_ERROR.search(stderr)
     if found is None:

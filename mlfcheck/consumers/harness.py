@@ -22,7 +22,13 @@ from pathlib import Path
 
 from mlfcheck import children
 from mlfcheck.board import boards, containment, crossbuild
-from mlfcheck.board.archivebuild import RUNTIME_ABI, NoCompiler, host_compiler, materialise
+from mlfcheck.board.archivebuild import (
+    RUNTIME_ABI,
+    NoCompiler,
+    compile_error,
+    host_compiler,
+    materialise,
+)
 from mlfcheck.board.containment import Build, Compiler, MissingHeaders, OverLimit, Refused, Tree
 from mlfcheck.consumers.profile import RUNTIME_HEADERS, Evidence, HarnessSpec
 from mlfcheck.errors import BoardError, UsageError
@@ -255,17 +261,12 @@ def _missing(job: _Job, headers: Sequence[str]) -> Proof:
     return _failure(job, "compiles", error, None, None)
 
 
-_LOCATED = re.compile(r"^(?P<file>[^\s:][^:]*?):(?P<line>\d+):(?:\d+:)? (?:fatal )?error: "
-                      r"(?P<message>.+)$", re.MULTILINE)
-
-
 def _compile_failure(job: _Job, label: str, stderr: str) -> Proof:
-    found = _LOCATED.search(stderr)
-    if found is None:
-        return _failure(job, "compiles", containment.first_error(stderr), label, None)
-    message = found.group("message").replace("\u2018", "'").replace("\u2019", "'")
-    return _failure(job, "compiles", f"error: {message}", found.group("file"),
-                    int(found.group("line")))
+    """The compiler's first error (as archivebuild reads it) as a failure to compile."""
+    found = compile_error(label, stderr)
+    if found.file is None:
+        return _failure(job, "compiles", found.message, label, None)
+    return _failure(job, "compiles", f"error: {found.message}", found.file, found.line)
 
 
 def _on_host(job: _Job, run: bool, user: UserHarness | None) -> Proof:
