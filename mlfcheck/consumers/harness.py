@@ -50,7 +50,8 @@ RUN_LIMITS = children.Limits(seconds=60.0, memory_bytes=1024**3, file_bytes=64 *
                              cpu_seconds=60)
 """What one host run of a harness may use."""
 MAX_TENSORS = 8
-"""Interface struct members a harness fills (MLFCHECK_TENSORS in the applications)."""
+"""Interface struct members a harness fills (passed to the applications as MLFCHECK_TENSORS,
+the number of their buffers)."""
 TOLERANCE = 1e-5
 """Largest absolute difference per float32 output element that still matches."""
 _AT = re.compile(r"\bat ([^\s@/]+/[^\s@]+@[0-9a-f]{7,40}:[^:\s]+:[1-9][0-9]*)")
@@ -139,12 +140,13 @@ def user_spec(archive: Archive, user: UserHarness) -> HarnessSpec:
 
 
 def fill_flags(members: Mapping[str, Sequence[str]]) -> tuple[str, ...]:
-    """-DMLFCHECK_INPUTS=... and -DMLFCHECK_OUTPUTS=...: designated initializers of the
+    """-DMLFCHECK_TENSORS (how many buffers of each kind the applications have),
+    -DMLFCHECK_INPUTS=... and -DMLFCHECK_OUTPUTS=...: designated initializers of the
     interface structs, one buffer per member of the archive's header (`members` maps 'inputs'
     and 'outputs' to the member names), for applications that fill them by the model's
     tensor names; and -DMLFCHECK_MEMBER_<name> per member, for applications that choose their
     build-time model by the names (mlperftiny's TARGET_MODEL)."""
-    flags = []
+    flags = [f"-DMLFCHECK_TENSORS={MAX_TENSORS}"]
     for kind in ("inputs", "outputs"):
         names = list(members.get(kind, ()))[:MAX_TENSORS]
         fill = " ".join(f".{n} = mlfcheck_{kind}[{i}]," for i, n in enumerate(names))

@@ -16,7 +16,6 @@
 #ifndef MLFCHECK_IO_BYTES
 #define MLFCHECK_IO_BYTES (64 * 1024)
 #endif
-#define MLFCHECK_TENSORS 8
 
 static uint8_t mlfcheck_inputs[MLFCHECK_TENSORS][MLFCHECK_IO_BYTES] __attribute__((aligned(16)));
 static uint8_t mlfcheck_outputs[MLFCHECK_TENSORS][MLFCHECK_IO_BYTES] __attribute__((aligned(16)));
