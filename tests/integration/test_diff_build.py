@@ -81,6 +81,21 @@ def test_a_new_archive_whose_c_no_longer_compiles_fails_the_gate_even_when_inval
     assert "D417" not in rules(report)
 
 
+def test_abidiff_compares_only_whole_builds(tmp_path: Path, abidiff: None) -> None:
+    files = mf.crt7()
+    files[LIB1] += b"#error this file does not compile\n"
+    code, report = run(write(tmp_path, "base.tar", mf.crt7()), write(tmp_path, "half.tar", files),
+                       "--allow-invalid")
+    assert code == 1 and "D417" in rules(report)
+    # the new shared object lacks add_lib1.c: its entry points are not "removed"
+    assert not [c for c in report["changes"] if any("abidiff" in d or "function" in d and
+                                                    "removed" in d for d in c["details"])]
+    assert report["judged_by"]["abi"] is None
+    assert report["judged_by"]["not_run"] == [
+        "abidiff: 1 of the new archive's 2 C files were not built, so its shared object lacks "
+        "their symbols"]
+
+
 def test_two_external_definitions_of_one_kernel_are_a_build_that_no_longer_links(
         tmp_path: Path) -> None:
     files = mf.crt7()

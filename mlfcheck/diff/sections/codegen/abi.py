@@ -43,15 +43,21 @@ class AbiOutcome:
 
 def abi_outcome(old: Loaded, new: Loaded) -> AbiOutcome | None:
     """abidiff run on the shared objects of both sides' host builds, with each side's
-    interface headers; None when neither side was built (no builder)."""
+    interface headers; None when neither side was built (no builder). Only whole builds are
+    compared: a shared object that lacks a file that did not compile (or needs a library's
+    header) lacks its symbols, which abidiff would report as removed."""
     built = (old.built, new.built)
     if built == (None, None):
         return None
-    objects = [b.shared_object if isinstance(b, ArchiveBuilt) else None for b in built]
-    for side, got in zip(("old", "new"), objects, strict=True):
-        if got is None:
+    objects = []
+    for side, got in zip(("old", "new"), built, strict=True):
+        if not isinstance(got, ArchiveBuilt) or got.shared_object is None:
             return AbiOutcome(None, None, f"the {side} archive's C did not build and link")
-    assert objects[0] is not None and objects[1] is not None
+        left = len(got.files) - len(got.built)
+        if left:
+            return AbiOutcome(None, None, f"{left} of the {side} archive's {len(got.files)} C "
+                              "files were not built, so its shared object lacks their symbols")
+        objects.append(got.shared_object)
     try:
         with tempfile.TemporaryDirectory(prefix="mlfcheck-abi-") as tmp:
             headers = []
