@@ -18,7 +18,6 @@ from mlfcheck.diff.result import (
     ConfigOverrides,
     Count,
     DiffResult,
-    Layers,
     Note,
     Side,
     Size,
@@ -28,6 +27,7 @@ from mlfcheck.diff.result import (
     Value,
 )
 from mlfcheck.diff.rules import Level
+from mlfcheck.reporters import judged
 from mlfcheck.reporters.present import (
     byte_count,
     html_text,
@@ -246,22 +246,6 @@ def config_json(source: str | None, overrides: ConfigOverrides) -> dict[str, Any
             "allow": [{"entry": e, "reason": why} for e, why in overrides.allow]}
 
 
-def judged_by(layers: Layers) -> str:
-    """'judged by: the C reader, gcc 12.2.0 (both archives built), abidiff 2.2.0 (their ABIs)'
-    and, after a semicolon, why a layer did not judge."""
-    used = ["the C reader"]
-    used += [f"{layers.compiler} (both archives built)"] if layers.compiler else []
-    used += [f"{layers.abi} (their ABIs)"] if layers.abi else []
-    text = "judged by: " + ", ".join(used)
-    return text + ("; not by " + "; ".join(layers.not_run) if layers.not_run else "")
-
-
-def layers_json(layers: Layers) -> dict[str, Any]:
-    """The report's `judged_by` object."""
-    return {"reader": True, "compiler": layers.compiler, "abi": layers.abi,
-            "not_run": list(layers.not_run)}
-
-
 def _config_text(result: DiffResult) -> list[str]:
     where, what = config_heading(result.config_source, result.config_overrides)
     return [f"config: {clip(where)} ({what})",
@@ -383,8 +367,8 @@ def render_text(result: DiffResult, options: Options | None = None) -> str:
     """Headline, problems, breaking → warning → info (rolled up), sizes, notes, unchanged."""
     options = options or Options()
     lines = [f"mlfcheck diff: {clip(_side(result.old))} → {clip(_side(result.new))}",
-             headline(result), clip(judged_by(result.layers)), *_config_text(result),
-             *_problems(result)]
+             headline(result), clip(f"judged by: {judged.diff_heading(result.layers)}"),
+             *_config_text(result), *_problems(result)]
     for level in LEVELS:
         found = entries(result, level)
         if not found:
@@ -492,7 +476,7 @@ def diff_json(result: DiffResult) -> dict[str, Any]:
         "unchanged": list(result.unchanged),
         "thresholds": dict(result.thresholds),
         "consumer": result.consumer,
-        "judged_by": layers_json(result.layers),
+        "judged_by": judged.diff_heading_json(result.layers),
         "config": {**config_json(result.config_source, result.config_overrides),
                    "problems": [{"kind": p.kind, "entry": p.entry, "reason": p.reason}
                                 for p in result.config_problems]},
@@ -548,8 +532,7 @@ def _markdown(result: DiffResult, options: Options, *, details: bool, info_rows:
     lines = [f"**mlfcheck diff**: {_cell(headline(result))} — {md_code(result.old.path)} "
              f"({_version(result.old, '')}) → {md_code(result.new.path)} "
              f"({_version(result.new, '')})",
-             "", "**judged by**: " + md_text(clip(judged_by(result.layers).removeprefix(
-                 "judged by: "))), "",
+             "", "**judged by**: " + md_text(clip(judged.diff_heading(result.layers))), "",
              *config_markdown(result.config_source, result.config_overrides)]
     problems = [f"> {_cell(line)}" for line in _problems(result)]
     lines += ["", *problems] if problems else []

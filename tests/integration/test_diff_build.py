@@ -88,8 +88,8 @@ def test_abidiff_compares_only_whole_builds(tmp_path: Path, abidiff: None) -> No
                        "--allow-invalid")
     assert code == 1 and "D417" in rules(report)
     # the new shared object lacks add_lib1.c: its entry points are not "removed"
-    assert not [c for c in report["changes"] if any("abidiff" in d or "function" in d and
-                                                    "removed" in d for d in c["details"])]
+    assert not [c for c in report["changes"] if any("abidiff" in d or ("function" in d and
+                                                    "removed" in d) for d in c["details"])]
     assert report["judged_by"]["abi"] is None
     assert report["judged_by"]["not_run"] == [
         "abidiff: 1 of the new archive's 2 C files were not built, so its shared object lacks "
