@@ -26,11 +26,11 @@ def build_layer(old: Loaded, new: Loaded,
     built = (old.built, new.built)
     if built == (None, None):
         return Layers(not_run=(NOT_ASKED,)), None, []
-    from mlfcheck.board.archivebuild import ArchiveBuilt
+    from mlfcheck.board.archivebuild import ArchiveBuilt, NoCompiler
 
     done = [b for b in built if isinstance(b, ArchiveBuilt)]
-    if len(done) < 2:
-        why = next(getattr(b, "reason", "") for b in built if not isinstance(b, ArchiveBuilt))
+    if len(done) < 2:  # one builder builds both sides: it found no host compiler
+        why = next(b.reason for b in built if isinstance(b, NoCompiler))
         return Layers(not_run=(f"the compiler: {why}",)), None, []
     abi = abi_outcome(old, new)
     layers = Layers(compiler=done[0].compiler, abi=abi.tool if abi else None,

@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -117,6 +119,20 @@ def test_without_the_build_layer_the_report_says_the_reader_judged_alone(tmp_pat
                                    "not_run": ["the compiler: not asked for (--no-build)"]}
     text = CliRunner().invoke(main, ["diff", str(base), str(base), "--no-build"]).stdout
     assert "judged by: the C reader; not by the compiler: not asked for (--no-build)" in text
+
+
+def test_without_a_host_compiler_the_reader_judges_and_the_report_says_why(
+        tmp_path: Path) -> None:
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    base = write(tmp_path, "base.tar", mf.crt7())
+    done = subprocess.run([sys.executable, "-m", "mlfcheck", "diff", str(base), str(base),
+                           "--format", "json"], env={**os.environ, "PATH": str(empty)},
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    why = "no host C compiler (gcc or cc) on PATH: apt-get install gcc"
+    assert json.loads(done.stdout)["judged_by"] == {
+        "reader": True, "compiler": None, "abi": None, "not_run": [f"the compiler: {why}"]}
 
 
 def test_an_added_entry_point_parameter_is_reported_from_abidiff(tmp_path: Path,
