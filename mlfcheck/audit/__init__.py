@@ -526,8 +526,11 @@ def audit(items: Sequence[Item], *, baseline: Sequence[Item] = (),
           fail_on: Level | None = Level.BREAKING, timestamp: str | None = None,
           progress: Callable[[ArchiveAudit], None] | None = None,
           board: Board | None = None, parse_workers: int = 1,
-          starter: children.Starter | None = None, build: Options | None = None) -> AuditResult:
+          starter: children.Starter | None = None, build: Options | None = None,
+          shard: tuple[int, int] = (1, 1)) -> AuditResult:
     """Audit `items` (from `discover`), each against the baseline item with the same key;
+    with `shard` (K, N), only items K-1, K-1+N, … (`picked`; what only the baseline has is
+    judged against every item, as unsharded: see mlfcheck.audit.shards);
     with `board`, also size each archive's C compiled for it. `parse_workers` processes may
     parse one archive's C: with `jobs` 1 one parser of that many reads every archive and
     baseline (sharing what they have in common); otherwise each child makes its own. With
@@ -540,8 +543,8 @@ def audit(items: Sequence[Item], *, baseline: Sequence[Item] = (),
     base = {i.key: i for i in baseline}
     chosen = tuple(profiles) if profiles is not None else builtin_profiles()
     config = config or DiffConfig()
-    work = [_Job(i, base.get(i.key), limits or Limits(), chosen, config, board,
-                 parse_workers) for i in items]
+    work = [_Job(items[n], base.get(items[n].key), limits or Limits(), chosen, config, board,
+                 parse_workers) for n in picked(len(items), shard)]
     with children.sigterm_unwinds(), _scratch_root() as root, _builder(build, root) as builder:
         host = _host_build(builder)
         found = _run(work, jobs, progress, CParser(workers=parse_workers),
@@ -551,6 +554,12 @@ def audit(items: Sequence[Item], *, baseline: Sequence[Item] = (),
     return AuditResult(tuple(found), tuple(i for k, i in base.items() if k not in keys),
                        tuple(baseline_paths), tuple(p.name for p in chosen), fail_on, timestamp,
                        board, config.source, config.overrides(), host)
+
+
+def picked(count: int, shard: tuple[int, int]) -> range:
+    """The numbers (from 0) of the `count` items shard (K, N) audits: K-1, K-1+N, K-1+2N, …"""
+    k, n = shard
+    return range(k - 1, count, n)
 
 
 def _host_build(builder: Builder | None) -> HostBuild:

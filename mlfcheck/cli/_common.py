@@ -1,9 +1,11 @@
-"""What every subcommand shares: exit codes, archive-limit options, one-line errors."""
+"""What every subcommand shares: exit codes, archive-limit, build and --shard options, one-line
+errors."""
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -91,6 +93,26 @@ def build_options(*, default: bool) -> Callable[[F], F]:
                  "so.")(wrapper)
         return wrapper  # type: ignore[return-value]
     return decorate
+
+
+SHARD_PATTERN = re.compile(r"([0-9]{1,9})/([0-9]{1,9})")
+"""K/N in ASCII digits ('²'.isdigit() holds, but int('²') fails)."""
+
+
+def shard_option(command: str, *, default: str | None, help: str) -> Callable[[F], F]:
+    """Add --shard K/N: the command receives (K, N) (None when not given and no `default`);
+    anything but K/N with 1 ≤ K ≤ N is one line and exit 2."""
+    def parse(ctx: click.Context, param: click.Parameter,
+              value: str | None) -> tuple[int, int] | None:
+        if value is None:
+            return None
+        m = SHARD_PATTERN.fullmatch(value)
+        if m is None or not 1 <= int(m.group(1)) <= int(m.group(2)):
+            fail(command, f"--shard {value!r} is not K/N with 1 ≤ K ≤ N")
+        return int(m.group(1)), int(m.group(2))
+
+    return click.option("--shard", default=default, show_default=default is not None,
+                        metavar="K/N", callback=parse, help=help)
 
 
 BuildWith = tuple[Path | None, tuple[Path, ...]] | None

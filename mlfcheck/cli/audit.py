@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 
@@ -22,13 +22,14 @@ from mlfcheck.cli._common import (
     emit,
     fail,
     limit_options,
+    shard_option,
 )
 from mlfcheck.consumers import select_profiles
 from mlfcheck.diff import FAIL_ON
 from mlfcheck.diff.config import config_for
 from mlfcheck.errors import MlfcheckError
 from mlfcheck.reading.archive import Limits
-from mlfcheck.reporters.audit import RENDERERS
+from mlfcheck.reporters.audit import RENDERERS, render_shard
 from mlfcheck.reporters.present import term
 
 if TYPE_CHECKING:
@@ -62,13 +63,21 @@ if TYPE_CHECKING:
 @click.option("--board", "board_name", metavar="NAME",
               help="Also compile each archive's C for this board (see 'mlfcheck size') and "
                    "report the flash and RAM of its own symbols.")
+@shard_option("audit", default=None,
+              help="Audit only items K-1, K-1+N, ... of those found (the K-th of N runners of "
+                   "a CI matrix) and write a shard record; 'mlfcheck audit --merge' makes the "
+                   "N records the whole audit's report.")
+@click.option("--merge", is_flag=True,
+              help="PATHS are the N shard records of one audit (--shard K/N): write its "
+                   "report, as one unsharded run would have, in --format to -o.")
 @build_options(default=True)
 @limit_options
-def audit(paths: tuple[str, ...], baseline: tuple[str, ...], fmt: str,
+@click.pass_context
+def audit(ctx: click.Context, paths: tuple[str, ...], baseline: tuple[str, ...], fmt: str,
           output: str | None, jobs: int | None, fail_on: str,
           profiles: tuple[str, ...], config_path: str | None, no_config: bool,
-          timestamp: str | None, board_name: str | None, build_with: BuildWith,
-          limits: Limits) -> None:
+          timestamp: str | None, board_name: str | None, shard: tuple[int, int] | None,
+          merge: bool, build_with: BuildWith, limits: Limits) -> None:
     """Audit every archive and model under PATHS for a release.
 
     A PATH is an archive (.tar, .tar.gz/.tgz or a folder holding metadata.json), a model
@@ -79,7 +88,14 @@ def audit(paths: tuple[str, ...], baseline: tuple[str, ...], fmt: str,
     one line says so and the reader alone judges): C that does not build makes the archive
     invalid. Exit 0 when all is well, 1 when an archive is invalid or a change is at or above
     --fail-on, 2 when an archive or model could not be read or exported (or bad usage).
+    With --shard K/N the report is a shard record of that part, and --merge turns the N
+    records into the report (and exit code) of the whole audit.
     """
+    if merge:
+        _merge(ctx, paths, fmt, output)
+    if shard is not None and _given(ctx, "fmt"):
+        fail("audit", "--shard writes a shard record; give --format to 'mlfcheck audit "
+                      "--merge'")
     try:
         target = board(board_name) if board_name else None
         if target is not None:
@@ -88,23 +104,56 @@ def audit(paths: tuple[str, ...], baseline: tuple[str, ...], fmt: str,
         config = config_for(config_path, no_config=no_config, start=Path.cwd())
         items = auditing.discover(paths)
         base = auditing.discover(baseline) if baseline else ()
+        count = len(auditing.picked(len(items), shard or (1, 1)))
         workers = jobs or auditing.default_jobs()
         # processes parsing, and compiles running, per archive: about one per core in all
-        each = max(1, children.available_cores() // min(workers, len(items)))
-        with _progress(len(items)) as tick:
+        each = max(1, children.available_cores() // max(1, min(workers, count)))
+        with _progress(count) as tick:
             result = auditing.audit(items, baseline=base, baseline_paths=baseline,
                                     profiles=chosen, jobs=workers,
                                     limits=limits, config=config, fail_on=FAIL_ON[fail_on],
                                     timestamp=timestamp, progress=tick, board=target,
                                     parse_workers=each,
                                     starter=auditing.starter_for([*items, *base]),
-                                    build=_build(build_with, each))
+                                    build=_build(build_with, each), shard=shard or (1, 1))
     except MlfcheckError as exc:
         fail("audit", str(exc))
+    if shard is None:
+        _report(result, RENDERERS[fmt](result), output)
+    from mlfcheck.audit.shards import ShardRecord
+
+    _report(result, render_shard(ShardRecord(shard, tuple(i.key for i in items), result)),
+            output)
+
+
+def _merge(ctx: click.Context, paths: tuple[str, ...], fmt: str,
+           output: str | None) -> NoReturn:
+    """--merge: the report of the audit whose shard records `paths` are; exits."""
+    from mlfcheck.audit import shards
+
+    extra = sorted(p.opts[0] for p in ctx.command.params
+                   if p.name not in ("paths", "merge", "fmt", "output") and _given(ctx, p.name))
+    if extra:
+        fail("audit", f"--merge reads shard records: {extra[0]} belongs to the --shard runs")
+    try:
+        result = shards.merge([shards.read_record(p) for p in paths], paths)
+    except MlfcheckError as exc:
+        fail("audit", str(exc))
+    _report(result, RENDERERS[fmt](result), output)
+
+
+def _given(ctx: click.Context, name: str | None) -> bool:
+    """True when option `name` was given on the command line (or by the environment)."""
+    source = ctx.get_parameter_source(name) if name else None
+    return source not in (None, click.core.ParameterSource.DEFAULT)
+
+
+def _report(result: AuditResult, text: str, output: str | None) -> NoReturn:
+    """Say once when the reader alone judged, write the report, exit with the audit's code."""
     if result.build.unavailable:
         click.echo(term(f"mlfcheck audit: note: {result.build.unavailable}; each archive is "
                         "judged by the C reader only"), err=True)
-    emit(RENDERERS[fmt](result), output)
+    emit(text, output)
     sys.exit(_exit_code(result))
 
 

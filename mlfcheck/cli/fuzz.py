@@ -2,24 +2,12 @@
 
 from __future__ import annotations
 
-import re
 import sys
 from pathlib import Path
 
 import click
 
-from mlfcheck.cli._common import EXIT_CLEAN, EXIT_FOUND, emit, fail
-
-_SHARD = re.compile(r"([0-9]{1,9})/([0-9]{1,9})")
-"""K/N in ASCII digits ('²'.isdigit() holds, but int('²') fails)."""
-
-
-def _shard(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int, int]:
-    """--shard K/N; anything else is one line and exit 2."""
-    m = _SHARD.fullmatch(value)
-    if m is None or not 1 <= int(m.group(1)) <= int(m.group(2)):
-        fail("fuzz", f"--shard {value!r} is not K/N with 1 ≤ K ≤ N")
-    return int(m.group(1)), int(m.group(2))
+from mlfcheck.cli._common import EXIT_CLEAN, EXIT_FOUND, emit, fail, shard_option
 
 
 @click.group("fuzz", invoke_without_command=True)
@@ -49,7 +37,7 @@ def _shard(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int,
                                       "beyond its examples' own limits) may take.")
 @click.option("--memory-limit", type=click.IntRange(min=64), default=4096, show_default=True,
               metavar="MIB", help="Address-space limit of each child process, in MiB.")
-@click.option("--shard", default="1/1", show_default=True, metavar="K/N", callback=_shard,
+@shard_option("fuzz", default="1/1",
               help="Run the K-th of N parts of the campaign (examples K-1, K-1+N, ...); "
                    "combine the N JSON reports with 'mlfcheck fuzz merge'.")
 @click.option("--no-shrink", is_flag=True,

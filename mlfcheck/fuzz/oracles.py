@@ -1,9 +1,13 @@
 """Exporter oracles that read an exported archive back and hold it against the model: the C
-compiles, the parameters are TVM's constants, the header agrees with the metadata, the memory
-the generated C uses agrees with the plan, and a fresh process exports the same bytes.
+compiles, the parameters are TVM's constants, the header agrees with the metadata (sizes and
+dtypes), the memory the generated C uses agrees with the plan, every output copy moves the whole
+output, and a fresh process exports the same bytes.
 
 Each raises PropertyFailure with its bucket; they read the archive through mlfcheck.reading.archive
-and the generated C as text (a minimal reading of the AOT entry `tvmgen_<m>_run`).
+and the generated C through its symbol tables (mlfcheck.reading.csource): the AOT entry
+`tvmgen_<m>_run` is read call by call from its folded text (`read_entry`), the shape arrays,
+workspace and constants from the table's data, the header's sizes, structs and their member
+comments from the header's table.
 """
 
 from __future__ import annotations
@@ -27,22 +31,15 @@ from mlfcheck.fuzz.outcomes import Bucket, PropertyFailure, normalise
 if TYPE_CHECKING:
     from mlfcheck.export import ExportResult
     from mlfcheck.export.plan import Plan
+    from mlfcheck.reading.csource import SymbolTable
 
 FRESH_HASH_SEED = "4242"
 """PYTHONHASHSEED of the fresh process (the campaign's own children hash with a random seed)."""
 FRESH_EXPORT_LIMITS = children.Limits(seconds=600.0, memory_bytes=None, cpu_seconds=600)
 """The fresh process's export: ten minutes of wall clock and of CPU (so it ends even when the
 example's child was killed first), the example's address-space limit."""
-_DEFINE = re.compile(r"^#define (TVMGEN_\w+)_SIZE (\d+)$", re.M)
-_ARENA = re.compile(r"^(?:extern )?uint8_t tvmgen_\w+_workspace\[(\d+)\]", re.M)
-_SHAPE = re.compile(r"^static int64_t tvmgen_\w+_shape(\d+)\[\d+\] = \{([^}]*)\};", re.M)
-_TENSOR = re.compile(r"tvmgen_\w+_tensor\(tvmgen_\w+_workspace \+ (\d+), \d+, "
-                     r"tvmgen_\w+_shape(\d+), \d+, (\d+), (\d+)\)")
-_CALL = re.compile(r"tvmgen_\w+_call\((\w+), t, \d+, (?:tvmgen_\w+_workspace \+ (\d+), (\d+)|"
-                   r"NULL, 0)\)")
 _KERNEL_DEF = re.compile(r"^TVM_DLL int32_t (\w+)\([^;{]*\)\s*\{", re.M)
 _ALLOC = re.compile(r"TVMBackendAllocWorkspace\([^,]+,[^,]+,\s*\(uint64_t\)(\d+)")
-_MEMCPY = re.compile(r"memcpy\(outputs->\w+, tvmgen_\w+_workspace \+ (\d+), (\d+)\)")
 
 
 def _read_all(path: Path) -> dict[str, bytes]:
@@ -120,6 +117,60 @@ def params_are_the_constants(result: ExportResult) -> None:
                               "\n".join(problems))
 
 
+@dataclass(frozen=True)
+class _Interface:
+    """What the header and the AOT entry's file say of one module's interface: the `*_SIZE`
+    macros (name without `TVMGEN_<M>_` → bytes), each input and output struct's members with
+    the dtype and shape their comments give, and the workspace arrays declared or defined."""
+
+    sizes: dict[str, int]
+    members: dict[str, list[tuple[str, str]]]
+    """'inputs' / 'outputs' → (member, its comment's text, e.g. `float32[1, 16]`)."""
+    arenas: list[int]
+
+
+def _tables(files: dict[str, bytes], name: str) -> tuple[SymbolTable, SymbolTable]:
+    """The symbol tables of `<m>_lib1.c` (the AOT entry) and of `tvmgen_<m>.h`."""
+    from mlfcheck.reading.csource import CParser
+
+    parser = CParser()
+    entry, header = (f"codegen/host/src/{name}_lib1.c", f"codegen/host/include/tvmgen_{name}.h")
+    return parser.parse(entry, files[entry]), parser.parse(header, files[header])
+
+
+def _interface(files: dict[str, bytes], name: str) -> _Interface:
+    """The interface as the header (and the entry's workspace definition) declare it."""
+    from mlfcheck.reading.csource.symbols import OPAQUE
+
+    entry, header = _tables(files, name)
+    text = files[f"codegen/host/include/tvmgen_{name}.h"]
+    prefix = f"TVMGEN_{name.upper()}_"
+    sizes = {m.removesuffix("_SIZE").removeprefix(prefix): n for m, v in
+             header.size_macros().items() if (n := _integer(v)) is not None}
+    members: dict[str, list[tuple[str, str]]] = {}
+    for group in ("inputs", "outputs"):
+        struct = header.struct(f"tvmgen_{name}_{group}")
+        if struct is None:
+            members[group] = []
+            continue
+        comments = [m.group(1)[2:-2].strip().decode("utf-8", "replace") for m in
+                    OPAQUE.finditer(text, struct.span.start, struct.span.end) if m.group(1)]
+        named = [m.name for m in struct.members if m.type == "void*"]
+        members[group] = list(zip(named, comments + [""] * (len(named) - len(comments)),
+                                  strict=False))
+    arenas = [d.count for t in (header, entry) for d in t.data
+              if d.name == f"tvmgen_{name}_workspace" and d.count is not None]
+    return _Interface(sizes, members, arenas)
+
+
+def _integer(text: str) -> int | None:
+    """A C integer literal's value; None for anything else."""
+    from mlfcheck.reading.csource.literals import parse_number
+
+    value = parse_number(text)
+    return int(value) if value is not None and value.is_integer() else None
+
+
 def header_matches_metadata(result: ExportResult) -> None:
     """Each *_SIZE macro and each input/output struct member of the header agrees with the
     metadata's inputs and outputs (dtype × shape); WORKSPACE_SIZE, the header's extern and the
@@ -128,29 +179,27 @@ def header_matches_metadata(result: ExportResult) -> None:
 
     files = _read_all(result.path)
     main = _main_memory(files, result.name)
-    header = files[f"codegen/host/include/tvmgen_{result.name}.h"].decode()
-    entry_c = files[f"codegen/host/src/{result.name}_lib1.c"].decode()
-    prefix = f"TVMGEN_{result.name.upper()}_"
-    macros = {m.group(1).removeprefix(prefix): int(m.group(2)) for m in _DEFINE.finditer(header)}
+    interface = _interface(files, result.name)
     problems = []
     for group in ("inputs", "outputs"):
-        struct = re.search(rf"struct tvmgen_{result.name}_{group} \{{(.*?)\}};", header, re.S)
-        members = re.findall(r"void\* (\w+);", struct.group(1)) if struct else []
+        members = [m for m, _ in interface.members[group]]
         if members != list(main[group]):
             problems.append(("struct members differ from metadata",
                              f"{group}: header {members}, metadata {list(main[group])}"))
         for tensor, t in main[group].items():
             size = element_bytes(t["dtype"]) * prod(t["shape"])
-            if macros.get(tensor.upper()) != size:
+            macro = interface.sizes.get(tensor.upper())
+            if macro != size:
                 problems.append(("a size macro differs from metadata",
-                                 f"{tensor}: macro {macros.get(tensor.upper())}, "
+                                 f"{tensor}: macro {macro}, "
                                  f"metadata {t['dtype']}{t['shape']} = {size} bytes"))
-    arenas = [int(n) for n in _ARENA.findall(header) + _ARENA.findall(entry_c)]
     workspace = main["workspace_size_bytes"]
-    if macros.get("WORKSPACE") != workspace or any(a != max(1, workspace) for a in arenas):
+    arenas = interface.arenas
+    if interface.sizes.get("WORKSPACE") != workspace or len(arenas) != 2 or any(
+            a != max(1, workspace) for a in arenas):
         problems.append(("workspace differs between metadata, header and C",
-                         f"metadata {workspace}, WORKSPACE_SIZE {macros.get('WORKSPACE')}, "
-                         f"arrays {arenas}"))
+                         f"metadata {workspace}, WORKSPACE_SIZE "
+                         f"{interface.sizes.get('WORKSPACE')}, arrays {arenas}"))
     if problems:
         raise PropertyFailure(Bucket.ARCHIVE_MODEL, problems[0][0],
                               "\n".join(detail for _, detail in problems))
@@ -187,6 +236,162 @@ def operator_workspace_matches(result: ExportResult) -> None:
 
 
 @dataclass(frozen=True)
+class Place:
+    """Where a pointer the AOT entry passes points: `workspace` (at `offset`), an `input` or
+    `output` buffer (by member), a `constant` (by symbol or member), or `none` (NULL)."""
+
+    kind: str
+    name: str = ""
+    offset: int = 0
+
+
+@dataclass(frozen=True)
+class TensorArg:
+    """One DLTensor the entry makes for a kernel: where its data is, its shape and dtype."""
+
+    place: Place
+    shape: tuple[int, ...]
+    dtype: tuple[int, int, int]
+    """DLDataType (code, bits, lanes)."""
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes the tensor spans (sub-byte elements take a byte)."""
+        _, bits, lanes = self.dtype
+        return prod(self.shape) * max(1, bits * lanes // 8)
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of `tvmgen_<m>_run`, in call order: a kernel call (its tensors and scratch
+    region) or a `memcpy` (destination, source, bytes)."""
+
+    tensors: tuple[TensorArg, ...] = ()
+    scratch: tuple[int, int] | None = None
+    """(offset, bytes) of the kernel's scratch in the workspace."""
+    copy: tuple[Place, Place, int] | None = None
+
+
+class _Unreadable(Exception):
+    """The AOT entry holds a statement this reading does not know."""
+
+
+_KEYWORDS = frozenset({"if", "for", "while", "switch", "return", "sizeof"})
+
+
+def read_entry(entry_c: str | bytes) -> tuple[Step, ...]:
+    """The steps of the AOT entry `tvmgen_<m>_run` in one C file, read from its symbol table:
+    the run function's folded text call by call (`tvmgen_<m>_tensor`, `tvmgen_<m>_call`,
+    `memcpy`), shapes from the `tvmgen_<m>_shape<i>` arrays. Raises _Unreadable."""
+    from mlfcheck.reading.csource import CParser
+
+    raw = entry_c.encode() if isinstance(entry_c, str) else entry_c
+    table = CParser().parse("codegen/host/src/entry.c", raw)
+    run = next((f for f in table.functions
+                if f.name.startswith("tvmgen_") and f.name.endswith("_run")), None)
+    if run is None:
+        raise _Unreadable("no tvmgen_<m>_run function")
+    prefix = run.name.removesuffix("_run")
+    shapes = {d.name: tuple(int(v) for v in d.values() or ()) for d in table.data
+              if d.name.startswith(f"{prefix}_shape")}
+    steps: list[Step] = []
+    pending: list[TensorArg] = []
+    body = run.folded[run.folded.index("{"):]
+    for callee, args in _calls(body):
+        if callee == f"{prefix}_tensor" and len(args) == 6:
+            code, bits, lanes = (_number(a) for a in args[3:])
+            if args[2] not in shapes:
+                raise _Unreadable(f"shape {args[2]} is not a shape array")
+            pending.append(TensorArg(_place(args[0], prefix), shapes[args[2]],
+                                     (code, bits, lanes)))
+        elif callee == f"{prefix}_call" and len(args) == 5:
+            scratch = _place(args[3], prefix)
+            steps.append(Step(tuple(pending), None if scratch.kind == "none"
+                              else (scratch.offset, _number(args[4]))))
+            pending = []
+        elif callee == "memcpy" and len(args) == 3:
+            steps.append(Step(tuple(pending), copy=(_place(args[0], prefix),
+                                                    _place(args[1], prefix), _number(args[2]))))
+            pending = []
+        elif callee.startswith(prefix) or callee == "memcpy":
+            raise _Unreadable(f"{callee} with {len(args)} arguments")
+    return tuple(steps)
+
+
+def _calls(text: str) -> list[tuple[str, list[str]]]:
+    """The calls of folded C text in order, outermost only: (callee, its arguments)."""
+    calls, at = [], 0
+    while (opening := text.find("(", at)) >= 0:
+        start = opening
+        while start and (text[start - 1].isalnum() or text[start - 1] == "_"):
+            start -= 1
+        callee = text[start:opening]
+        if not callee or callee[0].isdigit() or callee in _KEYWORDS:
+            at = opening + 1
+            continue
+        closing, args = _arguments(text, opening)
+        calls.append((callee, args))
+        at = closing + 1
+    return calls
+
+
+def _arguments(text: str, opening: int) -> tuple[int, list[str]]:
+    """Where the call whose `(` is at `opening` closes, and its arguments (split at the commas
+    outside brackets)."""
+    depth, args, start = 0, [], opening + 1
+    for at in range(opening, len(text)):
+        ch = text[at]
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+            if depth == 0:
+                args.append(text[start:at].strip())
+                return at, args if args != [""] else []
+        elif ch == "," and depth == 1:
+            args.append(text[start:at].strip())
+            start = at + 1
+    raise _Unreadable("a call is not closed")
+
+
+def _place(expr: str, prefix: str) -> Place:
+    """Where a pointer expression of the entry points (casts to a pointer type dropped)."""
+    while expr.startswith("(") and expr.find(")") > 0 and expr[:expr.find(")")].endswith("*"):
+        expr = expr[expr.find(")") + 1:].strip()
+    workspace = f"{prefix}_workspace"
+    if expr == workspace:
+        return Place("workspace")
+    if expr.startswith(workspace + "+"):
+        return Place("workspace", offset=_number(expr[len(workspace) + 1:]))
+    for arrow, kind in (("inputs->", "input"), ("outputs->", "output"),
+                        ("constants->", "constant")):
+        if expr.startswith(arrow) and expr[len(arrow):].isidentifier():
+            return Place(kind, expr[len(arrow):])
+    if expr in ("NULL", "0"):
+        return Place("none")
+    if expr.startswith(prefix + "_") and expr.isidentifier():
+        return Place("constant", expr)
+    raise _Unreadable(f"pointer {expr}")
+
+
+def _number(text: str) -> int:
+    """An integer argument of the entry's calls; _Unreadable for anything else."""
+    value = _integer(text)
+    if value is None:
+        raise _Unreadable(f"{text} is not an integer")
+    return value
+
+
+def _entry_steps(files: dict[str, bytes], name: str) -> tuple[Step, ...]:
+    """The AOT entry's steps; an entry this reading cannot follow contradicts the exporter."""
+    try:
+        return read_entry(files[f"codegen/host/src/{name}_lib1.c"])
+    except _Unreadable as exc:
+        raise PropertyFailure(Bucket.ARCHIVE_MODEL, "the AOT entry cannot be read",
+                              str(exc)) from None
+
+
+@dataclass(frozen=True)
 class _Use:
     """A workspace region the generated C hands to a step."""
 
@@ -196,32 +401,24 @@ class _Use:
     scratch: bool
 
 
+def _uses(steps: tuple[Step, ...]) -> list[_Use]:
+    """The workspace regions each step uses (a region is a byte range)."""
+    uses: list[_Use] = []
+    for n, step in enumerate(steps):
+        uses += [_Use(a.place.offset, a.place.offset + a.nbytes, n, False)
+                 for a in step.tensors if a.place.kind == "workspace"]
+        if step.scratch is not None:
+            uses.append(_Use(step.scratch[0], sum(step.scratch), n, True))
+        if step.copy is not None and step.copy[1].kind == "workspace":
+            at = step.copy[1].offset
+            uses.append(_Use(at, at + step.copy[2], n, False))
+    return uses
+
+
 def workspace_uses(entry_c: str) -> list[_Use]:
     """The workspace regions each step of `tvmgen_<m>_run` uses, read from the C in call order
     (a step is a kernel call or an output memcpy; regions are byte ranges)."""
-    shapes = {int(i): [int(d) for d in dims.split(",") if d.strip()]
-              for i, dims in _SHAPE.findall(entry_c)}
-    body = entry_c[entry_c.rindex("_run("):]
-    uses: list[_Use] = []
-    step = 0
-    pending: list[tuple[int, int]] = []
-    for line in body.splitlines():
-        for off, shape, bits, lanes in _TENSOR.findall(line):
-            size = prod(shapes[int(shape)]) * max(1, int(bits) * int(lanes) // 8)
-            pending.append((int(off), int(off) + size))
-        call = _CALL.search(line)
-        copy = _MEMCPY.search(line)
-        if call or copy:
-            uses += [_Use(a, b, step, False) for a, b in pending]
-            if call and call.group(2):
-                at = int(call.group(2))
-                uses.append(_Use(at, at + int(call.group(3)), step, True))
-            if copy:
-                at = int(copy.group(1))
-                uses.append(_Use(at, at + int(copy.group(2)), step, False))
-            pending = []
-            step += 1
-    return uses
+    return _uses(read_entry(entry_c))
 
 
 def plan_matches_use(result: ExportResult) -> None:
@@ -229,10 +426,9 @@ def plan_matches_use(result: ExportResult) -> None:
     the last step that uses it, scratch during its call; no two regions live at one step may
     overlap in bytes, and none reaches past the workspace."""
     files = _read_all(result.path)
-    entry_c = files[f"codegen/host/src/{result.name}_lib1.c"].decode()
     workspace = _main_memory(files, result.name)["workspace_size_bytes"]
     live: dict[tuple[int, int, bool], list[int]] = {}
-    for u in workspace_uses(entry_c):
+    for u in _uses(_entry_steps(files, result.name)):
         span = live.setdefault((u.start, u.end, u.scratch), [u.step, u.step])
         span[0], span[1] = min(span[0], u.step), max(span[1], u.step)
         if u.end > workspace:
@@ -250,6 +446,87 @@ def plan_matches_use(result: ExportResult) -> None:
                     f"steps {f1}..{l1}")
 
 
+def output_copies_are_whole(result: ExportResult) -> None:
+    """Each `memcpy` of the AOT entry fills an output and moves exactly that output's
+    `*_SIZE` bytes, from a source that holds them (an input or output buffer, a linked
+    constant array, the workspace); no DLTensor on an input or output spans more than its
+    buffer; every output is written by some step."""
+    files = _read_all(result.path)
+    main = _main_memory(files, result.name)
+    sizes = _interface(files, result.name).sizes
+    entry, _ = _tables(files, result.name)
+    held = {d.name: d.storage_bytes for d in entry.data}
+    steps = _entry_steps(files, result.name)
+    workspace: int = main["workspace_size_bytes"]
+
+    def holds(place: Place) -> int | None:
+        if place.kind == "workspace":
+            return workspace - place.offset
+        if place.kind in ("input", "output"):
+            return sizes.get(place.name.upper())
+        return held.get(place.name) if place.kind == "constant" else 0
+
+    problems = []
+    for n, step in enumerate(steps):
+        for a in step.tensors:
+            room = holds(a.place)
+            if a.place.kind in ("input", "output") and (room is None or a.nbytes > room):
+                problems.append(f"step {n}: a DLTensor of {a.nbytes} bytes on "
+                                f"{a.place.kind} {a.place.name} ({room} bytes)")
+        if step.copy is None:
+            continue
+        to, source, count = step.copy
+        size = sizes.get(to.name.upper()) if to.kind == "output" else None
+        if to.kind != "output" or to.name not in main["outputs"] or count != size:
+            problems.append(f"step {n}: memcpy of {count} bytes into {to.kind} {to.name or ''}"
+                            f"{'' if size is None else f' ({size} bytes)'}".rstrip())
+        room = holds(source)
+        if room is not None and count > room:
+            problems.append(f"step {n}: memcpy of {count} bytes from {source.kind} "
+                            f"{source.name or source.offset}, which holds {room}")
+    written = {s.copy[0].name for s in steps if s.copy} | {
+        a.place.name for s in steps for a in s.tensors if a.place.kind == "output"}
+    problems += [f"{t}: no step writes this output" for t in main["outputs"]
+                 if t not in written]
+    if problems:
+        raise PropertyFailure(Bucket.ARCHIVE_MODEL,
+                              "an output copy or tensor differs from its buffer's size",
+                              "\n".join(problems))
+
+
+def dtypes_agree(result: ExportResult) -> None:
+    """Each input's and output's dtype is the same in the metadata, in the header's struct
+    comment (`void* y0;  /* bool[1, 16] */`) and in every DLTensor the AOT entry makes of its
+    buffer (DLDataType code, bits, lanes, as TVM defines the metadata's dtype)."""
+    import tvm
+
+    files = _read_all(result.path)
+    main = _main_memory(files, result.name)
+    interface = _interface(files, result.name)
+    steps = _entry_steps(files, result.name)
+    problems = []
+    for group, kind in (("inputs", "input"), ("outputs", "output")):
+        comments = dict(interface.members[group])
+        for tensor, t in main[group].items():
+            if comments.get(tensor) != f"{t['dtype']}{t['shape']}":
+                problems.append(f"{tensor}: metadata {t['dtype']}{t['shape']}, header comment "
+                                f"{comments.get(tensor) or '(none)'}")
+            try:
+                want = tvm.runtime.DataType(t["dtype"])
+            except (ValueError, TypeError):
+                problems.append(f"{tensor}: metadata {t['dtype']!r} is not a dtype")
+                continue
+            code = (int(want.type_code), int(want.bits), int(want.lanes))
+            passed = sorted({a.dtype for s in steps for a in s.tensors
+                             if a.place == Place(kind, tensor) and a.dtype != code})
+            problems += [f"{tensor}: metadata {t['dtype']} is DLDataType {code}, the C passes "
+                         f"{got}" for got in passed]
+    if problems:
+        raise PropertyFailure(Bucket.ARCHIVE_MODEL,
+                              "an input or output dtype differs between metadata, header and C",
+                              "\n".join(problems))
+
+
 def exports_agree_across_processes(model: Path, first: Path, workdir: Path) -> None:
     """A second export in a fresh process with another PYTHONHASHSEED (and another second on
     the clock) gives the same bytes as the first."""
@@ -265,8 +542,10 @@ def exports_agree_across_processes(model: Path, first: Path, workdir: Path) -> N
 
 
 def source_is_the_model(written: bytes, mod: Any) -> None:
-    """src/<m>.relax is the model as TVM prints it, imported afresh (TVM 0.27 cannot parse it
-    back: the weights are elided, and printing them with show_meta=True segfaults)."""
+    """src/<m>.relax is `mod` as TVM prints it: the model imported afresh and lowered as the
+    exporter lowers it (quantized patterns become integer kernels), so an integer-lowered
+    model is compared with its lowered IR (TVM 0.27 cannot parse the file back: the weights
+    are elided, and printing them with show_meta=True segfaults)."""
     want = mod.script(show_meta=False)
     if written.decode() != want:
         at = next((i for i, (a, b) in enumerate(zip(written.decode(), want, strict=False))
@@ -297,11 +576,13 @@ def c_builds_agree(model: Path, result: ExportResult, tolerance: float) -> None:
     """The packed build and the spread, sanitized, canary-guarded build (fuzz.builds) run on
     every input set: no canary or sanitizer fires, the packed run changes no workspace byte
     beyond the plan, both give the same bytes, and both are within `tolerance` (relative
-    above 1) of TVM's Relax VM."""
+    above 1) of TVM's Relax VM running what the C was compiled from: the model imported
+    afresh and integer-lowered as the exporter lowers it (as --verify compares)."""
     import tvm
     from tvm import relax
 
     from mlfcheck.export.frontends import load_model
+    from mlfcheck.export.integer import lower
     from mlfcheck.fuzz import builds
 
     if not result.link_params:
@@ -310,8 +591,9 @@ def c_builds_agree(model: Path, result: ExportResult, tolerance: float) -> None:
     with tempfile.TemporaryDirectory(prefix="mlfcheck-builds-") as tmp:
         packed, spread, spread_plan = _build_both(result, files, Path(tmp))
         imported = load_model(str(model))
-        source_is_the_model(files[f"src/{result.name}.relax"], imported.mod)
-        vm = relax.VirtualMachine(tvm.compile(imported.mod, target="llvm"), tvm.cpu())
+        lowered = lower(imported.mod, imported.entry).mod
+        source_is_the_model(files[f"src/{result.name}.relax"], lowered)
+        vm = relax.VirtualMachine(tvm.compile(lowered, target="llvm"), tvm.cpu())
         for inputs_name, inputs in builds.input_sets(result.plan).items():
             got = _both_agree(result.plan, (packed, spread), spread_plan, inputs_name, inputs)
             result_vm = vm[imported.entry](*[tvm.runtime.tensor(x) for x in inputs])

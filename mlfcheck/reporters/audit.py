@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from mlfcheck.audit import ArchiveAudit, AuditResult, Operator
+from mlfcheck.audit.shards import ShardRecord, to_json
 from mlfcheck.consumers import Verdict
 from mlfcheck.findings import Severity
 from mlfcheck.reading.summary import Summary
@@ -115,6 +116,12 @@ def render_json(result: AuditResult) -> str:
         "consumers": list(result.consumers), "summary": _counts(result),
         "archives": [_archive_json(a, result) for a in result.archives],
         "removed": [{"key": i.key, "path": i.path, "kind": i.kind} for i in result.removed]})
+
+
+def render_shard(record: ShardRecord) -> str:
+    """A shard record (`audit --shard`), which `audit --merge` reads back (mlfcheck.audit.shards):
+    not a report to read, the data of one shard's audit."""
+    return json_report("audit-shard", to_json(record))
 
 
 # -- markdown ----------------------------------------------------------------------------------

@@ -151,7 +151,7 @@ new pattern needs one here."""
 def _code_patterns() -> dict[str, tuple[str, str, str]]:
     """The regexes the code applies to user input beside the schemas: name → (pattern, a
     string it accepts, the method the code calls)."""
-    from mlfcheck.cli.fuzz import _SHARD
+    from mlfcheck.cli._common import SHARD_PATTERN as _SHARD
     from mlfcheck.consumers.profile import _EVIDENCE
     from mlfcheck.diff.config import _THRESHOLD
 

@@ -16,12 +16,14 @@ from conftest import shared_dir
 from jsonschema import Draft202012Validator
 
 from mlfcheck import audit as audit_module
-from mlfcheck.audit import Item, discover
+from mlfcheck.audit import Item, discover, picked
+from mlfcheck.audit.shards import ShardRecord, merge, read_record
 from mlfcheck.children import Limits
 from mlfcheck.cli.audit import audit
 from mlfcheck.diff.result import NOT_ASKED
 from mlfcheck.errors import UsageError
 from mlfcheck.reading import schemas
+from mlfcheck.reporters.audit import render_shard
 from mlfcheck.reporters.junit import render_junit
 from mlfcheck.validate import Unreadable, validate
 
@@ -191,6 +193,33 @@ def test_a_worker_auditing_several_items_that_is_killed_has_each_audited_alone(
     assert [a["status"] for a in json.loads(out)["archives"]] == ["unreadable"] * 3
     assert err.count("a worker process was killed after 0.001 s before it finished auditing "
                      "this item") == 3, err
+
+
+# -- shards (tests/integration/test_audit_shard.py runs them through the CLI) -------------------
+
+
+def test_shard_k_of_n_audits_items_k_minus_1_then_every_nth() -> None:
+    assert [list(picked(7, (k, 3))) for k in (1, 2, 3)] == [[0, 3, 6], [1, 4], [2, 5]]
+    assert list(picked(2, (3, 5))) == [] and list(picked(4, (1, 1))) == [0, 1, 2, 3]
+
+
+def test_shard_records_read_back_as_the_audits_they_hold_and_merge_in_order(
+        tmp_path: Path) -> None:
+    items = discover(["."])
+    keys = tuple(i.key for i in items)
+    records = []
+    for k in (1, 2):
+        result = audit_module.audit(items, baseline=items[:3], baseline_paths=["."],
+                                    shard=(k, 2))
+        assert [a.item.key for a in result.archives] == list(keys[k - 1::2])
+        assert result.removed == ()  # judged against every item, not this shard's
+        path = tmp_path / f"{k}.json"
+        path.write_text(render_shard(ShardRecord((k, 2), keys, result)), encoding="utf-8")
+        records.append(read_record(str(path)))
+        assert records[-1] == ShardRecord((k, 2), keys, result)
+    merged = merge(records[::-1], ["2.json", "1.json"])
+    assert [a.item.key for a in merged.archives] == list(keys)
+    assert merged == audit_module.audit(items, baseline=items[:3], baseline_paths=["."])
 
 
 # -- junit ---------------------------------------------------------------------------------------

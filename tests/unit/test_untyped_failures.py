@@ -113,7 +113,7 @@ def test_other_digits_are_one_line_and_exit_2(args: list[str], command: str) -> 
 
 
 def test_shards_and_versions_in_ascii_digits_still_work() -> None:
-    from mlfcheck.cli.fuzz import _SHARD
+    from mlfcheck.cli._common import SHARD_PATTERN as _SHARD
 
     assert [m.groups() if (m := _SHARD.fullmatch(s)) else None
             for s in ("2/3", "²/3", "2/3\n", " 2/3")] == [("2", "3"), None, None, None]
