@@ -7,6 +7,12 @@ the user's own files). It compiles and links contained (`board.containment.Build
 `board.crossbuild` on a board) as `app in.bin out.bin`. The `Proof` says the highest level it
 reached (compiles, links, runs, matches), the first error (rewritten: no host paths), the
 consumer line that causes it and one suggested fix where there is one.
+
+A consumer that walks the graph config (`HarnessSpec.graph`) gets one application,
+harnesses/graph_runner.c, and the plan `consumers.graphplan` writes beside it from the
+archive's graph config and parameters: a function the graph names and the archive lacks fails
+where the consumer fails (the run for a registry lookup, the link for a direct call), with the
+consumer lines of `GraphWalk.calls`.
 """
 
 from __future__ import annotations
@@ -30,7 +36,9 @@ from mlfcheck.board.archivebuild import (
     materialise,
 )
 from mlfcheck.board.containment import Build, Compiler, MissingHeaders, OverLimit, Refused, Tree
-from mlfcheck.consumers.profile import RUNTIME_HEADERS, Evidence, HarnessSpec
+from mlfcheck.consumers import graphplan
+from mlfcheck.consumers.graphplan import NoPlan, Plan
+from mlfcheck.consumers.profile import RUNTIME_HEADERS, Evidence, GraphWalk, HarnessSpec
 from mlfcheck.errors import BoardError, UsageError
 from mlfcheck.reading.archive import Archive
 
@@ -61,6 +69,16 @@ _ENTRY = re.compile(r"\b(?:tvmgen_\w+|MLFCHECK_NAME\(\w+\))\(")
 _IDENTIFIER = re.compile(r"[A-Za-z_]\w*")
 DEFAULT_MODULE = "default"
 """The module name of an archive exported without one, and of applications that hard-code it."""
+BOARD_ARENA = 256 * 1024
+"""Workspace arena of a board build (tvm_crt.c's MLFCHECK_ARENA_BYTES) when the plan does not
+size it."""
+GRAPH_ARENA_SLACK = 4096
+"""Bytes a graph plan's arena has beyond the largest operator workspace (alignment of each
+allocation)."""
+GRAPH_ARENA_UNKNOWN = 32 * 1024
+"""A graph plan's arena on a board when the metadata gives no operator workspace."""
+_GRAPH_LINE = re.compile(r"^mlfcheck-graph: (?:missing (\S+)|(\S+) returned (-?\d+)|(.+))$",
+                         re.M)
 
 
 @dataclass(frozen=True)
@@ -99,6 +117,8 @@ class Proof:
     """Why the harness did not build here (a missing toolchain, with the package to install)."""
     outputs: bytes | None = None
     """out.bin as the application wrote it (after a run)."""
+    stopped: str | None = None
+    """Why a harness that linked did not run (a run it does not reproduce)."""
 
 
 @dataclass(frozen=True)
@@ -116,6 +136,9 @@ class _Job:
     build_evidence: tuple[Evidence, ...]
     needs: tuple[tuple[str, str], ...] = ()
     module: str = DEFAULT_MODULE
+    graph: GraphWalk | None = None
+    plan: Plan | None = None
+    """The graph plan written beside the application (graph harnesses)."""
 
 
 def glob_match(name: str, pattern: str) -> bool:
@@ -179,6 +202,11 @@ def prove(archive: Archive, version: int | None, spec: HarnessSpec, *,
         job = _job(Path(tmp), archive, version, spec, user)
         job = replace(job, flags=job.flags + fill_flags(members or {}) + module_flags(module),
                       module=module)
+        if spec.graph is not None and user is None:
+            planned = _with_plan(job, archive, spec.graph)
+            if isinstance(planned, Proof):
+                return planned
+            job = planned
         try:
             proof = _on_host(job, run, user) if where == HOST else _on_board(job, run, user)
         except (Refused, OverLimit) as exc:
@@ -220,6 +248,43 @@ def _job(tmp: Path, archive: Archive, version: int | None, spec: HarnessSpec,
     return _Job(root, own, tuple(sorted(members) + app + crt),
                 tuple(p.resolve() for p in (*includes, *given)), tuple(given), tuple(flags),
                 spec.runs_on, tuple(app), spec.evidence, spec.needs)
+
+
+def _with_plan(job: _Job, archive: Archive, walk: GraphWalk) -> _Job | Proof:
+    """The job with the graph plan written beside its application, or the Proof of why there is
+    none (the consumer stops before it builds, or its generator refuses the graph)."""
+    found = graphplan.plan(archive, walk, job.module)
+    if isinstance(found, NoPlan):
+        if found.level is None:
+            return Proof(None, None, None, where=job.where, skipped=found.why)
+        return Proof(None, found.level, found.why, cause=found.evidence, where=job.where)
+    (job.own / graphplan.HEADER).write_text(found.header, encoding="utf-8")
+    return replace(job, graph=walk, plan=found)
+
+
+def _arena(job: _Job, default: int) -> int:
+    """The workspace arena: a graph plan's largest operator workspace with slack (on a board,
+    GRAPH_ARENA_UNKNOWN without one), else `default`."""
+    if job.plan is None:
+        return default
+    if job.plan.workspace is None:
+        return default if default != BOARD_ARENA else GRAPH_ARENA_UNKNOWN
+    need = -(-(job.plan.workspace + GRAPH_ARENA_SLACK) // 1024) * 1024
+    return need if default == BOARD_ARENA else max(need, default)
+
+
+def _not_run(job: _Job) -> Proof | None:
+    """After a graph harness links without a graph config: the run's failure when the consumer
+    says how it fails, else 'links' and why it is not run; None for every other job."""
+    if job.plan is None or job.plan.config is not None or job.graph is None:
+        return None
+    if job.graph.no_config is not None:
+        return replace(_failure(job, "runs", job.graph.no_config, None, None, proved="links"),
+                       cause=job.graph.no_config_evidence)
+    return Proof("links", None, None, where=job.where,
+                 stopped="the archive has no graph config (an AOT or operator-style module): "
+                         "its run is driven from the host with another executor, which the "
+                         "harness does not reproduce")
 
 
 def _tree(job: _Job) -> Tree:
@@ -277,7 +342,9 @@ def _on_host(job: _Job, run: bool, user: UserHarness | None) -> Proof:
         return Proof(None, None, None, skipped=host.reason)
     out = job.own / "build"
     out.mkdir()
-    objects = _compile(job, host.cc, [*HOST_FLAGS, *job.flags], out)
+    arena = _arena(job, 0)
+    flags = [*HOST_FLAGS, *job.flags, *([f"-DMLFCHECK_ARENA_BYTES={arena}"] if arena else [])]
+    objects = _compile(job, host.cc, flags, out)
     if isinstance(objects, Proof):
         return objects
     exe = out / "app"
@@ -286,15 +353,16 @@ def _on_host(job: _Job, run: bool, user: UserHarness | None) -> Proof:
                           "-lm"], what="linking the application")
     if not done.ok:
         return _failure(job, "links", _link_error(done.stderr), None, None)
-    if not run:
-        return Proof("links", None, None)
+    stop = _not_run(job) if run else None
+    if not run or stop is not None:
+        return stop or Proof("links", None, None)
     (out / "in.bin").write_bytes(user.inputs if user else b"")
     ran = children.run([str(exe), "in.bin", "out.bin"], limits=RUN_LIMITS, cwd=out)
     if ran.timed_out or ran.returncode != 0:
         why = (f"did not finish within {RUN_LIMITS.seconds:g} s" if ran.timed_out else
                f"ended on {ran.signal_name}" if ran.signal_name else
                f"exited with {ran.returncode}")
-        return _failure(job, "runs", f"the application {why}", None, None, proved="links")
+        return _run_failure(job, f"the application {why}", ran.stdout)
     return _outputs(job, out / "out.bin", user)
 
 
@@ -315,7 +383,7 @@ def _on_board(job: _Job, run: bool, user: UserHarness | None) -> Proof:
     out = job.own / "build"
     out.mkdir()
     flags = [*board.cpu_flags, *crossbuild.SIZE_FLAGS, "-fpermissive", "-w", *job.flags,
-             "-DMLFCHECK_ARENA_BYTES=(256*1024)"]
+             f"-DMLFCHECK_ARENA_BYTES={_arena(job, BOARD_ARENA)}"]
     objects = _compile(job, tools.cc, flags, out)
     if isinstance(objects, Proof):
         return objects
@@ -327,8 +395,9 @@ def _on_board(job: _Job, run: bool, user: UserHarness | None) -> Proof:
     if overflows:
         what = "; ".join(f"region {o.region.name} overflowed by {o.by} bytes" for o in overflows)
         return _failure(job, "links", what, None, None)
-    if not run:
-        return Proof("links", None, None, where=job.where)
+    stop = _not_run(job) if run else None
+    if not run or stop is not None:
+        return stop or Proof("links", None, None, where=job.where)
     (out / "in.bin").write_bytes(user.inputs if user else b"")
     try:
         ran = crossbuild.run(tools, board, elf)
@@ -338,9 +407,21 @@ def _on_board(job: _Job, run: bool, user: UserHarness | None) -> Proof:
         return _failure(job, "runs", f"the application stopped on a {ran.fault.describe()}",
                         None, None, proved="links")
     if ran.exit_code:
-        return _failure(job, "runs", f"the application exited with {ran.exit_code}", None,
-                        None, proved="links")
+        return _run_failure(job, f"the application exited with {ran.exit_code}", ran.stdout)
     return _outputs(job, out / "out.bin", user)
+
+
+def _run_failure(job: _Job, why: str, stdout: str) -> Proof:
+    """A run that exited non-zero: the graph runner's own line, in the words of the consumer's
+    driver, with the consumer lines that find and call the functions; else `why`."""
+    said = _GRAPH_LINE.search(stdout) if job.graph is not None else None
+    if said is None or job.graph is None:
+        return _failure(job, "runs", why, None, None, proved="links")
+    missing, name, code, other = said.groups()
+    error = (graphplan.DRIVERS[job.graph.driver].missing.format(name=missing) if missing else
+             f"{name} returned {code}" if name else other)
+    return replace(_failure(job, "runs", error, None, None, proved="links"),
+                   cause=job.graph.calls)
 
 
 def _outputs(job: _Job, path: Path, user: UserHarness | None) -> Proof:
@@ -388,6 +469,9 @@ def _cause(job: _Job, level: str, error: str, member: str | None,
            line: int | None) -> tuple[Evidence, ...]:
     """The consumer lines behind a failure: the harness line's citation (the line itself or the
     one above), the call of an undefined symbol, the entry call for a run; else the build's."""
+    graph = _graph_cause(job, error)
+    if graph:
+        return graph
     app = {p.name: p.read_text(encoding="utf-8", errors="replace").splitlines()
            for p in job.app}
     lines: list[tuple[list[str], int]] = []
@@ -404,6 +488,17 @@ def _cause(job: _Job, level: str, error: str, member: str | None,
         if cited:
             return (Evidence(cited[-1], text[number - 1].strip()),)
     return job.build_evidence if level == "compiles" and member not in app else ()
+
+
+def _graph_cause(job: _Job, error: str) -> tuple[Evidence, ...]:
+    """For a graph harness's undefined reference: the line that takes the system library
+    (TVMSystemLibEntryPoint) or those that call the graph's functions (a direct call)."""
+    undefined = _UNDEFINED.search(error)
+    if job.graph is None or job.plan is None or undefined is None:
+        return ()
+    if undefined.group(1) == "TVMSystemLibEntryPoint":
+        return job.graph.entry
+    return job.graph.calls if undefined.group(1) in job.plan.calls else ()
 
 
 def _spellings(job: _Job, undefined: re.Match[str] | None) -> tuple[str, ...]:
@@ -440,7 +535,10 @@ def _fix(job: _Job, level: str, error: str) -> str | None:
                     "(--interface-api=c --use-unpacked-api)")
         if name.startswith(("TVMFFI", "tvmgen_platform")):
             return "compile model/runtime/src/*.c (the archive's own runtime)"
-    if level == "runs" and re.search(r"SIGSEGV|SIGBUS|fault", error):
+        if name == "TVMSystemLibEntryPoint" and job.graph is not None:
+            return ("export with the C runtime's system library (tvmc --runtime=crt "
+                    "--runtime-crt-system-lib=1; an archive with the C interface has none)")
+    if level == "runs" and job.graph is None and re.search(r"SIGSEGV|SIGBUS|fault", error):
         return ("export with the unpacked C interface (--interface-api=c --use-unpacked-api), "
                 "or call the entry point with the arguments it defines")
     return None

@@ -131,12 +131,45 @@ RUNTIME_HEADERS = "@tvm-runtime"
 declarations of the era, `board/runtime_abi`), never the archive's runtime/include."""
 
 
+GRAPH_DRIVERS = ("rpc-graph-executor", "crt-graph-executor", "stm32-emitter")
+"""Who walks an archive's graph config (`GraphWalk.driver`): TVM's graph executor on the host
+driving the device's RPC server (functions found in the system library's registry), the C
+runtime's graph executor on the device (the same registry), or the STM32 emitter's generated
+network code (each function called directly by its C name, with three arguments)."""
+
+
+@dataclass(frozen=True)
+class GraphWalk:
+    """How a consumer walks the archive's graph (mlfcheck writes the walk as a C plan for
+    harnesses/graph_runner.c, `consumers.graphplan`): who walks it, the graph config and
+    parameter files it reads (alternatives, '{module}' for the harness's module), the consumer
+    lines that find and call each node's function and that take the system library, what the
+    consumer does with an archive that has no graph config, and the dtypes its generator takes."""
+
+    driver: str
+    """One of GRAPH_DRIVERS."""
+    config: tuple[str, ...]
+    params: tuple[str, ...]
+    calls: tuple[Evidence, ...]
+    """The lines a function the graph names but the archive lacks fails at."""
+    entry: tuple[Evidence, ...] = ()
+    """The line that takes the system library (TVMSystemLibEntryPoint); registry drivers."""
+    no_config: str | None = None
+    """The error of a run without a graph config (an AOT archive); None: the harness proves
+    the build links and says the run is not reproduced."""
+    no_config_evidence: tuple[Evidence, ...] = ()
+    dtypes: tuple[str, ...] = ()
+    """The only entry dtypes the consumer's generator takes (empty: any)."""
+    dtypes_evidence: tuple[Evidence, ...] = ()
+
+
 @dataclass(frozen=True)
 class HarnessSpec:
     """How a consumer builds an archive, reproduced from its evidence lines: the archive files it
     compiles (globs), the include folders its build sets (archive folders or RUNTIME_HEADERS),
-    mlfcheck's own C standing in for its application (files of consumers/harnesses/), and where
-    it runs ('host' or a board of board/boards.py)."""
+    mlfcheck's own C standing in for its application (files of consumers/harnesses/), where
+    it runs ('host' or a board of board/boards.py) and, for a consumer that walks the graph
+    config, how it walks it (the application is then harnesses/graph_runner.c with the plan)."""
 
     compiles: tuple[str, ...]
     includes: tuple[str, ...]
@@ -146,6 +179,7 @@ class HarnessSpec:
     """The consumer's build lines that set the include folders and the files compiled."""
     needs: tuple[tuple[str, str], ...] = ()
     """(header, library) the consumer's build brings and mlfcheck cannot supply."""
+    graph: GraphWalk | None = None
 
 
 @dataclass(frozen=True)
@@ -210,13 +244,27 @@ def _read(raw: dict[str, Any]) -> Read:
                 evidence=_evidence(raw.get("evidence", [])))
 
 
+def _graph(raw: dict[str, Any] | None) -> GraphWalk | None:
+    if raw is None:
+        return None
+    no_config = raw.get("no_config", {})
+    dtypes = raw.get("dtypes", {})
+    return GraphWalk(driver=raw["driver"], config=_targets(raw["config"]),
+                     params=_targets(raw["params"]), calls=_evidence(raw["calls"]),
+                     entry=_evidence(raw.get("entry", [])), no_config=no_config.get("error"),
+                     no_config_evidence=_evidence(no_config.get("evidence", [])),
+                     dtypes=tuple(dtypes.get("only", ())),
+                     dtypes_evidence=_evidence(dtypes.get("evidence", [])))
+
+
 def _harness(raw: dict[str, Any] | None) -> HarnessSpec | None:
     if raw is None:
         return None
     return HarnessSpec(compiles=tuple(raw["compiles"]), includes=tuple(raw["includes"]),
                        app=tuple(raw["app"]), runs_on=raw["runs_on"],
                        evidence=_evidence(raw.get("evidence", [])),
-                       needs=tuple(sorted(raw.get("needs", {}).items())))
+                       needs=tuple(sorted(raw.get("needs", {}).items())),
+                       graph=_graph(raw.get("graph")))
 
 
 def parse_profile(doc: Any, origin: str) -> Profile:

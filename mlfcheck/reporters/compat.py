@@ -48,7 +48,8 @@ def level_line(v: Verdict) -> str:
     if v.level_certainty == "verified":
         where = "on the host" if proof is None or proof.where == "host" else \
             f"on {proof.where} in QEMU"
-        return f"level: {v.level} (verified here: built {where})"
+        stopped = f"; not run: {proof.stopped}" if proof is not None and proof.stopped else ""
+        return f"level: {v.level} (verified here: built {where}{stopped})"
     return f"level: {v.level or 'none'} (derived from the consumer's source)"
 
 
@@ -130,7 +131,8 @@ def _level_json(v: Verdict) -> dict[str, Any]:
     build = None if proof is None else {
         "where": proof.where, "proved": proof.proved, "failed": proof.failed,
         "error": proof.error, "member": proof.member, "line": proof.line,
-        "cause": _evidence_json(proof.cause), "fix": proof.fix, "skipped": proof.skipped}
+        "cause": _evidence_json(proof.cause), "fix": proof.fix, "skipped": proof.skipped,
+        "stopped": proof.stopped}
     return {"level": v.level, "level_certainty": v.level_certainty, "build": build}
 
 

@@ -417,8 +417,8 @@ def test_why_lists_every_requirement_of_a_profile_with_its_consumer_line() -> No
     assert profile.harness is not None
     assert doc["harness"]["app"] == list(profile.harness.app)
     assert len(doc["harness"]["evidence"]) == len(profile.harness.evidence)
-    code, js, _ = run("--why", "tvmc-v7", "--format", "json")
-    assert code == 0 and json.loads(js)["harness"] is None  # RPC-driven: no harness
+    code, js, _ = run("--why", "tvmc-0.8", "--format", "json")
+    assert code == 0 and json.loads(js)["harness"] is None  # runs no MLF package: no harness
 
 
 @pytest.mark.parametrize(("args", "message"), [
