@@ -28,6 +28,7 @@ from mlfcheck.board.containment import (
     first_error,
     tool_error,
 )
+from mlfcheck.board.icount import Counts, Plugin, counts, qemu_args
 from mlfcheck.errors import BoardError
 
 GCC = "arm-none-eabi-gcc"
@@ -103,6 +104,9 @@ class Ran:
     stack_peak: int
     fault: Fault | None
     seconds: float
+    counts: Counts | None = None
+    """Instructions executed, when the run was counted (`plugin`) and the image has the
+    markers."""
 
 
 def toolchain(*, run: bool) -> Toolchain:
@@ -148,9 +152,10 @@ def compile_objects(tools: Toolchain, board: Board, sources: Sequence[Path],
 
 
 def link(tools: Toolchain, board: Board, objects: Sequence[Path], elf: Path, *,
-         tree: Tree | None = None) -> tuple[Overflow, ...]:
+         tree: Tree | None = None, flags: Sequence[str] = ()) -> tuple[Overflow, ...]:
     """Link the objects with the board's startup code and linker script into `elf`, contained
-    (`tree` as for `compile_objects`; default: the folder holding the objects and `elf`).
+    (`tree` as for `compile_objects`; default: the folder holding the objects and `elf`), with
+    the extra linker `flags` (e.g. a counted function's --wrap).
 
     Returns the regions the image overflows (then there is no image); OverLimit or BoardError
     for any other link failure."""
@@ -160,7 +165,7 @@ def link(tools: Toolchain, board: Board, objects: Sequence[Path], elf: Path, *,
     startup.write_text(boards.startup_source(board))
     script.write_text(boards.linker_script(board))
     cmd = [tools.gcc, *tools.cc.flags, *board.cpu_flags, *SIZE_FLAGS, *LINK_FLAGS,
-           f"-T{script}", *map(str, objects), str(startup), "-o", str(elf), "-lm"]
+           *flags, f"-T{script}", *map(str, objects), str(startup), "-o", str(elf), "-lm"]
     build = Build(tools.cc, tree or Tree.around([*objects, elf]), work)
     done = build.command(cmd, what=f"linking the image for {board.name}")
     if done.ok:
@@ -172,13 +177,16 @@ def link(tools: Toolchain, board: Board, objects: Sequence[Path], elf: Path, *,
     raise BoardError(f"the image for {board.name} does not link: {tool_error(done)}")
 
 
-def run(tools: Toolchain, board: Board, elf: Path, *, timeout: float = RUN_TIMEOUT) -> Ran:
-    """Run `elf` on `board` in QEMU with semihosting (files relative to the ELF's folder)."""
+def run(tools: Toolchain, board: Board, elf: Path, *, timeout: float = RUN_TIMEOUT,
+        plugin: Plugin | None = None) -> Ran:
+    """Run `elf` on `board` in QEMU with semihosting (files relative to the ELF's folder);
+    with `plugin`, count the instructions between the image's markers (`board.icount`)."""
     from mlfcheck.board.elfsize import function_at
 
     assert tools.qemu is not None, "toolchain(run=True) finds QEMU"
+    counted = qemu_args(plugin, elf) if plugin is not None else []
     cmd = [tools.qemu, "-M", board.name, "-nographic", "-monitor", "none", "-serial", "none",
-           "-semihosting-config", "enable=on,target=native", "-kernel", str(elf)]
+           "-semihosting-config", "enable=on,target=native", "-kernel", str(elf), *counted]
     start = time.perf_counter()
     done = children.run(cmd, limits=children.Limits(seconds=timeout, memory_bytes=None,
                                                     file_bytes=RUN_FILE_BYTES), cwd=elf.parent)
@@ -197,4 +205,4 @@ def run(tools: Toolchain, board: Board, elf: Path, *, timeout: float = RUN_TIMEO
         raise BoardError(f"QEMU ({board.name}) stopped without the status line "
                          f"(exit {done.returncode}): " + first_error(output))
     return Ran(done.stdout[:status.start()], int(status.group(1)), int(status.group(2)), None,
-               seconds)
+               seconds, counts(done.stderr) if counted else None)

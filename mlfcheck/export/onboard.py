@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mlfcheck.board import containment, crossbuild, elfsize
+from mlfcheck.board import containment, crossbuild, elfsize, icount
 from mlfcheck.board.boards import Board
 from mlfcheck.board.containment import Tree
 from mlfcheck.board.crossbuild import Fault, Overflow, Toolchain
@@ -55,6 +55,9 @@ class BoardVerification:
     """Bytes between the top of the heap and the end of RAM, all the stack there is."""
     build_seconds: float
     run_seconds: float
+    instructions: int | None = None
+    """Instructions one call of the entry point executed (the larger of the driver's two
+    runs), counted in QEMU; None when nothing ran."""
 
     @property
     def ok(self) -> bool:
@@ -87,8 +90,25 @@ def verify_on_boards(archive: Path, imported: Imported, plan: Plan, name: str,
         driver = root / "mlfcheck_driver.c"
         driver.write_text(driver_source(plan, name, link_params=link_params))
         tree = Tree(root / "archive", own=root)
-        return tuple(_on_board(tools, b, tree, sources, includes, driver, plan, inputs, want,
-                               tolerance, timeout) for b in targets)
+        try:
+            plugin = icount.build(root)
+        except BoardError as exc:
+            raise ExportError("verify", str(exc)) from None
+        counting = _Counting(root / "mlfcheck_count.c", icount.wrap(f"tvmgen_{name}_run"),
+                             plugin)
+        counting.source.write_text(counting.wrap.source)
+        return tuple(_on_board(tools, b, tree, sources, includes, driver, counting, plan,
+                               inputs, want, tolerance, timeout) for b in targets)
+
+
+@dataclass(frozen=True)
+class _Counting:
+    """How a board run counts the entry point's instructions: the trampoline's source file,
+    its link flags and the QEMU plugin."""
+
+    source: Path
+    wrap: icount.Wrap
+    plugin: icount.Plugin
 
 
 def toolchain() -> Toolchain:
@@ -100,10 +120,12 @@ def toolchain() -> Toolchain:
 
 
 def _on_board(tools: Toolchain, board: Board, tree: Tree, sources: list[Path],
-              includes: list[Path], driver: Path, plan: Plan, inputs: list[Any],
-              want: list[Any], tolerance: float, timeout: float) -> BoardVerification:
-    """Build (contained: the archive's files, the driver and the compiler's own headers only),
-    link, run and compare on one board, in a folder of its own under the tree's."""
+              includes: list[Path], driver: Path, counting: _Counting, plan: Plan,
+              inputs: list[Any], want: list[Any], tolerance: float,
+              timeout: float) -> BoardVerification:
+    """Build (contained: the archive's files, the driver and its counting trampoline, and the
+    compiler's own headers only), link, run (counted) and compare on one board, in a folder of
+    its own under the tree's."""
     assert tree.own is not None
     work = tree.own / board.name
     work.mkdir()
@@ -114,13 +136,15 @@ def _on_board(tools: Toolchain, board: Board, tree: Tree, sources: list[Path],
                                          tree=tree)
         drv = crossbuild.compile_objects(tools, board, [driver], includes, work, extra=STRICT,
                                          tree=tree)
-        overflows = crossbuild.link(tools, board, [*own, *drv], elf, tree=tree)
+        drv += crossbuild.compile_objects(tools, board, [counting.source], [], work, tree=tree)
+        overflows = crossbuild.link(tools, board, [*own, *drv], elf, tree=tree,
+                                    flags=counting.wrap.link_flags)
         build_seconds = time.perf_counter() - start
         if overflows:
             return BoardVerification(board, overflows, None, None, {}, tolerance, 0, 0,
                                      build_seconds, 0.0)
         (work / "in.bin").write_bytes(b"".join(x.tobytes() for x in inputs))
-        ran = crossbuild.run(tools, board, elf, timeout=timeout)
+        ran = crossbuild.run(tools, board, elf, timeout=timeout, plugin=counting.plugin)
     except BoardError as exc:
         raise ExportError("verify", f"{board.name}: {exc}") from None
     size = elfsize.image_size(elf, own)
@@ -134,4 +158,5 @@ def _on_board(tools: Toolchain, board: Board, tree: Tree, sources: list[Path],
                           f"{ran.exit_code}): {containment.first_error(ran.stdout)}")
     got = decode_outputs(plan, (work / "out.bin").read_bytes())
     return BoardVerification(board, (), size, None, max_abs_errors(plan, got, want), tolerance,
-                             ran.stack_peak, room, build_seconds, ran.seconds)
+                             ran.stack_peak, room, build_seconds, ran.seconds,
+                             max(ran.counts.windows, default=None) if ran.counts else None)

@@ -89,6 +89,14 @@ def test_each_model_runs_on_the_board_and_matches_tvm(exported: dict[str, Export
     constants = sum(t.nbytes for t in result.plan.constants)
     assert sum(s.flash for s in run.size.own.symbols if s.kind == "constant") >= constants
     assert 0 < run.stack_peak < run.stack_room
+    # Counted in QEMU: every multiply-accumulate of the model is at least one instruction.
+    assert run.instructions is not None and run.instructions > 1000
+
+
+def test_soft_float_executes_more_instructions(exported: dict[str, ExportResult]) -> None:
+    """The Cortex-M3 build calls the soft-float helpers where the M4F has FPU instructions."""
+    soft, hard = (_run(exported["default"], b).instructions for b in ("mps2-an385", "mps2-an386"))
+    assert soft is not None and hard is not None and soft > hard
 
 
 def test_soft_float_and_hard_float_builds_differ(exported: dict[str, ExportResult]) -> None:
@@ -104,12 +112,15 @@ def test_soft_float_and_hard_float_builds_differ(exported: dict[str, ExportResul
 
 @pytest.mark.parametrize("target", [b for b in BOARDS if b not in CHECKED])
 def test_the_default_model_runs_on_every_other_board(tools: crossbuild.Toolchain,
+                                                     exported: dict[str, ExportResult],
                                                      tmp_path: Path, target: str) -> None:
     result = export_model("default", tmp_path / "d.tar", verify=True, epoch=EPOCH,
                           boards=[board(target)])
     (run,) = result.board_runs
     assert run.ok, run
     assert run.size is not None and run.size.flash <= run.board.flash.length
+    if target == "netduinoplus2":  # a Cortex-M4F built with mps2-an386's flags: the same code
+        assert run.instructions == _run(exported["default"], "mps2-an386").instructions
 
 
 def test_the_cli_reports_the_board_run(tools: crossbuild.Toolchain, tmp_path: Path) -> None:
@@ -124,6 +135,8 @@ def test_the_cli_reports_the_board_run(tools: crossbuild.Toolchain, tmp_path: Pa
     sizes = lines[lines.index(head) + 2]
     assert re.match(r"    flash \d+ bytes \(model \d+\), static RAM \d+ bytes \(model \d+\), "
                     r"peak stack \d+ of \d+ bytes$", sizes), sizes
+    assert re.match(r"    \d+ instructions per inference \(tvmgen_\*_run, counted in QEMU\)$",
+                    lines[lines.index(head) + 3])
 
 
 _BIG_MODEL = '''
