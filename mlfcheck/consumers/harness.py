@@ -27,7 +27,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from mlfcheck import children
-from mlfcheck.board import boards, containment, crossbuild
+from mlfcheck.board import boards, containment, crossbuild, elfsize, icount
 from mlfcheck.board.archivebuild import (
     RUNTIME_ABI,
     NoCompiler,
@@ -119,6 +119,9 @@ class Proof:
     """out.bin as the application wrote it (after a run)."""
     stopped: str | None = None
     """Why a harness that linked did not run (a run it does not reproduce)."""
+    instructions: int | None = None
+    """On a board: instructions one call of the archive's tvmgen_<module>_run executed (the
+    largest call), counted in QEMU; None elsewhere, or when the archive defines no such entry."""
 
 
 @dataclass(frozen=True)
@@ -388,8 +391,14 @@ def _on_board(job: _Job, run: bool, user: UserHarness | None) -> Proof:
     if isinstance(objects, Proof):
         return objects
     elf = out / "app.elf"
+    counted = _counted(job, objects) if run else None
     try:
-        overflows = crossbuild.link(tools, board, objects, elf, tree=_tree(job))
+        if counted is not None:
+            (out / "mlfcheck_count.c").write_text(counted.source)
+            objects += crossbuild.compile_objects(tools, board, [out / "mlfcheck_count.c"], [],
+                                                  out, tree=_tree(job))
+        overflows = crossbuild.link(tools, board, objects, elf, tree=_tree(job),
+                                    flags=counted.link_flags if counted else ())
     except BoardError as exc:
         return _failure(job, "links", _link_error(str(exc)), None, None)
     if overflows:
@@ -400,7 +409,8 @@ def _on_board(job: _Job, run: bool, user: UserHarness | None) -> Proof:
         return stop or Proof("links", None, None, where=job.where)
     (out / "in.bin").write_bytes(user.inputs if user else b"")
     try:
-        ran = crossbuild.run(tools, board, elf)
+        ran = crossbuild.run(tools, board, elf,
+                             plugin=icount.build(out) if counted is not None else None)
     except BoardError as exc:
         return _failure(job, "runs", str(exc), None, None, proved="links")
     if ran.fault is not None:
@@ -408,7 +418,19 @@ def _on_board(job: _Job, run: bool, user: UserHarness | None) -> Proof:
                         None, None, proved="links")
     if ran.exit_code:
         return _run_failure(job, f"the application exited with {ran.exit_code}", ran.stdout)
-    return _outputs(job, out / "out.bin", user)
+    windows = ran.counts.windows if ran.counts is not None else ()
+    return replace(_outputs(job, out / "out.bin", user), instructions=max(windows, default=None))
+
+
+def _counted(job: _Job, objects: Sequence[Path]) -> icount.Wrap | None:
+    """The trampoline that counts the archive's entry point tvmgen_<module>_run, when one of
+    the archive's objects defines it (the application's calls reach it across objects)."""
+    entry = f"tvmgen_{job.module}_run"
+    ours = [o for o, source in zip(objects, job.sources, strict=True)
+            if job.root in source.parents]
+    if any(d.name == entry for o in ours for d in elfsize.defined_symbols(o)):
+        return icount.wrap(entry)
+    return None
 
 
 def _run_failure(job: _Job, why: str, stdout: str) -> Proof:

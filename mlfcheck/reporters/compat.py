@@ -49,7 +49,9 @@ def level_line(v: Verdict) -> str:
         where = "on the host" if proof is None or proof.where == "host" else \
             f"on {proof.where} in QEMU"
         stopped = f"; not run: {proof.stopped}" if proof is not None and proof.stopped else ""
-        return f"level: {v.level} (verified here: built {where}{stopped})"
+        counted = f"; {proof.instructions} instructions per inference" \
+            if proof is not None and proof.instructions is not None else ""
+        return f"level: {v.level} (verified here: built {where}{stopped}{counted})"
     return f"level: {v.level or 'none'} (derived from the consumer's source)"
 
 
@@ -132,7 +134,7 @@ def _level_json(v: Verdict) -> dict[str, Any]:
         "where": proof.where, "proved": proof.proved, "failed": proof.failed,
         "error": proof.error, "member": proof.member, "line": proof.line,
         "cause": _evidence_json(proof.cause), "fix": proof.fix, "skipped": proof.skipped,
-        "stopped": proof.stopped}
+        "stopped": proof.stopped, "instructions": proof.instructions}
     return {"level": v.level, "level_certainty": v.level_certainty, "build": build}
 
 

@@ -105,3 +105,44 @@ def test_a_program_without_markers_runs_uncounted(tmp_path: Path) -> None:
 def test_no_count_line_is_one_clear_error() -> None:
     with pytest.raises(BoardError, match="did not load the instruction counter"):
         icount.counts("qemu-system-arm: -plugin: unknown option\n")
+
+
+USER_APP = """
+#include <stdint.h>
+#include "tvmgen_default.h"
+static float in[3 * 16 * 16], out[10];
+int main(void) {
+  struct tvmgen_default_inputs inputs = {in};
+  struct tvmgen_default_outputs outputs = {out};
+  return tvmgen_default_run(&inputs, &outputs);
+}
+"""
+
+
+@pytest.mark.tvm
+def test_a_harness_on_a_board_counts_the_archive_entry_point(tmp_path: Path) -> None:
+    """`compat --harness app.c --board B --run`: the user's own program, unchanged, is counted
+    at the archive's tvmgen_default_run; the same count as the export's own board check."""
+    pytest.importorskip("tvm")
+    require_toolchain()
+    from mlfcheck.api import compat_harness
+    from mlfcheck.consumers.harness import UserHarness
+    from mlfcheck.export import export_model
+
+    result = export_model("default", tmp_path / "d.tar", epoch=1700000000, verify=True,
+                          boards=[boards.board("mps2-an386")])
+    app = tmp_path / "app.c"
+    app.write_text(USER_APP)
+    verdict = compat_harness(tmp_path / "d.tar", UserHarness((app,), board="mps2-an386",
+                                                             run=True))
+    assert verdict.proof is not None and verdict.level == "runs", verdict.proof
+    (checked,) = result.board_runs
+    assert checked.instructions is not None
+    assert verdict.proof.instructions is not None
+    # Both count the same entry point on the same board; inputs differ (the float model's
+    # kernels have no data-dependent branches worth a 1% difference).
+    assert abs(verdict.proof.instructions - checked.instructions) <= checked.instructions // 100
+    from mlfcheck.reporters.compat import level_line
+
+    assert level_line(verdict).endswith(
+        f"in QEMU; {verdict.proof.instructions} instructions per inference)")
