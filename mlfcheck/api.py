@@ -22,7 +22,7 @@ from mlfcheck.errors import typed_reading
 if TYPE_CHECKING:
     from mlfcheck.board.archivebuild import Builder
     from mlfcheck.board.boards import Board
-    from mlfcheck.board.footprint import Footprint
+    from mlfcheck.board.footprint import Counted, Footprint
     from mlfcheck.consumers import Profile, Verdict
     from mlfcheck.consumers.harness import UserHarness
     from mlfcheck.diff import DiffConfig, DiffResult
@@ -143,18 +143,35 @@ def _board(target: str | Board) -> Board:
 
 
 def size_archive(path: PathLike, target: str | Board, *, includes: Sequence[PathLike] = (),
-                 limits: Limits | None = None) -> Footprint:
+                 limits: Limits | None = None, run: bool = False) -> Footprint:
     """Flash and RAM per symbol of the archive's C compiled for a board (a name such as
-    'mps2-an386', or a Board); `includes` add header folders the archive lacks.
+    'mps2-an386', or a Board); `includes` add header folders the archive lacks. With `run`,
+    also one call of its entry point on the board, counted in QEMU (`Footprint.run`).
 
     Raises BoardError (missing toolchain or headers, a compile error), UsageError (unknown
     board) or ArchiveError."""
+    from dataclasses import replace
+
     from mlfcheck.board.footprint import footprint
 
     target = _board(target)
     with typed_reading(path):
-        return footprint(str(path), target, includes=[Path(i) for i in includes],
-                         limits=limits)
+        found = footprint(str(path), target, includes=[Path(i) for i in includes],
+                          limits=limits)
+        return replace(found, run=count_entry_point(path, target, limits=limits)) if run \
+            else found
+
+
+def count_entry_point(path: PathLike, target: str | Board, *,
+                      limits: Limits | None = None) -> Counted:
+    """One call of the archive's tvmgen_<module>_run on the board, counted in QEMU, or why it
+    did not run (its C does not build into a program that calls it). Raises BoardError for a
+    missing toolchain, UsageError, ArchiveError."""
+    from mlfcheck.consumers.evaluate import count_on_board
+
+    target = _board(target)
+    with typed_reading(path):
+        return count_on_board(path, target.name, limits=limits)
 
 
 def _profiles(consumers: Sequence[str | Profile]) -> tuple[Profile, ...]:

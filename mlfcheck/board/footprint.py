@@ -35,6 +35,20 @@ class Footprint(SymbolTable):
     board: Board
     sources: tuple[str, ...]
     """Archive paths of the compiled files."""
+    run: Counted | None = None
+    """With `size --run`: one call of the entry point on the board, counted."""
+
+
+@dataclass(frozen=True)
+class Counted:
+    """What one counted call of the archive's entry point on the board executed, or why it did
+    not run."""
+
+    entry: str
+    """The function counted (tvmgen_<module>_run)."""
+    instructions: int | None
+    not_run: str | None = None
+    """Why there is no count: the level the build reached and its first error."""
 
 
 def footprint(path: str, board: Board, *, includes: Sequence[Path] = (),

@@ -9,11 +9,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from mlfcheck.board.footprint import Counted
 from mlfcheck.consumers.code import INCLUDE_DIR, SOURCE_DIR, SYSTEM_LIB_ENTRY, CodeFacts
 from mlfcheck.consumers.harness import (
     DEFAULT_MODULE,
     Proof,
     UserHarness,
+    count_entry,
     glob_match,
     prove,
     user_spec,
@@ -27,6 +29,7 @@ from mlfcheck.consumers.profile import (
     Read,
     Test,
 )
+from mlfcheck.errors import BoardError
 from mlfcheck.findings import location
 from mlfcheck.reading.archive import Archive, Limits
 from mlfcheck.reading.csource import CParser
@@ -173,6 +176,10 @@ def evaluate(profile: Profile, ctx: Loaded) -> Verdict:
                    tuple(failures), tuple(misses), tuple(notes))
 
 
+IO_FALLBACK = 64 * 1024
+"""Bytes per input and output buffer of the counted caller when the metadata gives no io size."""
+
+
 def check_archive(path: str | os.PathLike[str], profiles: Sequence[Profile], *,
                   limits: Limits | None = None, parser: CParser | None = None,
                   build: bool = False, user: UserHarness | None = None) -> tuple[Verdict, ...]:
@@ -196,6 +203,33 @@ def check_archive(path: str | os.PathLike[str], profiles: Sequence[Profile], *,
             verdicts.append(proven(mine, prove(archive, mine.version, profile.harness,
                                                user=user, run=user.run)))
         return tuple(verdicts)
+
+
+def count_on_board(path: str | os.PathLike[str], board: str, *, limits: Limits | None = None,
+                   parser: CParser | None = None) -> Counted:
+    """The archive's entry point called once on `board` and counted (`harness.count_entry`),
+    for the module a harness builds for, or why it did not run. Raises ArchiveError when it
+    cannot be read, BoardError when the toolchain is missing."""
+    with Archive(path, limits=limits) as archive:
+        ctx = Loaded(archive, parser=parser)
+        facts = _Facts(ctx)
+        module = _harness_module(facts.modules)
+        model = ctx.model
+        io = max((e.io_size_bytes for m in model.modules for e in m.main),
+                 default=0) if isinstance(model, Model) else 0
+        proof = count_entry(archive, facts.version(), board,
+                            members=_interface_members(facts.code, module), module=module,
+                            io_bytes=io or IO_FALLBACK)
+    if proof.skipped:
+        raise BoardError(proof.skipped)
+    entry = f"tvmgen_{module}_run"
+    if proof.instructions is not None:
+        return Counted(entry, proof.instructions)
+    if proof.failed:
+        reached = f"{proof.proved}, then " if proof.proved else ""
+        return Counted(entry, None, f"{reached}{proof.failed} failed: {proof.error}")
+    return Counted(entry, None, f"{proof.proved or 'nothing'}; the archive's objects define "
+                                f"no {entry}")
 
 
 def _harness_module(names: Sequence[str]) -> str:

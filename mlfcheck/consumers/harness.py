@@ -48,6 +48,8 @@ HARNESSES = Path(__file__).with_name("harnesses")
 """mlfcheck's own C standing in for consumers' applications (package data)."""
 SUPPORT = ("mlfcheck_io.h",)
 """Files every harness build has beside its application."""
+ENTRY_CALL = "entry_call.c"
+"""mlfcheck's own caller of an archive's entry point (count_entry)."""
 CRT = "tvm_crt.c"
 """mlfcheck's stand-in for the TVM C runtime a consumer's build compiles (profile harnesses)."""
 HOST = "host"
@@ -159,10 +161,23 @@ def members_of(written: Sequence[str], spec: HarnessSpec) -> list[str]:
 def user_spec(archive: Archive, user: UserHarness) -> HarnessSpec:
     """What a user's application builds with: the archive's generated C and runtime sources, its
     interface headers and its runtime/include (else the TVM runtime headers of its era)."""
+    return _own_build(archive, tuple(p.name for p in user.files), user.board or HOST)
+
+
+def _own_build(archive: Archive, app: tuple[str, ...], runs_on: str) -> HarnessSpec:
     runtime = "runtime/include" if archive.has_dir("runtime/include") else RUNTIME_HEADERS
     return HarnessSpec(compiles=("codegen/host/src/*.c", "runtime/src/*.c"),
-                       includes=("codegen/host/include", runtime),
-                       app=tuple(p.name for p in user.files), runs_on=user.board or HOST)
+                       includes=("codegen/host/include", runtime), app=app, runs_on=runs_on)
+
+
+def count_entry(archive: Archive, version: int | None, board: str, *,
+                members: Mapping[str, Sequence[str]], module: str, io_bytes: int) -> Proof:
+    """One call of the archive's tvmgen_<module>_run on `board`, counted (`Proof.instructions`):
+    mlfcheck's own caller (`entry_call.c`: the interface structs filled by their member names,
+    buffers of `io_bytes`), built as a user's application is, run in QEMU."""
+    spec = _own_build(archive, (ENTRY_CALL,), board)
+    return prove(archive, version, spec, members=members, module=module,
+                 flags=(f"-DMLFCHECK_IO_BYTES={max(16, io_bytes)}",))
 
 
 def fill_flags(members: Mapping[str, Sequence[str]]) -> tuple[str, ...]:
@@ -193,18 +208,19 @@ def module_flags(module: str) -> tuple[str, ...]:
 def prove(archive: Archive, version: int | None, spec: HarnessSpec, *,
           user: UserHarness | None = None, run: bool = True,
           members: Mapping[str, Sequence[str]] | None = None,
-          module: str = DEFAULT_MODULE) -> Proof:
+          module: str = DEFAULT_MODULE, flags: Sequence[str] = ()) -> Proof:
     """Build `spec` (with the user's files when `user`) against the archive; run it when `run`.
     `members`: the archive's interface struct members ('inputs', 'outputs'), for applications
     that fill them by name; `module`: the archive's module, for applications that name their
-    calls after it. UsageError for an unknown board or an unreadable harness file."""
+    calls after it; `flags`: more -D for the applications. UsageError for an unknown board or
+    an unreadable harness file."""
     where = spec.runs_on
     if where != HOST:
         boards.board(where)
     with tempfile.TemporaryDirectory(prefix="mlfcheck-harness-") as tmp:
         job = _job(Path(tmp), archive, version, spec, user)
-        job = replace(job, flags=job.flags + fill_flags(members or {}) + module_flags(module),
-                      module=module)
+        job = replace(job, flags=(*job.flags, *fill_flags(members or {}),
+                                  *module_flags(module), *flags), module=module)
         if spec.graph is not None and user is None:
             planned = _with_plan(job, archive, spec.graph)
             if isinstance(planned, Proof):

@@ -1,8 +1,10 @@
-"""diff --board: both archives' C compiled for one board, compared symbol by symbol.
+"""diff --board: both archives' C compiled for one board, compared symbol by symbol, and run.
 
 The per-symbol table (flash and RAM, old → new: `BoardDiff` of mlfcheck.diff.result) is a fact
 for reporters; the totals of the archive's own symbols become memory-section changes under the
-'flash' and 'ram' growth thresholds.
+'flash' and 'ram' growth thresholds. Each archive's entry point is also called once on the board
+and counted in QEMU (`mlfcheck size --run`): the instructions per inference, under the
+'instructions' threshold, when both sides ran; a note says why when either did not.
 """
 
 from __future__ import annotations
@@ -12,10 +14,11 @@ from collections.abc import Mapping
 from mlfcheck.board.boards import Board
 from mlfcheck.board.containment import OverLimit, Refused
 from mlfcheck.board.crossbuild import toolchain
-from mlfcheck.board.footprint import Footprint, footprint
+from mlfcheck.board.footprint import Counted, Footprint, footprint
+from mlfcheck.consumers.evaluate import count_on_board
 from mlfcheck.diff.building import no_longer_builds
 from mlfcheck.diff.config import BOARD_THRESHOLDS, Threshold
-from mlfcheck.diff.result import BoardDiff, Change, Note, Size, SymbolDelta
+from mlfcheck.diff.result import BoardDiff, Change, Count, Note, Size, SymbolDelta
 from mlfcheck.diff.rules import Rule
 from mlfcheck.diff.sections import memory
 from mlfcheck.errors import MlfcheckError
@@ -69,7 +72,28 @@ def compare_on_board(old_path: str, new_path: str, board: Board,
         items.append(memory.change(rule=over_rule if over else rule, module="",
                                    subject=f"{metric} on {board.name}", old=Size(before),
                                    new=Size(after), reason=why, threshold=str(limits[metric])))
+    items += _instructions(count_on_board(old_path, board.name),
+                           count_on_board(new_path, board.name), board, limits["instructions"])
     return table, items
+
+
+def _instructions(old: Counted, new: Counted, board: Board,
+                  threshold: Threshold) -> list[Change | Note]:
+    """D215/D216 when both entry points ran and their counts differ; a note when one did not."""
+    subject = f"instructions per inference on {board.name}"
+    if old.instructions is None or new.instructions is None:
+        which = "old" if old.instructions is None else "new"
+        why = (old if which == "old" else new).not_run
+        return [memory.note(module="", kind="skipped",
+                            text=f"--board {board.name}: {subject} not compared: the {which} "
+                                 f"archive's {old.entry} did not run ({why})")]
+    if old.instructions == new.instructions:
+        return []
+    over, why = threshold.judge("instructions", old.instructions, new.instructions)
+    return [memory.change(rule=Rule.D215 if over else Rule.D216, module="", subject=subject,
+                          old=Count(old.instructions, "instruction"),
+                          new=Count(new.instructions, "instruction"), reason=why,
+                          threshold=str(threshold))]
 
 
 def _pair(a: dict[str, tuple[str, int, int]], b: dict[str, tuple[str, int, int]],

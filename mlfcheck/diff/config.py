@@ -36,8 +36,8 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10 needs the tomli backport
     import tomli as tomllib  # type: ignore[import-not-found]
 
-METRICS = ("workspace", "constants", "code", "flash", "ram")
-"""Metrics that have a growth threshold (D201/D206, D203, D406; with --board D211, D213)."""
+METRICS = ("workspace", "constants", "code", "flash", "ram", "instructions")
+"""Metrics that have a growth threshold (D201/D206, D203, D406; with --board D211, D213, D215)."""
 
 _THRESHOLD = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)(?![0-9])\s*(?:(%|B|KiB|MiB)\s*)?$")
 r"""ASCII digits. Linear: the blanks after the unit belong to it, so two runs of blanks never
@@ -93,7 +93,8 @@ class Threshold:
 
 DEFAULT_THRESHOLDS = {"workspace": Threshold(5, True), "constants": Threshold(5, True),
                       "code": Threshold(5, True)}
-BOARD_THRESHOLDS = {"flash": Threshold(5, True), "ram": Threshold(5, True)}
+BOARD_THRESHOLDS = {"flash": Threshold(5, True), "ram": Threshold(5, True),
+                    "instructions": Threshold(5, True)}
 """Defaults of the metrics only `diff --board` measures (listed in a result only then)."""
 
 

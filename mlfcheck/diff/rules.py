@@ -124,6 +124,13 @@ class Rule(enum.Enum):
     D214 = RuleInfo(Level.INFO, "static RAM on the board changed",
         "With --board: the static RAM of the archive's own symbols changed, within the 'ram' "
         "threshold or down.")
+    D215 = RuleInfo(Level.WARNING, "instructions per inference grew beyond the threshold",
+        "With --board: one call of the entry point (tvmgen_<module>_run, called by mlfcheck's "
+        "own caller as `mlfcheck size --run` does) executes more instructions in QEMU than the "
+        "'instructions' threshold allows over the old archive's.")
+    D216 = RuleInfo(Level.INFO, "instructions per inference changed",
+        "With --board: one call of the entry point executes a different number of "
+        "instructions, within the 'instructions' threshold or fewer.")
     # D3: inputs and outputs
     D301 = RuleInfo(Level.BREAKING, "input removed",
         "The old archive's consumer sets an input the new model no longer has.")

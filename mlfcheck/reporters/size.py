@@ -17,9 +17,21 @@ def _share(part: int, whole: int) -> str:
 
 
 def _heading(fp: Footprint) -> str:
+    how = "compiled, linked with a caller and run in QEMU" if fp.run else "compile only"
     return (f"{fp.archive} on {fp.board.name} ({fp.board.description}): "
-            f"{' '.join((*fp.board.cpu_flags, *SIZE_FLAGS))}, compile only, "
+            f"{' '.join((*fp.board.cpu_flags, *SIZE_FLAGS))}, {how}, "
             f"{len(fp.sources)} source file{'s' if len(fp.sources) != 1 else ''}")
+
+
+def _run_line(fp: Footprint) -> list[str]:
+    """'59266 instructions per inference (tvmgen_default_run, counted in QEMU)', or why not."""
+    if fp.run is None:
+        return []
+    if fp.run.instructions is None:
+        return [f"instructions per inference: not counted ({fp.run.entry} did not run: "
+                f"{fp.run.not_run})"]
+    return [f"{fp.run.instructions} instructions per inference ({fp.run.entry}, counted in "
+            "QEMU)"]
 
 
 def render_text(fp: Footprint) -> str:
@@ -32,7 +44,7 @@ def render_text(fp: Footprint) -> str:
     lines.append(f"{fp.flash:>9} {_share(fp.flash, fp.flash)} {fp.ram:>9} "
                  f"{_share(fp.ram, fp.ram)}  {'TOTAL':<9} "
                  f"{len(fp.symbols)} symbols")
-    return text_lines(lines)
+    return text_lines(lines + _run_line(fp))
 
 
 def render_json(fp: Footprint) -> str:
@@ -47,6 +59,9 @@ def render_json(fp: Footprint) -> str:
         "symbols": [{"name": s.name, "kind": s.kind, "flash": s.flash, "ram": s.ram,
                      "file": s.file} for s in fp.symbols],
     }
+    if fp.run is not None:
+        doc["run"] = {"entry": fp.run.entry, "instructions": fp.run.instructions,
+                      "not_run": fp.run.not_run}
     return json_text(doc)
 
 
@@ -57,6 +72,7 @@ def render_markdown(fp: Footprint) -> str:
     lines += [f"| {s.flash} | {s.ram} | {s.kind} | {md_code(s.name, table=True)} "
               f"| {md_code(s.file, table=True)} |" for s in fp.symbols]
     lines.append(f"| **{fp.flash}** | **{fp.ram}** | total | {len(fp.symbols)} symbols | |")
+    lines += ["", *(md_code(line) for line in _run_line(fp))] if fp.run else []
     return "\n".join(lines) + "\n"
 
 

@@ -11,6 +11,7 @@ from board_helpers import require_toolchain
 from cli_helpers import invoke
 
 from mlfcheck.board import crossbuild
+from mlfcheck.board.archivebuild import RUNTIME_ABI
 from mlfcheck.cli.size import size
 
 pytestmark = pytest.mark.board
@@ -216,8 +217,13 @@ def test_diff_with_a_board_compares_symbols_and_applies_the_flash_threshold(
     assert (p2["kind"], p2["old_flash"], p2["new_flash"]) == ("constant", 10240, 0)
     rules = {c["rule"]: c for c in doc["changes"]}  # type: ignore[union-attr]
     assert "D212" in rules and "D211" not in rules  # flash shrank: information only
-    assert doc["thresholds"] == {"code": "5%", "constants": "5%", "flash": "5%", "ram": "5%",
-                                 "workspace": "5%"}
+    assert doc["thresholds"] == {"code": "5%", "constants": "5%", "flash": "5%",
+                                 "instructions": "5%", "ram": "5%", "workspace": "5%"}
+    # The unlinked archive's entry point takes its constants as a third argument, which a
+    # caller written for the two-struct interface does not pass: no count, and a note says so.
+    assert any("instructions per inference on mps2-an386 not compared: the new archive's "
+               "tvmgen_default_run did not run (compiles failed: error: too few arguments to "
+               "function 'tvmgen_default_run')" in n["text"] for n in doc["notes"]), doc["notes"]
     # Growing back is over the default 5 %, and within a threshold set above it.
     code, doc = _diff_json(str(unlinked_archive), linked, "--board", "mps2-an386",
                            "--fail-on", "warning")
@@ -254,3 +260,62 @@ def test_diff_with_a_board_but_no_cross_compiler_names_the_package(
                    "apt-get install gcc-arm-none-eabi\n")
     code, _, err = invoke(main, "diff", v6, v6, "--board", "uno")
     assert code == 2 and err.startswith("mlfcheck diff: error: unknown board 'uno' (known: ")
+
+
+def test_run_counts_one_call_of_the_entry_point_as_the_export_check_does(
+        default_archive: tuple[Path, object]) -> None:
+    """`size --run`: mlfcheck's own caller of tvmgen_default_run, counted in QEMU; the same
+    count as the export's board check of the same archive (the same function on the same
+    board)."""
+    archive, result = default_archive
+    code, out, err = invoke(size, str(archive), "--board", "mps2-an386", "--run")
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0].endswith(", compiled, linked with a caller and run in QEMU, 2 source files")
+    (checked,) = result.board_runs  # type: ignore[attr-defined]
+    assert lines[-1] == (f"{checked.instructions} instructions per inference "
+                         "(tvmgen_default_run, counted in QEMU)")
+    code, out, err = invoke(size, str(archive), "--board", "mps2-an386", "--run",
+                            "--format", "json")
+    assert json.loads(out)["run"] == {"entry": "tvmgen_default_run",
+                                      "instructions": checked.instructions, "not_run": None}
+
+
+@pytest.mark.shared
+def test_run_says_why_an_archive_without_the_struct_entry_point_is_not_counted(
+        tools: crossbuild.Toolchain, real: dict[str, Path]) -> None:
+    code, out, err = invoke(size, str(real["sine-aot-v5-zephyr"]), "--board", "mps2-an386",
+                            "--run", "-I", str(RUNTIME_ABI))
+    assert code == 0, err
+    assert out.splitlines()[-1] == (
+        "instructions per inference: not counted (tvmgen_default_run did not run: compiles, "
+        "then links failed: undefined reference to `tvmgen_default_run')")
+
+
+def test_diff_with_a_board_judges_instructions_per_inference(
+        tools: crossbuild.Toolchain, tmp_path: Path) -> None:
+    """The same int8 convolution exported with its integer kernel and with the float lowering
+    (--no-integer): both run, their counts differ, and D215/D216 follow the threshold."""
+    pytest.importorskip("tvm")
+    from tflitegen import single_op_model
+
+    from mlfcheck.api import count_entry_point
+    from mlfcheck.export import export_model
+
+    model = tmp_path / "conv.tflite"
+    model.write_bytes(single_op_model("conv2d"))
+    paths = {}
+    for name, integer in (("int", True), ("float", False)):
+        paths[name] = str(tmp_path / f"{name}.tar")
+        export_model(str(model), paths[name], epoch=0, integer=integer)
+    counts = {k: count_entry_point(v, "mps2-an386").instructions for k, v in paths.items()}
+    assert None not in counts.values() and counts["int"] != counts["float"], counts
+    low, high = sorted(paths, key=lambda k: counts[k])
+    _, doc = _diff_json(paths[low], paths[high], "--board", "mps2-an386")
+    grew = next(c for c in doc["changes"] if c["subject"] ==  # type: ignore[union-attr]
+                "instructions per inference on mps2-an386")
+    assert grew["rule"] == "D215" and grew["reason"] == "over the instructions threshold"
+    _, doc = _diff_json(paths[high], paths[low], "--board", "mps2-an386")
+    fell = next(c for c in doc["changes"] if c["subject"] ==  # type: ignore[union-attr]
+                "instructions per inference on mps2-an386")
+    assert fell["rule"] == "D216" and fell["reason"] == "the instructions shrank"
