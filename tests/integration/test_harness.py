@@ -11,9 +11,11 @@ import tarfile
 from pathlib import Path
 
 import pytest
+from cli_helpers import invoke
 from harness_helpers import real, require, verdict_of
 
 from mlfcheck import api
+from mlfcheck.cli.compat import compat
 from mlfcheck.consumers import UserHarness
 
 APP = """#include <stdint.h>
@@ -163,3 +165,116 @@ def test_own_harness_runs_a_v8_export_and_matches_its_reference(v8: Path,
     wrong = api.compat_harness(v8, UserHarness((app,), run=True, inputs=image.tobytes(),
                                                expect=bytes(len(want.tobytes()))))
     assert wrong.level == "runs" and wrong.proof is not None and wrong.proof.failed == "matches"
+    (tmp_path / "in.bin").write_bytes(image.tobytes())
+    (tmp_path / "out.bin").write_bytes(want.tobytes())
+    (tmp_path / "zero.bin").write_bytes(bytes(len(want.tobytes())))
+    args = [str(v8), "--harness", str(app), "--run", "--input", str(tmp_path / "in.bin")]
+    code, out, err = invoke(compat, *args, "--expect", str(tmp_path / "out.bin"))
+    assert code == 0, (out, err)
+    assert "your-application" in out and "level: matches (verified here: built on the host)" in out
+    code, out, _ = invoke(compat, *args, "--expect", str(tmp_path / "zero.bin"))
+    assert code == 1 and "build: matches" in out and "level: runs" in out
+
+
+# -- the AOT test runners that size their arena with mlf_extract_workspace_size_bytes ----------
+
+
+def _c_interface_v5(tmp: Path) -> Path:
+    """sine-aot-v5-zephyr with the `tvmgen_default_run(inputs, outputs)` its header declares
+    defined over its `tvmgen_default_run_model`, as TVM's C interface defined it from the next
+    release on."""
+    root = tmp / "c-interface"
+    with tarfile.open(real("sine-aot-v5-zephyr")) as tar:
+        tar.extractall(root, filter="data")
+    with (root / "codegen/host/src/default_lib0.c").open("a") as lib0:
+        lib0.write('#include "tvmgen_default.h"\n'
+                   "int32_t tvmgen_default_run(struct tvmgen_default_inputs* inputs,\n"
+                   "                           struct tvmgen_default_outputs* outputs) {\n"
+                   "  return tvmgen_default_run_model(inputs->dense_4_input, outputs->output);\n"
+                   "}\n")
+    out = tmp / "c-interface.tar"
+    with tarfile.open(out, "w") as tar:
+        tar.add(root, arcname=".")
+    return out
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize(("consumer", "line"), [
+    ("tvm-micro-testing-2021", "tests/python/relay/aot/aot_test_utils.py:413"),
+    ("tvm-micro-testing-v7", "python/tvm/testing/aot.py:399")])
+def test_micro_testing_runners_do_not_link_a_2021_aot_archive(consumer: str, line: str) -> None:
+    """The helper reads the archive (its reads pass on v5 for the 2021 one), but the runner its
+    test builds calls tvmgen_default_run, which 2021 AOT archives do not define."""
+    require("gcc")
+    verdict = verdict_of(real("gubprof-microspeech-v5-aot-a"), consumer)
+    assert verdict.proof is not None and verdict.proof.where == "host"
+    assert verdict.proof.failed == "links" and verdict.level == "compiles"
+    assert verdict.proof.error == "undefined reference to `tvmgen_default_run'"
+    assert verdict.proof.cause[0].at.endswith(line)
+    assert not verdict.readable
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize("consumer", ["tvm-micro-testing-2021", "tvm-micro-testing-v7"])
+def test_micro_testing_runners_run_a_packed_archive(consumer: str, tmp_path: Path) -> None:
+    """The positive control: `tvmgen_default_run` with the packed signature, called with one
+    DLTensor per buffer, runs in both runners."""
+    require("gcc")
+    verdict = verdict_of(_packed_v5(tmp_path), consumer)
+    assert verdict.proof is not None and verdict.proof.failed is None, verdict.proof
+    assert verdict.level == "runs" and verdict.level_certainty == "verified"
+
+
+@pytest.mark.shared
+def test_the_2021_runner_runs_the_c_interface_and_the_v7_runner_crashes_on_it(
+        tmp_path: Path) -> None:
+    """From 648154d808 the test calls the helper only for the packed interface: its runner
+    passes packed arguments to a tvmgen_default_run that takes two structs, and crashes."""
+    require("gcc")
+    archive = _c_interface_v5(tmp_path)
+    old = verdict_of(archive, "tvm-micro-testing-2021")
+    assert old.readable and old.level == "runs", old.proof
+    new = verdict_of(archive, "tvm-micro-testing-v7").proof
+    assert new is not None and new.proved == "links" and new.failed == "runs"
+    assert "SIGSEGV" in (new.error or "")
+    assert new.cause[0].at.endswith("python/tvm/testing/aot.py:399")
+
+
+# -- micro-custom-ide: the how-to's IDE project ------------------------------------------------
+
+
+@pytest.mark.tvm
+@pytest.mark.board
+def test_micro_custom_ide_does_not_link_a_v8_export(v8: Path) -> None:
+    """v8 has runtime/include and the header the project includes, but no templates/: the
+    platform.c the how-to copies from templates/platform.c.template is not there, and main.c's
+    TVMPlatformInitialize() is undefined."""
+    require("arm-none-eabi-gcc")
+    verdict = verdict_of(v8, "micro-custom-ide")
+    assert verdict.proof is not None and verdict.proof.where == "mps2-an386"
+    assert verdict.proof.failed == "links" and verdict.level == "compiles"
+    assert verdict.proof.error == "undefined reference to `TVMPlatformInitialize'"
+    assert verdict.proof.cause[0].at.endswith("micro_custom_ide.py:300")
+    assert not verdict.readable
+
+
+@pytest.mark.tvm
+@pytest.mark.board
+def test_micro_custom_ide_needs_the_crt_config_the_user_copies(v8: Path, tmp_path: Path) -> None:
+    """An archive with the C runtime's sources, which include crt_config.h (the file the user
+    copies from templates/crt_config.h.template), is not built here: no level is claimed."""
+    require("arm-none-eabi-gcc")
+    root = tmp_path / "with-crt"
+    with tarfile.open(v8) as tar:
+        tar.extractall(root, filter="data")
+    common = root / "runtime/src/runtime/crt/common"
+    common.mkdir(parents=True)
+    (common / "crt_backend_api.c").write_text('#include "crt_config.h"\n')
+    out = tmp_path / "with-crt.tar"
+    with tarfile.open(out, "w") as tar:
+        tar.add(root, arcname=".")
+    verdict = verdict_of(out, "micro-custom-ide")
+    assert verdict.proof is not None and verdict.proof.failed is None
+    assert (verdict.proof.skipped or "").startswith(
+        "not built here: needs crt_config.h (templates/crt_config.h.template)")
+    assert verdict.proof.proved is None and verdict.level_certainty == "derived"

@@ -19,8 +19,8 @@ from harness_helpers import real, require, verdict_of
 def _derived(tmp: Path, name: str, edit: dict[str, tuple[str, str]],
              drop: tuple[str, ...] = (), append: dict[str, str] | None = None) -> Path:
     """The real archive `name` as a tar, each member of `edit` with one text replaced (every
-    occurrence), the text of `append` added at the end of its member and the folders of `drop`
-    removed."""
+    occurrence), the text of `append` added at the end of its member and the folders and files
+    of `drop` removed."""
     root = tmp / "tree"
     source = real(name)
     if source.is_dir():
@@ -36,8 +36,8 @@ def _derived(tmp: Path, name: str, edit: dict[str, tuple[str, str]],
     for member, more in (append or {}).items():
         path = root / member
         path.write_text(path.read_text() + more)
-    for folder in drop:
-        shutil.rmtree(root / folder)
+    for path in drop:
+        (shutil.rmtree if (root / path).is_dir() else Path.unlink)(root / path)
     out = tmp / "derived.tar"
     with tarfile.open(out, "w") as tar:
         tar.add(root, arcname=".")
@@ -63,6 +63,25 @@ def test_arduino_2021_does_not_compile_the_v7_esp32_archive() -> None:
     verdict = verdict_of(real("esp32s3-example-v7-aot"), "arduino-2021")
     assert verdict.proof is not None and verdict.proof.failed == "compiles"
     assert "tvmgen_default.h" in (verdict.proof.error or "")
+
+
+@pytest.mark.shared
+@pytest.mark.board
+def test_arduino_v7_drops_the_interface_header_of_a_v7_aot_archive(tmp_path: Path) -> None:
+    """esp32s3-example-v7-aot packed as a tar, without its operator files that call esp-dl
+    kernels: the first error is the header the generator does not copy, which default_lib0.c
+    includes. Every read passes (level reads, derived); the build proves nothing."""
+    require("arm-none-eabi-gcc", "qemu-system-arm")
+    kernels = tuple(f"codegen/host/src/default_lib{i}.c" for i in range(2, 11))  # esp_kernel.h
+    verdict = verdict_of(_derived(tmp_path, "esp32s3-example-v7-aot", {}, drop=kernels),
+                         "arduino-v7")
+    assert verdict.proof is not None and verdict.proof.where == "mps2-an386"
+    assert verdict.proof.failed == "compiles" and verdict.proof.proved is None
+    assert verdict.level == "reads" and verdict.level_certainty == "derived"
+    assert verdict.proof.error == "fatal error: tvmgen_default.h: No such file or directory"
+    assert verdict.proof.cause[0].at.endswith("microtvm_api_server.py:205")
+    assert "codegen/host/include" in (verdict.proof.fix or "")
+    assert not verdict.readable
 
 
 @pytest.mark.shared

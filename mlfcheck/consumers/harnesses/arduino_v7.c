@@ -1,27 +1,10 @@
-/* The Arduino template's example project (apache/tvm 648154d808, later 513c2be0c3), as mlfcheck
-   builds it against an archive: the project generator copies codegen/host/src/*.c into the
-   sketch (no header), the standalone CRT's include folder is the only TVM include path (tvm_crt.c
-   stands in for the CRT), and model.c calls tvmgen_default___tvm_main__ with two buffers.
-   Input and output: in.bin and out.bin. */
-#include <stdint.h>
+/* The Arduino example project for MLF v7 (apache/tvm 648154d808, later 513c2be0c3):
+   model.c's TVMExecute calls tvmgen_default___tvm_main__ on the sketch's two buffers. */
+int tvmgen_default___tvm_main__(void* input, void* output); /* called undeclared */
 
-#include "mlfcheck_io.h"
-
-#ifndef MLFCHECK_IO_BYTES
-#define MLFCHECK_IO_BYTES (64 * 1024)
-#endif
-
-/* The sketch's own declaration (two buffers), not the archive's. */
-int32_t tvmgen_default___tvm_main__(void* input, void* output);
-
-static uint8_t input_data[MLFCHECK_IO_BYTES] __attribute__((aligned(16)));
-static uint8_t output_data[MLFCHECK_IO_BYTES] __attribute__((aligned(16)));
-
-int main(int argc, char** argv) {
-  if (argc != 3) return 3;
-  mlfcheck_read(argv[1], input_data, sizeof(input_data));
+/* at apache/tvm@648154d808:apps/microtvm/arduino/template_project/src/example_project/model.c:89 */
+int app_run(void* input_data, void* output_data) {
   /* at apache/tvm@648154d808:apps/microtvm/arduino/template_project/src/example_project/model.c:90 */
   int ret_val = tvmgen_default___tvm_main__(input_data, output_data);
-  mlfcheck_write(argv[2], output_data, 0);
-  return ret_val;
+  return ret_val; /* TVMExecute aborts on a nonzero ret_val; main() exits with it */
 }
