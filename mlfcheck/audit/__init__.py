@@ -2,7 +2,8 @@
 
 Each archive is validated, summarised (memory, code size), read by every consumer profile and,
 when the baseline has an archive under the same key, diffed against it; with a board, its C is
-also compiled for that board and sized per symbol. With `build` (the CLI's default) its C is also
+also compiled for that board and sized per symbol, and its entry point called once there and
+counted in QEMU (`size --run`). With `build` (the CLI's default) its C is also
 built on the host (B codes; the comparison's build layer); each worker process makes its own
 Builder and BuildCache, shared by the archives it audits. Models are exported first, into a
 temporary folder, never next to the model.
@@ -23,8 +24,9 @@ from typing import TYPE_CHECKING
 
 from mlfcheck import children
 from mlfcheck.board.boards import Board
-from mlfcheck.board.footprint import Footprint, footprint
+from mlfcheck.board.footprint import Counted, Footprint, footprint
 from mlfcheck.consumers import Profile, Verdict, builtin_profiles, evaluate
+from mlfcheck.consumers.evaluate import count_on_board
 from mlfcheck.diff import DiffConfig, DiffResult, Level, diff_loaded
 from mlfcheck.diff.result import ConfigOverrides
 from mlfcheck.errors import ArchiveError, MlfcheckError, UsageError, typed_reading
@@ -101,7 +103,8 @@ class ArchiveAudit:
     verdicts: tuple[Verdict, ...] = ()
     comparison: Comparison | None = None
     on_board: OnBoard | None = None
-    """With a board: flash and RAM of the archive's own symbols there (compiled, not run)."""
+    """With a board: flash and RAM of the archive's own symbols there, and the instructions of
+    one call of its entry point (`Footprint.run`)."""
 
     @property
     def status(self) -> str:
@@ -311,13 +314,19 @@ def _inspect(job: _Job, ctx: Loaded) -> ArchiveAudit:
 
 
 def _on_board(job: _Job, path: str) -> OnBoard | None:
-    """The footprint on the job's board (None without one); a compile failure is kept."""
+    """The footprint on the job's board, with one counted call of the entry point
+    (`Footprint.run`; None without a board); a compile failure is kept."""
     if job.board is None:
         return None
     try:
-        return OnBoard(footprint(path, job.board, limits=job.limits), None)
+        found = footprint(path, job.board, limits=job.limits)
     except MlfcheckError as exc:
         return OnBoard(None, str(exc))
+    try:
+        counted = count_on_board(path, job.board.name, limits=job.limits)
+    except MlfcheckError as exc:
+        counted = Counted("the entry point", None, str(exc))
+    return OnBoard(replace(found, run=counted), None)
 
 
 def _compare(job: _Job, base: Item, old: str, new: Loaded, report: Report) -> Comparison:

@@ -81,9 +81,12 @@ def _board_json(a: ArchiveAudit, result: AuditResult) -> dict[str, Any] | None:
     if result.board is None or a.on_board is None:
         return None
     fp = a.on_board.footprint
+    run = fp.run if fp else None
     return {"name": result.board.name, "error": a.on_board.error,
             "flash_bytes": fp.flash if fp else None, "ram_bytes": fp.ram if fp else None,
-            "symbols": len(fp.symbols) if fp else None}
+            "symbols": len(fp.symbols) if fp else None,
+            "instructions": run.instructions if run else None,
+            "not_run": run.not_run if run else None}
 
 
 def _archive_json(a: ArchiveAudit, result: AuditResult) -> dict[str, Any]:
@@ -146,14 +149,18 @@ def _memory_cells(a: ArchiveAudit) -> list[str]:
 
 def _board_cells(a: ArchiveAudit) -> list[str]:
     """Flash and RAM of the archive's own symbols on the board, each marked when the board's
-    region is smaller; the first line of why when it did not compile."""
+    region is smaller, and instructions per inference there; the first line of why when it did
+    not compile or run."""
     if a.on_board is None:
-        return ["", ""]
+        return ["", "", ""]
     fp = a.on_board.footprint
     if fp is None:
-        return [f"not compiled: {a.on_board.error}", ""]
+        return [f"not compiled: {a.on_board.error}", "", ""]
+    counted = "" if fp.run is None else f"{fp.run.instructions:,}" \
+        if fp.run.instructions is not None else f"not run: {fp.run.not_run}"
     return [byte_count(fp.flash) + (" (over FLASH)" if fp.flash > fp.board.flash.length else ""),
-            byte_count(fp.ram) + (" (over RAM)" if fp.ram > fp.board.ram.length else "")]
+            byte_count(fp.ram) + (" (over RAM)" if fp.ram > fp.board.ram.length else ""),
+            counted]
 
 
 def _baseline_cell(a: ArchiveAudit) -> str:
@@ -169,7 +176,8 @@ def _table_rows(result: AuditResult, marks: dict[str, str]) -> list[list[str]]:
     header = ["#", "archive", "status", "judged by", "MLF",
               *(label for _, label, _ in METRICS)]
     if result.board:
-        header += [f"flash on {result.board.name}", f"RAM on {result.board.name}"]
+        header += [f"flash on {result.board.name}", f"RAM on {result.board.name}",
+                   f"instructions on {result.board.name}"]
     header.append("consumers that read it")
     if result.baseline:
         header.append("since the baseline")

@@ -153,9 +153,12 @@ def test_audit_with_a_board_sizes_each_archive_or_says_why_not(
     _, sized, _ = invoke(size, str(default_archive[0]), "--board", "netduinoplus2",
                          "--format", "json")
     totals = json.loads(sized)["totals"]
+    (checked,) = default_archive[1].board_runs  # type: ignore[attr-defined]
+    # netduinoplus2 is a Cortex-M4F built with mps2-an386's flags: the export's count there.
     assert boards["default.tar"] == {
         "name": "netduinoplus2", "error": None, "flash_bytes": totals["flash"],
-        "ram_bytes": totals["ram"], "symbols": totals["symbols"]}
+        "ram_bytes": totals["ram"], "symbols": totals["symbols"],
+        "instructions": checked.instructions, "not_run": None}
     assert boards["sine.tar"]["flash_bytes"] is None
     assert boards["sine.tar"]["error"] == (
         "headers not found in the archive or the include paths: "
@@ -166,6 +169,7 @@ def test_audit_with_a_board_sizes_each_archive_or_says_why_not(
     assert "<h2>On the board</h2>" in html
     assert 'aria-label="flash and RAM on netduinoplus2"' in html
     assert f"default.tar: flash {totals['flash']:,} bytes" in html
+    assert f"<td class=\"\">{checked.instructions:,}</td>" in html
 
 
 def test_audit_refuses_an_unknown_board_in_one_line(tmp_path: Path) -> None:
