@@ -438,7 +438,7 @@ def _line(line: str, places: Places) -> str | None:
     if located:
         lead, path, rest = located.group(1) or "", located.group(2), located.group(3) or ""
         real = os.path.realpath(path)
-        if os.path.basename(real) in TOOLS or re.search(r"-(?:ld|as)$", real):
+        if os.path.basename(real) in TOOLS or re.search(r"-(?:ld|as)(?:\.\w+)?$", real):
             return os.path.basename(real) + _tokens(rest, places, program=True)
         name = places.name(path)
         if name is None and os.path.dirname(real) == places.temp and \

@@ -6,7 +6,8 @@ config and the parameter file the consumer reads (the reading layer's JSON and p
 readers), and writes `mlfcheck_plan.h`: each storage id as a static buffer sized as the graph
 executors size it (the largest entry it holds), every entry's storage, dtype and shape, the
 nodes with their functions and arguments, which entries are inputs (arg nodes that are not
-parameters, in arg_nodes order), outputs (the heads) and parameters, and the parameters' bytes.
+parameters, in arg_nodes order), outputs (the heads) and parameters, and the parameters' bytes
+(or, for a driver that takes them from the archive's _lookup_linked_param, their storage ids).
 How the driver finds and calls a function, and what it does with the parameters, comes from
 DRIVERS. Names from the archive reach the C only as escaped string literals, or (direct calls)
 as checked C identifiers.
@@ -37,37 +38,51 @@ _CODES = {name: code for code, name in DTYPE_CODES.items()}
 _CONFIGS = ("runtime-config/graph/graph.json", "executor-config/graph/graph.json")
 _NDARRAY, _DLTENSOR = 13, 7
 """TVM's kTVMNDArrayHandle and kTVMDLTensorHandle argument type codes."""
+LOOKUP = "_lookup_linked_param"
+"""The function a LINKED driver takes each parameter's data from (graph_runner.c calls it)."""
+COPIED, CONST, LINKED = "copied", "const", "linked"
+"""What a driver does with the parameters: copies their bytes into their storage (load_params),
+points the tensors at const arrays of them (the STM32 emitter's weights), or takes each one's
+data from the archive's _lookup_linked_param by its storage id (GVSOCBuilder's runner)."""
 
 
 @dataclass(frozen=True)
 class Driver:
-    """What one GRAPH_DRIVERS entry does: how it calls, the type code it passes, whether the
-    parameters stay where they are (const data) or are copied into their storage, whether the
-    tensors carry a strides array, when it reads the graph config, and what a function it does
-    not find does."""
+    """What one GRAPH_DRIVERS entry does: how it calls, the type code it passes, what it does
+    with the parameters (COPIED, CONST or LINKED), whether the tensors carry a strides array,
+    when it reads the graph config, what a function it does not find does, and what its
+    generator says of a dtype outside the profile's table."""
 
     direct: bool
     type_code: int
-    params_in_place: bool
+    params: str
     strides: bool
     config_at_build: bool
     missing: str
     """What a missing function does ('{name}' for the function)."""
+    refuses: str = "the consumer's generator does not take dtype {dtype}"
+    """Why its generator stops on a dtype outside `GraphWalk.dtypes` ('{dtype}')."""
 
 
 DRIVERS = {
     "rpc-graph-executor": Driver(
-        False, _DLTENSOR, False, False, False,
+        False, _DLTENSOR, COPIED, False, False,
         "the graph calls {name}, which the system library's function registry does not have: "
         "the host's graph executor stops creating the node (no such function in module)"),
     "crt-graph-executor": Driver(
-        False, _NDARRAY, False, False, True,
+        False, _NDARRAY, COPIED, False, True,
         "the graph calls {name}, which the system library's function registry does not have: "
         "the C runtime's graph executor drops the failed lookup and never runs the node, so the "
         "program ends with wrong outputs"),
     "stm32-emitter": Driver(
-        True, _NDARRAY, True, True, True,
-        "the emitted network code calls {name}, which the archive does not define"),
+        True, _NDARRAY, CONST, True, True,
+        "the emitted network code calls {name}, which the archive does not define",
+        "the consumer's generator stops: ValueError: Data type {dtype} is not supported"),
+    "gvsoc-builder": Driver(
+        True, _DLTENSOR, LINKED, False, True,
+        "the generated runner calls {name}, which the archive does not define",
+        "the consumer's generator stops: it writes tensors of float32, float64 and (u)int "
+        "types only, and {dtype} is none of them (it prints 'can not handle this type')"),
 }
 """Each graph driver's behaviour (profile.GRAPH_DRIVERS)."""
 
@@ -164,7 +179,10 @@ def plan(archive: Archive, walk: GraphWalk, module: str) -> Plan | NoPlan:
     if total > MAX_PLAN_BYTES:
         return NoPlan(f"not built here: the graph's storage and parameters take {total} bytes, "
                       f"over mlfcheck's {MAX_PLAN_BYTES} for one harness")
-    data = _param_bytes(archive, params_path, params, bound, entries)
+    if driver.params == LINKED:
+        data: list[tuple[int, bytes]] | NoPlan = [(e, b"") for e in sorted(bound.values())]
+    else:
+        data = _param_bytes(archive, params_path, params, bound, entries)
     if isinstance(data, NoPlan):
         return data
     header = _header(walk.driver, config, entries, nodes, inputs, outputs, data)
@@ -201,12 +219,12 @@ def _refused(walk: GraphWalk, doc: dict[str, Any], nodes: list[_Node]) -> NoPlan
     other = next((n for n in doc["attrs"]["dltype"][1] if n not in walk.dtypes), None) \
         if walk.dtypes else None
     if other is not None:
-        return NoPlan(f"the consumer's generator stops: ValueError: Data type {str(other)[:32]} "
-                      "is not supported", "compiles", walk.dtypes_evidence)
+        return NoPlan(DRIVERS[walk.driver].refuses.format(dtype=str(other)[:32]), "compiles",
+                      walk.dtypes_evidence)
     bad = next((n.name for n in nodes if not _IDENTIFIER.fullmatch(n.name)), None)
     if bad is not None and DRIVERS[walk.driver].direct:
-        return NoPlan(f"the graph calls {bad[:80]!r}, which is no C identifier: the emitted "
-                      "network code does not compile", "compiles", walk.calls)
+        return NoPlan(f"the graph calls {bad[:80]!r}, which is no C identifier: the consumer's "
+                      "generated code does not compile", "compiles", walk.calls)
     return None
 
 
@@ -345,8 +363,11 @@ def _empty(driver: str) -> str:
 
 def _header(driver: str, config: str | None, entries: list[_Entry], nodes: list[_Node],
             inputs: list[int], outputs: list[int], params: list[tuple[int, bytes]]) -> str:
+    """The plan; `params`: (entry, bytes) of each parameter (bytes empty for LINKED)."""
     d = DRIVERS[driver]
-    kept = {e for e, _ in params} if d.params_in_place else set()
+    kept = _unstored(d.params, entries, params)
+    linked = sorted(kept) if d.params == LINKED else []
+    params = [] if d.params == LINKED else params
     sizes: dict[int, int] = {}
     for i, e in enumerate(entries):
         if i not in kept:
@@ -364,7 +385,8 @@ def _header(driver: str, config: str | None, entries: list[_Entry], nodes: list[
              f"#define MLFCHECK_NODES {len(nodes)}",
              f"#define MLFCHECK_INPUTS {len(inputs)}",
              f"#define MLFCHECK_OUTPUTS {len(outputs)}",
-             f"#define MLFCHECK_PARAMS {len(params)}", ""]
+             f"#define MLFCHECK_PARAMS {len(params)}",
+             f"#define MLFCHECK_LINKED {len(linked)}", ""]
     lines += [f"static uint8_t mlfcheck_storage_{i}[{max(sizes[s], 1)}] "
               "__attribute__((aligned(16)));" for i, s in enumerate(storages)]
     lines.append(_array("uint8_t* const", "mlfcheck_storages",
@@ -372,9 +394,22 @@ def _header(driver: str, config: str | None, entries: list[_Entry], nodes: list[
     lines += _tensors(entries, places, nodes)
     lines += _calls(nodes, d.direct)
     lines += _data(params)
+    lines.append(_array("const mlfcheck_linked_t", "mlfcheck_linked",
+                        [f"{{{e}, {entries[e].storage}}}" for e in linked], 4))
     lines.append(_array("const uint32_t", "mlfcheck_inputs", [str(e) for e in inputs]))
     lines.append(_array("const uint32_t", "mlfcheck_outputs", [str(e) for e in outputs]))
     return "\n".join(lines) + "\n"
+
+
+def _unstored(params: str, entries: list[_Entry], bound: list[tuple[int, bytes]]) -> set[int]:
+    """The entries without a storage buffer: CONST parameters (their data stays in its const
+    array); for LINKED, every entry of a parameter's storage id (its data is the lookup's)."""
+    if params == CONST:
+        return {e for e, _ in bound}
+    if params == LINKED:
+        sids = {entries[e].storage for e, _ in bound}
+        return {i for i, e in enumerate(entries) if e.storage in sids}
+    return set()
 
 
 def _tensors(entries: list[_Entry], places: list[int], nodes: list[_Node]) -> list[str]:
@@ -394,17 +429,24 @@ def _tensors(entries: list[_Entry], places: list[int], nodes: list[_Node]) -> li
 
 
 def _calls(nodes: list[_Node], direct: bool) -> list[str]:
-    """The nodes (name, function for a direct call, first argument, argument count); a direct
-    call's function declared as the STM32 emitter declares it."""
-    lines = [f"int32_t {name}(void* args, void* arg_type_ids, int32_t num_args);"
-             for name in dict.fromkeys(n.name for n in nodes)] if direct else []
+    """The nodes (name, first argument, argument count); for direct calls, each function
+    declared and called by its C name with the three arguments the STM32 emitter and
+    GVSOCBuilder pass (mlfcheck_call: node index to call, as their generated code calls)."""
     rows = []
     first = 0
     for n in nodes:
-        rows.append(f"{{{_c_string(n.name)}, {n.name if direct else 'NULL'}, {first}, "
-                    f"{len(n.args)}}}")
+        rows.append(f"{{{_c_string(n.name)}, {first}, {len(n.args)}}}")
         first += len(n.args)
-    return [*lines, _array("const mlfcheck_node_t", "mlfcheck_nodes", rows, 1)]
+    lines = [_array("const mlfcheck_node_t", "mlfcheck_nodes", rows, 1)]
+    if not direct:
+        return lines
+    lines += [f"int32_t {name}(void* args, void* arg_type_ids, int32_t num_args);"
+              for name in dict.fromkeys(n.name for n in nodes)]
+    cases = "".join(f"  case {i}: return {n.name}(args, codes, num_args);\n"
+                    for i, n in enumerate(nodes))
+    return [*lines, "static int32_t mlfcheck_call(uint32_t node, void* args, void* codes, "
+                    f"int32_t num_args) {{\n  switch (node) {{\n{cases}  default: return -1;"
+                    "\n  }\n}\n"]
 
 
 def _data(params: list[tuple[int, bytes]]) -> list[str]:

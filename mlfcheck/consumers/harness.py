@@ -13,6 +13,11 @@ harnesses/graph_runner.c, and the plan `consumers.graphplan` writes beside it fr
 archive's graph config and parameters: a function the graph names and the archive lacks fails
 where the consumer fails (the run for a registry lookup, the link for a direct call), with the
 consumer lines of `GraphWalk.calls`.
+
+A consumer that sizes its workspace arena from the metadata (`HarnessSpec.arena`) gets that
+arena, so a run proves the metadata's workspace is enough. The consumer lines a failure cites
+are those of application lines the preprocessor keeps (an `#if` branch not taken cites
+nothing).
 """
 
 from __future__ import annotations
@@ -41,6 +46,8 @@ from mlfcheck.consumers.graphplan import NoPlan, Plan
 from mlfcheck.consumers.profile import RUNTIME_HEADERS, Evidence, GraphWalk, HarnessSpec
 from mlfcheck.errors import BoardError, UsageError
 from mlfcheck.reading.archive import Archive
+from mlfcheck.reading.loaded import Loaded
+from mlfcheck.reading.model import Model
 
 LEVELS = ("reads", "compiles", "links", "runs", "matches")
 """What a verdict can prove, weakest first."""
@@ -79,6 +86,12 @@ GRAPH_ARENA_SLACK = 4096
 allocation)."""
 GRAPH_ARENA_UNKNOWN = 32 * 1024
 """A graph plan's arena on a board when the metadata gives no operator workspace."""
+ARENA_ROUNDING = 120
+"""Bytes an arena sized from the metadata (`HarnessSpec.arena`) has beyond the consumer's size:
+tvm_crt.c rounds each allocation up to 16 bytes where TVM's stack allocator rounds to 8
+(TVM_RUNTIME_ALLOC_ALIGNMENT_BYTES in the AOT tests), up to 8 more bytes for each of 15 live
+allocations."""
+_MARKER = re.compile(r'^# (\d+) "((?:[^"\\]|\\.)*)"')
 _GRAPH_LINE = re.compile(r"^mlfcheck-graph: (?:missing (\S+)|(\S+) returned (-?\d+)|(.+))$",
                          re.M)
 
@@ -144,6 +157,11 @@ class _Job:
     graph: GraphWalk | None = None
     plan: Plan | None = None
     """The graph plan written beside the application (graph harnesses)."""
+    arena: int | None = None
+    """The workspace arena the consumer's size asks for (`HarnessSpec.arena`), if known."""
+    cc: Compiler | None = None
+    """The compiler and the flags the sources compile with (set when the build starts)."""
+    cflags: tuple[str, ...] = ()
 
 
 def glob_match(name: str, pattern: str) -> bool:
@@ -220,7 +238,8 @@ def prove(archive: Archive, version: int | None, spec: HarnessSpec, *,
     with tempfile.TemporaryDirectory(prefix="mlfcheck-harness-") as tmp:
         job = _job(Path(tmp), archive, version, spec, user)
         job = replace(job, flags=(*job.flags, *fill_flags(members or {}),
-                                  *module_flags(module), *flags), module=module)
+                                  *module_flags(module), *flags), module=module,
+                      arena=_sized(archive, spec) if user is None else None)
         if spec.graph is not None and user is None:
             planned = _with_plan(job, archive, spec.graph)
             if isinstance(planned, Proof):
@@ -251,7 +270,7 @@ def _job(tmp: Path, archive: Archive, version: int | None, spec: HarnessSpec,
         shutil.copyfile(HARNESSES / name, own / name)
     crt = [own / CRT] if user is None and not own_runtime else []
     includes: list[Path] = []
-    flags: list[str] = []
+    flags: list[str] = list(spec.flags)
     for folder in spec.includes:
         if folder == RUNTIME_HEADERS:
             includes.append(own / "runtime_abi")
@@ -281,9 +300,25 @@ def _with_plan(job: _Job, archive: Archive, walk: GraphWalk) -> _Job | Proof:
     return replace(job, graph=walk, plan=found)
 
 
+def _sized(archive: Archive, spec: HarnessSpec) -> int | None:
+    """The arena of a consumer that sizes it from the metadata: main's workspace_size_bytes
+    summed over the modules, its `plus` and ARENA_ROUNDING; None when it does not, or the
+    metadata gives no main workspace."""
+    if spec.arena is None:
+        return None
+    model = Loaded(archive).model
+    if not isinstance(model, Model):
+        return None
+    sizes = [m.main[0].workspace_size_bytes for m in model.modules if m.main]
+    return sum(sizes) + spec.arena.plus + ARENA_ROUNDING if sizes else None
+
+
 def _arena(job: _Job, default: int) -> int:
-    """The workspace arena: a graph plan's largest operator workspace with slack (on a board,
-    GRAPH_ARENA_UNKNOWN without one), else `default`."""
+    """The workspace arena: the consumer's size from the metadata (`_sized`), a graph plan's
+    largest operator workspace with slack (on a board, GRAPH_ARENA_UNKNOWN without one), else
+    `default`."""
+    if job.arena is not None:
+        return job.arena
     if job.plan is None:
         return default
     if job.plan.workspace is None:
@@ -363,6 +398,7 @@ def _on_host(job: _Job, run: bool, user: UserHarness | None) -> Proof:
     out.mkdir()
     arena = _arena(job, 0)
     flags = [*HOST_FLAGS, *job.flags, *([f"-DMLFCHECK_ARENA_BYTES={arena}"] if arena else [])]
+    job = replace(job, cc=host.cc, cflags=tuple(flags))
     objects = _compile(job, host.cc, flags, out)
     if isinstance(objects, Proof):
         return objects
@@ -403,6 +439,7 @@ def _on_board(job: _Job, run: bool, user: UserHarness | None) -> Proof:
     out.mkdir()
     flags = [*board.cpu_flags, *crossbuild.SIZE_FLAGS, "-fpermissive", "-w", *job.flags,
              f"-DMLFCHECK_ARENA_BYTES={_arena(job, BOARD_ARENA)}"]
+    job = replace(job, cc=tools.cc, cflags=tuple(flags))
     objects = _compile(job, tools.cc, flags, out)
     if isinstance(objects, Proof):
         return objects
@@ -506,7 +543,8 @@ def _failure(job: _Job, level: str, error: str, member: str | None, line: int | 
 def _cause(job: _Job, level: str, error: str, member: str | None,
            line: int | None) -> tuple[Evidence, ...]:
     """The consumer lines behind a failure: the harness line's citation (the line itself or the
-    one above), the call of an undefined symbol, the entry call for a run; else the build's."""
+    one above), the call of an undefined symbol or the entry call for a run (on a line the
+    preprocessor keeps); else the build's."""
     graph = _graph_cause(job, error)
     if graph:
         return graph
@@ -516,11 +554,13 @@ def _cause(job: _Job, level: str, error: str, member: str | None,
     if member in app and line is not None:
         lines.append((app[member], line))
     called = _spellings(job, _UNDEFINED.search(error))
-    for text in app.values():
-        for number, code in enumerate(text, 1):
-            if any(f"{name}(" in code for name in called) or \
-                    (level in ("runs", "matches") and _ENTRY.search(code)):
-                lines.append((text, number))
+    for path in job.app:
+        text = app[path.name]
+        found = [number for number, code in enumerate(text, 1)
+                 if any(f"{name}(" in code for name in called) or
+                 (level in ("runs", "matches") and _ENTRY.search(code))]
+        kept = _kept(job, path) if found else None
+        lines += [(text, n) for n in found if kept is None or n in kept]
     for text, number in lines:
         cited = [m.group(1) for ln in text[max(0, number - 2):number] for m in _AT.finditer(ln)]
         if cited:
@@ -528,14 +568,45 @@ def _cause(job: _Job, level: str, error: str, member: str | None,
     return job.build_evidence if level == "compiles" and member not in app else ()
 
 
+def _kept(job: _Job, path: Path) -> set[int] | None:
+    """The lines of the application file `path` its preprocessing with the build's flags keeps
+    (`cc -E`, contained, read through its line markers); None when that cannot be told."""
+    if job.cc is None:
+        return None
+    out = job.own / f".{path.stem}.i"
+    argv = [job.cc.path, *job.cc.flags, *job.cflags, *(f"-I{p}" for p in job.includes), "-E",
+            str(path), "-o", str(out)]
+    try:
+        done = Build(job.cc, _tree(job), job.own).command(
+            argv, what=f"preprocessing {path.name}", limits=containment.DEPENDENCY_LIMITS)
+    except OverLimit:
+        return None
+    if not done.ok:
+        return None
+    kept: set[int] = set()
+    current, number = False, 0
+    for row in out.read_text(encoding="latin-1").splitlines():
+        marker = _MARKER.match(row)
+        if marker:
+            number, current = int(marker.group(1)), marker.group(2) == str(path)
+            continue
+        if current and row.strip():
+            kept.add(number)
+        number += 1
+    return kept
+
+
 def _graph_cause(job: _Job, error: str) -> tuple[Evidence, ...]:
     """For a graph harness's undefined reference: the line that takes the system library
-    (TVMSystemLibEntryPoint) or those that call the graph's functions (a direct call)."""
+    (TVMSystemLibEntryPoint), those that take the parameters from _lookup_linked_param, or
+    those that call the graph's functions (a direct call)."""
     undefined = _UNDEFINED.search(error)
     if job.graph is None or job.plan is None or undefined is None:
         return ()
     if undefined.group(1) == "TVMSystemLibEntryPoint":
         return job.graph.entry
+    if undefined.group(1) == graphplan.LOOKUP:
+        return job.graph.linked
     return job.graph.calls if undefined.group(1) in job.plan.calls else ()
 
 
@@ -576,6 +647,10 @@ def _fix(job: _Job, level: str, error: str) -> str | None:
         if name == "TVMSystemLibEntryPoint" and job.graph is not None:
             return ("export with the C runtime's system library (tvmc --runtime=crt "
                     "--runtime-crt-system-lib=1; an archive with the C interface has none)")
+        if name == graphplan.LOOKUP and job.graph is not None:
+            return ("export with the graph executor's link-params (Executor(\"graph\", "
+                    "{\"link-params\": True})): the parameters become constants in the "
+                    "functions and the graph binds none")
     if level == "runs" and job.graph is None and re.search(r"SIGSEGV|SIGBUS|fault", error):
         return ("export with the unpacked C interface (--interface-api=c --use-unpacked-api), "
                 "or call the entry point with the arguments it defines")

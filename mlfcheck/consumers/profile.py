@@ -131,11 +131,13 @@ RUNTIME_HEADERS = "@tvm-runtime"
 declarations of the era, `board/runtime_abi`), never the archive's runtime/include."""
 
 
-GRAPH_DRIVERS = ("rpc-graph-executor", "crt-graph-executor", "stm32-emitter")
+GRAPH_DRIVERS = ("rpc-graph-executor", "crt-graph-executor", "stm32-emitter", "gvsoc-builder")
 """Who walks an archive's graph config (`GraphWalk.driver`): TVM's graph executor on the host
 driving the device's RPC server (functions found in the system library's registry), the C
-runtime's graph executor on the device (the same registry), or the STM32 emitter's generated
-network code (each function called directly by its C name, with three arguments)."""
+runtime's graph executor on the device (the same registry), the STM32 emitter's generated
+network code (each function called directly by its C name, with three arguments), or the runner
+hannah-tvm's GVSOCBuilder generates (direct calls as the emitter's; each parameter's data taken
+from the archive's _lookup_linked_param)."""
 
 
 @dataclass(frozen=True)
@@ -161,6 +163,18 @@ class GraphWalk:
     dtypes: tuple[str, ...] = ()
     """The only entry dtypes the consumer's generator takes (empty: any)."""
     dtypes_evidence: tuple[Evidence, ...] = ()
+    linked: tuple[Evidence, ...] = ()
+    """The lines that take each parameter's data from _lookup_linked_param (a driver whose
+    parameters are linked): where an archive without it fails."""
+
+
+@dataclass(frozen=True)
+class Arena:
+    """A consumer that sizes its workspace arena from the metadata: main's workspace_size_bytes
+    (summed over the modules) plus `plus` bytes, with the lines that size it."""
+
+    plus: int
+    evidence: tuple[Evidence, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -180,6 +194,10 @@ class HarnessSpec:
     needs: tuple[tuple[str, str], ...] = ()
     """(header, library) the consumer's build brings and mlfcheck cannot supply."""
     graph: GraphWalk | None = None
+    flags: tuple[str, ...] = ()
+    """Optimisation and debug flags the consumer's build compiles with (after mlfcheck's)."""
+    arena: Arena | None = None
+    """How the consumer sizes its workspace arena from the metadata, if it does."""
 
 
 @dataclass(frozen=True)
@@ -254,17 +272,21 @@ def _graph(raw: dict[str, Any] | None) -> GraphWalk | None:
                      entry=_evidence(raw.get("entry", [])), no_config=no_config.get("error"),
                      no_config_evidence=_evidence(no_config.get("evidence", [])),
                      dtypes=tuple(dtypes.get("only", ())),
-                     dtypes_evidence=_evidence(dtypes.get("evidence", [])))
+                     dtypes_evidence=_evidence(dtypes.get("evidence", [])),
+                     linked=_evidence(raw.get("linked_params", [])))
 
 
 def _harness(raw: dict[str, Any] | None) -> HarnessSpec | None:
     if raw is None:
         return None
+    arena = raw.get("arena")
     return HarnessSpec(compiles=tuple(raw["compiles"]), includes=tuple(raw["includes"]),
                        app=tuple(raw["app"]), runs_on=raw["runs_on"],
                        evidence=_evidence(raw.get("evidence", [])),
                        needs=tuple(sorted(raw.get("needs", {}).items())),
-                       graph=_graph(raw.get("graph")))
+                       graph=_graph(raw.get("graph")), flags=tuple(raw.get("flags", ())),
+                       arena=Arena(arena["workspace_plus"], _evidence(arena["evidence"]))
+                       if arena else None)
 
 
 def parse_profile(doc: Any, origin: str) -> Profile:

@@ -7,6 +7,7 @@ board. A missing toolchain skips with the package to install.
 
 from __future__ import annotations
 
+import json
 import tarfile
 from pathlib import Path
 
@@ -40,10 +41,11 @@ int main(int argc, char** argv) {
 """
 
 
-def _packed_v5(tmp: Path) -> Path:
+def _packed_v5(tmp: Path, workspace: int | None = None) -> Path:
     """gubprof-microspeech-v5-aot-a with the packed interface under the name the C interface
     uses: its static `__tvm_main__(args, type_codes, num_args, ...)` renamed
-    `tvmgen_default_run`, as TVM's packed API of that era emitted it."""
+    `tvmgen_default_run`, as TVM's packed API of that era emitted it (with `workspace`, its
+    metadata's main workspace_size_bytes, 21312, replaced)."""
     root = tmp / "packed"
     with tarfile.open(real("gubprof-microspeech-v5-aot-a")) as tar:
         tar.extractall(root, filter="data")
@@ -51,6 +53,10 @@ def _packed_v5(tmp: Path) -> Path:
     text = lib0.read_text()
     lib0.write_text(text.replace("static int32_t __tvm_main__(", "int32_t tvmgen_default_run(")
                     .replace("&__tvm_main__", "&tvmgen_default_run"))
+    if workspace is not None:
+        meta = json.loads((root / "metadata.json").read_text())
+        meta["memory"]["functions"]["main"][0]["workspace_size_bytes"] = workspace
+        (root / "metadata.json").write_text(json.dumps(meta))
     out = tmp / "packed.tar"
     with tarfile.open(out, "w") as tar:
         tar.add(root, arcname=".")
@@ -215,6 +221,19 @@ def test_micro_testing_runners_do_not_link_a_2021_aot_archive(consumer: str, lin
 
 
 @pytest.mark.shared
+def test_a_link_failure_cites_the_call_the_preprocessor_keeps() -> None:
+    """sine-aot-v5-zephyr has the interface header, so the 2021 runner compiles its C-interface
+    branch: the undefined tvmgen_default_run is that branch's call (:364), not the packed
+    call of the branch the preprocessor drops (:413), which names the same function."""
+    require("gcc")
+    proof = verdict_of(real("sine-aot-v5-zephyr"), "tvm-micro-testing-2021").proof
+    assert proof is not None and proof.failed == "links"
+    assert proof.error == "undefined reference to `tvmgen_default_run'"
+    assert [e.at for e in proof.cause] == [
+        "apache/tvm@dae71db771:tests/python/relay/aot/aot_test_utils.py:364"]
+
+
+@pytest.mark.shared
 @pytest.mark.parametrize("consumer", ["tvm-micro-testing-2021", "tvm-micro-testing-v7"])
 def test_micro_testing_runners_run_a_packed_archive(consumer: str, tmp_path: Path) -> None:
     """The positive control: `tvmgen_default_run` with the packed signature, called with one
@@ -223,6 +242,22 @@ def test_micro_testing_runners_run_a_packed_archive(consumer: str, tmp_path: Pat
     verdict = verdict_of(_packed_v5(tmp_path), consumer)
     assert verdict.proof is not None and verdict.proof.failed is None, verdict.proof
     assert verdict.level == "runs" and verdict.level_certainty == "verified"
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize(("consumer", "line"), [
+    ("tvm-micro-testing-2021", "tests/python/relay/aot/aot_test_utils.py:413"),
+    ("tvm-micro-testing-v7", "python/tvm/testing/aot.py:399")])
+def test_micro_testing_runners_size_the_arena_from_the_metadata(consumer: str, line: str,
+                                                                tmp_path: Path) -> None:
+    """The test sizes its arena with the metadata's workspace (+ 8 alignment bytes): the packed
+    archive runs with its own 21312 bytes (test above); told 4096, main's first 8000-byte
+    buffer finds no room and tvmgen_default_run returns -1."""
+    require("gcc")
+    proof = verdict_of(_packed_v5(tmp_path, workspace=4096), consumer).proof
+    assert proof is not None and proof.proved == "links" and proof.failed == "runs"
+    assert proof.error == "the application exited with 255"
+    assert proof.cause[0].at.endswith(line)
 
 
 @pytest.mark.shared

@@ -10,6 +10,7 @@ netduinoplus2; a missing toolchain skips with the package to install.
 
 from __future__ import annotations
 
+import io
 import json
 import struct
 import tarfile
@@ -20,6 +21,7 @@ from harness_helpers import real, require, verdict_of
 from shared_paths import REPO
 
 from mlfcheck.consumers.graphplan import dl_type
+from mlfcheck.reading.params import read_params
 
 MISSING = "tvmgen_default_fused_missing"
 """The function name a derived archive's graph calls and its library does not define."""
@@ -196,3 +198,97 @@ def test_the_stm32_emitter_refuses_a_dtype_outside_its_table(tmp_path: Path) -> 
     assert proof is not None and proof.proved is None and proof.failed == "compiles"
     assert "Data type float16 is not supported" in (proof.error or "")
     assert proof.cause[0].at.endswith("python/tvm/micro/contrib/stm32/emitter.py:76")
+
+
+# -- hannah-tvm's gvsoc project: GVSOCBuilder's generated runner, run on the host --------------
+
+
+def _linked(tmp: Path, rename: bool = False) -> Path:
+    """hannah-m3-v7-graph with the `_lookup_linked_param` TVM emitted before b5f1dabce4 added to
+    default_lib0.c: each parameter's bytes by the storage id the graph gives it (with `rename`,
+    the graph's first op node calls MISSING)."""
+    root = tmp / "linked"
+    with tarfile.open(real("hannah-m3-v7-graph")) as tar:
+        tar.extractall(root, filter="data")
+    graph = json.loads((root / V7_GRAPH).read_text())
+    storage = graph["attrs"]["storage_id"][1]
+    sid = {n["name"]: storage[graph["node_row_ptr"][i]] for i, n in enumerate(graph["nodes"])}
+    raw = (root / "parameters/default.params").read_bytes()
+    params = read_params(io.BytesIO(raw), len(raw))
+    arrays, cases = [], []
+    for i, t in enumerate(params.tensors):
+        data = ",".join(map(str, raw[t.data_offset:t.data_offset + t.nbytes]))
+        arrays.append(f"static const unsigned char param{i}[] __attribute__((aligned(16))) = "
+                      f"{{{data}}};\n")
+        cases.append(f"    case {sid[t.name]}: ret->v_handle = (void*)param{i}; break;\n")
+    with (root / "codegen/host/src/default_lib0.c").open("a") as lib0:
+        lib0.write("".join(arrays) + "int32_t _lookup_linked_param(TVMValue* args, int* codes, "
+                   "int n, TVMValue* ret, int* ret_code, void* handle) {\n"
+                   "  switch (args[0].v_int64) {\n" + "".join(cases) +
+                   "    default: ret->v_handle = NULL;\n  }\n  *ret_code = kTVMOpaqueHandle;\n"
+                   "  return 0;\n}\n")
+    if rename:
+        node = next(n for n in graph["nodes"] if n["op"] == "tvm_op")
+        node["attrs"]["func_name"] = MISSING
+        (root / V7_GRAPH).write_text(json.dumps(graph))
+    out = tmp / "linked.tar"
+    with tarfile.open(out, "w") as tar:
+        tar.add(root, arcname=".")
+    return out
+
+
+@pytest.mark.shared
+def test_gvsoc_does_not_link_a_v7_graph_that_binds_parameters() -> None:
+    """GVSOCBuilder's runner takes each parameter from _lookup_linked_param, which no TVM that
+    writes v7 emits."""
+    require("gcc")
+    verdict = verdict_of(real("hannah-m3-v7-graph"), "hannah-tvm-gvsoc")
+    proof = verdict.proof
+    assert proof is not None and proof.where == "host"
+    assert proof.failed == "links" and proof.proved == "compiles"
+    assert proof.error == "undefined reference to `_lookup_linked_param'"
+    assert [e.at.rsplit(":", 1)[-1] for e in proof.cause] == ["35", "89"]
+    assert "link-params" in (proof.fix or "")
+    assert not verdict.readable and verdict.level == "compiles"
+
+
+@pytest.mark.shared
+def test_gvsoc_runs_the_graph_with_linked_parameters_on_the_host(tmp_path: Path) -> None:
+    """With a _lookup_linked_param, the generated runner's walk runs: every tensor of a
+    parameter's storage id points where the lookup says, and the softmax outputs sum to 1."""
+    require("gcc")
+    verdict = verdict_of(_linked(tmp_path), "hannah-tvm-gvsoc")
+    proof = verdict.proof
+    assert proof is not None and proof.where == "host"
+    assert verdict.level == "runs" and verdict.level_certainty == "verified", proof
+    assert proof.outputs is not None and len(proof.outputs) == 16
+    assert sum(struct.unpack("<4f", proof.outputs)) == pytest.approx(1.0, abs=1e-5)
+
+
+@pytest.mark.shared
+def test_a_function_the_archive_lacks_does_not_link_in_the_gvsoc_runner(tmp_path: Path) -> None:
+    """The renamed function is undefined at the link, cited at the generated runner's
+    declaration and call of it."""
+    require("gcc")
+    proof = verdict_of(_linked(tmp_path, rename=True), "hannah-tvm-gvsoc").proof
+    assert proof is not None and proof.failed == "links" and proof.proved == "compiles"
+    assert proof.error == f"undefined reference to `{MISSING}'"
+    assert [e.at.rsplit(":", 1)[-1] for e in proof.cause] == ["136", "140"]
+
+
+@pytest.mark.shared
+def test_gvsoc_refuses_a_dtype_it_writes_no_tensor_for(tmp_path: Path) -> None:
+    """GVSOCBuilder prints 'can not handle this type' and exits for a bool entry."""
+    root = tmp_path / "tree"
+    with tarfile.open(real("hannah-m3-v7-graph")) as tar:
+        tar.extractall(root, filter="data")
+    graph = json.loads((root / V7_GRAPH).read_text())
+    graph["attrs"]["dltype"][1][0] = "bool"
+    (root / V7_GRAPH).write_text(json.dumps(graph))
+    archive = tmp_path / "bool.tar"
+    with tarfile.open(archive, "w") as tar:
+        tar.add(root, arcname=".")
+    proof = verdict_of(archive, "hannah-tvm-gvsoc").proof
+    assert proof is not None and proof.proved is None and proof.failed == "compiles"
+    assert "bool is none of them" in (proof.error or "")
+    assert [e.at.rsplit(":", 1)[-1] for e in proof.cause] == ["69", "82"]

@@ -1,9 +1,10 @@
-/* main() of TVM's AOT test runner as the tests that call mlf_extract_workspace_size_bytes build
-   it (tvm-micro-testing-2021, -v7), on the host: the test exports the model, sizes test.c's
-   arena with the helper's workspace size, and default.mk compiles test.c with
-   codegen/host/src/*.c against codegen/host/include and TVM's own CRT headers (tvm_crt.c stands
-   in for the CRT's stack allocator and crt_backend_api.c). The file listed before this one
-   defines aot_test_run with the era's call of tvmgen_<m>_run; this one has the test's buffers
+/* main() of TVM's AOT test runner as the tests that size test.c's arena with the metadata's
+   workspace build it (tvm-aot-test-helper's extract_main_workspace_sizebytes, tvm-micro-testing's
+   mlf_extract_workspace_size_bytes), on the host: the test exports the model, sizes the arena
+   with the helper's workspace size (mlfcheck sizes tvm_crt.c's the same way), and the test's
+   makefile compiles test.c with codegen/host/src/*.c against TVM's own CRT headers (tvm_crt.c
+   stands in for the CRT's stack allocator and crt_backend_api.c). The file listed before this
+   one defines aot_test_run with the era's call of the model; this one has the test's buffers
    (its input_data headers: in.bin; its output_data: out.bin) and the packed call's arguments. */
 #include <stdint.h>
 

@@ -8,23 +8,19 @@
    descriptor tvmgen_<m>_network and calls tvm_runtime_run (TVM's
    aot_executor.c: crt_aot_executor.c stands in for it). aot_test.mk compiles
    codegen/host/src/*.c with TVM's own CRT headers; tvm_crt.c stands in for the stack allocator
-   and crt_backend_api.c. The test's input_data headers: in.bin; output_data: out.bin. */
+   and crt_backend_api.c. main() and the test's buffers: aot_test_main.c. */
 #include <stdint.h>
 
 #include "mlfcheck_io.h"
 
-#ifndef MLFCHECK_IO_BYTES
-#define MLFCHECK_IO_BYTES (64 * 1024)
-#endif
-
-static uint8_t mlfcheck_inputs[MLFCHECK_TENSORS][MLFCHECK_IO_BYTES] __attribute__((aligned(16)));
-static uint8_t mlfcheck_outputs[MLFCHECK_TENSORS][MLFCHECK_IO_BYTES] __attribute__((aligned(16)));
+extern void* mlfcheck_inputs[];
+extern void* mlfcheck_outputs[];
 
 #if __has_include(MLFCHECK_HEADER)
 /* at apache/tvm@3f881ab15f:tests/python/relay/aot/aot_test_utils.py:328 */
 #include MLFCHECK_HEADER
 
-static int32_t run(void) {
+int32_t aot_test_run(void) {
   /* at apache/tvm@3f881ab15f:tests/python/relay/aot/aot_test_utils.py:201 */
   struct MLFCHECK_NAME(inputs) MLFCHECK_NAME(inputs) = {MLFCHECK_INPUTS};
   struct MLFCHECK_NAME(outputs) MLFCHECK_NAME(outputs) = {MLFCHECK_OUTPUTS};
@@ -38,22 +34,8 @@ static int32_t run(void) {
 /* at apache/tvm@36fc525620:tests/python/relay/aot/aot_test_utils.py:66 */
 extern tvm_model_t MLFCHECK_NAME(network);
 
-static int32_t run(void) {
-  void* inputs[MLFCHECK_TENSORS];
-  void* outputs[MLFCHECK_TENSORS];
-  for (int i = 0; i < MLFCHECK_TENSORS; i++) {
-    inputs[i] = mlfcheck_inputs[i];
-    outputs[i] = mlfcheck_outputs[i];
-  }
+int32_t aot_test_run(void) {
   /* at apache/tvm@36fc525620:tests/python/relay/aot/aot_test_utils.py:118 */
-  return tvm_runtime_run(&MLFCHECK_NAME(network), inputs, outputs);
+  return tvm_runtime_run(&MLFCHECK_NAME(network), mlfcheck_inputs, mlfcheck_outputs);
 }
 #endif
-
-int main(int argc, char** argv) {
-  if (argc != 3) return 3;
-  mlfcheck_read(argv[1], mlfcheck_inputs[0], sizeof(mlfcheck_inputs[0]));
-  int32_t ret_val = run();
-  mlfcheck_write(argv[2], mlfcheck_outputs[0], 0);
-  return ret_val;
-}

@@ -4,13 +4,16 @@
    entry's storage, dtype and shape, the nodes in order with their arguments (input entries,
    then output entries), the inputs, outputs and parameters. The runner sets every entry's
    DLTensor up, puts the parameters in place (copied into their storage, as load_params does,
-   or pointing at their const data, as the STM32 emitter's weights do), reads in.bin into the
-   inputs in order, runs each node and writes the outputs, in order, to out.bin.
+   pointing at their const data, as the STM32 emitter's weights do, or, with MLFCHECK_LINKED,
+   pointing where the archive's _lookup_linked_param says for the storage id, as the runner
+   hannah-tvm's GVSOCBuilder generates does), reads in.bin into the inputs in order, runs each
+   node and writes the outputs, in order, to out.bin.
 
    A node's function is found as the consumer finds it: by name in the system library's
    function registry (TVMSystemLibEntryPoint), as the C runtime's module lookup does for the
    RPC server and its graph executor; or, with MLFCHECK_DIRECT_CALLS, called by its C name with
-   three arguments, as the STM32 emitter's network code calls it (a missing one does not link).
+   three arguments, as the STM32 emitter's network code and GVSOCBuilder's runner call it (the
+   plan's mlfcheck_call, one call per node; a missing function does not link).
    A registry call passes the packed arguments, MLFCHECK_TYPE_CODE per argument, a return
    value and the registry as the resource handle, as TVMFuncCall does.
 
@@ -25,13 +28,12 @@
 #include "tvm/runtime/c_runtime_api.h"
 #include "tvm/runtime/crt/module.h"
 
-typedef int32_t (*mlfcheck_direct_t)(void* args, void* arg_type_ids, int32_t num_args);
 typedef struct { uint32_t storage; uint8_t code, bits; uint16_t lanes; uint32_t bytes; }
     mlfcheck_entry_t;
 typedef struct { uint32_t entry; int32_t ndim; uint32_t shape; } mlfcheck_arg_t;
-typedef struct { const char* name; mlfcheck_direct_t call; uint32_t first, count; }
-    mlfcheck_node_t;
+typedef struct { const char* name; uint32_t first, count; } mlfcheck_node_t;
 typedef struct { uint32_t entry; const uint8_t* data; uint32_t bytes; } mlfcheck_param_t;
+typedef struct { uint32_t entry; int64_t storage_id; } mlfcheck_linked_t;
 
 #include "mlfcheck_plan.h"
 
@@ -42,7 +44,15 @@ typedef struct { uint32_t entry; const uint8_t* data; uint32_t bytes; } mlfcheck
 static void* data_of[MLFCHECK_ENTRIES + 1];
 static int64_t no_strides[MLFCHECK_MAX_NDIM];
 
-/* Each entry's data: its storage buffer, or a parameter's const data left in place. */
+#if MLFCHECK_LINKED
+/* GVSOCBuilder declares it in every runner and calls it only when the graph binds parameters. */
+int _lookup_linked_param(TVMValue* args, int* type_codes, int num_args, void* ret_value,
+                         int* ret_tcode, void* resource_handle);
+#endif
+
+/* Each entry's data: its storage buffer, a parameter's const data left in place, or what
+   _lookup_linked_param returns for its storage id (the return code unchecked, as the generated
+   runner leaves it). */
 static void place(void) {
   for (uint32_t e = 0; e < MLFCHECK_ENTRIES; e++) {
     uint32_t s = mlfcheck_entries[e].storage;
@@ -56,6 +66,16 @@ static void place(void) {
       memcpy(data_of[param->entry], param->data, param->bytes);
     }
   }
+#if MLFCHECK_LINKED
+  for (uint32_t l = 0; l < MLFCHECK_LINKED; l++) {
+    TVMValue storage_id;
+    int arg_type = kTVMArgInt;
+    int ret_type = 0;
+    storage_id.v_int64 = mlfcheck_linked[l].storage_id;
+    (void)_lookup_linked_param(&storage_id, &arg_type, 1, &data_of[mlfcheck_linked[l].entry],
+                               &ret_type, NULL);
+  }
+#endif
 }
 
 /* in.bin into the inputs in order; what the file lacks keeps the pattern 0xA5. */
@@ -98,7 +118,8 @@ static TVMBackendPackedCFunc lookup(const TVMFuncRegistry* registry, const char*
 
 /* One node: its arguments as DLTensors (static, as the emitted network code's are), then the
    call. */
-static int run_node(const mlfcheck_node_t* node, const TVMFuncRegistry* registry) {
+static int run_node(uint32_t n, const TVMFuncRegistry* registry) {
+  const mlfcheck_node_t* node = &mlfcheck_nodes[n];
   static DLTensor tensors[MLFCHECK_MAX_ARGS];
   static TVMValue values[MLFCHECK_MAX_ARGS];
   static int codes[MLFCHECK_MAX_ARGS];
@@ -128,7 +149,7 @@ static int run_node(const mlfcheck_node_t* node, const TVMFuncRegistry* registry
   }
 #if MLFCHECK_DIRECT_CALLS
   (void)registry; (void)ret; (void)ret_code;
-  rc = node->call(values, codes, (int32_t)node->count);
+  rc = mlfcheck_call(n, values, codes, (int32_t)node->count);
 #else
   TVMBackendPackedCFunc func = lookup(registry, node->name);
   if (func == NULL) {
@@ -154,7 +175,7 @@ int main(int argc, char** argv) {
   place();
   read_inputs(argv[1]);
   for (uint32_t n = 0; n < MLFCHECK_NODES; n++) {
-    int rc = run_node(&mlfcheck_nodes[n], registry);
+    int rc = run_node(n, registry);
     if (rc != 0) {
       fflush(stdout);
       return rc;
