@@ -66,13 +66,33 @@ def _summary(result: Any) -> str:
                   for name, err in sorted(check.max_abs_error.items())]
         lines.append(f"    workspace used by the C run: {check.workspace_measured} of "
                      f"{check.workspace_planned} bytes")
-        if check.reference is not None:
-            lines.append(f"  verify against {check.runtime}, same inputs:")
-            lines += [f"    {a.name}: {a.differing} of {a.total} elements differ, max "
-                      f"difference {a.max_diff:g}" for a in check.reference]
+        lines += _reference_lines(check)
     for run in result.board_runs:
         lines += _board_lines(run)
     return "\n".join(lines)
+
+
+def _reference_lines(check: Any) -> list[str]:
+    """The model's runtime (which decides) and the second opinion (which does not)."""
+    lines = []
+    if check.reference is not None:
+        bound = "bit for bit" if check.reference_units == 0 else \
+            f"within {check.reference_units} unit{'s' if check.reference_units > 1 else ''}"
+        lines.append(f"  verify against {check.runtime}, same inputs (decides; integer "
+                     f"outputs {bound}):")
+        lines += _agreement_lines(check.reference)
+    opinion = check.second_opinion
+    if opinion is not None and opinion.agreement is None:
+        lines.append(f"  second opinion, {opinion.runtime} (does not decide): {opinion.error}")
+    elif opinion is not None:
+        lines.append(f"  second opinion, {opinion.runtime}, same inputs (does not decide):")
+        lines += _agreement_lines(opinion.agreement)
+    return lines
+
+
+def _agreement_lines(agreements: Any) -> list[str]:
+    return [f"    {a.name}: {a.differing} of {a.total} elements differ, max difference "
+            f"{a.max_diff:g}" for a in agreements]
 
 
 def _lowering_lines(lowering: Any) -> list[str]:
@@ -106,6 +126,9 @@ def _board_lines(run: Any) -> list[str]:
     lines.append(f"    flash {size.flash} bytes (model {size.own.flash}), static RAM {size.ram} "
                  f"bytes (model {size.own.ram}), peak stack {run.stack_peak} of "
                  f"{run.stack_room} bytes")
+    if run.instructions is not None:
+        lines.append(f"    {run.instructions} instructions per inference (tvmgen_*_run, "
+                     "counted in QEMU)")
     return lines
 
 
@@ -126,8 +149,9 @@ def _boards(ctx: click.Context, param: click.Parameter, values: tuple[str, ...])
               help="Module name: C symbols tvmgen_<name>_*, paths <name>_lib0.c, ...")
 @click.option("--verify", is_flag=True,
               help="Build the archive with the system C compiler, run it on seeded inputs and "
-                   "compare with TVM's Relax VM on llvm (and with LiteRT for .tflite, onnxruntime "
-                   "for a quantized .onnx).")
+                   "compare with TVM's Relax VM on llvm, and with the model's runtime: TFLite "
+                   "Micro for .tflite (integer outputs bit for bit; LiteRT reported beside it), "
+                   "onnxruntime for a quantized .onnx.")
 @click.option("--board", "boards", multiple=True, callback=_boards, metavar="NAME",
               help=f"With --verify: also build for this QEMU board ({board_names()}), run it, "
                    "compare, and report flash, RAM and peak stack (repeatable).")

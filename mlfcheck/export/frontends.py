@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 import runpy
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -112,35 +112,11 @@ def _onnx_dims(value_info: Any) -> list[Any]:
 
 
 def _from_tflite(path: Path, shapes: dict[str, Shape]) -> Imported:
-    seen: list[str] = []
-    with stage("import", operator=lambda: seen[-1] if seen else None):
-        import tflite
-        from tvm.relax.frontend.tflite import from_tflite
+    from mlfcheck.export.tflite_import import import_tflite
 
-        buf = path.read_bytes()
-        tfl = tflite.Model.GetRootAsModel(buf, 0)
-        mod = from_tflite(tfl, shape_dict=shapes or None, op_converter=_tracking(seen))
-        graph = tfl.Subgraphs(0)
-        outputs = tuple(graph.Tensors(graph.Outputs(i)).Name().decode()
-                        for i in range(graph.OutputsLength()))
+    with stage("import"):
+        mod, outputs = import_tflite(path, shapes)
     return Imported(mod, "main", outputs, "tflite", path)
-
-
-def _tracking(seen: list[str]) -> Callable[..., Any]:
-    """TVM's TFLite converter, remembering the operator it converts (for error messages)."""
-    from tvm.relax.frontend.tflite.tflite_frontend import OperatorConverter
-
-    class Tracking(OperatorConverter):  # type: ignore[misc]
-        def convert_op_to_relax(self) -> None:
-            seen.clear()
-            super().convert_op_to_relax()
-
-        def get_op_code_str(self, op: Any) -> str:
-            code: str = super().get_op_code_str(op)
-            seen.append(code)
-            return code
-
-    return Tracking
 
 
 def _from_python_namespace(namespace: Mapping[str, Any], kind: str) -> Imported:

@@ -1,23 +1,39 @@
-"""The model's own runtime as reference: LiteRT for .tflite, onnxruntime for .onnx; run the model
-file on given inputs and compare outputs element by element (quantized units for int outputs).
+"""The model's own runtime as reference: TFLite Micro for .tflite, onnxruntime for .onnx; run the
+model file on given inputs and compare outputs element by element (quantized units for int
+outputs). For .tflite, LiteRT gives a second opinion that decides nothing.
 
-LiteRT runs with its reference kernels (OpResolverType.BUILTIN_REF), the integer arithmetic
-TFLite specifies, not the optimised or XNNPACK kernels whose rounding may differ.
+TFLite Micro is the reference because it is what runs a .tflite on a microcontroller, the
+archive's target: its reference kernels define the integer results a device gets. LiteRT's
+reference kernels (OpResolverType.BUILTIN_REF) differ from them by a unit on some int8 outputs
+(FULLY_CONNECTED's rounding), and refuse models TFLite Micro runs (a 1-D tensor whose
+quantized_dimension is not 0), so LiteRT is reported beside TFLite Micro, never instead of it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from mlfcheck.errors import ExportError
+from mlfcheck.export.stages import first_line
 
 NEEDS_LITERT = "comparing with LiteRT needs ai-edge-litert: pip install 'mlfcheck[tvm]'"
+NEEDS_TFLM = "comparing with TFLite Micro needs tflite-micro: pip install 'mlfcheck[tvm]'"
 NEEDS_ORT = "comparing with onnxruntime needs onnxruntime: pip install 'mlfcheck[tvm]'"
-RUNTIMES = {".tflite": "LiteRT (reference kernels)", ".onnx": "onnxruntime"}
+TFLM = "TFLite Micro (reference kernels)"
+LITERT = "LiteRT (reference kernels)"
+RUNTIMES = {".tflite": TFLM, ".onnx": "onnxruntime"}
 """Model file suffix → the runtime that serves as its reference."""
+SECOND_OPINIONS = {".tflite": LITERT}
+"""Model file suffix → a runtime reported beside the reference, deciding nothing."""
+SAID = 160
+"""Characters of a runtime's error kept in a message (LiteRT repeats one per tensor)."""
+ARENA_SLACK = 1 << 16
+"""Bytes of TFLite Micro arena beyond twice the model's tensors (its own bookkeeping and
+kernels' scratch buffers)."""
 
 
 @dataclass(frozen=True)
@@ -37,6 +53,17 @@ class Agreement:
     def identical(self) -> bool:
         """True when every element matches."""
         return self.differing == 0
+
+
+@dataclass(frozen=True)
+class SecondOpinion:
+    """How the outputs compare with a runtime that does not decide the verdict."""
+
+    runtime: str
+    agreement: tuple[Agreement, ...] | None
+    """Per output, as for the reference; None when the runtime could not run the model."""
+    error: str | None = None
+    """Why the runtime could not run the model, in its words."""
 
 
 def litert_outputs(model: Path | bytes, inputs: Sequence[Any]) -> list[Any]:
@@ -59,7 +86,83 @@ def litert_outputs(model: Path | bytes, inputs: Sequence[Any]) -> list[Any]:
         interpreter.invoke()
         return [interpreter.get_tensor(d["index"]) for d in interpreter.get_output_details()]
     except (RuntimeError, ValueError) as exc:
-        raise ExportError("verify", f"LiteRT could not run the model: {exc}") from None
+        said = first_line(exc)
+        said = said if len(said) <= SAID else said[:SAID - 3] + "..."
+        raise ExportError("verify", f"LiteRT could not run the model: {said}") from None
+
+
+def tflm_outputs(model: Path | bytes, inputs: Sequence[Any]) -> list[Any]:
+    """Run `model` (a .tflite path or its bytes) on `inputs` with TFLite Micro's interpreter,
+    from a fresh state (variable tensors zero), in the model's input order."""
+    try:
+        from tflite_micro.python.tflite_micro import runtime
+    except ImportError:
+        raise ExportError("verify", NEEDS_TFLM) from None
+    content = model.read_bytes() if isinstance(model, Path) else model
+    counts = _io_counts(content)
+    if counts[0] != len(inputs):
+        raise ExportError("verify", f"TFLite Micro expects {counts[0]} inputs, got {len(inputs)}")
+    printed: list[str] = []
+    try:
+        with _stderr_into(printed):
+            interpreter = runtime.Interpreter.from_bytes(content, arena_size=tflm_arena(content))
+            for i, x in enumerate(inputs):
+                interpreter.set_input(x.reshape(interpreter.get_input_details(i)["shape"]), i)
+            interpreter.invoke()
+            return [interpreter.get_output(i) for i in range(counts[1])]
+    except (RuntimeError, ValueError) as exc:
+        said = [line.strip() for line in "".join(printed).splitlines() if line.strip()]
+        raise ExportError("verify", "TFLite Micro could not run the model: "
+                          + (f"{said[0]} ({first_line(exc)})" if said else first_line(exc))
+                          ) from None
+
+
+@contextmanager
+def _stderr_into(printed: list[str]) -> Iterator[None]:
+    """Within it, what C code writes to file descriptor 2 (TFLite Micro's MicroPrintf) goes
+    into `printed` instead of the terminal: its reasons become part of one error line."""
+    import os
+    import sys
+    import tempfile
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            printed.append(sink.read().decode(errors="replace"))
+
+
+def tflm_arena(content: bytes) -> int:
+    """An arena TFLite Micro can surely run the model in: twice the bytes of every tensor
+    without constant data (at 8 bytes an element, the widest type), plus ARENA_SLACK (for a
+    verification run, not a footprint)."""
+    import numpy as np
+    import tflite
+
+    model = tflite.Model.GetRootAsModel(content, 0)
+    total = 0
+    for g in range(model.SubgraphsLength()):
+        graph = model.Subgraphs(g)
+        for i in range(graph.TensorsLength()):
+            t = graph.Tensors(i)
+            if model.Buffers(t.Buffer()).DataLength() == 0:
+                shape = t.ShapeAsNumpy() if t.ShapeLength() else np.ones(1, np.int64)
+                total += int(np.prod(np.maximum(shape, 1))) * 8
+    return 2 * total + ARENA_SLACK
+
+
+def _io_counts(content: bytes) -> tuple[int, int]:
+    """(inputs, outputs) of the model's main subgraph."""
+    import tflite
+
+    graph = tflite.Model.GetRootAsModel(content, 0).Subgraphs(0)
+    return graph.InputsLength(), graph.OutputsLength()
 
 
 def onnxruntime_outputs(model: Path, inputs: Sequence[Any]) -> list[Any]:
@@ -99,4 +202,17 @@ def check_against_runtime(model: Path, names: Sequence[str], inputs: Sequence[An
     runtime (RUNTIMES by suffix): the check --verify and the fuzzer share."""
     if model.suffix == ".onnx":
         return compare(names, got, onnxruntime_outputs(model, inputs))
-    return compare(names, got, litert_outputs(model, inputs))
+    return compare(names, got, tflm_outputs(model, inputs))
+
+
+def second_opinion(model: Path, names: Sequence[str], inputs: Sequence[Any],
+                   got: Sequence[Any]) -> SecondOpinion | None:
+    """Outputs `got` compared with the model's second-opinion runtime (SECOND_OPINIONS by
+    suffix), or why that runtime could not run the model; None when there is none."""
+    runtime = SECOND_OPINIONS.get(model.suffix)
+    if runtime is None:
+        return None
+    try:
+        return SecondOpinion(runtime, compare(names, got, litert_outputs(model, inputs)))
+    except ExportError as exc:
+        return SecondOpinion(runtime, None, str(exc).removeprefix("verify failed: "))

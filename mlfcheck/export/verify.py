@@ -6,6 +6,10 @@ compiler's own headers; every compile and the link within limits). The driver re
 random inputs, runs the model twice with the workspace filled with two different patterns (the
 highest byte either run changed is the workspace the run used), and writes the outputs. TVM's
 reference is the same imported model compiled for LLVM and run on the Relax VM.
+
+A .tflite model is also run by TFLite Micro, the reference that decides (integer outputs must
+equal it bit for bit), and by LiteRT, a second opinion reported beside it; a quantized .onnx by
+onnxruntime (`reference`).
 """
 
 from __future__ import annotations
@@ -27,7 +31,13 @@ from mlfcheck.errors import BoardError, ExportError
 from mlfcheck.export.cgen import constant_array, constants_struct
 from mlfcheck.export.frontends import Imported
 from mlfcheck.export.plan import Plan, Tensor
-from mlfcheck.export.reference import RUNTIMES, Agreement, check_against_runtime
+from mlfcheck.export.reference import (
+    RUNTIMES,
+    Agreement,
+    SecondOpinion,
+    check_against_runtime,
+    second_opinion,
+)
 from mlfcheck.export.stages import stage
 
 DEFAULT_TOLERANCE = 1e-5
@@ -39,9 +49,10 @@ RUN_LIMITS = children.Limits(seconds=RUN_TIMEOUT, memory_bytes=None, file_bytes=
                              cpu_seconds=RUN_TIMEOUT)
 """What one run of a built archive may use: RUN_TIMEOUT seconds of wall clock and of CPU (so a
 run whose caller was killed still ends), this process's address space, files up to 256 MiB."""
-REFERENCE_UNITS = 1
-"""Largest difference from the model's runtime accepted on an integer output, in quantized
-units."""
+REFERENCE_UNITS = {".tflite": 0, ".onnx": 1}
+"""Model file suffix → largest difference from its runtime accepted on an integer output, in
+quantized units: none from TFLite Micro (its integer kernels are the definition the archive's
+match); one from onnxruntime, whose QDQ operators compute in float and round on their own."""
 
 
 @dataclass(frozen=True)
@@ -56,16 +67,20 @@ class Verification:
     seconds: float
     reference: tuple[Agreement, ...] | None = None
     """For a .tflite (or quantized .onnx) model: each output of the C run against the model's
-    own runtime (LiteRT's reference kernels, onnxruntime)."""
+    own runtime (TFLite Micro's reference kernels, onnxruntime)."""
     runtime: str = ""
     """Which runtime `reference` compares with."""
+    reference_units: int = 0
+    """Largest difference from `runtime` accepted on an integer output (REFERENCE_UNITS)."""
+    second_opinion: SecondOpinion | None = None
+    """For a .tflite model: the same outputs against LiteRT, reported, never deciding `ok`."""
 
     @property
     def ok(self) -> bool:
         """True when every output is within the tolerance (the model's runtime: within
-        REFERENCE_UNITS quantized units on integer outputs, the tolerance on float ones)."""
+        `reference_units` on integer outputs, the tolerance on float ones)."""
         return all(err <= self.tolerance for err in self.max_abs_error.values()) and all(
-            a.max_diff <= (REFERENCE_UNITS if a.integer else self.tolerance)
+            a.max_diff <= (self.reference_units if a.integer else self.tolerance)
             for a in self.reference or ())
 
 
@@ -256,8 +271,12 @@ def verify_archive(archive: Path, imported: Imported, plan: Plan, name: str, *,
                 tar.extractall(root, filter="data")
             got, used = build_and_run(root, plan, name, inputs, link_params=link_params)
             want = reference_outputs(imported, inputs)
+            names = [t.name for t in plan.outputs]
             reference = None if model_file is None else check_against_runtime(
-                model_file, [t.name for t in plan.outputs], inputs, got)
+                model_file, names, inputs, got)
+            opinion = None if model_file is None else second_opinion(
+                model_file, names, inputs, got)
+    suffix = model_file.suffix if model_file else ""
     return Verification(max_abs_errors(plan, got, want), tolerance, plan.arena_size, used,
-                        time.perf_counter() - start, reference,
-                        RUNTIMES[model_file.suffix] if model_file else "")
+                        time.perf_counter() - start, reference, RUNTIMES.get(suffix, ""),
+                        REFERENCE_UNITS.get(suffix, 0), opinion)
