@@ -25,10 +25,14 @@ from mlfcheck.version import __version__ as __version__
 
 if TYPE_CHECKING:
     from mlfcheck.api import (
+        Counted,
         ExportResult,
         Footprint,
+        UserHarness,
         compat,
         compat_all,
+        compat_harness,
+        count_entry_point,
         diff_archives,
         export_model,
         size_archive,
@@ -61,7 +65,8 @@ if TYPE_CHECKING:
     from mlfcheck.validate import Report
 
 _WHERE = {
-    "mlfcheck.api": ("ExportResult", "Footprint", "compat", "compat_all", "diff_archives",
+    "mlfcheck.api": ("Counted", "ExportResult", "Footprint", "UserHarness", "compat",
+                     "compat_all", "compat_harness", "count_entry_point", "diff_archives",
                      "export_model", "size_archive", "summarize_archive", "validate_archive"),
     "mlfcheck.reading.archive": ("Limits",),
     "mlfcheck.reading.csource": ("CParser",),
@@ -79,13 +84,13 @@ _WHERE = {
 }
 _MODULE_OF = {name: module for module, names in _WHERE.items() for name in names}
 
-__all__ = ["ArchiveError", "BoardError", "CParser", "Change", "Code", "DiffConfig",
+__all__ = ["ArchiveError", "BoardError", "CParser", "Change", "Code", "Counted", "DiffConfig",
            "DiffResult", "ExportError", "ExportResult", "Failure", "Finding", "Footprint",
            "Level", "Limits", "MlfcheckError", "Profile", "ProfileError", "Report", "Rule",
-           "Severity", "Summary", "UnusableArchive", "UsageError", "Verdict",
-           "builtin_profiles", "compat", "compat_all", "diff_archives", "export_model",
-           "load_config", "load_profile", "size_archive", "summarize_archive",
-           "validate_archive"]
+           "Severity", "Summary", "UnusableArchive", "UsageError", "UserHarness", "Verdict",
+           "builtin_profiles", "compat", "compat_all", "compat_harness", "count_entry_point",
+           "diff_archives", "export_model", "load_config", "load_profile", "size_archive",
+           "summarize_archive", "validate_archive"]
 
 
 def __getattr__(name: str) -> Any:

@@ -184,17 +184,23 @@ def _profiles(consumers: Sequence[str | Profile]) -> tuple[Profile, ...]:
 
 
 def __getattr__(name: str) -> Any:
-    """`export_model`, `ExportResult` and `Footprint` load their modules on first use."""
+    """`export_model`, `ExportResult`, `Footprint`, `Counted` and `UserHarness` load their
+    modules on first use."""
     if name in ("export_model", "ExportResult"):
         from mlfcheck import export
 
         return getattr(export, name)
-    if name == "Footprint":
-        from mlfcheck.board.footprint import Footprint
+    if name in ("Footprint", "Counted"):
+        from mlfcheck.board import footprint
 
-        return Footprint
+        return getattr(footprint, name)
+    if name == "UserHarness":
+        from mlfcheck.consumers.harness import UserHarness
+
+        return UserHarness
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["ExportResult", "Footprint", "PathLike", "compat", "compat_all", "compat_harness",
-           "diff_archives", "export_model", "size_archive", "summarize_archive", "validate_archive"]
+__all__ = ["Counted", "ExportResult", "Footprint", "PathLike", "UserHarness", "compat",
+           "compat_all", "compat_harness", "count_entry_point", "diff_archives", "export_model",
+           "size_archive", "summarize_archive", "validate_archive"]
