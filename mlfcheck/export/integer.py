@@ -151,7 +151,7 @@ def lower(mod: Any, entry: str, *, integer: bool = True) -> Lowering:
             "relax.dequantize", entry, "the entry function is not one dataflow block"),))
     rewriter = _Rewriter(fn, blocks[0])
     new = rewriter.run(entry)
-    if not rewriter.counts:  # nothing became an integer kernel: the model stays as imported
+    if not rewriter.counts and not rewriter.int8_ops:  # nothing became integer: as imported
         return Lowering(mod, True, True, {}, tuple(rewriter.stayed_float))
     for gv, other in mod.functions_items():
         if gv.name_hint != entry:
@@ -189,6 +189,8 @@ class _Rewriter:
         self.emitted: dict[Any, Any] = {}
         self.uses = self._count_uses()
         self.counts: dict[str, int] = {}
+        self.int8_ops = 0
+        """Float operators rewritten as TVM's own operator on the int8 tensors (no kernel)."""
         self.stayed_float: list[FloatOperator] = []
         self.bb: Any = None
 
@@ -494,8 +496,8 @@ class _Rewriter:
         else:
             prepared = _conv_weights(core.call, w.value)
             if prepared is None:
-                self._why(core, "only NHWC conv2d with HWIO weights, or depthwise with "
-                          "multiplier 1, has an integer rule")
+                self._why(core, "only NHWC conv2d with HWIO weights, or depthwise with HWOI "
+                          "weights, has an integer rule")
                 return None
             weights, channel_axis = prepared
         channels = weights.shape[-1]
@@ -545,6 +547,105 @@ class _Rewriter:
                         [self._expr_of(x.source)], geo.out_shape,
                         qkernels.Requant((1,), (0,), 0, lo, hi))
 
+    def _softmax_rule(self, sm: Lazy, out: QParams, lo: int, hi: int) -> Value | None:
+        """Softmax of an int8 tensor over its last axis to int8 with scale 1/256 and zero
+        point −128 (as TFLite requires): TFLite's integer softmax, exp and reciprocal in
+        gemmlowp's fixed point."""
+        x = self._int8_input(sm)
+        if x is None:
+            return None
+        shape = _shape(sm.var)
+        if int(sm.call.attrs.axis) not in (-1, len(shape) - 1):
+            self._why(sm, "only softmax over the last axis has an integer rule (as in TFLite)")
+            return None
+        if not _unit_output(out):
+            self._why(sm, "the output is not quantized with scale 1/256 and zero point -128, "
+                      "which TFLite's int8 softmax requires")
+            return None
+        if shape[-1] >= 1 << fixedpoint.SOFTMAX_SUM_BITS:
+            self._why(sm, "TFLite's fixed-point sum of exponentials holds fewer than 4096 "
+                      "classes")
+            return None
+        params = fixedpoint.softmax_parameters(float(x.q.scale[0]))
+        if params is None:
+            self._why(sm, "the input scale is outside what TFLite's int8 softmax represents")
+            return None
+        mult, left, diff_min = params
+        return Deferred("softmax", lambda rq: qkernels.softmax(shape, qkernels.SoftmaxParams(
+            mult, left, diff_min, rq.low, rq.high)), [self._expr_of(x.source)], shape,
+            qkernels.Requant((1,), (0,), fixedpoint.INT8_MIN, lo, hi))
+
+    def _logistic_rule(self, op: Lazy, out: QParams, lo: int, hi: int) -> Value | None:
+        """Sigmoid of an int8 tensor to int8 with scale 1/256 and zero point −128: TFLite's
+        integer LOGISTIC (the input rescaled to Q4.27, gemmlowp's fixed-point logistic)."""
+        x = self._int8_input(op)
+        if x is None:
+            return None
+        if not _unit_output(out):
+            self._why(op, "the output is not quantized with scale 1/256 and zero point -128, "
+                      "which TFLite's int8 logistic requires")
+            return None
+        params = fixedpoint.logistic_parameters(float(x.q.scale[0]))
+        if params is None:
+            self._why(op, "the input scale is outside what TFLite's int8 logistic represents")
+            return None
+        shape = _shape(op.var)
+        zp = int(x.q.zero_point[0])
+        return Deferred("logistic", lambda rq: qkernels.logistic(shape, qkernels.LogisticParams(
+            *params, zp, rq.low, rq.high)), [self._expr_of(x.source)], shape,
+            qkernels.Requant((1,), (0,), fixedpoint.INT8_MIN, lo, hi))
+
+    def _mean_rule(self, op: Lazy, out: QParams, lo: int, hi: int) -> Value | None:
+        """Mean of an int8 tensor over some axes: TFLite's integer MEAN (an int32 sum, the
+        input zero point and 1/count folded into the requantization)."""
+        from math import prod
+
+        x = self._int8_input(op)
+        if x is None:
+            return None
+        in_shape, out_shape = _shape(op.call.args[0]), _shape(op.var)
+        attr = op.call.attrs.axis
+        axes = tuple(sorted({int(a) % len(in_shape) for a in attr} if attr is not None
+                            else set(range(len(in_shape)))))
+        if not out_shape:
+            self._why(op, "a mean over every axis to a scalar has no integer rule")
+            return None
+        count = prod(in_shape[a] for a in axes)
+        mult, shift = fixedpoint.mean_multiplier(float(x.q.scale[0]) / float(out.scale[0]),
+                                                 count)
+        offset = -int(x.q.zero_point[0]) * count
+        rq = qkernels.Requant((mult,), (shift,), int(out.zero_point[0]), lo, hi)
+        return Deferred("mean", lambda r: qkernels.mean(in_shape, axes, out_shape, offset, r),
+                        [self._expr_of(x.source)], out_shape, rq)
+
+    def _concat_rule(self, op: Lazy, out: QParams, lo: int, hi: int) -> Value | None:
+        """Concatenation of int8 tensors quantized as the output is (TFLite Micro requires
+        it): the int8 tensors concatenated as they are."""
+        from tvm import relax
+
+        parts = [self.values.get(f) for f in getattr(op.call.args[0], "fields", [None])]
+        if not all(isinstance(p, QTensor) for p in parts) \
+                or (lo, hi) != (fixedpoint.INT8_MIN, fixedpoint.INT8_MAX):
+            self._why(op, "its inputs are not all int8 tensors, or an activation follows it")
+            return None
+        tensors = [p for p in parts if isinstance(p, QTensor)]
+        if any(float(t.q.scale[0]) != float(out.scale[0])
+               or int(t.q.zero_point[0]) != int(out.zero_point[0]) for t in tensors):
+            self._why(op, "input and output quantization differ (TFLite Micro requires them "
+                      "equal)")
+            return None
+        self.int8_ops += 1
+        return self.bb.emit(relax.op.concat([self._expr_of(t.source) for t in tensors],
+                                            axis=int(op.call.attrs.axis)))
+
+    def _int8_input(self, lazy: Lazy) -> QTensor | None:
+        """The int8 tensor the operator's only input dequantizes, else None (with why)."""
+        x = self.values.get(lazy.call.args[0])
+        if not isinstance(x, QTensor):
+            self._why(lazy, "its input is not an int8 tensor")
+            return None
+        return x
+
     def _why(self, lazy: Lazy, reason: str) -> None:
         """Give the binding a specific reason, for when it is emitted in float."""
         self.values[lazy.var] = Lazy(lazy.call, lazy.var, reason)
@@ -582,13 +683,21 @@ def _same_axis(old: tuple[int, ...], axis: int, new: tuple[int, ...]) -> int | N
     return None
 
 
+def _unit_output(out: QParams) -> bool:
+    """True for TFLite's fixed output quantization of int8 softmax and logistic: scale 1/256
+    (within TFLite's tolerance of 0.1 %) and zero point −128."""
+    return abs(float(out.scale[0]) - 1 / 256) <= 0.001 / 256 \
+        and int(out.zero_point[0]) == fixedpoint.INT8_MIN
+
+
 def _rule_of(lazy: Lazy) -> IntegerRule | None:
     """The integer rule of the operator `lazy` calls, if it has one."""
     return RULES.get(str(lazy.call.op.name))
 
 
 def _conv_weights(call: Any, weights: Any) -> tuple[Any, int] | None:
-    """Weights as HWIO (conv) or HWC (depthwise), and the channel axis; None if unsupported."""
+    """Weights as HWIO (conv) or HWC (depthwise, C = input channels × depth multiplier), and
+    the channel axis; None if unsupported."""
     attrs = call.attrs
     if str(attrs.data_layout) != "NHWC" or str(attrs.out_layout) != "NHWC" \
             or weights.ndim != 4:
@@ -599,7 +708,7 @@ def _conv_weights(call: Any, weights: Any) -> tuple[Any, int] | None:
         return weights, 3
     cin = _shape(call.args[0])[3]
     if groups == cin and layout == "HWOI" and weights.shape[3] == 1 \
-            and weights.shape[2] == cin:
+            and weights.shape[2] % cin == 0:
         return weights[:, :, :, 0], 2
     return None
 
@@ -645,6 +754,10 @@ RULES: dict[str, IntegerRule] = {rule.op: rule for rule in (
     IntegerRule("relax.matmul", at_quantize=_Rewriter._affine_rule),
     IntegerRule("relax.nn.max_pool2d", at_quantize=_Rewriter._float_pool_rule),
     IntegerRule("relax.nn.avg_pool2d", at_quantize=_Rewriter._float_pool_rule),
+    IntegerRule("relax.nn.softmax", at_quantize=_Rewriter._softmax_rule),
+    IntegerRule("relax.sigmoid", at_quantize=_Rewriter._logistic_rule),
+    IntegerRule("relax.mean", at_quantize=_Rewriter._mean_rule),
+    IntegerRule("relax.concat", at_quantize=_Rewriter._concat_rule),
 )}
 """Every integer rule, by Relax operator: the one table `_Rewriter` dispatches on. An int8
 kernel for a new operator is a builder in `qkernels`, a `_Rewriter` method, and a row here."""

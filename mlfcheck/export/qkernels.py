@@ -3,6 +3,8 @@
 Each builder returns a PrimFunc scheduled so that the int32 accumulator lives only per output
 element (the epilogue is computed right after each reduction) and padding is never stored
 (padded reads become conditions), so a kernel needs no more memory than its int8 tensors.
+The kernels of gemmlowp's fixed-point functions (softmax, logistic) are written statement by
+statement with TVM's TIR IRBuilder instead, their intermediates in one-element locals.
 """
 
 from __future__ import annotations
@@ -121,7 +123,8 @@ def _finish(tensors: list[Any], stages: _Stages, inline: Sequence[str] = (),
 @dataclass(frozen=True)
 class ConvGeometry:
     """NHWC conv2d: input shape, kernel size, strides, dilation, padding (top, left, bottom,
-    right), output shape, and whether it is depthwise (channel multiplier 1)."""
+    right), output shape, and whether it is depthwise (output channel c reads input channel
+    c // (output channels / input channels), TFLite's depth multiplier)."""
 
     in_shape: tuple[int, int, int, int]
     kernel: tuple[int, int]
@@ -169,8 +172,11 @@ def conv2d(geo: ConvGeometry, rq: Requant, input_zero_point: int) -> Any:
     rx = te.reduce_axis((0, kw), "rx")
     (sy, sx), (dy, dx) = geo.strides, geo.dilation
     if geo.depthwise:
+        multiplier = cout // cin
+
         def conv(b: Any, i: Any, j: Any, c: Any) -> Any:
-            return te.sum(pad[b, i * sy + ry * dy, j * sx + rx * dx, c].astype("int32")
+            source = c if multiplier == 1 else tirx.floordiv(c, multiplier)
+            return te.sum(pad[b, i * sy + ry * dy, j * sx + rx * dx, source].astype("int32")
                           * weight[ry, rx, c].astype("int32"), axis=[ry, rx])
     else:
         rc = te.reduce_axis((0, cin), "rc")
@@ -223,10 +229,10 @@ def add(shapes: tuple[tuple[int, ...], tuple[int, ...]], out_shape: tuple[int, .
     stages = _Stages()
     scaled = []
     for i in range(2):
-        def shifted(*idx: Any, i: int = i) -> Any:
+        def shifted(*idx: Any, i: int = i) -> Any:  # × 2**20 (a negative value: no shift)
             return (load(xs[i], shapes[i], idx).astype("int32")
-                    - tirx.const(p.zero_points[i], "int32")) << tirx.const(
-                        fixedpoint.ADD_LEFT_SHIFT, "int32")
+                    - tirx.const(p.zero_points[i], "int32")) * tirx.const(
+                        1 << fixedpoint.ADD_LEFT_SHIFT, "int32")
 
         mult, shift = p.input_scales[i]
         scaled.append(stages.rescale(out_shape, shifted, lambda *_, m=mult: m,
@@ -305,3 +311,143 @@ def pool2d(geo: PoolGeometry, kind: str, low: int, high: int) -> Any:
 
     out = te.compute(geo.out_shape, average, name="out")
     return _finish([x, out], _Stages(), (), "acc", 3)
+
+
+@dataclass(frozen=True)
+class SoftmaxParams:
+    """TFLite's int8 SOFTMAX constants (fixedpoint.softmax_parameters) and the output clamp."""
+
+    multiplier: int
+    left_shift: int
+    diff_min: int
+    low: int
+    high: int
+
+
+def _written(args: Sequence[tuple[str, tuple[int, ...], str]],
+             body: Callable[..., None]) -> Any:
+    """A PrimFunc written statement by statement with TVM's TIR IRBuilder: `body` receives the
+    argument buffers (name, shape, dtype each) and emits the loops."""
+    from tvm.script.ir_builder import IRBuilder
+    from tvm.tirx.script.builder import ir as builder
+
+    with IRBuilder() as ib, builder.prim_func():
+        builder.func_name("main")
+        buffers = [builder.arg(name, builder.buffer(shape, dtype))
+                   for name, shape, dtype in args]
+        with builder.sblock("root"):  # Relax's pattern analysis expects a root block
+            body(*buffers)
+    return ib.get().without_attr("global_symbol").with_attr("op_pattern", OPAQUE)
+
+
+def _grid_index(loop_vars: Any) -> list[Any]:
+    """The loop variables of an IRBuilder grid as a list (a one-loop grid gives a variable)."""
+    return [loop_vars] if hasattr(loop_vars, "ty") else list(loop_vars)
+
+
+def softmax(shape: tuple[int, ...], p: SoftmaxParams) -> Any:
+    """TFLite's int8 SOFTMAX over the last axis, output scale 1/256 and zero point −128: per
+    row, exp of each scaled difference from the maximum (Q5.26 → Q0.31), their sum (Q12.19),
+    its reciprocal, and each exp times it; differences below diff_min give −128."""
+    from tvm import tirx
+    from tvm.tirx.script.builder import ir as builder
+
+    depth = shape[-1]
+    i64 = fixedpoint.as_i64
+
+    def body(x: Any, out: Any) -> None:
+        top = builder.alloc_buffer((1,), "int8")
+        total = builder.alloc_buffer((1,), "int32")
+
+        def exp_of(row: tuple[Any, ...], c: Any) -> tuple[Any, Any]:
+            """(counted, exp of the difference), the difference clamped to [diff_min, 0] so
+            that no intermediate overflows where it does not count."""
+            at = (*row, c)
+            diff = fixedpoint.bind(x[at].astype("int64") - top[0].astype("int64"))
+            kept = fixedpoint.bind(tirx.max(diff, i64(p.diff_min)))
+            rescaled = fixedpoint.high_mul(kept * i64(1 << p.left_shift), i64(p.multiplier))
+            return diff >= i64(p.diff_min), fixedpoint.bind(fixedpoint.exp_on_negative_values(
+                rescaled, fixedpoint.SOFTMAX_DIFF_BITS))
+
+        with builder.grid(*(shape[:-1] or (1,))) as loop_vars:  # one pass for a 1-D tensor
+            row = tuple(_grid_index(loop_vars))[:len(shape) - 1]
+            builder.buffer_store(top, tirx.const(fixedpoint.INT8_MIN, "int8"), [0])
+            with builder.serial(0, depth) as c:
+                at = (*row, c)
+                builder.buffer_store(top, tirx.max(top[0], x[at]), [0])
+            builder.buffer_store(total, tirx.const(0, "int32"), [0])
+            with builder.serial(0, depth) as c:
+                counted, e = exp_of(row, c)
+                term = tirx.Select(counted, fixedpoint.divide_by_pot(
+                    e, fixedpoint.SOFTMAX_SUM_BITS), i64(0))
+                builder.buffer_store(total, total[0] + term.astype("int32"), [0])
+            inverse, bits = fixedpoint.reciprocal(total[0].astype("int64"),
+                                                  fixedpoint.SOFTMAX_SUM_BITS)
+            with builder.serial(0, depth) as c:  # exp / sum, from Q0.31 to 8 bits
+                counted, e = exp_of(row, c)
+                value = tirx.Select(counted, fixedpoint.divide_by_pot(
+                    fixedpoint.high_mul(inverse, e), bits + i64(31 - 8)), i64(0))
+                builder.buffer_store(out, fixedpoint.to_int8(value, fixedpoint.INT8_MIN, p.low,
+                                                             p.high), [*row, c])
+
+    return _written([("x", shape, "int8"), ("out", shape, "int8")], body)
+
+
+@dataclass(frozen=True)
+class LogisticParams:
+    """TFLite Micro's int8 LOGISTIC constants (fixedpoint.logistic_parameters), the input zero
+    point and the output clamp."""
+
+    multiplier: int
+    left_shift: int
+    radius: int
+    zero_point: int
+    low: int
+    high: int
+
+
+def logistic(shape: tuple[int, ...], p: LogisticParams) -> Any:
+    """TFLite's int8 LOGISTIC, output scale 1/256 and zero point −128: the input rescaled to
+    Q4.27, gemmlowp's logistic in Q0.31, rounded to the output; inputs at or beyond the radius
+    saturate."""
+    from tvm import tirx
+    from tvm.tirx.script.builder import ir as builder
+
+    i64 = fixedpoint.as_i64
+
+    def body(x: Any, out: Any) -> None:
+        with builder.grid(*shape) as loop_vars:
+            index = _grid_index(loop_vars)
+            v = fixedpoint.bind(x[index].astype("int64") - i64(p.zero_point))
+            kept = tirx.min(tirx.max(v, i64(1 - p.radius)), i64(p.radius - 1))
+            rescaled = fixedpoint.high_mul(kept * i64(1 << p.left_shift), i64(p.multiplier))
+            y = fixedpoint.divide_by_pot(fixedpoint.logistic(rescaled), 31 - 8)
+            value = tirx.Select(v <= i64(-p.radius), i64(0), tirx.Select(
+                v >= i64(p.radius), i64(255), y))
+            builder.buffer_store(out, fixedpoint.to_int8(value, fixedpoint.INT8_MIN, p.low,
+                                                         p.high), index)
+
+    return _written([("x", shape, "int8"), ("out", shape, "int8")], body)
+
+
+def mean(in_shape: tuple[int, ...], axes: tuple[int, ...], out_shape: tuple[int, ...],
+         offset: int, rq: Requant) -> Any:
+    """TFLite's int8 MEAN over `axes` (kept as size 1 when `out_shape` has the input's rank):
+    the int32 sum plus `offset` (−input zero point × count), requantized by `rq` (1/count
+    folded into its multiplier)."""
+    from tvm import te, tirx
+
+    x = te.placeholder(in_shape, "int8", "x")
+    reduced = [te.reduce_axis((0, in_shape[a]), f"r{a}") for a in axes]
+    keep = len(out_shape) == len(in_shape)
+
+    def source(out_index: tuple[Any, ...]) -> tuple[Any, ...]:
+        kept = iter(i for a, i in enumerate(out_index) if not keep or a not in axes)
+        sums = iter(reduced)
+        return tuple(next(sums) if a in axes else next(kept) for a in range(len(in_shape)))
+
+    acc = te.compute(out_shape, lambda *i: te.sum(x[source(i)].astype("int32"), axis=reduced),
+                     name="acc")
+    stages = _Stages()
+    out = stages.requant(rq, [], out_shape, lambda *i: acc[i] + tirx.const(offset, "int32"))
+    return _finish([x, out], stages, (), "acc", len(out_shape) - 1)

@@ -59,6 +59,11 @@ _CUSTOM_REMEDIES = {
 """Custom operator name prefix → what the user can do instead."""
 
 
+EXACT_QUANTIZED = frozenset({"PAD", "PADV2"})
+"""Builtins TVM's converter converts exactly in quantized form (an int8 pad fills with the
+zero point, as TFLite does) though its list of quantized operators leaves them out."""
+
+
 @dataclass(frozen=True)
 class Operator:
     """One operator of the model's main subgraph, as the refusal messages name it."""
@@ -162,7 +167,23 @@ def _refusal(graph: Any, op: Operator, coverage: _Screen) -> tuple[int, str, str
         return (written, f"TVM's TFLite converter has no conversion for {code}",
                 f"rewrite the model without {code} (TFLite builtins TVM converts), or run it "
                 "with TFLite Micro")
+    if code == "SOFTMAX" and (beta := _softmax_beta(graph, op.index)) != 1.0:
+        return (written, f"SOFTMAX with beta {beta:g}: TVM's converter drops beta (it computes "
+                "softmax(x), not softmax(beta·x))", "fold beta into the preceding layer's "
+                "scale (beta 1), or run the model with TFLite Micro")
     return _quantization_refusal(graph, op, code, coverage)
+
+
+def _softmax_beta(graph: Any, index: int) -> float:
+    """The beta of the SOFTMAX at operator `index` (1 when the options leave it out)."""
+    from tflite.SoftmaxOptions import SoftmaxOptions
+
+    table = graph.Operators(index).BuiltinOptions()
+    if table is None:
+        return 1.0
+    options = SoftmaxOptions()
+    options.Init(table.Bytes, table.Pos)
+    return float(options.Beta())
 
 
 def _quantization_refusal(graph: Any, op: Operator, code: str,
@@ -202,7 +223,8 @@ def _converter_class() -> type:
 
         def check_unsupported_ops(self) -> None:
             _screen(self.model, self.subgraph, self.builtin_op_code,
-                   _Screen(frozenset(self.convert_map), frozenset(self._SUPPORTED_QUANTIZED_OPS)))
+                   _Screen(frozenset(self.convert_map),
+                           frozenset(self._SUPPORTED_QUANTIZED_OPS) | EXACT_QUANTIZED))
 
         def get_tensors(self, tensors_idx_list: Any) -> list[Any]:
             return [_as_tflite_reads(w) for w in super().get_tensors(tensors_idx_list)]
