@@ -34,7 +34,7 @@ INT8_MODELS = ("hello_world_int8.tflite", "kws_ref_model.tflite",
 _TFLM = """
 import sys
 from tflite_micro.python.tflite_micro import runtime
-runtime.Interpreter.from_file(sys.argv[1]).print_allocations()
+runtime.Interpreter.from_file(sys.argv[1], arena_size=64 * 1024 * 1024).print_allocations()
 """
 _ARENA = re.compile(r"Arena allocation total (\d+) bytes")
 
