@@ -2,11 +2,14 @@
 copy of the package and run a fixed-seed exporter campaign against it.
 
 Usage: python bench/mutation.py [--examples N] [--verify-examples M] [--seed S] [--jobs J]
-                                [--only NAME ...] [--old GIT_REF]
+                                [--only NAME ...] [--old GIT_REF] [--tests PATH ...]
+                                [--package DIR]
 Per planted bug: caught or not, the first example that caught it (examples needed), the bucket
-and signature, first without --verify (N examples; the default campaign already builds and runs
-every 4th model in C) and, for a bug that run missed, with --verify (M examples). The baseline,
-in the same run: the unmutated package over the same seeds (it must find nothing), and its
+and signature, first without --verify (N examples; the default campaign already runs the C
+builds on the models whose content needs them) and, for a bug that run missed, with --verify
+(M examples). A bug counts as caught by a counterexample the unmutated package does not have
+over the same seeds (the baseline, run first: it should find nothing). With --tests, the same
+pytest paths run against each planted bug too (caught: a test fails). Also the baseline's
 throughput with and without --verify, and with --old that of the fuzzer at GIT_REF (e.g. the
 commit before the oracles) over the same seeds.
 """
@@ -26,16 +29,17 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from mlfcheck.fuzz.mutants import Mutant, load_mutants, run_with  # noqa: E402
+from mlfcheck.fuzz.mutants import PACKAGE, Mutant, load_mutants, run_with  # noqa: E402
 
 
 def campaign(mutant: Mutant | None, examples: int, seed: int, jobs: int,
-             verify: bool) -> tuple[dict[str, Any], float]:
-    """The campaign's JSON report against the mutant (None: unmutated) and its wall time."""
+             verify: bool, package: Path = PACKAGE) -> tuple[dict[str, Any], float]:
+    """The campaign's JSON report against the mutant (None: unmutated) planted in a copy of
+    `package`, and its wall time."""
     args = ["fuzz", "--examples", str(examples), "--seed", str(seed), "--jobs", str(jobs),
             "--no-shrink", "--format", "json", *(["--verify"] if verify else [])]
     start = time.perf_counter()
-    done = run_with(mutant, args)
+    done = run_with(mutant, args, package=package)
     took = time.perf_counter() - start
     if done.returncode not in (0, 1):
         raise SystemExit(f"campaign could not run ({done.returncode}): {done.stderr.strip()}")
@@ -59,13 +63,28 @@ def old_throughput(ref: str, examples: int, seed: int, jobs: int, verify: bool) 
     return rate
 
 
-def caught(report: dict[str, Any]) -> str:
-    """'#N bucket: signature' of the earliest counterexample, or '' when none."""
-    found = report["counterexamples"]
+def caught(report: dict[str, Any], baseline: set[tuple[str, str]]) -> str:
+    """'#N bucket: signature' of the earliest counterexample not in `baseline` (bucket,
+    signature pairs of the unmutated package), or '' when none."""
+    found = [c for c in report["counterexamples"]
+             if (c["bucket"], c["signature"]) not in baseline]
     if not found:
         return ""
     first = min(found, key=lambda c: c["example"])
     return f"#{first['example'] + 1} {first['bucket']}: {first['signature'][:60]}"
+
+
+def signatures(report: dict[str, Any]) -> set[tuple[str, str]]:
+    """The (bucket, signature) pairs of a report's counterexamples."""
+    return {(c["bucket"], c["signature"]) for c in report["counterexamples"]}
+
+
+def tests_fail(mutant: Mutant, paths: list[str], package: Path) -> str:
+    """'yes (N failed)' when pytest on `paths` fails against the mutant, else 'no'."""
+    done = run_with(mutant, ["-q", "-x", "-p", "no:cacheprovider", *paths], module="pytest",
+                    cwd=REPO, package=package)
+    last = (done.stdout.strip().splitlines() or ["?"])[-1]
+    return f"yes ({last})" if done.returncode == 1 else f"no ({last})"
 
 
 def main() -> None:
@@ -76,19 +95,25 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--only", nargs="*", default=None, help="mutant names to run")
     parser.add_argument("--old", default=None, help="git ref of a fuzzer to compare speed with")
+    parser.add_argument("--tests", nargs="*", default=[], help="pytest paths to run too")
+    parser.add_argument("--package", type=Path, default=PACKAGE,
+                        help="the mlfcheck package folder to plant the bugs in")
     ns = parser.parse_args()
     mutants = [m for m in load_mutants(REPO / "bench" / "mutants.json")
                if ns.only is None or m.name in ns.only]
 
-    base, base_s = campaign(None, ns.examples, ns.seed, ns.jobs, verify=False)
+    base, base_s = campaign(None, ns.examples, ns.seed, ns.jobs, False, ns.package)
     print(f"baseline (unmutated), {ns.examples} examples, seed {ns.seed}: "
           f"{base['per_minute']:.0f} examples/min, {len(base['counterexamples'])} "
           f"counterexamples, {base_s:.0f} s")
+    known = signatures(base)
     if ns.verify_examples:
-        vbase, vbase_s = campaign(None, min(ns.verify_examples, 40), ns.seed, ns.jobs, True)
+        vbase, vbase_s = campaign(None, min(ns.verify_examples, 40), ns.seed, ns.jobs, True,
+                                  ns.package)
         print(f"baseline with --verify, {min(ns.verify_examples, 40)} examples: "
               f"{vbase['per_minute']:.0f} examples/min, {len(vbase['counterexamples'])} "
               f"counterexamples, {vbase_s:.0f} s")
+        known |= signatures(vbase)
     if ns.old:
         print(f"fuzzer at {ns.old}, same seeds: "
               f"{old_throughput(ns.old, ns.examples, ns.seed, ns.jobs, False):.0f} examples/min"
@@ -97,16 +122,17 @@ def main() -> None:
               " examples/min")
     print()
     print(f"| planted bug | {ns.examples} without --verify | "
-          f"{ns.verify_examples} with --verify |")
-    print("|---|---|---|")
+          f"{ns.verify_examples} with --verify |" + (" tests |" if ns.tests else ""))
+    print("|---|---|---|" + ("---|" if ns.tests else ""))
     for m in mutants:
-        report, _ = campaign(m, ns.examples, ns.seed, ns.jobs, verify=False)
-        plain = caught(report) or f"missed in {report['ran']}"
+        report, _ = campaign(m, ns.examples, ns.seed, ns.jobs, False, ns.package)
+        plain = caught(report, known) or f"missed in {report['ran']}"
         with_verify = "(not needed)"
-        if not caught(report) and ns.verify_examples:
-            vreport, _ = campaign(m, ns.verify_examples, ns.seed, ns.jobs, verify=True)
-            with_verify = caught(vreport) or f"missed in {vreport['ran']}"
-        print(f"| {m.description} | {plain} | {with_verify} |", flush=True)
+        if not caught(report, known) and ns.verify_examples:
+            vreport, _ = campaign(m, ns.verify_examples, ns.seed, ns.jobs, True, ns.package)
+            with_verify = caught(vreport, known) or f"missed in {vreport['ran']}"
+        tests = f" {tests_fail(m, ns.tests, ns.package)} |" if ns.tests else ""
+        print(f"| {m.name}: {m.description} | {plain} | {with_verify} |{tests}", flush=True)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,104 @@
+"""Benchmark: the exporter campaign's throughput with every oracle on, before and after, in one
+run, and the bound on shrinking.
+
+Usage: python bench/bench_fuzz.py [--examples N] [--seed S] [--jobs J] [--before PACKAGE]
+                                  [--shrink-examples M]
+Runs `mlfcheck fuzz --no-shrink --format json` on a copy of this package (and, with --before, on
+a copy of another `mlfcheck` package folder, e.g. an older checkout's, over the same seeds), and
+prints for each: examples/min, wall time, the counts, how many models reached integer kernels and
+how many ran in C. Then a campaign with shrinking on, against a planted planner bug
+(`bench/mutants.json` "pack-overlap", so there is something to shrink): shrinking time per
+counterexample against mlfcheck.fuzz.campaign.SHRINK_SECONDS. The load average is printed at the
+start and the end: the figures are only comparable within one run on a quiet machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from mlfcheck.fuzz.campaign import SHRINK_ATTEMPTS, SHRINK_SECONDS  # noqa: E402
+from mlfcheck.fuzz.mutants import PACKAGE, Mutant, load_mutants, run_with  # noqa: E402
+
+
+def campaign(package: Path, mutant: Mutant | None, args: list[str]) -> tuple[dict[str, Any],
+                                                                             float]:
+    """The JSON report of `mlfcheck fuzz ARGS` on a copy of `package` (with `mutant` planted)
+    and its wall time."""
+    start = time.perf_counter()
+    done = run_with(mutant, ["fuzz", *args, "--format", "json"], package=package)
+    took = time.perf_counter() - start
+    if done.returncode not in (0, 1):
+        raise SystemExit(f"campaign could not run ({done.returncode}): {done.stderr.strip()}")
+    report: dict[str, Any] = json.loads(done.stdout)
+    return report, took
+
+
+def row(label: str, report: dict[str, Any], took: float) -> str:
+    """One Markdown row of a throughput table."""
+    content = report.get("distribution", {}).get("content", {})
+    counts = ", ".join(f"{k} {v}" for k, v in sorted(report["counts"].items()))
+    return (f"| {label} | {report['ran']} | {report['per_minute']:.0f} | {report['seconds']:.0f} "
+            f"| {took:.0f} | {content.get('integer kernels', '–')} | "
+            f"{content.get('run in C', '–')} | {counts} |")
+
+
+def load() -> str:
+    """The 1-minute load average and the cores."""
+    return f"load {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--examples", type=int, default=100)
+    parser.add_argument("--seed", type=int, default=20261126)
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--before", type=Path, default=None,
+                        help="another mlfcheck package folder to measure over the same seeds")
+    parser.add_argument("--shrink-examples", type=int, default=20,
+                        help="examples of the shrinking run (0: skip it)")
+    ns = parser.parse_args()
+    args = ["--examples", str(ns.examples), "--seed", str(ns.seed), "--jobs", str(ns.jobs),
+            "--no-shrink"]
+    print(f"mlfcheck fuzz {' '.join(args)}; at the start: {load()}")
+    print()
+    print("| fuzzer | examples | examples/min | campaign s | wall s | with integer kernels "
+          "| run in C | outcomes |")
+    print("|---|---|---|---|---|---|---|---|")
+    found: list[str] = []
+    for label, package in ([(f"before ({ns.before})", ns.before)] if ns.before else []) + [
+            ("after (this tree)", PACKAGE)]:
+        report, took = campaign(package, None, args)
+        print(row(label, report, took), flush=True)
+        found += [f"{label}: {c['bucket']}: {c['signature']} (×{c['count']}, first #"
+                  f"{c['example']}): {c['detail'].splitlines()[0][:200]}"
+                  for c in report["counterexamples"]]
+    if found:
+        print()
+        print("\n".join(found))
+    if ns.shrink_examples:
+        planted = next(m for m in load_mutants(REPO / "bench" / "mutants.json")
+                       if m.name == "pack-overlap")
+        report, _ = campaign(PACKAGE, planted, ["--examples", str(ns.shrink_examples),
+                                                "--seed", str(ns.seed), "--jobs", str(ns.jobs)])
+        found = len(report["counterexamples"])
+        print()
+        print(f"shrinking ({planted.description}, {ns.shrink_examples} examples): "
+              f"{found} counterexamples shrunk in {report['shrink_seconds']:.0f} s "
+              f"({report['shrink_seconds'] / max(1, found):.0f} s each; bound: "
+              f"{SHRINK_SECONDS:.0f} s or {SHRINK_ATTEMPTS} candidate runs each, plus the "
+              "candidates running when it is reached)")
+    print()
+    print(f"at the end: {load()}")
+
+
+if __name__ == "__main__":
+    main()
