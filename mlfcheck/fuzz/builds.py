@@ -19,7 +19,7 @@ from typing import Any
 
 from mlfcheck import children
 from mlfcheck.errors import BoardError
-from mlfcheck.export.plan import ALIGN, Block, Plan, align
+from mlfcheck.export.plan import ALIGN, Block, Plan, Tensor, align
 from mlfcheck.export.verify import (
     CFLAGS,
     RUN_LIMITS,
@@ -74,6 +74,11 @@ def spread(plan: Plan) -> tuple[Plan, tuple[Guard, ...]]:
 
 
 def input_sets(plan: Plan) -> dict[str, list[Any]]:
+    """The input sets (`inputs_for`) of a plan's inputs."""
+    return inputs_for(plan.inputs)
+
+
+def inputs_for(tensors: tuple[Tensor, ...]) -> dict[str, list[Any]]:
     """Named input sets: two seeded random ones, all zeros, every element at its dtype's largest
     and smallest value (floats: ±1000, so float models stay finite)."""
     import numpy as np
@@ -81,7 +86,7 @@ def input_sets(plan: Plan) -> dict[str, list[Any]]:
     out: dict[str, list[Any]] = {}
     for name in INPUT_SETS:
         values = []
-        for i, t in enumerate(plan.inputs):
+        for i, t in enumerate(tensors):
             dtype = np.dtype("bool" if t.dtype == "bool" else t.dtype)
             if name.startswith("random"):
                 rng = np.random.default_rng([int(name[-1]), i])

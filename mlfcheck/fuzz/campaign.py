@@ -4,11 +4,17 @@ signature, shrink one example per signature and write its reproducer.
 Examples are drawn with hypothesis from the same strategies the tests use (generation only,
 seeded, no database), so a seed names the same examples on every run. Shrinking is greedy and
 re-runs each candidate in a child process: delete layers, outputs, inputs and mutation steps,
-zero selectors and options, shrink input shapes.
+zero selectors and options, shrink input shapes; it is bounded by SHRINK_ATTEMPTS candidate runs
+and SHRINK_SECONDS per counterexample.
+
+Every exporter example gets the cheap oracles and the check of its int8 patterns; the deep ones
+(C builds, a fresh process, metamorphic diffs) go to the examples whose archive has what only a
+C run can check (`deep_by_content`), not to every n-th.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import tempfile
@@ -16,7 +22,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import seed as seed_with
@@ -25,13 +31,22 @@ from hypothesis.strategies import SearchStrategy
 from mlfcheck.children import Call, Ended, Limits, Starter, call_all
 from mlfcheck.errors import ExportError, UnsupportedModel
 from mlfcheck.fuzz.exports import export_error_signature
-from mlfcheck.fuzz.models import FLOAT, Input, Layer, ModelSpec, describe, render
+from mlfcheck.fuzz.models import FLOAT, Input, Layer, ModelSpec, describe, render, render_patterns
 from mlfcheck.fuzz.outcomes import Bucket, PropertyFailure
-from mlfcheck.fuzz.properties import exporter_properties, reader_survives
+from mlfcheck.fuzz.properties import (
+    ALL,
+    C_RUN,
+    PATTERNS,
+    exporter_properties,
+    reader_survives,
+)
 from mlfcheck.fuzz.reader import MutationSpec, load_fixtures, materialize
 from mlfcheck.fuzz.replay import command_line
 from mlfcheck.fuzz.strategies import models, mutations
 from mlfcheck.version import __version__
+
+if TYPE_CHECKING:
+    from mlfcheck.export import ExportResult
 
 T = TypeVar("T")
 TARGETS = ("exporter", "reader")
@@ -46,12 +61,20 @@ PROGRESS = "progress.jsonl"
 MIN_OPS = 10
 """Fewest layers a campaign model has (hypothesis would otherwise draw many one-layer models;
 shrinking still goes below it)."""
-DEEP_EVERY = 4
-"""Without --verify, the models of examples 0, DEEP_EVERY, 2·DEEP_EVERY, ... are still built
-and run in C, exported once more in a fresh process and checked metamorphically (the oracles
-that cost seconds); with --verify, every model is."""
+RICH = 5
+"""A model whose archive holds at least RICH of what only a C run checks (each kind of
+integer kernel, a copy step, a bool tensor) runs in C (`deep_by_content`)."""
+REST_SHARE = 32
+"""Of the other models, one in REST_SHARE (by a hash of the model source) runs in C."""
+ALL_SHARE = 4
+"""Of the models that run in C, one in ALL_SHARE (by the hash) gets every deep oracle."""
+PATTERN_SHARE = 2
+"""Of the other models with integer kernels, one in PATTERN_SHARE has its int8 patterns
+checked against their float semantics (without a C run)."""
 SHRINK_ATTEMPTS = 120
 """Most candidate runs spent shrinking one counterexample."""
+SHRINK_SECONDS = 90.0
+"""Most wall time spent shrinking one counterexample (the candidates running then finish)."""
 
 
 @dataclass(frozen=True)
@@ -85,6 +108,9 @@ class Outcome:
     bucket: Bucket
     signature: str
     detail: str
+    deep: int = ALL
+    """Exporter: the level of deep oracles that ran (unknown when the child died: taken as
+    all), so shrinking re-runs candidates with them."""
 
 
 @dataclass(frozen=True)
@@ -159,14 +185,24 @@ def draw(strategy: SearchStrategy[T], count: int, seed: int) -> list[T]:
 
 def exporter_task(arg: dict[str, Any]) -> dict[str, Any]:
     """Child: write the model file into its work folder (made here), check every exporter
-    property, report the outcome and what the archive turned out to hold (when it was
-    written)."""
+    property (the deep ones: all with `verify`, else those of `level`, or as
+    `deep_by_content` chooses when it is None), report the outcome, what the archive turned
+    out to hold and which level of deep oracles ran."""
     workdir = Path(arg["workdir"])
     workdir.mkdir(parents=True, exist_ok=True)
     model = workdir / "model.py"
     model.write_text(arg["source"])
+    content: dict[str, Any] = {}
+
+    def deep(result: ExportResult) -> int:
+        content.update(archive_content(result))
+        content["deep"] = (deep_by_content(content, arg["source"]) if arg["level"] is None
+                           else arg["level"])
+        return int(content["deep"])
+
     try:
-        exporter_properties(model, workdir, verify=arg["verify"])
+        exporter_properties(model, workdir, verify=arg["verify"], deep=deep,
+                            patterns=arg["patterns"])
         outcome = Outcome(Bucket.OK, "", "")
     except PropertyFailure as failure:
         outcome = Outcome(failure.bucket, failure.signature, failure.detail)
@@ -174,11 +210,36 @@ def exporter_task(arg: dict[str, Any]) -> dict[str, Any]:
         outcome = Outcome(Bucket.REFUSED, export_error_signature(exc), str(exc))
     except ExportError as exc:
         outcome = Outcome(Bucket.EXPORT_ERROR, export_error_signature(exc), str(exc))
+    content["deep"] = ALL if arg["verify"] else content.get("deep", 0)
     shape = _archive_shape(workdir / "first.tar")
     for name in ("first.tar", "second.tar", "fresh.tar", "variant.tar"):
         (workdir / name).unlink(missing_ok=True)
     return {"bucket": outcome.bucket.name, "signature": outcome.signature,
-            "detail": outcome.detail, "archive": shape}
+            "detail": outcome.detail, "archive": shape, "content": content}
+
+
+def archive_content(result: ExportResult) -> dict[str, Any]:
+    """What an export holds that the cheap oracles cannot run: its integer kernels (kind →
+    count), its copy steps, whether a tensor is bool."""
+    from mlfcheck.export.plan import Copy
+
+    plan = result.plan
+    return {"kernels": dict(result.lowering.kernels),
+            "copies": sum(isinstance(s, Copy) for s in plan.steps),
+            "bool": any(t.dtype == "bool" for t in plan.inputs + plan.outputs)}
+
+
+def deep_by_content(content: dict[str, Any], source: str) -> int:
+    """The level of deep oracles (properties.PATTERNS, C_RUN, ALL or 0) for an archive: it runs
+    in C when it is rich in what only C checks (at least RICH of: each kind of integer kernel,
+    a copy step, a bool tensor), else for one in REST_SHARE; of those, one in ALL_SHARE gets
+    them all; of the other models with integer kernels, one in PATTERN_SHARE has its int8
+    patterns checked. The hash of the model source decides, so a model always gets the same."""
+    score = len(content["kernels"]) + bool(content["copies"]) + bool(content["bool"])
+    digest = int(hashlib.sha256(source.encode()).hexdigest(), 16)
+    if score >= RICH or digest % REST_SHARE == 0:
+        return ALL if digest // REST_SHARE % ALL_SHARE == 0 else C_RUN
+    return PATTERNS if content["kernels"] and digest // REST_SHARE % PATTERN_SHARE else 0
 
 
 def _archive_shape(path: Path) -> dict[str, int] | None:
@@ -206,14 +267,15 @@ def _bucket(n: int, edges: tuple[int, ...]) -> str:
     return f">={low}"
 
 
-def distribution(specs: Sequence[ModelSpec],
-                 shapes: Sequence[dict[str, int] | None]) -> dict[str, dict[str, int]]:
+def distribution(specs: Sequence[ModelSpec], shapes: Sequence[dict[str, int] | None],
+                 contents: Sequence[dict[str, Any]] = ()) -> dict[str, dict[str, int]]:
     """What a campaign generated: models per operator, per input/output dtype, per layer
-    count, and (of the archives written) per storage-block count, workspace size and number
-    of kernels with scratch."""
+    count; of the archives written, per storage-block count, workspace size and number of
+    kernels with scratch; per integer kernel the exporter emitted (models reaching each
+    integer rule), and how many had integer kernels, copy steps, bool tensors and ran in C."""
     out: dict[str, dict[str, int]] = {k: {} for k in (
         "operators", "dtypes", "layers", "storage_blocks", "workspace_bytes",
-        "kernels_with_scratch")}
+        "kernels_with_scratch", "integer_kernels", "content")}
 
     def count(table: str, key: str) -> None:
         out[table][key] = out[table].get(key, 0) + 1
@@ -230,6 +292,19 @@ def distribution(specs: Sequence[ModelSpec],
             count("storage_blocks", _bucket(shape["blocks"], (1, 2, 4, 8)))
             count("workspace_bytes", _bucket(shape["workspace"], (1, 1024, 4096, 16384)))
             count("kernels_with_scratch", _bucket(shape["scratch_kernels"], (1, 2, 4)))
+    for content in contents:
+        for kernel in content.get("kernels", {}):
+            count("integer_kernels", kernel)
+        for key, label in (("kernels", "integer kernels"), ("copies", "copy steps"),
+                           ("bool", "bool tensors")):
+            if content.get(key):
+                count("content", label)
+        if content.get("deep", 0) >= PATTERNS:
+            count("content", "int8 patterns checked")
+        if content.get("deep", 0) >= C_RUN:
+            count("content", "run in C")
+        if content.get("deep") == ALL:
+            count("content", "every deep oracle")
     return {k: dict(sorted(v.items())) for k, v in out.items()}
 
 
@@ -262,7 +337,8 @@ def outcome_of(ended: Ended) -> Outcome:
     child failed (then also the outcome of the reader example a batch's child died on)."""
     if ended.status == "returned":
         value = ended.value
-        return Outcome(Bucket[value["bucket"]], value["signature"], value["detail"])
+        return Outcome(Bucket[value["bucket"]], value["signature"], value["detail"],
+                       value.get("content", {}).get("deep", ALL))
     if ended.status == "timeout":
         return Outcome(Bucket.TIMEOUT, "over the time limit", ended.detail)
     if ended.status == "raised" and ended.value == "MemoryError":
@@ -282,6 +358,8 @@ class _Tally:
     ran: int = 0
     shapes: list[dict[str, int] | None] = field(default_factory=list)
     """Per distinct exporter model: what its archive held (None: no archive)."""
+    contents: list[dict[str, Any]] = field(default_factory=list)
+    """Per distinct exporter model: `archive_content`, and whether it ran in C."""
 
     examples: list[Any] = field(default_factory=list)
 
@@ -328,7 +406,8 @@ def run_campaign(options: Options, *, starter: Starter,
                           shrink_seconds, tally.counts, tuple(found), options.verify,
                           tvm_version, stopped,
                           distribution([e for e in tally.examples if isinstance(e, ModelSpec)],
-                                       tally.shapes) if options.target == "exporter" else {},
+                                       tally.shapes, tally.contents)
+                          if options.target == "exporter" else {},
                           (options.shard[0],), options.shard[1])
 
 
@@ -399,8 +478,13 @@ def _over_budget(options: Options, start: float) -> bool:
     return options.time_budget is not None and time.monotonic() - start > options.time_budget
 
 
-def _exporter_arg(spec: ModelSpec, workdir: Path, deep: bool) -> dict[str, Any]:
-    return {"source": render(spec).source, "workdir": str(workdir), "verify": deep}
+def _exporter_arg(spec: ModelSpec, workdir: Path, *, verify: bool,
+                  level: int | None) -> dict[str, Any]:
+    """A child's argument: the model's source, its int8 patterns, where to work, and which
+    deep oracles run: all (`verify`), those of `level`, or (None) as chosen by content."""
+    patterns = render_patterns(spec)
+    return {"source": render(spec).source, "workdir": str(workdir), "verify": verify,
+            "level": level, "patterns": patterns.source if patterns else None}
 
 
 def _run_exporter(run: _Run, tally: _Tally, progress: Callable[[int], None],
@@ -415,7 +499,7 @@ def _run_exporter(run: _Run, tally: _Tally, progress: Callable[[int], None],
         by_source.setdefault(render(specs[i]).source, []).append(i)
     groups = list(by_source.values())
     calls = [Call(n, exporter_task, _exporter_arg(specs[indices[0]], run.root / f"e{indices[0]}",
-                                                  options.verify or indices[0] % DEEP_EVERY == 0))
+                                                  verify=options.verify, level=None))
              for n, indices in enumerate(groups)]
     ended_calls = 0
     runs = call_all(calls, limits=options.limits, starter=run.starter, jobs=options.jobs)
@@ -424,6 +508,7 @@ def _run_exporter(run: _Run, tally: _Tally, progress: Callable[[int], None],
             outcome = outcome_of(ended)
             if ended.status == "returned":
                 tally.shapes.append(ended.value["archive"])
+                tally.contents.append(ended.value["content"])
             for i in groups[call.key]:
                 tally.add(i, specs[i], outcome)
             ended_calls += 1
@@ -565,20 +650,23 @@ def _shrink(run: _Run, scratch: Path, example: Any,
     """The smallest variant found that keeps the same bucket and signature.
 
     Greedy: try candidates in order, `jobs` at a time, take the first that still fails the same
-    way, start again from it; stop when none does or the attempts run out.
+    way, start again from it; stop when none does, or after SHRINK_ATTEMPTS candidates or
+    SHRINK_SECONDS. Candidates run the deep oracles when the example did.
     """
     best, best_outcome = example, outcome
     jobs = max(1, run.options.jobs)
     attempts = 0
     improved = True
+    start = time.monotonic()
     while improved and attempts < SHRINK_ATTEMPTS:
         improved = False
         candidates = list(_candidates(best))
         for at in range(0, len(candidates), jobs):
             batch = candidates[at:at + jobs][:SHRINK_ATTEMPTS - attempts]
-            if not batch:
+            if not batch or time.monotonic() - start > SHRINK_SECONDS:
+                improved = False
                 break
-            results = _rerun_all(run, scratch, attempts, batch)
+            results = _rerun_all(run, scratch, attempts, batch, deep=outcome.deep)
             attempts += len(batch)
             hit = next((i for i, r in enumerate(results)
                         if (r.bucket, r.signature) == (outcome.bucket, outcome.signature)), None)
@@ -589,13 +677,16 @@ def _shrink(run: _Run, scratch: Path, example: Any,
     return best, best_outcome
 
 
-def _rerun_all(run: _Run, scratch: Path, first: int, examples: list[Any]) -> list[Outcome]:
-    """Outcomes of re-running each example in its own child, in order."""
+def _rerun_all(run: _Run, scratch: Path, first: int, examples: list[Any], *,
+               deep: int) -> list[Outcome]:
+    """Outcomes of re-running each example in its own child, in order (exporter examples with
+    the deep oracles of level `deep`)."""
     options, calls = run.options, []
     for n, example in enumerate(examples):
         where = scratch / f"a{first + n}"
         if isinstance(example, ModelSpec):
-            calls.append(Call(n, exporter_task, _exporter_arg(example, where, True)))
+            calls.append(Call(n, exporter_task, _exporter_arg(example, where, verify=False,
+                                                              level=deep)))
         else:
             calls.append(Call(n, reader_task, _reader_arg(run, where, [example], [0])))
     limits = options.limits if isinstance(examples[0], ModelSpec) else replace(

@@ -123,3 +123,39 @@ def memory_map_holds(result: ExportResult) -> None:
     if problems:
         raise PropertyFailure(Bucket.MEMORY_MAP, problems[0][0],
                               "\n".join(detail for _, detail in problems))
+
+
+def verify_catches_a_wrong_output(model: Path, result: ExportResult, workdir: Path) -> None:
+    """`--verify`'s comparison (verify_archive, against the exported module on TVM's VM) fails
+    on the archive with one output byte flipped at the end of `tvmgen_<m>_run`: the checker
+    checks."""
+    from dataclasses import replace
+
+    from mlfcheck.export import DEFAULT_TOLERANCE
+    from mlfcheck.export.frontends import load_model
+    from mlfcheck.export.plan import element_bytes
+    from mlfcheck.export.verify import verify_archive
+    from mlfcheck.export.writer import tar_bytes
+    from mlfcheck.reading.archive import Archive
+
+    if not result.plan.outputs or not result.link_params:
+        return
+    out = result.plan.outputs[0]
+    with Archive(result.path) as archive:
+        files = {m.name.removeprefix("./"): archive.read(m.name) for m in archive.files()}
+    entry = f"codegen/host/src/{result.name}_lib1.c"
+    byte, flip = (0, 1) if out.dtype == "bool" else (element_bytes(out.dtype) - 1, 0x40)
+    text = files[entry].decode()
+    at = text.rindex("  return status;\n}")
+    files[entry] = (text[:at] + f"  ((uint8_t*)outputs->{out.name})[{byte}] ^= {flip};\n"
+                    + text[at:]).encode()
+    wrong = workdir / "wrong.tar"
+    wrong.write_bytes(tar_bytes(files, EPOCH))
+    imported = load_model(str(model))
+    check = verify_archive(wrong, replace(imported, mod=result.lowering.mod), result.plan,
+                           result.name, link_params=True, tolerance=DEFAULT_TOLERANCE)
+    wrong.unlink()
+    if check.ok:
+        raise PropertyFailure(Bucket.NUMERIC_MISMATCH, "--verify accepts a wrong output",
+                              f"{out.name}: byte {byte} flipped by {flip:#x} after the run; "
+                              f"verify reports {check.max_abs_error}")

@@ -2,6 +2,13 @@
 known (rename an input, swap two independent layers, add an identity layer), export both, and
 require `mlfcheck diff` to report exactly the expected kinds of change. This tests the
 exporter and the differ together.
+
+One relation holds the integer lowering against the model itself: the int8 kernels the
+exporter wrote must compute what the model's dequantize → float op → quantize patterns compute,
+within a quantized unit (TFLite's requantization rounds in fixed point, the float model in
+float), with off-by-one elements rare. A bug in a multiplier, a shift, a zero point, a bias or
+a clamp moves many elements; the kernels' own C build cannot see it, as it runs the same
+kernels as TVM.
 """
 
 from __future__ import annotations
@@ -9,6 +16,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from mlfcheck.diff import Rule
 from mlfcheck.diff.result import Change
@@ -115,3 +123,101 @@ def diffs_are_expected(model: Path, first: Path, workdir: Path) -> None:
                 f"{relation.name}: diff rules {sorted(rules)}; required "
                 f"{sorted(relation.required)}, allowed {sorted(relation.allowed)}")
         exported.path.unlink()
+
+
+UNITS = 1
+"""Largest difference accepted between an int8 output of the integer kernels and of the float
+model, in quantized units."""
+SHARE = 0.2
+"""Largest share of an int8 output's elements (on the random input sets: on the constant ones
+every element is the same) that may differ at all: TFLite's fixed-point rounding differs from
+the float model's only near a tie, or where it rounds twice (to 2**-shift, then to an integer:
+on about 2**-(shift + 1) of the elements; the generated models keep shift ≥ 3)."""
+FEW = 4
+"""Differing elements always accepted (an output of a few elements may hit several near-ties
+by chance)."""
+_WINDOW = r"(pool_size=\([^)]*\), strides=\([^)]*\)(?:, padding=\([^)]*\))?, layout='NHWC')"
+_CONST = r"relax\.const\([^)]*\)"
+_AVG_POOLS = (
+    re.compile(rf"op\.astype\(op\.nn\.avg_pool2d\(op\.astype\((\w+), 'int32'\), {_WINDOW}\), "
+               r"'int8'\)"),
+    re.compile(rf"op\.quantize\(op\.nn\.avg_pool2d\(op\.dequantize\((\w+), {_CONST}, {_CONST}\), "
+               rf"{_WINDOW}\), {_CONST}, {_CONST}\)"))
+"""TFLite's integer average pool as the generated models write it: astype → avg_pool2d on
+int32 → astype (TVM's own kernel divides by truncation), or dequantize → avg_pool2d →
+quantize with equal quantization (float rounding)."""
+_HALF = "relax.const(0.5, 'float32')"
+
+
+def float_reference(source: str) -> str:
+    """The model with each integer average pool (`_AVG_POOLS`) written as the float mean of
+    its int8 input rounded half away from zero, as TFLite specifies; exact, as a mean of at
+    most 25 small integers is."""
+    for pattern in _AVG_POOLS:
+        source = pattern.sub(_rounded_mean, source)
+    return source
+
+
+def _rounded_mean(match: re.Match[str]) -> str:
+    mean = f"op.nn.avg_pool2d(op.astype({match.group(1)}, 'float32'), {match.group(2)})"
+    return (f"op.astype(op.where(op.greater_equal({mean}, relax.const(0.0, 'float32')), "
+            f"op.floor(op.add({mean}, {_HALF})), op.negative(op.floor(op.subtract({_HALF}, "
+            f"{mean})))), 'int8')")
+
+
+def patterns_agree(patterns: str, workdir: Path) -> None:
+    """The model's int8 patterns alone (`models.render_patterns`), lowered to integer kernels as
+    the exporter lowers them, against the same patterns in float (`float_reference`), both on
+    TVM's Relax VM over the C builds' input sets: every output within UNITS, and at most SHARE
+    of an output's elements differ at all."""
+    import numpy as np
+
+    from mlfcheck.export.frontends import load_model
+    from mlfcheck.export.integer import lower
+    from mlfcheck.export.plan import Tensor
+    from mlfcheck.fuzz.builds import inputs_for
+
+    model, reference = workdir / "patterns.py", workdir / "patterns_float.py"
+    model.write_text(patterns)
+    reference.write_text(float_reference(patterns))
+    imported = load_model(str(model))
+    lowered = lower(imported.mod, imported.entry)
+    got_vm, want_vm = _vm(lowered.mod), _vm(load_model(str(reference)).mod)
+    params = imported.mod[imported.entry].params
+    tensors = tuple(Tensor(p.name, tuple(int(d) for d in p.ty.shape.values), "int8")
+                    for p in params)
+    runs = {name: (_run(got_vm, imported.entry, xs), _run(want_vm, imported.entry, xs))
+            for name, xs in inputs_for(tensors).items()}
+    for i, output in enumerate(imported.output_names or ()):
+        diffs = {name: np.abs(got[i].astype(np.int64) - want[i].astype(np.int64)).reshape(-1)
+                 for name, (got, want) in runs.items()}
+        worst = max(int(d.max(initial=0)) for d in diffs.values())
+        random = np.concatenate([d for name, d in diffs.items() if name.startswith("random")])
+        differing = int(np.sum(random > 0))
+        if worst > UNITS or differing > max(FEW, SHARE * random.size):
+            raise PropertyFailure(
+                Bucket.NUMERIC_MISMATCH, "integer kernels differ from the float model",
+                f"{output} ({_kernel_line(patterns, i)}): up to {worst} units apart; "
+                f"{differing} of {random.size} elements differ on the random inputs "
+                f"(accepted: {UNITS} unit, on at most {SHARE:.0%} of them)")
+
+
+def _kernel_line(source: str, i: int) -> str:
+    """The i-th pattern's emit line, shortened."""
+    lines = [ln.strip() for ln in source.splitlines() if "op.quantize(" in ln
+             or "op.astype(op.nn.avg_pool2d" in ln]
+    return lines[i][:160] if i < len(lines) else "?"
+
+
+def _vm(mod: Any) -> Any:
+    import tvm
+    from tvm import relax
+
+    return relax.VirtualMachine(tvm.compile(mod, target="llvm"), tvm.cpu())
+
+
+def _run(vm: Any, entry: str, inputs: list[Any]) -> list[Any]:
+    import tvm
+
+    result = vm[entry](*[tvm.runtime.tensor(x) for x in inputs])
+    return [r.numpy() for r in (list(result) if not hasattr(result, "numpy") else [result])]

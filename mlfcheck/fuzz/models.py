@@ -13,7 +13,7 @@ its weights bound as constants, `output_names` names the outputs), so
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from math import ceil, isqrt, log2, prod
 
 FLOAT = "float32"
@@ -27,11 +27,29 @@ CASTS = ("uint8", "int16", "int32", FLOAT, "bool")
 OPS = ("relu", "clip", "add", "multiply", "sigmoid", "tanh", "softmax", "flatten", "reshape",
        "transpose", "concat", "split", "dense", "conv2d", "depthwise_conv2d", "max_pool2d",
        "avg_pool2d", "quantize", "dequantize", "relu6", "leaky_relu", "hard_swish", "mean",
-       "global_pool", "reduce", "pad", "slice", "astype")
+       "global_pool", "reduce", "pad", "slice", "astype", "compare", "requantize", "qadd",
+       "qpool", "qdense", "qconv2d", "qdepthwise")
 """Every operator a layer may use, simplest first (shrinking moves towards the front)."""
+Q_OPS = ("requantize", "qadd", "qpool", "qdense", "qconv2d", "qdepthwise")
+"""TFLite-style int8 patterns (dequantize → float op → quantize, NHWC, int8 weights with
+per-channel scales, an int32 bias) that the exporter's integer pass lowers."""
 
 QUANT_SCALES = (0.05, 0.01, 0.1, 0.5)
 """Quantization scales a quantize/dequantize layer picks from with its option."""
+ZERO_POINTS = (0, -7, 5, 19, -1, 3)
+"""Output zero points a q-operator picks from (int8 inputs have INPUT_ZERO_POINT)."""
+INPUT_ZERO_POINT = -4
+"""Zero point of an int8 model input (its scale is QUANT_SCALES[0])."""
+WEIGHT_SCALES = (0.02, 0.005, 0.011, 0.04)
+"""Weight scales of q-operators; per channel they cycle, so channels get different shifts."""
+GAINS = (8.3, 12.1, 17.0)
+"""Output scale of a q-operator = input scale × weight scale × √fan-in × gain: its int8
+outputs spread over tens of units without saturating everywhere, and the rescaling ratio stays
+below 1/8, so TFLite's double rounding (to 2**-shift, then to an integer) departs from one
+rounding on at most 1/16 of the elements."""
+
+BOOL_OUTPUT = 7
+"""The output selector that picks the newest bool value (a comparison) when there is one."""
 
 Shape = tuple[int, ...]
 
@@ -68,7 +86,9 @@ class ModelSpec:
     inputs: tuple[Input, ...]
     layers: tuple[Layer, ...]
     outputs: tuple[int, ...] = (0,)
-    """Selectors over values made by layers (0 = the last one); duplicates are dropped."""
+    """Selectors over values made by layers (0 = the last one; BOOL_OUTPUT the newest bool
+    value, when there is one); a selector given twice makes the same output twice, or a flat
+    view of it (so the C copies one output into another)."""
     seed: int = 0
     """Seed of the numpy generator that draws every weight."""
 
@@ -80,6 +100,9 @@ class Value:
     name: str
     shape: Shape
     dtype: str
+    scale: float = QUANT_SCALES[0]
+    """int8 values: the scale and zero point they are quantized with."""
+    zp: int = 0
 
     @property
     def size(self) -> int:
@@ -99,6 +122,8 @@ class _Builder:
     """How many values the layers made (outputs choose among these)."""
     bound: int = 0
     """How many variables the body binds (names are v1, v2, ...)."""
+    patterns: list[tuple[Layer, Value, Value]] = field(default_factory=list)
+    """Each int8 pattern applied (a Q_OPS layer), the value it read and the layer's other."""
 
     def bind(self, expr: str, *, uses: str) -> str:
         """Bind `expr` to a fresh variable that is not a tensor value (e.g. a tuple)."""
@@ -109,9 +134,11 @@ class _Builder:
             self.ops.append(uses)
         return name
 
-    def emit(self, expr: str, shape: Shape, dtype: str, *, uses: str) -> Value:
-        """Bind `expr` to a fresh variable holding a tensor value of this shape and dtype."""
-        value = Value(self.bind(expr, uses=uses), shape, dtype)
+    def emit(self, expr: str, shape: Shape, dtype: str, *, uses: str,
+             q: tuple[float, int] = (QUANT_SCALES[0], 0)) -> Value:
+        """Bind `expr` to a fresh variable holding a tensor value of this shape and dtype (and
+        quantization `q`: scale, zero point)."""
+        value = Value(self.bind(expr, uses=uses), shape, dtype, *q)
         self.values.append(value)
         self.made += 1
         return value
@@ -141,6 +168,10 @@ def _scalar(value: float | int, dtype: str) -> str:
     return f"relax.const({value!r}, {dtype!r})"
 
 
+def _array(values: list[float] | list[int], dtype: str) -> str:
+    return f"relax.const(np.array({values!r}, {dtype!r}))"
+
+
 def _cast(b: _Builder, v: Value, dtype: str) -> Value:
     return b.emit(f"op.astype({v.name}, {dtype!r})", v.shape, dtype, uses="astype")
 
@@ -150,8 +181,8 @@ def _as_float(b: _Builder, v: Value) -> Value:
         return v
     if v.dtype != INT8:
         return _cast(b, v, FLOAT)
-    return b.emit(f"op.dequantize({v.name}, {_scalar(QUANT_SCALES[0], FLOAT)}, "
-                  f"{_scalar(0, INT8)})", v.shape, FLOAT, uses="dequantize")
+    return b.emit(f"op.dequantize({v.name}, {_scalar(v.scale, FLOAT)}, "
+                  f"{_scalar(v.zp, INT8)})", v.shape, FLOAT, uses="dequantize")
 
 
 def _as_int8(b: _Builder, v: Value) -> Value:
@@ -171,14 +202,20 @@ def _as_known(b: _Builder, v: Value) -> Value:
 def _reshape(b: _Builder, v: Value, shape: Shape) -> Value:
     if v.shape == shape:
         return v
-    return b.emit(f"op.reshape({v.name}, {shape})", shape, v.dtype, uses="reshape")
+    return b.emit(f"op.reshape({v.name}, {shape})", shape, v.dtype, uses="reshape",
+                  q=(v.scale, v.zp))
+
+
+def _side(n: int) -> int:
+    """The largest divisor of n that is at most √n."""
+    return max(d for d in range(1, isqrt(n) + 1) if n % d == 0)
 
 
 def _image_shape(n: int) -> Shape:
     """(1, C, H, W) holding n elements: C the largest divisor ≤ 4, H×W as square as it gets."""
     c = max(d for d in range(1, 5) if n % d == 0)
     hw = n // c
-    h = max(d for d in range(1, isqrt(hw) + 1) if hw % d == 0)
+    h = _side(hw)
     return (1, c, h, hw // h)
 
 
@@ -448,12 +485,207 @@ def _quant(b: _Builder, layer: Layer, a: Value) -> Value:
                   uses="dequantize")
 
 
+# -- TFLite-style int8 patterns (what the exporter's integer pass lowers) ----------------------
+
+def _as_nhwc(b: _Builder, v: Value) -> Value:
+    """An int8 image: 4-D values are read as NHWC; others reshaped to (1, H, W, C)."""
+    q = _as_int8(b, v)
+    if len(q.shape) == 4:
+        return q
+    _, c, h, w = _image_shape(q.size)
+    return _reshape(b, q, (1, h, w, c))
+
+
+def _dq(v: Value) -> str:
+    """The dequantize of an int8 value with its own quantization (a QTensor to the pass)."""
+    return f"op.dequantize({v.name}, {_scalar(v.scale, FLOAT)}, {_scalar(v.zp, INT8)})"
+
+
+def _choices(layer: Layer, *sizes: int) -> list[int]:
+    """Independent choices of a q-operator, read in turn from `option` + 256 × `other` (so
+    zeroing either while shrinking moves every choice towards its first, simplest value)."""
+    n, out = layer.option + 256 * layer.other, []
+    for size in sizes:
+        n, pick = divmod(n, size)
+        out.append(pick)
+    return out
+
+
+def _activation_of(expr: str, choice: int) -> str:
+    """None, relu, relu6 or clip(-1, 2) after a q-operator's float result (folded into the
+    kernel's clamp)."""
+    return (expr, f"op.nn.relu({expr})", f"op.nn.relu6({expr})",
+            f"op.clip({expr}, -1.0, 2.0)")[choice]
+
+
+def _quantized(b: _Builder, expr: str, shape: Shape, scale: float, zp: int, uses: str) -> Value:
+    """quantize(expr) to int8 with `scale` (rounded to 4 digits) and zero point ZERO_POINTS[zp]."""
+    q = (float(f"{scale:.4g}"), ZERO_POINTS[zp])
+    return b.emit(f"op.quantize({expr}, {_scalar(q[0], FLOAT)}, {_scalar(q[1], INT8)})",
+                  shape, INT8, uses=uses, q=q)
+
+
+def _weights_dq(shape: Shape, scales: list[float], axis: int) -> str:
+    """dequantize(int8 constant, scales along `axis`, zero points 0): symmetric weights."""
+    if len(scales) == 1:
+        return (f"op.dequantize({_const(shape, INT8)}, {_scalar(scales[0], FLOAT)}, "
+                f"{_scalar(0, INT8)})")
+    return (f"op.dequantize({_const(shape, INT8)}, {_array(scales, 'float32')}, "
+            f"{_array([0] * len(scales), INT8)}, axis={axis})")
+
+
+def _with_bias(core: str, x: Value, scales: list[float], channels: int, bias: bool) -> str:
+    """core + dequantize(int32 constant, input scale × weight scale, 0): TFLite's bias."""
+    if not bias:
+        return core
+    full = [float(f"{x.scale * s:.6g}") for s in (scales * channels if len(scales) == 1
+                                                  else scales)]
+    return (f"op.add({core}, op.dequantize(bias({channels}), {_array(full, 'float32')}, "
+            f"{_array([0] * channels, 'int32')}, axis=0))")
+
+
+def _weight_scales(per_tensor: int, start: int, channels: int) -> list[float]:
+    """One scale, or one per channel cycling through WEIGHT_SCALES from `start`."""
+    if per_tensor:
+        return [WEIGHT_SCALES[start]]
+    return [WEIGHT_SCALES[(start + i) % len(WEIGHT_SCALES)] for i in range(channels)]
+
+
+def _qconv(b: _Builder, layer: Layer, a: Value, *, depthwise: bool) -> Value:
+    """NHWC int8 conv2d (HWIO weights) or depthwise (HWOI, multiplier 1–3) with an optional
+    int32 bias and folded activation, requantized to int8. The choices: per-channel scales,
+    kernel, stride, bias, SAME or VALID padding, channels or multiplier, activation, output
+    zero point, gain, first weight scale."""
+    x = _as_nhwc(b, a)
+    n, h, w, c = x.shape
+    per_tensor, kernel, stride, no_bias, valid, width, act, zp, gain, start = _choices(
+        layer, 2, 5, 2, 2, 2, 4, 4, len(ZERO_POINTS), len(GAINS), len(WEIGHT_SCALES))
+    kh, kw = ((3, 3), (1, 1), (3, 1), (1, 3), (5, 5))[kernel]
+    if depthwise:
+        out = c * (1, 2, 1, 3)[width]
+        wshape, axis = (kh, kw, out, 1), 2
+        args = f", groups={c}, data_layout='NHWC', kernel_layout='HWOI'"
+    else:
+        out = (4, 1, 8, 3)[width]
+        wshape, axis = (kh, kw, c, out), 3
+        args = ", data_layout='NHWC', kernel_layout='HWIO'"
+    pads = (0, 0, 0, 0) if valid and kh <= h and kw <= w else (
+        (kh - 1) // 2, (kw - 1) // 2, kh // 2, kw // 2)
+    oh = (h + pads[0] + pads[2] - kh) // (1 + stride) + 1
+    ow = (w + pads[1] + pads[3] - kw) // (1 + stride) + 1
+    scales = _weight_scales(per_tensor, start, out)
+    core = (f"op.nn.conv2d({_dq(x)}, {_weights_dq(wshape, scales, axis)}, "
+            f"strides=({1 + stride}, {1 + stride}), padding={pads}{args})")
+    fan_in = kh * kw * (1 if depthwise else c)
+    return _quantized(b, _activation_of(_with_bias(core, x, scales, out, not no_bias), act),
+                      (n, oh, ow, out), x.scale * max(scales) * fan_in ** 0.5 * GAINS[gain],
+                      zp, "qdepthwise" if depthwise else "qconv2d")
+
+
+def _qdense(b: _Builder, layer: Layer, a: Value) -> Value:
+    """int8 dense: (1, K) input times (K, N) int8 weights, an optional int32 bias and folded
+    activation, requantized to int8."""
+    x = _reshape(b, _as_int8(b, a), (1, a.size))
+    per_tensor, no_bias, act, zp, gain, start, units = _choices(
+        layer, 2, 2, 4, len(ZERO_POINTS), len(GAINS), len(WEIGHT_SCALES), 16)
+    k, n = x.size, 1 + units
+    scales = _weight_scales(per_tensor, start, n)
+    core = f"op.matmul({_dq(x)}, {_weights_dq((k, n), scales, 1)})"
+    return _quantized(b, _activation_of(_with_bias(core, x, scales, n, not no_bias), act),
+                      (1, n), x.scale * max(scales) * k ** 0.5 * GAINS[gain], zp, "qdense")
+
+
+def _requantize_op(b: _Builder, layer: Layer, a: Value) -> Value:
+    """quantize(dequantize(x)) to another scale and zero point: TFLite's requantize. The
+    ratios of scales (and of the sums in `_qadd`) have odd numerators, so no value lands
+    exactly half-way between two integers, where fixed-point and float rounding may differ;
+    and they are at least 1/2, so TFLite rounds once (a smaller ratio rounds twice)."""
+    x = _as_int8(b, a)
+    ratio, zp = _choices(layer, 4, len(ZERO_POINTS))
+    return _quantized(b, _dq(x), x.shape, x.scale * (1.7, 1.0, 1.3, 0.7)[ratio], zp,
+                      "requantize")
+
+
+def _qadd(b: _Builder, layer: Layer, a: Value) -> Value:
+    """QDQ add of two int8 tensors of one shape (a value and another of its size, or itself),
+    with an optional folded activation."""
+    x = _as_int8(b, a)
+    other = b.pick(layer.other)
+    y = _as_int8(b, other) if other.size == x.size and other.name != x.name else x
+    y = _reshape(b, y, x.shape)
+    ratio, act, zp = _choices(replace(layer, other=0), 3, 4, len(ZERO_POINTS))
+    return _quantized(b, _activation_of(f"op.add({_dq(x)}, {_dq(y)})", act), x.shape,
+                      2 * max(x.scale, y.scale) * (1.9, 0.7, 1.3)[ratio], zp, "qadd")
+
+
+def _qpool(b: _Builder, layer: Layer, a: Value) -> Value:
+    """int8 NHWC pooling: TFLite's integer average pool (astype int32 → avg_pool2d → astype
+    int8), or QDQ average or max pooling with equal input and output quantization."""
+    x = _as_nhwc(b, a)
+    if min(x.shape[1:3]) < 2:  # a window of one cell does not average: make it 2-D if it can
+        x = _reshape(b, x, next(((1, h, x.size // c // h, c) for c in (4, 3, 2, 1)
+                                 if x.size % c == 0 and (h := _side(x.size // c)) >= 2),
+                                x.shape))
+    n, h, w, c = x.shape
+    kind, padded, stride = _choices(layer, 3, 2, 2)
+    if padded and h >= 3 and w >= 3:
+        stride += 1
+        window = f"pool_size=(3, 3), strides=({stride}, {stride}), padding=(1, 1)"
+        shape = (n, (h - 1) // stride + 1, (w - 1) // stride + 1, c)
+    else:
+        size = 2 if h >= 2 and w >= 2 else 1
+        window = f"pool_size=({size}, {size}), strides=({size}, {size})"
+        shape = (n, h // size, w // size, c)
+    if kind == 0:
+        return b.emit(f"op.astype(op.nn.avg_pool2d(op.astype({x.name}, 'int32'), {window}, "
+                      f"layout='NHWC'), {INT8!r})", shape, INT8, uses="qpool",
+                      q=(x.scale, x.zp))
+    pool = "avg_pool2d" if kind == 1 else "max_pool2d"
+    return b.emit(f"op.quantize(op.nn.{pool}({_dq(x)}, {window}, layout='NHWC'), "
+                  f"{_scalar(x.scale, FLOAT)}, {_scalar(x.zp, INT8)})", shape, INT8,
+                  uses="qpool", q=(x.scale, x.zp))
+
+
+def _compare(b: _Builder, layer: Layer, a: Value) -> Value:
+    """A bool value: x > 0, x < 0 or x == 0 (int8 against its zero point)."""
+    x = _as_known(b, a)
+    name = ("greater", "less", "equal")[layer.option % 3]
+    zero = _scalar(x.zp, INT8) if x.dtype == INT8 else _scalar(0.0, FLOAT)
+    return b.emit(f"op.{name}({x.name}, {zero})", x.shape, "bool", uses="compare")
+
+
+_APPLIED_WHOLE = {
+    "requantize": _requantize_op, "qadd": _qadd, "qpool": _qpool, "qdense": _qdense,
+    "qconv2d": lambda b, layer, a: _qconv(b, layer, a, depthwise=False),
+    "qdepthwise": lambda b, layer, a: _qconv(b, layer, a, depthwise=True),
+    "compare": _compare}
+"""The operators added with the int8 patterns, each applied whole (its result's quantization is
+its own, not inherited from what it read)."""
+_KEEPS_QUANTIZATION = frozenset({"relu", "clip", "relu6", "flatten", "reshape", "transpose",
+                                 "concat", "split", "max_pool2d", "pad", "slice", "reduce"})
+"""Operators whose int8 result keeps the quantization of the int8 value they read."""
+
+
 def _apply(b: _Builder, layer: Layer) -> None:
     if layer.op not in OPS:
         raise ValueError(f"unknown operator {layer.op!r}; known: {', '.join(OPS)}")
     a = b.pick(layer.source)
     if not a.shape:  # a scalar (a reduced operand of add/multiply): give it an axis
         a = _reshape(b, a, (1, 1))
+    if layer.op in _APPLIED_WHOLE:
+        if layer.op in Q_OPS:
+            b.patterns.append((layer, a, b.pick(layer.other)))
+        _APPLIED_WHOLE[layer.op](b, layer, a)
+        return
+    made = len(b.values)
+    _apply_float(b, layer, a)
+    if layer.op in _KEEPS_QUANTIZATION and a.dtype == INT8:
+        b.values[made:] = [replace(v, scale=a.scale, zp=a.zp) if v.dtype == INT8 else v
+                           for v in b.values[made:]]
+
+
+def _apply_float(b: _Builder, layer: Layer, a: Value) -> None:
+    """The operators of the first generation (float, or int8 with plain integer arithmetic)."""
     if layer.op in ("add", "multiply"):
         _elementwise(b, layer, _as_known(b, a))
     elif layer.op == "concat":
@@ -499,28 +731,48 @@ def weights(shape, dtype="float32", scale=1.0):
     return relax.const(rng.integers(-8, 8, shape).astype(dtype))
 
 
+def bias(channels):
+    """An int32 bias drawn from the seeded generator, in [-2000, 2000)."""
+    return relax.const(rng.integers(-2000, 2000, (channels,)).astype("int32"))
+
+
 bb = relax.BlockBuilder()
 '''
 
 
 def render(spec: ModelSpec, *, title: str = "A model generated by mlfcheck fuzz.") -> Rendered:
     """The spec as a Python model file (the exporter's convention), and its resolved shapes."""
+    inputs, b = _built(spec)
+    made = b.values[len(inputs):]
+    chosen: list[Value] = []
+    bools = [v for v in made if v.dtype == "bool"]
+    for n, selector in enumerate(spec.outputs or (0,)):
+        value = bools[-1] if selector == BOOL_OUTPUT and bools else made[-1 - selector % len(made)]
+        if value in chosen and (selector + n) % 2 and len(value.shape) != 1:
+            value = b.emit(f"op.reshape({value.name}, ({value.size},))", (value.size,),
+                           value.dtype, uses="reshape")  # a view of another output
+        chosen.append(value)  # a repeat without a view: the same output twice
+    return _rendered(title, spec.seed, inputs, b, chosen)
+
+
+def _built(spec: ModelSpec) -> tuple[list[Value], _Builder]:
+    """The model's inputs and the builder after every layer."""
     if not spec.inputs:
         raise ValueError("a model needs at least one input")
-    inputs = [Value(f"x{i}", t.shape, t.dtype) for i, t in enumerate(spec.inputs)]
+    inputs = [Value(f"x{i}", t.shape, t.dtype, zp=INPUT_ZERO_POINT if t.dtype == INT8 else 0)
+              for i, t in enumerate(spec.inputs)]
     b = _Builder(values=list(inputs))
     for layer in spec.layers:
         _apply(b, layer)
     if b.made == 0:
         _apply(b, Layer("relu"))
-    made = b.values[len(inputs):]
-    chosen: list[Value] = []
-    for selector in spec.outputs or (0,):
-        value = made[-1 - selector % len(made)]
-        if value not in chosen:
-            chosen.append(value)
+    return inputs, b
+
+
+def _rendered(title: str, seed: int, inputs: list[Value], b: _Builder,
+              chosen: list[Value]) -> Rendered:
     params = ", ".join(v.name for v in inputs)
-    head = [f'"""{title}"""', "", _PRELUDE.format(seed=spec.seed)]
+    head = [f'"""{title}"""', "", _PRELUDE.format(seed=seed)]
     head += [f"{v.name} = relax.Var({v.name!r}, relax.TensorType({v.shape}, {v.dtype!r}))"
              for v in inputs]
     body = [f"with bb.function('main', [{params}]):", "    with bb.dataflow():"]
@@ -538,6 +790,27 @@ def render(spec: ModelSpec, *, title: str = "A model generated by mlfcheck fuzz.
         input_shapes=tuple((v.name, v.shape, v.dtype) for v in inputs),
         output_shapes=tuple((n, v.shape, v.dtype) for n, v in zip(names, chosen, strict=True)),
         ops=tuple(b.ops))
+
+
+def render_patterns(spec: ModelSpec) -> Rendered | None:
+    """Each int8 pattern (Q_OPS layer) of the model alone, on int8 inputs of its own with the
+    shape and quantization of what it read, all of them outputs: so each output is one integer
+    kernel, and a kernel's error cannot spread to the next. None when the model has none."""
+    _, model = _built(spec)
+    if not model.patterns:
+        return None
+    inputs: list[Value] = []
+    b = _Builder(values=[])
+    chosen = []
+    for layer, *read in model.patterns:
+        x, y = (Value(f"x{len(inputs) + i}", v.shape, INT8,
+                      *((v.scale, v.zp) if v.dtype == INT8 else (QUANT_SCALES[0], 0)))
+                for i, v in enumerate(read))
+        inputs += [x, y] if layer.op == "qadd" else [x]
+        b.values += [y, x]
+        chosen.append(_APPLIED_WHOLE[layer.op](b, replace(layer, source=0, other=1), x))
+    return _rendered("The int8 patterns of a model generated by mlfcheck fuzz.", spec.seed,
+                     inputs, b, chosen)
 
 
 def describe(spec: ModelSpec) -> str:

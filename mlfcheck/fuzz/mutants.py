@@ -57,13 +57,13 @@ def load_mutants(path: Path) -> list[Mutant]:
                    bool(m.get("needs_c_run", False))) for m in raw]
 
 
-def plant(mutant: Mutant, into: Path) -> Path:
-    """Copy the package (and its schemas, which a source checkout keeps beside it) to `into`,
+def plant(mutant: Mutant, into: Path, *, package: Path = PACKAGE) -> Path:
+    """Copy `package` (and its schemas, which a source checkout keeps beside it) to `into`,
     apply the mutant's edits there; return `into`."""
     from mlfcheck.reading.schemas import schema_dir
 
     copy = into / "mlfcheck"
-    shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(package, copy, ignore=shutil.ignore_patterns("__pycache__"))
     if not (copy / "schemas").is_dir():
         shutil.copytree(schema_dir(), into / "schemas")
     for edit in mutant.edits:
@@ -77,13 +77,16 @@ def plant(mutant: Mutant, into: Path) -> Path:
 
 
 def run_with(mutant: Mutant | None, args: list[str], *,
-             limits: children.Limits = CAMPAIGN_LIMITS) -> children.Ran:
-    """Run `python -m mlfcheck ARGS` against the mutant, or against an unedited copy of the
-    package when None (so both run the same code, whatever changes in the tree meanwhile);
-    `timed_out` says when it ran past `limits.seconds`."""
+             limits: children.Limits = CAMPAIGN_LIMITS, package: Path = PACKAGE,
+             module: str = "mlfcheck", cwd: Path | None = None) -> children.Ran:
+    """Run `python -m MODULE ARGS` (by default mlfcheck; e.g. pytest, in `cwd`) against the
+    mutant, or against an unedited copy of `package` (by default this one) when None (so both
+    run the same code, whatever changes in the tree meanwhile); `timed_out` says when it ran
+    past `limits.seconds`."""
     with tempfile.TemporaryDirectory(prefix="mlfcheck-mutant-") as tmp:
-        root = plant(mutant or Mutant("unmutated", "the package as it is", ()), Path(tmp))
+        root = plant(mutant or Mutant("unmutated", "the package as it is", ()), Path(tmp),
+                     package=package)
         env = dict(os.environ, PYTHONSAFEPATH="1")  # the current folder never shadows it
         env["PYTHONPATH"] = os.pathsep.join([str(root), *filter(None, [env.get("PYTHONPATH")])])
-        return children.run([sys.executable, "-m", "mlfcheck", *args], limits=limits, env=env,
-                            max_output=REPORT_CHARACTERS)
+        return children.run([sys.executable, "-m", module, *args], limits=limits, env=env,
+                            max_output=REPORT_CHARACTERS, cwd=cwd)

@@ -399,19 +399,24 @@ class _Use:
     end: int
     step: int
     scratch: bool
+    writes: bool = False
+    """The step writes a new value there (a kernel call's last tensor, TVM's
+    destination-passing output, or a copy's destination)."""
 
 
 def _uses(steps: tuple[Step, ...]) -> list[_Use]:
     """The workspace regions each step uses (a region is a byte range)."""
     uses: list[_Use] = []
     for n, step in enumerate(steps):
-        uses += [_Use(a.place.offset, a.place.offset + a.nbytes, n, False)
-                 for a in step.tensors if a.place.kind == "workspace"]
+        last = len(step.tensors) - 1
+        uses += [_Use(a.place.offset, a.place.offset + a.nbytes, n, False,
+                      k == last and step.copy is None)
+                 for k, a in enumerate(step.tensors) if a.place.kind == "workspace"]
         if step.scratch is not None:
             uses.append(_Use(step.scratch[0], sum(step.scratch), n, True))
         if step.copy is not None and step.copy[1].kind == "workspace":
             at = step.copy[1].offset
-            uses.append(_Use(at, at + step.copy[2], n, False))
+            uses.append(_Use(at, at + step.copy[2], n, False, True))
     return uses
 
 
@@ -422,21 +427,27 @@ def workspace_uses(entry_c: str) -> list[_Use]:
 
 
 def plan_matches_use(result: ExportResult) -> None:
-    """Recomputed from the C alone: every tensor region (offset, size) lives from the first to
-    the last step that uses it, scratch during its call; no two regions live at one step may
-    overlap in bytes, and none reaches past the workspace."""
+    """Recomputed from the C alone: each value in the workspace lives from the step that writes
+    it to the last step that reads it, scratch during its call; no two values live at one step
+    may overlap in bytes (a region holding a succession of values is not compared with itself),
+    and none reaches past the workspace."""
     files = _read_all(result.path)
     workspace = _main_memory(files, result.name)["workspace_size_bytes"]
-    live: dict[tuple[int, int, bool], list[int]] = {}
+    values: list[tuple[int, int, list[int]]] = []
+    latest: dict[tuple[int, int], list[int]] = {}
     for u in _uses(_entry_steps(files, result.name)):
-        span = live.setdefault((u.start, u.end, u.scratch), [u.step, u.step])
-        span[0], span[1] = min(span[0], u.step), max(span[1], u.step)
         if u.end > workspace:
             raise PropertyFailure(Bucket.MEMORY_MAP, "the C uses bytes past the workspace",
                                   f"step {u.step} uses [{u.start}, {u.end}) of {workspace}")
-    regions = sorted(live.items())
-    for i, ((a0, a1, _), (f0, l0)) in enumerate(regions):
-        for (b0, b1, _), (f1, l1) in regions[i + 1:]:
+        key = (u.start, u.end)
+        if u.scratch or u.writes or key not in latest:
+            latest[key] = [u.step, u.step]
+            values.append((u.start, u.end, latest[key]))
+        else:
+            latest[key][1] = u.step
+    regions = sorted(values, key=lambda v: (v[0], v[1], v[2][0]))
+    for i, (a0, a1, (f0, l0)) in enumerate(regions):
+        for b0, b1, (f1, l1) in regions[i + 1:]:
             if b0 >= a1:
                 break
             if f0 <= l1 and f1 <= l0 and (a0, a1) != (b0, b1):

@@ -8,6 +8,7 @@ does, under `guard` and `alarm`. They raise `PropertyFailure` (see `outcomes`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,6 +20,7 @@ from mlfcheck.fuzz.exports import (
     export_is_clean,
     exports_are_identical,
     memory_map_holds,
+    verify_catches_a_wrong_output,
 )
 from mlfcheck.fuzz.guard import guarded
 from mlfcheck.fuzz.outcomes import (
@@ -35,11 +37,21 @@ if TYPE_CHECKING:
     from mlfcheck.export import ExportResult
 
 
+PATTERNS, C_RUN, ALL = 1, 2, 3
+"""Levels of the deep oracles: the int8 patterns against their float semantics; also the C
+run (an export in a fresh process, oracles.c_builds_agree); all of them (also the metamorphic
+diffs and --verify's own comparison failing on a wrong output)."""
+
+
 def exporter_properties(model: Path, workdir: Path, *, verify: bool,
-                        tolerance: float | None = None) -> ExportResult:
+                        tolerance: float | None = None,
+                        deep: Callable[[ExportResult], int] | None = None,
+                        patterns: str | None = None) -> ExportResult:
     """Every exporter invariant on one model file, in order; ExportError passes through.
-    `verify` adds the deep ones: an export in a fresh process, the metamorphic diffs, and the
-    C builds run against TVM (oracles.c_builds_agree)."""
+    The cheap ones always; the deep ones at the level `deep` gives the first export (PATTERNS,
+    C_RUN or ALL), all of them with `verify`. `patterns` is the model's int8 patterns alone
+    (`models.render_patterns`, checked by metamorphic.patterns_agree). The cheaper deep
+    oracles run first."""
     first = export_is_clean(model, workdir / "first.tar")
     second = export_is_clean(model, workdir / "second.tar")
     archive_validates(first.path)
@@ -51,11 +63,19 @@ def exporter_properties(model: Path, workdir: Path, *, verify: bool,
     oracles.operator_workspace_matches(first)
     memory_map_holds(first)
     oracles.plan_matches_use(first)
-    if verify:
+    oracles.output_copies_are_whole(first)
+    oracles.dtypes_agree(first)
+    level = ALL if verify else deep(first) if deep is not None else 0
+    if level >= PATTERNS and patterns is not None:
+        metamorphic.patterns_agree(patterns, workdir)
+    if level >= C_RUN:
+        oracles.exports_agree_across_processes(model, first.path, workdir)
+    if level >= ALL:
+        metamorphic.diffs_are_expected(model, first.path, workdir)
+        verify_catches_a_wrong_output(model, first, workdir)
+    if level >= C_RUN:
         from mlfcheck.export import DEFAULT_TOLERANCE
 
-        oracles.exports_agree_across_processes(model, first.path, workdir)
-        metamorphic.diffs_are_expected(model, first.path, workdir)
         oracles.c_builds_agree(model, first, DEFAULT_TOLERANCE if tolerance is None
                                else tolerance)
     return first

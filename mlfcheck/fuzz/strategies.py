@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from hypothesis import strategies as st
 
-from mlfcheck.fuzz.models import DTYPES, OPS, Input, Layer, ModelSpec, Shape
+from mlfcheck.fuzz.models import DTYPES, OPS, Q_OPS, Input, Layer, ModelSpec, Shape
 from mlfcheck.fuzz.reader import COMMANDS, CONTAINERS, MUTATION_KINDS, Mutation, MutationSpec
 
 MAX_SELECTOR = 7
@@ -37,9 +37,17 @@ def inputs(*, dtypes: Sequence[str] = DTYPES) -> st.SearchStrategy[Input]:
     return st.builds(Input, shapes(), st.sampled_from(weighted or tuple(dtypes)))
 
 
+def selectors() -> st.SearchStrategy[int]:
+    """A selector of an earlier value: half the time 0 (the value just made), so most layers
+    form chains that reach an output rather than dead branches."""
+    return st.one_of(st.just(0), st.integers(0, MAX_SELECTOR))
+
+
 def layers(*, ops: Sequence[str] = OPS) -> st.SearchStrategy[Layer]:
-    """One operator reading earlier values (see Layer for what the numbers select)."""
-    return st.builds(Layer, st.sampled_from(tuple(ops)), st.integers(0, MAX_SELECTOR),
+    """One operator reading earlier values (see Layer for what the numbers select); the
+    TFLite-style int8 operators (Q_OPS) are drawn twice as often as the others."""
+    weighted = tuple(ops) + tuple(op for op in ops if op in Q_OPS)
+    return st.builds(Layer, st.sampled_from(weighted), selectors(),
                      st.integers(0, MAX_SELECTOR), st.integers(0, MAX_OPTION))
 
 

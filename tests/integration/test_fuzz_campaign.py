@@ -15,6 +15,7 @@ from mlfcheck.fuzz import campaign
 from mlfcheck.fuzz.campaign import CampaignResult, Counterexample, draw
 from mlfcheck.fuzz.mutants import Edit, Mutant, run_with
 from mlfcheck.fuzz.outcomes import Bucket
+from mlfcheck.fuzz.properties import ALL, C_RUN, PATTERNS
 from mlfcheck.fuzz.strategies import models, mutations
 from mlfcheck.reading import schemas
 
@@ -123,3 +124,31 @@ def test_shards_merge_into_the_unsharded_campaign(tmp_path: Path) -> None:
     again = CliRunner().invoke(fuzz, ["merge", reports[0], reports[0]])
     assert again.exit_code == 2
     assert again.stderr.strip() == "mlfcheck fuzz merge: error: shard 1 is given twice"
+
+
+def test_the_c_run_goes_to_the_models_rich_in_what_only_c_checks() -> None:
+    rich = {"kernels": {"conv2d": 1, "dense": 2, "add": 1, "requantize": 1}, "copies": 1,
+            "bool": False}
+    integer = {"kernels": {"requantize": 1}, "copies": 0, "bool": True}
+    poor = {"kernels": {}, "copies": 0, "bool": True}
+    sources = [f"model {i}" for i in range(512)]
+    levels = [campaign.deep_by_content(rich, s) for s in sources]
+    assert all(level in (C_RUN, ALL) for level in levels)
+    assert 0.15 < levels.count(ALL) / len(levels) < 0.35  # one in ALL_SHARE gets them all
+    share = sum(campaign.deep_by_content(poor, s) >= C_RUN for s in sources) / len(sources)
+    assert 0 < share < 0.08  # one in REST_SHARE
+    patterns = [campaign.deep_by_content(integer, s) for s in sources]
+    assert 0.35 < patterns.count(PATTERNS) / len(sources) < 0.65  # one in PATTERN_SHARE
+    assert patterns == [campaign.deep_by_content(integer, s)
+                        for s in sources]  # by the source, not by chance
+
+
+def test_the_distribution_counts_models_per_integer_rule_and_content() -> None:
+    specs = draw(models(max_ops=3), 2, 1)
+    contents = [{"kernels": {"conv2d": 1, "add": 2}, "copies": 1, "bool": False, "deep": ALL},
+                {"kernels": {"conv2d": 2}, "copies": 0, "bool": True, "deep": 0}]
+    table = campaign.distribution(specs, [None, None], contents)
+    assert table["integer_kernels"] == {"add": 1, "conv2d": 2}
+    assert table["content"] == {"bool tensors": 1, "copy steps": 1, "every deep oracle": 1,
+                                "int8 patterns checked": 1, "integer kernels": 2,
+                                "run in C": 1}

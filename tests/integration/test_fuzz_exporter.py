@@ -14,8 +14,23 @@ from hypothesis import HealthCheck, given, note, settings
 from hypothesis.strategies import SearchStrategy
 
 from mlfcheck.errors import UnsupportedModel
-from mlfcheck.fuzz.exports import exports_are_identical, memory_map_holds
-from mlfcheck.fuzz.models import Input, Layer, ModelSpec, render
+from mlfcheck.export import fixedpoint, verify
+from mlfcheck.fuzz.exports import (
+    export_is_clean,
+    exports_are_identical,
+    memory_map_holds,
+    verify_catches_a_wrong_output,
+)
+from mlfcheck.fuzz.metamorphic import patterns_agree
+from mlfcheck.fuzz.models import (
+    BOOL_OUTPUT,
+    Q_OPS,
+    Input,
+    Layer,
+    ModelSpec,
+    render,
+    render_patterns,
+)
 from mlfcheck.fuzz.oracles import workspace_uses
 from mlfcheck.fuzz.outcomes import Bucket, PropertyFailure
 from mlfcheck.fuzz.properties import exporter_properties
@@ -99,10 +114,16 @@ def test_generated_models_built_as_c_match_tvm(tmp_path: Path) -> None:
 FOUND = [  # shrunk counterexamples of `mlfcheck fuzz --examples 200 --seed 0 --verify`
     ModelSpec((Input((1, 1), "float32"),), (Layer("split"),)),
     ModelSpec((Input((1, 1, 1, 1), "float32"),), (Layer("flatten"), Layer("reshape")), (7, 2)),
+    # `--examples 40 --seed 20261126`, example 5: TVM reuses one storage block for three values
+    # ([0, 4) at steps 0-1, [0, 8) at 2-3, [0, 4) again at 4-5); the plan is right (--verify
+    # matches, the C run agrees bit for bit), the C-read liveness merged the two [0, 4) values
+    ModelSpec((Input((1, 1), "int32"),), tuple(Layer(op) for op in (
+        "global_pool", "concat", "dense", "max_pool2d", "depthwise_conv2d"))),
 ]
 
 
-@pytest.mark.parametrize("spec", FOUND, ids=["split-half-unused", "views-only"])
+@pytest.mark.parametrize("spec", FOUND, ids=["split-half-unused", "views-only",
+                                             "one-block-reused-at-one-offset"])
 def test_counterexamples_the_campaign_found_now_export_and_verify(spec: ModelSpec,
                                                                  tmp_path: Path) -> None:
     model = tmp_path / "model.py"
@@ -168,3 +189,38 @@ def test_workspace_regions_are_read_from_the_c_in_call_order(other: str, overlap
     live = [(u.start, u.end) for u in uses if u.step == 1]
     clash = any(a < d and c < b for i, (a, b) in enumerate(live) for c, d in live[i + 1:])
     assert clash is overlaps
+
+
+def _int8_model(tmp_path: Path) -> Path:
+    spec = ModelSpec((Input((1, 2, 5, 5), "int8"),),
+                     (Layer("qconv2d", other=1, option=64), Layer("qpool"), Layer("compare")),
+                     (1, BOOL_OUTPUT))
+    model = tmp_path / "model.py"
+    model.write_text(render(spec).source)
+    return model
+
+
+def test_a_verify_that_compares_the_c_output_with_itself_is_caught(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    model = _int8_model(tmp_path)
+    result = export_is_clean(model, tmp_path / "first.tar")
+    verify_catches_a_wrong_output(model, result, tmp_path)  # the real --verify fails: passes
+    monkeypatch.setattr(verify, "max_abs_errors",
+                        lambda plan, got, want: {t.name: 0.0 for t in plan.outputs})
+    with pytest.raises(PropertyFailure, match="accepts a wrong output"):
+        verify_catches_a_wrong_output(model, result, tmp_path)
+
+
+def test_the_int8_patterns_hold_against_float_and_a_zero_point_bug_does_not(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = ModelSpec((Input((1, 3, 6, 6), "int8"),), tuple(  # per channel and not, SAME and
+        Layer(op, other=other, option=option)  # VALID, relu, every pool, zero points ≠ 0
+        for op in Q_OPS for other in (1, 2) for option in (0, 2, 37)))
+    patterns = render_patterns(spec)
+    assert patterns is not None
+    patterns_agree(patterns.source, tmp_path)
+    to_int8 = fixedpoint.to_int8
+    monkeypatch.setattr(fixedpoint, "to_int8",
+                        lambda value, zp, low, high: to_int8(value, -zp, low, high))
+    with pytest.raises(PropertyFailure, match="integer kernels differ from the float model"):
+        patterns_agree(patterns.source, tmp_path)

@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 import os
+import runpy
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from hypothesis import Phase, find, settings
 
-from mlfcheck.fuzz.models import OPS, Input, Layer, ModelSpec, render
+from mlfcheck.fuzz.models import (
+    BOOL_OUTPUT,
+    OPS,
+    Q_OPS,
+    Input,
+    Layer,
+    ModelSpec,
+    render,
+    render_patterns,
+)
 from mlfcheck.fuzz.strategies import models
 
 RENDER_AND_DRAW = """
@@ -61,7 +72,7 @@ def test_a_failure_shrinks_to_one_layer_on_the_smallest_input() -> None:
     assert smallest.inputs == (Input((1, 1), "int8"),)
     assert smallest.seed == 0 and smallest.outputs == (0,)
     source = render(smallest).source
-    assert len(source.splitlines()) < 35 and "op.split(v1, [1], axis=0)" in source
+    assert len(source.splitlines()) < 40 and "op.split(v1, [1], axis=0)" in source
 
 
 def test_deleting_any_layer_keeps_a_spec_renderable() -> None:
@@ -77,3 +88,54 @@ def test_models_rejects_a_spec_without_inputs() -> None:
     with pytest.raises(ValueError, match="input"):
         render(ModelSpec((), (Layer("relu"),)))
 
+
+
+KERNEL = {"requantize": "requantize", "qadd": "add", "qpool": "avg_pool2d", "qdense": "dense",
+          "qconv2d": "conv2d", "qdepthwise": "depthwise_conv2d"}
+"""The integer kernel each int8 pattern lowers to (qpool with option 0: TFLite's integer
+average pool)."""
+
+
+def _lowered(source: str, tmp_path: Path) -> dict[str, int]:
+    from mlfcheck.export.integer import lower
+
+    path = tmp_path / "model.py"
+    path.write_text(source)
+    kernels: dict[str, int] = lower(runpy.run_path(str(path))["model"], "main").kernels
+    return kernels
+
+
+@pytest.mark.tvm
+@pytest.mark.parametrize("op", Q_OPS)
+@pytest.mark.parametrize("dtype", ["int8", "float32"])
+def test_each_int8_pattern_reaches_its_integer_rule(op: str, dtype: str, tmp_path: Path) -> None:
+    pytest.importorskip("tvm")
+    for option, other in ((0, 0), (77, 3), (254, 5)):  # per-channel or not, bias, activations
+        spec = ModelSpec((Input((1, 3, 5, 6), dtype),), (Layer(op, 0, other, option),))
+        kernels = _lowered(render(spec).source, tmp_path)
+        want = KERNEL[op] if op != "qpool" else ("avg_pool2d", "avg_pool2d", "max_pool2d")[
+            (option + 256 * other) % 3]
+        assert kernels == {want: 1}, (option, other, render(spec).source)
+
+
+@pytest.mark.tvm
+def test_the_patterns_of_a_model_are_one_kernel_per_output(tmp_path: Path) -> None:
+    pytest.importorskip("tvm")
+    layers = [Layer(op, option=9 * i) for i, op in enumerate(Q_OPS)]
+    spec = ModelSpec((Input((1, 2, 4, 4), "float32"),),
+                     (*layers, Layer("relu"), Layer("qadd", other=2, option=1)))
+    rendered = render_patterns(spec)
+    assert rendered is not None and len(rendered.output_shapes) == len(Q_OPS) + 1
+    assert all(dtype == "int8" for *_, dtype in rendered.input_shapes + rendered.output_shapes)
+    assert sum(_lowered(rendered.source, tmp_path).values()) == len(Q_OPS) + 1
+    assert render_patterns(ModelSpec((Input((1, 4), "float32"),), (Layer("relu"),))) is None
+
+
+def test_outputs_may_repeat_as_duplicates_or_views_and_pick_a_bool() -> None:
+    spec = ModelSpec((Input((1, 2, 4, 4), "float32"),),
+                     (Layer("compare"), Layer("relu"), Layer("conv2d")), (0, 0, 0, BOOL_OUTPUT))
+    rendered = render(spec)
+    shapes = [(shape, dtype) for _, shape, dtype in rendered.output_shapes]
+    assert shapes[0] == shapes[2] and shapes[1] == ((shapes[0][0][1] * 16,), "float32")
+    assert shapes[3] == ((1, 2, 4, 4), "bool")
+    assert "out = bb.emit_output(relax.Tuple([v4, v5, v4, v1]))" in rendered.source
