@@ -30,6 +30,13 @@ def unpack(archive: Path, into: Path) -> Path:
     return into
 
 
+def pack(root: Path, out: Path) -> Path:
+    """The folder `root` as a tar at `out` whose members start './', as TVM wrote them."""
+    with tarfile.open(out, "w") as tar:
+        tar.add(root, arcname=".")
+    return out
+
+
 def build(sources: list[Path], includes: list[Path], exe: Path) -> None:
     """Compile and link with the system C compiler; fail the test with its output."""
     cmd = ["cc", *CFLAGS, *(f"-I{i}" for i in includes), *map(str, sources), "-o", str(exe),

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import re
 import subprocess
-import tarfile
 from pathlib import Path
 
 import pytest
 from board_helpers import require_toolchain
 from conftest import models_dir
-from export_helpers import run_cli, unpack
+from export_helpers import pack, run_cli, unpack
 
 pytestmark = [pytest.mark.tvm, pytest.mark.board]
 pytest.importorskip("tvm")
@@ -187,10 +186,7 @@ def _tampered(archive: Path, work: Path, code: str) -> Path:
     head = "int32_t status = 0;\n"
     at = text.index(head, text.index("int32_t tvmgen_default_run(")) + len(head)
     lib1.write_text(text[:at] + f"  {code}\n" + text[at:])
-    out = work / "tampered.tar"
-    with tarfile.open(out, "w") as tar:
-        tar.add(root, arcname=".")
-    return out
+    return pack(root, work / "tampered.tar")
 
 
 @pytest.fixture(scope="module")

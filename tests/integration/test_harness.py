@@ -8,11 +8,11 @@ board. A missing toolchain skips with the package to install.
 from __future__ import annotations
 
 import json
-import tarfile
 from pathlib import Path
 
 import pytest
 from cli_helpers import invoke
+from export_helpers import pack, unpack
 from harness_helpers import real, require, verdict_of
 
 from mlfcheck import api
@@ -47,8 +47,7 @@ def _packed_v5(tmp: Path, workspace: int | None = None) -> Path:
     `tvmgen_default_run`, as TVM's packed API of that era emitted it (with `workspace`, its
     metadata's main workspace_size_bytes, 21312, replaced)."""
     root = tmp / "packed"
-    with tarfile.open(real("gubprof-microspeech-v5-aot-a")) as tar:
-        tar.extractall(root, filter="data")
+    unpack(real("gubprof-microspeech-v5-aot-a"), root)
     lib0 = root / "codegen/host/src/default_lib0.c"
     text = lib0.read_text()
     lib0.write_text(text.replace("static int32_t __tvm_main__(", "int32_t tvmgen_default_run(")
@@ -57,10 +56,7 @@ def _packed_v5(tmp: Path, workspace: int | None = None) -> Path:
         meta = json.loads((root / "metadata.json").read_text())
         meta["memory"]["functions"]["main"][0]["workspace_size_bytes"] = workspace
         (root / "metadata.json").write_text(json.dumps(meta))
-    out = tmp / "packed.tar"
-    with tarfile.open(out, "w") as tar:
-        tar.add(root, arcname=".")
-    return out
+    return pack(root, tmp / "packed.tar")
 
 
 @pytest.mark.shared
@@ -83,17 +79,14 @@ def test_zephyr_aot_demo_runs_a_v5_archive_with_the_c_interface(tmp_path: Path) 
     `--interface-api=c` (a `tvmgen_default_run` taking the structs) runs on the board."""
     require("arm-none-eabi-gcc", "qemu-system-arm")
     root = tmp_path / "unpacked"
-    with tarfile.open(real("gubprof-microspeech-v5-aot-a")) as tar:
-        tar.extractall(root, filter="data")
+    unpack(real("gubprof-microspeech-v5-aot-a"), root)
     with (root / "codegen/host/src/default_lib0.c").open("a") as lib0:
         lib0.write("struct tvmgen_default_inputs { void* input_1; };\n"
                    "struct tvmgen_default_outputs { void* output; };\n"
                    "int32_t tvmgen_default_run(struct tvmgen_default_inputs* inputs,\n"
                    "                           struct tvmgen_default_outputs* outputs) {\n"
                    "  return tvmgen_default_run_model(inputs->input_1, outputs->output);\n}\n")
-    archive = tmp_path / "unpacked.tar"
-    with tarfile.open(archive, "w") as tar:
-        tar.add(root, arcname=".")
+    archive = pack(root, tmp_path / "unpacked.tar")
     verdict = verdict_of(archive, "zephyr-aot-demo")
     assert verdict.readable and verdict.level == "runs", verdict.proof
     assert verdict.level_certainty == "verified"
@@ -190,18 +183,14 @@ def _c_interface_v5(tmp: Path) -> Path:
     defined over its `tvmgen_default_run_model`, as TVM's C interface defined it from the next
     release on."""
     root = tmp / "c-interface"
-    with tarfile.open(real("sine-aot-v5-zephyr")) as tar:
-        tar.extractall(root, filter="data")
+    unpack(real("sine-aot-v5-zephyr"), root)
     with (root / "codegen/host/src/default_lib0.c").open("a") as lib0:
         lib0.write('#include "tvmgen_default.h"\n'
                    "int32_t tvmgen_default_run(struct tvmgen_default_inputs* inputs,\n"
                    "                           struct tvmgen_default_outputs* outputs) {\n"
                    "  return tvmgen_default_run_model(inputs->dense_4_input, outputs->output);\n"
                    "}\n")
-    out = tmp / "c-interface.tar"
-    with tarfile.open(out, "w") as tar:
-        tar.add(root, arcname=".")
-    return out
+    return pack(root, tmp / "c-interface.tar")
 
 
 @pytest.mark.shared
@@ -300,14 +289,11 @@ def test_micro_custom_ide_needs_the_crt_config_the_user_copies(v8: Path, tmp_pat
     copies from templates/crt_config.h.template), is not built here: no level is claimed."""
     require("arm-none-eabi-gcc")
     root = tmp_path / "with-crt"
-    with tarfile.open(v8) as tar:
-        tar.extractall(root, filter="data")
+    unpack(v8, root)
     common = root / "runtime/src/runtime/crt/common"
     common.mkdir(parents=True)
     (common / "crt_backend_api.c").write_text('#include "crt_config.h"\n')
-    out = tmp_path / "with-crt.tar"
-    with tarfile.open(out, "w") as tar:
-        tar.add(root, arcname=".")
+    out = pack(root, tmp_path / "with-crt.tar")
     verdict = verdict_of(out, "micro-custom-ide")
     assert verdict.proof is not None and verdict.proof.failed is None
     assert (verdict.proof.skipped or "").startswith(

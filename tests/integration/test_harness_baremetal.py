@@ -5,10 +5,10 @@ real compilers; a library mlfcheck cannot supply stops a build with 'not built h
 from __future__ import annotations
 
 import shutil
-import tarfile
 from pathlib import Path
 
 import pytest
+from export_helpers import pack, unpack
 from harness_helpers import real, require, verdict_of
 from shared_paths import REPO
 
@@ -40,8 +40,7 @@ def test_folder_build_runs_an_archive_with_the_c_interface(tmp_path: Path) -> No
     `--interface-api=c`, calling its own `tvmgen_default_run_model`: built and run."""
     require("gcc")
     root = tmp_path / "c-interface"
-    with tarfile.open(real("sine-aot-v5-zephyr")) as tar:
-        tar.extractall(root, filter="data")
+    unpack(real("sine-aot-v5-zephyr"), root)
     header = (root / "codegen/host/include/tvmgen_default.h").read_text()
     assert "struct tvmgen_default_inputs" in header
     lib0 = root / "codegen/host/src/default_lib0.c"
@@ -53,9 +52,7 @@ def test_folder_build_runs_an_archive_with_the_c_interface(tmp_path: Path) -> No
                     "                           struct tvmgen_default_outputs* outputs) {\n"
                     f"  return tvmgen_default_run_model(inputs->{member_in.strip()}, "
                     f"outputs->{member_out.strip()});\n}}\n")
-    archive = tmp_path / "c-interface.tar"
-    with tarfile.open(archive, "w") as tar:
-        tar.add(root, arcname=".")
+    archive = pack(root, tmp_path / "c-interface.tar")
     verdict = verdict_of(archive, "folder-build")
     assert verdict.readable and verdict.level == "runs", verdict.proof
     assert verdict.level_certainty == "verified"
@@ -106,15 +103,11 @@ def _with_runtime_include(tmp: Path) -> Path:
     from mlfcheck.board.archivebuild import RUNTIME_ABI
 
     root = tmp / "with-runtime"
-    with tarfile.open(real("sine-aot-v5-zephyr")) as tar:
-        tar.extractall(root, filter="data")
+    unpack(real("sine-aot-v5-zephyr"), root)
     shutil.copytree(RUNTIME_ABI, root / "runtime/include", ignore=shutil.ignore_patterns("*.md"))
     (root / "runtime/include/tvm/runtime/crt/stack_allocator.h").write_text(
         "#include <stdint.h>\n#include <tvm/runtime/crt/error_codes.h>\n")
-    out = tmp / "with-runtime.tar"
-    with tarfile.open(out, "w") as tar:
-        tar.add(root, arcname=".")
-    return out
+    return pack(root, tmp / "with-runtime.tar")
 
 
 @pytest.mark.shared

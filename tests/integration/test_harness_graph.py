@@ -13,10 +13,10 @@ from __future__ import annotations
 import io
 import json
 import struct
-import tarfile
 from pathlib import Path
 
 import pytest
+from export_helpers import pack, unpack
 from harness_helpers import real, require, verdict_of
 from shared_paths import REPO
 
@@ -31,17 +31,13 @@ def _renamed(tmp: Path, name: str, config: str) -> Path:
     """The real archive `name` as a tar whose graph config calls MISSING in its first op node
     (the library, and so the system library's registry, is unchanged)."""
     root = tmp / "tree"
-    with tarfile.open(real(name)) as tar:
-        tar.extractall(root, filter="data")
+    unpack(real(name), root)
     path = root / config
     graph = json.loads(path.read_text())
     node = next(n for n in graph["nodes"] if n["op"] == "tvm_op")
     node["attrs"]["func_name"] = MISSING
     path.write_text(json.dumps(graph))
-    out = tmp / "renamed.tar"
-    with tarfile.open(out, "w") as tar:
-        tar.add(root, arcname=".")
-    return out
+    return pack(root, tmp / "renamed.tar")
 
 
 V5_GRAPH = "executor-config/graph/graph.json"
@@ -185,15 +181,12 @@ def test_dtypes_as_the_graph_executors_parse_them() -> None:
 def test_the_stm32_emitter_refuses_a_dtype_outside_its_table(tmp_path: Path) -> None:
     """The emitter's _get_type_size raises for float16 before any C exists: nothing compiles."""
     root = tmp_path / "tree"
-    with tarfile.open(real("gubprof-microspeech-v5-graph")) as tar:
-        tar.extractall(root, filter="data")
+    unpack(real("gubprof-microspeech-v5-graph"), root)
     path = root / V5_GRAPH
     graph = json.loads(path.read_text())
     graph["attrs"]["dltype"][1][0] = "float16"
     path.write_text(json.dumps(graph))
-    archive = tmp_path / "float16.tar"
-    with tarfile.open(archive, "w") as tar:
-        tar.add(root, arcname=".")
+    archive = pack(root, tmp_path / "float16.tar")
     proof = verdict_of(archive, "stm32-2021").proof
     assert proof is not None and proof.proved is None and proof.failed == "compiles"
     assert "Data type float16 is not supported" in (proof.error or "")
@@ -208,8 +201,7 @@ def _linked(tmp: Path, rename: bool = False) -> Path:
     default_lib0.c: each parameter's bytes by the storage id the graph gives it (with `rename`,
     the graph's first op node calls MISSING)."""
     root = tmp / "linked"
-    with tarfile.open(real("hannah-m3-v7-graph")) as tar:
-        tar.extractall(root, filter="data")
+    unpack(real("hannah-m3-v7-graph"), root)
     graph = json.loads((root / V7_GRAPH).read_text())
     storage = graph["attrs"]["storage_id"][1]
     sid = {n["name"]: storage[graph["node_row_ptr"][i]] for i, n in enumerate(graph["nodes"])}
@@ -231,10 +223,7 @@ def _linked(tmp: Path, rename: bool = False) -> Path:
         node = next(n for n in graph["nodes"] if n["op"] == "tvm_op")
         node["attrs"]["func_name"] = MISSING
         (root / V7_GRAPH).write_text(json.dumps(graph))
-    out = tmp / "linked.tar"
-    with tarfile.open(out, "w") as tar:
-        tar.add(root, arcname=".")
-    return out
+    return pack(root, tmp / "linked.tar")
 
 
 @pytest.mark.shared
@@ -280,14 +269,11 @@ def test_a_function_the_archive_lacks_does_not_link_in_the_gvsoc_runner(tmp_path
 def test_gvsoc_refuses_a_dtype_it_writes_no_tensor_for(tmp_path: Path) -> None:
     """GVSOCBuilder prints 'can not handle this type' and exits for a bool entry."""
     root = tmp_path / "tree"
-    with tarfile.open(real("hannah-m3-v7-graph")) as tar:
-        tar.extractall(root, filter="data")
+    unpack(real("hannah-m3-v7-graph"), root)
     graph = json.loads((root / V7_GRAPH).read_text())
     graph["attrs"]["dltype"][1][0] = "bool"
     (root / V7_GRAPH).write_text(json.dumps(graph))
-    archive = tmp_path / "bool.tar"
-    with tarfile.open(archive, "w") as tar:
-        tar.add(root, arcname=".")
+    archive = pack(root, tmp_path / "bool.tar")
     proof = verdict_of(archive, "hannah-tvm-gvsoc").proof
     assert proof is not None and proof.proved is None and proof.failed == "compiles"
     assert "bool is none of them" in (proof.error or "")

@@ -9,10 +9,10 @@ skips with the package to install.
 from __future__ import annotations
 
 import shutil
-import tarfile
 from pathlib import Path
 
 import pytest
+from export_helpers import pack, unpack
 from harness_helpers import real, require, verdict_of
 
 
@@ -26,8 +26,7 @@ def _derived(tmp: Path, name: str, edit: dict[str, tuple[str, str]],
     if source.is_dir():
         shutil.copytree(source, root)
     else:
-        with tarfile.open(source) as tar:
-            tar.extractall(root, filter="data")
+        unpack(source, root)
     for member, (old, new) in edit.items():
         path = root / member
         text = path.read_text()
@@ -38,10 +37,7 @@ def _derived(tmp: Path, name: str, edit: dict[str, tuple[str, str]],
         path.write_text(path.read_text() + more)
     for path in drop:
         (shutil.rmtree if (root / path).is_dir() else Path.unlink)(root / path)
-    out = tmp / "derived.tar"
-    with tarfile.open(out, "w") as tar:
-        tar.add(root, arcname=".")
-    return out
+    return pack(root, tmp / "derived.tar")
 
 
 @pytest.mark.shared
@@ -150,9 +146,7 @@ def _mlperftiny_archive(tmp: Path, input_name: str, output_name: str) -> Path:
                        append={_LIB0: run})
     header = tree / _HEADER
     header.write_text(header.read_text().replace("void* output;", f"void* {output_name};"))
-    with tarfile.open(archive, "w") as tar:
-        tar.add(tree, arcname=".")
-    return archive
+    return pack(tree, archive)
 
 
 @pytest.mark.shared
