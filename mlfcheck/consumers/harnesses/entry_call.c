@@ -8,17 +8,14 @@
 #include "mlfcheck_io.h"
 #include MLFCHECK_HEADER
 
-#ifndef MLFCHECK_IO_BYTES
-#define MLFCHECK_IO_BYTES (64 * 1024)
-#endif
-
-static uint8_t mlfcheck_inputs[MLFCHECK_TENSORS][MLFCHECK_IO_BYTES] __attribute__((aligned(16)));
-static uint8_t mlfcheck_outputs[MLFCHECK_TENSORS][MLFCHECK_IO_BYTES] __attribute__((aligned(16)));
+MLFCHECK_NAMED_BUFFERS;
 
 int main(int argc, char** argv) {
   int i;
   if (argc != 3) return 3;
-  for (i = 1; i < MLFCHECK_TENSORS; ++i) memset(mlfcheck_inputs[i], 0xA5, MLFCHECK_IO_BYTES);
+  for (i = 1; i < MLFCHECK_TENSORS; ++i) {
+    memset(mlfcheck_inputs[i], 0xA5, sizeof(mlfcheck_inputs[i]));
+  }
   mlfcheck_read(argv[1], mlfcheck_inputs[0], sizeof(mlfcheck_inputs[0]));
   struct MLFCHECK_NAME(inputs) inputs = {MLFCHECK_INPUTS};
   struct MLFCHECK_NAME(outputs) outputs = {MLFCHECK_OUTPUTS};

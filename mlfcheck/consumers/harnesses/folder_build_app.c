@@ -13,12 +13,7 @@
 /* at ValeraDanger/ESP32_microTVM_models_test@1e98b6b4a5:esp32s3_example_project/main/app_main.c:11 */
 #include MLFCHECK_HEADER
 
-#ifndef MLFCHECK_IO_BYTES
-#define MLFCHECK_IO_BYTES (64 * 1024)
-#endif
-
-static uint8_t mlfcheck_inputs[MLFCHECK_TENSORS][MLFCHECK_IO_BYTES] __attribute__((aligned(16)));
-static uint8_t mlfcheck_outputs[MLFCHECK_TENSORS][MLFCHECK_IO_BYTES] __attribute__((aligned(16)));
+MLFCHECK_NAMED_BUFFERS;
 
 int main(int argc, char** argv) {
   if (argc != 3) return 3;

@@ -12,12 +12,7 @@
 /* at tum-ei-eda/mlonmcu@037416eb16:mlonmcu/flow/tvm/backend/wrapper.py:439 */
 #include MLFCHECK_HEADER
 
-#ifndef MLFCHECK_IO_BYTES
-#define MLFCHECK_IO_BYTES (64 * 1024)
-#endif
-
-static uint8_t mlfcheck_inputs[MLFCHECK_TENSORS][MLFCHECK_IO_BYTES];
-static uint8_t mlfcheck_outputs[MLFCHECK_TENSORS][MLFCHECK_IO_BYTES];
+MLFCHECK_NAMED_BUFFERS;
 
 /* at tum-ei-eda/mlonmcu@037416eb16:mlonmcu/flow/tvm/backend/wrapper.py:403 */
 struct MLFCHECK_NAME(inputs) MLFCHECK_NAME(inputs) = {MLFCHECK_INPUTS};
