@@ -7,7 +7,8 @@ GITDIR: a clone (bare or not) of tensorflow/tflite-micro and of mlcommons/tiny
 pinned commits below, never from the network.
 
 Prints, per model: exported or the refusal (stage and message); the operators left float; the
-archive's workspace + io against TFLite Micro's arena for the same model (its
+archive's workspace + io (+ state, for a model that keeps one between calls: TFLite Micro's
+arena holds its variable tensors too) against TFLite Micro's arena for the same model (its
 RecordingMicroAllocator, `tflite-micro` package, this run); constants against the .tflite's
 weight buffers; `--verify`'s agreement with the model's reference runtime; and per board
 (default mps2-an386 and netduinoplus2) flash, static RAM and peak stack of the verify image.
@@ -87,7 +88,8 @@ def bench_model(path: Path, boards: list[Any], out: Path) -> dict[str, Any]:
     io = sum(t.nbytes for t in (*plan.inputs, *plan.outputs))
     row.update(
         float=", ".join(sorted({f.operator for f in result.lowering.stayed_float})) or "none",
-        ws_io=plan.arena_size + io, constants=sum(t.nbytes for t in plan.constants),
+        ws_io=plan.arena_size + io + plan.state_size, state=plan.state_size,
+        calls=check.calls, constants=sum(t.nbytes for t in plan.constants),
         agreement="; ".join(f"{a.differing}/{a.total} differ (max {a.max_diff:g})"
                             for a in check.reference or ()) or "(no reference)",
         runtime=check.runtime,
@@ -104,9 +106,11 @@ def _cells(row: dict[str, Any]) -> list[str]:
                 f"{row['weights']:,}", ""]
     boards = "; ".join(f"{name}: flash {f:,}, RAM {r:,}, stack {s}{'' if ok else ' (FAILED)'}"
                        for name, (f, r, s, ok) in row["boards"].items())
-    return [row["model"], "exported", row["float"], f"{row['ws_io']:,} / {tflm}",
+    state = f" (state {row['state']:,})" if row["state"] else ""
+    calls = f" over {row['calls']} calls" if row["calls"] > 1 else ""
+    return [row["model"], "exported", row["float"], f"{row['ws_io']:,}{state} / {tflm}",
             f"{row['constants']:,}", f"{row['weights']:,}",
-            f"{row['runtime']}: {row['agreement']}; {boards}"]
+            f"{row['runtime']}: {row['agreement']}{calls}; {boards}"]
 
 
 def main() -> int:

@@ -1,4 +1,9 @@
-"""C generation: the AOT entry `tvmgen_<m>_run()` (lib1.c) and the interface header."""
+"""C generation: the AOT entry `tvmgen_<m>_run()` (lib1.c) and the interface header.
+
+A stateful model's lib1.c also owns its state: `tvmgen_<m>_state`, a static region apart from
+the workspace that keeps its value between runs, and `tvmgen_<m>_reset()`, which sets every
+state to its reset value (the first run resets it when nothing has).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mlfcheck.export.pipeline import kernel_symbol
-from mlfcheck.export.plan import ALIGN, Call, Copy, Plan, Ref, Tensor, dl_type
+from mlfcheck.export.plan import ALIGN, Call, Copy, Keep, Plan, Ref, State, Tensor, dl_type
 
 _C_TYPES = {("int", 8): "int8_t", ("int", 16): "int16_t", ("int", 32): "int32_t",
             ("int", 64): "int64_t", ("uint", 8): "uint8_t", ("uint", 16): "uint16_t",
@@ -109,11 +114,49 @@ def _header(plan: Plan, name: str, link_params: bool, summary: str) -> str:
     lines += [
         f"/* The static workspace (in {name}_lib1.c): planned tensors and kernel scratch. */",
         f"extern uint8_t tvmgen_{name}_workspace[{max(1, plan.arena_size)}];", "",
+        *_state_declarations(plan, name),
         "/* Run the model once. Returns 0, or the failing kernel's nonzero status (see",
         "   tvmgen_platform_last_error()). Not reentrant: the workspace is shared. */",
         _run_signature(name, link_params) + ";", "",
         "#ifdef __cplusplus", "}", "#endif", "", f"#endif  /* {guard} */", ""]
     return "\n".join(lines)
+
+
+def _state_declarations(plan: Plan, name: str) -> list[str]:
+    """The header's state region and reset function (nothing for a stateless model)."""
+    if not plan.states:
+        return []
+    return [
+        "/* What the model keeps between runs (in " + name + "_lib1.c), offset: tensor. */",
+        *[f"/*   {st.offset}: {st.name} {st.dtype}{list(st.shape)}, reset to {st.fill} */"
+          for st in plan.states],
+        f"#define {macro(name, 'STATE_SIZE')} {plan.state_size}",
+        f"extern uint8_t tvmgen_{name}_state[{plan.state_size}];", "",
+        "/* Set every state to its reset value: call it when a new input stream starts (the",
+        "   first run does it when nothing has). */",
+        f"void tvmgen_{name}_reset(void);", ""]
+
+
+def _state_definitions(plan: Plan, name: str) -> list[str]:
+    """lib1.c's state region, its reset flag and tvmgen_<m>_reset()."""
+    if not plan.states:
+        return []
+    return [f"uint8_t tvmgen_{name}_state[{plan.state_size}] __attribute__((aligned({ALIGN})));",
+            f"static int tvmgen_{name}_state_set;", "",
+            f"void tvmgen_{name}_reset(void) {{",
+            *[_reset(st, name) for st in plan.states],
+            f"  tvmgen_{name}_state_set = 1;", "}", ""]
+
+
+def _reset(state: State, name: str) -> str:
+    """The statement that sets one state to its reset value."""
+    where = f"tvmgen_{name}_state + {state.offset}"
+    if state.fill == 0:
+        return f"  memset({where}, 0, {state.nbytes});  /* {state.name} */"
+    ctype, _ = _element(state.dtype)
+    count = math.prod(state.shape)
+    return (f"  {{  /* {state.name} */\n    {ctype}* p = ({ctype}*)({where});\n"
+            f"    int32_t i;\n    for (i = 0; i < {count}; ++i) p[i] = {state.fill};\n  }}")
 
 
 def _struct(tag: str, comment: str, tensors: Iterable[Tensor], ctype: str) -> str:
@@ -139,6 +182,7 @@ def _entry(plan: Plan, name: str, link_params: bool, summary: str) -> str:
           "void* result);" for k in kernels], "",
         f"uint8_t tvmgen_{name}_workspace[{max(1, plan.arena_size)}] "
         f"__attribute__((aligned({ALIGN})));", "",
+        *_state_definitions(plan, name),
     ]
     if link_params:
         parts += [constant_array(f"tvmgen_{name}_{t.name}", t, v, static=True)
@@ -148,7 +192,10 @@ def _entry(plan: Plan, name: str, link_params: bool, summary: str) -> str:
     if kernels:  # a model of views and copies only calls no kernel: no helpers, no warnings
         parts += ["", _helpers(name, most)]
     parts += ["", _run_signature(name, link_params) + " {",
-              "  int32_t status = 0;", *_body(plan, name, link_params, shapes),
+              "  int32_t status = 0;",
+              *([f"  if (!tvmgen_{name}_state_set) tvmgen_{name}_reset();"] if plan.states
+                else []),
+              *_body(plan, name, link_params, shapes),
               "  return status;", "}", ""]
     return "\n".join(parts)
 
@@ -203,6 +250,8 @@ def _pointer(plan: Plan, name: str, ref: Ref, link_params: bool) -> str:
         return f"inputs->{plan.inputs[ref.index].name}"
     if ref.kind == "output":
         return f"outputs->{plan.outputs[ref.index].name}"
+    if ref.kind == "state":
+        return f"tvmgen_{name}_state + {plan.states[ref.index].offset + ref.offset}"
     constant = plan.constants[ref.index].name
     return f"(void*)tvmgen_{name}_{constant}" if link_params else f"(void*)constants->{constant}"
 
@@ -211,6 +260,12 @@ def _body(plan: Plan, name: str, link_params: bool,
           shapes: dict[tuple[int, ...], int]) -> list[str]:
     lines: list[str] = []
     for i, step in enumerate(plan.steps):
+        if isinstance(step, Keep):
+            st = plan.states[step.state]
+            lines.append(f"  memcpy(tvmgen_{name}_state + {st.offset}, "
+                         f"{_pointer(plan, name, step.source, link_params)}, {st.nbytes});"
+                         f"  /* {st.name} */")
+            continue
         if isinstance(step, Copy):
             lines.append(f"  memcpy(outputs->{plan.outputs[step.output].name}, "
                          f"{_pointer(plan, name, step.source, link_params)}, "

@@ -42,6 +42,14 @@ def lowering_entry(lowering: Lowering) -> dict[str, Any]:
                              for f in lowering.stayed_float]}
 
 
+def state_entry(plan: Plan) -> dict[str, Any]:
+    """`state`: the region that outlives run() (tvmgen_<m>_state) and each tensor in it."""
+    return {"size_bytes": plan.state_size,
+            "tensors": [{"name": st.name, "dtype": st.dtype, "shape": list(st.shape),
+                         "size_bytes": st.nbytes, "offset": st.offset, "reset_value": st.fill}
+                        for st in plan.states]}
+
+
 def module_entry(plan: Plan, name: str, *, target: str, epoch: int,
                  with_runtime: bool, lowering: Lowering | None = None) -> dict[str, Any]:
     """One entry of `modules`."""
@@ -63,6 +71,8 @@ def module_entry(plan: Plan, name: str, *, target: str, epoch: int,
         "style": "full-model",
         "target": [target],
     }
+    if plan.states:
+        entry["state"] = state_entry(plan)
     if lowering is not None and lowering.quantized:
         entry["lowering"] = lowering_entry(lowering)
     if with_runtime:

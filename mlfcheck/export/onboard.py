@@ -3,7 +3,8 @@
 The same driver as the host --verify (seeded inputs read from in.bin, outputs written to
 out.bin, now through semihosting) is compiled with the archive's own files for the board, linked
 with mlfcheck's startup code and linker script, and run in QEMU. The outputs are compared with
-TVM's reference under the host verify's rules; the image's flash and static RAM (whole, and the
+TVM's reference under the host verify's rules (a stateful model over the same consecutive calls
+from its reset state); the image's flash and static RAM (whole, and the
 archive's own symbols) come from the ELF, the peak stack from the painted stack.
 """
 
@@ -25,13 +26,15 @@ from mlfcheck.board.elfsize import ImageSize
 from mlfcheck.errors import BoardError, ExportError
 from mlfcheck.export.frontends import Imported
 from mlfcheck.export.plan import Plan
+from mlfcheck.export.reference import joined
 from mlfcheck.export.stages import stage
 from mlfcheck.export.verify import (
-    decode_outputs,
+    calls_of,
+    decode_calls,
     driver_source,
     max_abs_errors,
     random_inputs,
-    reference_outputs,
+    reference_calls,
 )
 
 STRICT = ("-std=c11", "-Wall", "-Werror")
@@ -79,16 +82,17 @@ def verify_on_boards(archive: Path, imported: Imported, plan: Plan, name: str,
                      timeout: float = crossbuild.RUN_TIMEOUT) -> tuple[BoardVerification, ...]:
     """Build, run and compare one archive on each board, against one reference run of TVM."""
     tools = toolchain()
-    inputs = random_inputs(plan.inputs)
+    inputs = [random_inputs(plan.inputs, k) for k in range(calls_of(plan))]
     with stage("verify"):
-        want = reference_outputs(imported, inputs)
+        want = reference_calls(imported, plan, inputs)
     with tempfile.TemporaryDirectory(prefix="mlfcheck-board-") as tmp:
         root = Path(tmp)
         with tarfile.open(archive) as tar:
             tar.extractall(root / "archive", filter="data")
         sources, includes = archive_sources(root / "archive")
         driver = root / "mlfcheck_driver.c"
-        driver.write_text(driver_source(plan, name, link_params=link_params))
+        driver.write_text(driver_source(plan, name, link_params=link_params,
+                                        calls=len(inputs)))
         tree = Tree(root / "archive", own=root)
         try:
             plugin = icount.build(root)
@@ -121,7 +125,7 @@ def toolchain() -> Toolchain:
 
 def _on_board(tools: Toolchain, board: Board, tree: Tree, sources: list[Path],
               includes: list[Path], driver: Path, counting: _Counting, plan: Plan,
-              inputs: list[Any], want: list[Any], tolerance: float,
+              inputs: list[list[Any]], want: list[list[Any]], tolerance: float,
               timeout: float) -> BoardVerification:
     """Build (contained: the archive's files, the driver and its counting trampoline, and the
     compiler's own headers only), link, run (counted) and compare on one board, in a folder of
@@ -143,7 +147,7 @@ def _on_board(tools: Toolchain, board: Board, tree: Tree, sources: list[Path],
         if overflows:
             return BoardVerification(board, overflows, None, None, {}, tolerance, 0, 0,
                                      build_seconds, 0.0)
-        (work / "in.bin").write_bytes(b"".join(x.tobytes() for x in inputs))
+        (work / "in.bin").write_bytes(b"".join(x.tobytes() for call in inputs for x in call))
         ran = crossbuild.run(tools, board, elf, timeout=timeout, plugin=counting.plugin)
     except BoardError as exc:
         raise ExportError("verify", f"{board.name}: {exc}") from None
@@ -156,7 +160,8 @@ def _on_board(tools: Toolchain, board: Board, tree: Tree, sources: list[Path],
     if ran.exit_code != 0:
         raise ExportError("verify", f"{board.name}: the built model failed (exit "
                           f"{ran.exit_code}): {containment.first_error(ran.stdout)}")
-    got = decode_outputs(plan, (work / "out.bin").read_bytes())
-    return BoardVerification(board, (), size, None, max_abs_errors(plan, got, want), tolerance,
+    got = decode_calls(plan, (work / "out.bin").read_bytes(), len(inputs))
+    return BoardVerification(board, (), size, None,
+                             max_abs_errors(plan, joined(got), joined(want)), tolerance,
                              ran.stack_peak, room, build_seconds, ran.seconds,
                              max(ran.counts.windows, default=None) if ran.counts else None)

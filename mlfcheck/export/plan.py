@@ -4,6 +4,11 @@ TVM's StaticPlanBlockMemory gives storage blocks and reuses them, but never plac
 buffer. This module reads its result, adds each kernel's scratch (TVMBackendAllocWorkspace calls
 in the generated C) as a block live only during that call, and packs all blocks at offsets
 chosen by liveness: two blocks may overlap only if no step uses both.
+
+A stateful model's state (`svdf`: parameters of `main` after the inputs, new values returned
+after the outputs) is placed in a state region of its own, outside the workspace: kernels read
+it there, write each new value into a workspace block, and the run ends by copying each new
+value back (`Keep`), so no kernel writes a buffer it also reads.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from typing import Any
 
 from mlfcheck.errors import ExportError
 from mlfcheck.export.frontends import c_identifier
+from mlfcheck.export.svdf import state_fills
 from mlfcheck.reading.model import dtype_bytes
 
 ALIGN = 64
@@ -53,7 +59,7 @@ class Ref:
     """Where a tensor lives: a storage block, an input, an output or a constant, and its type."""
 
     kind: str
-    """'storage', 'input', 'output' or 'constant'."""
+    """'storage', 'input', 'output', 'constant' or 'state'."""
     index: int
     shape: tuple[int, ...]
     dtype: str
@@ -79,6 +85,31 @@ class Copy:
 
     source: Ref
     output: int
+
+
+@dataclass(frozen=True)
+class Keep:
+    """Copy a state's new value (computed into the workspace) back into the state region."""
+
+    source: Ref
+    state: int
+
+
+@dataclass(frozen=True)
+class State:
+    """A tensor the model keeps between runs: where it sits in the state region, and the value
+    every element takes on reset."""
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: str
+    offset: int
+    fill: int
+
+    @property
+    def nbytes(self) -> int:
+        """Size in bytes."""
+        return prod(self.shape) * element_bytes(self.dtype)
 
 
 @dataclass(frozen=True)
@@ -112,7 +143,7 @@ class Tensor:
 class Plan:
     """Everything the AOT entry and the metadata say about memory and order."""
 
-    steps: tuple[Call | Copy, ...]
+    steps: tuple[Call | Copy | Keep, ...]
     inputs: tuple[Tensor, ...]
     outputs: tuple[Tensor, ...]
     constants: tuple[Tensor, ...]
@@ -125,6 +156,13 @@ class Plan:
     kernel_scratch: dict[str, int]
     """Kernel name → peak scratch bytes (aligned), for every kernel in the C source."""
     arena_size: int
+    states: tuple[State, ...] = ()
+    """What the model keeps between runs (empty for a stateless model)."""
+
+    @property
+    def state_size(self) -> int:
+        """Bytes of the state region."""
+        return max((st.offset + st.nbytes for st in self.states), default=0)
 
     @property
     def tvm_plan_bytes(self) -> int:
@@ -170,12 +208,19 @@ class _Reader:
         self.storage_of: dict[Any, int] = {}
         self.pending = 0
         self.constants: list[Any] = []
-        self.steps: list[Call | Copy] = []
+        self.steps: list[Call | Copy | Keep] = []
+        self.fills = state_fills(fn)
+        self.states: list[Tensor] = []
 
-    def read(self) -> tuple[list[Tensor], list[Tensor], list[Call | Copy]]:
+    def read(self) -> tuple[list[Tensor], list[Tensor], list[Call | Copy | Keep]]:
         inputs = []
+        first_state = len(self.fn.params) - len(self.fills)
         for i, p in enumerate(self.fn.params):
             shape, dtype = _type_of(p)
+            if i >= first_state:
+                self.refs[p] = Ref("state", i - first_state, shape, dtype)
+                self.states.append(Tensor(c_identifier(p.name), shape, dtype))
+                continue
             self.refs[p] = Ref("input", i, shape, dtype)
             inputs.append(Tensor(c_identifier(p.name), shape, dtype))
         for block in self.fn.body.blocks:
@@ -183,7 +228,8 @@ class _Reader:
                 self._bind(binding.var, binding.value)
         returned = self._value(self.fn.body.body)
         results = returned if isinstance(returned, tuple) else (returned,)
-        outputs = self._outputs(results)
+        outputs = self._outputs(results[:len(results) - len(self.fills)],
+                                results[len(results) - len(self.fills):])
         return inputs, outputs, self.steps
 
     def _bind(self, var: Any, value: Any) -> None:
@@ -256,7 +302,9 @@ class _Reader:
         raise ExportError("codegen", "the AOT entry cannot run this operator outside a kernel",
                           operator=op)
 
-    def _outputs(self, results: tuple[Ref, ...]) -> list[Tensor]:
+    def _outputs(self, results: tuple[Ref, ...], kept: tuple[Ref, ...]) -> list[Tensor]:
+        """The outputs, steps copying what no kernel writes in place, and each state's new
+        value (`kept`) moved into a workspace block of its own and kept after the last step."""
         names = self.output_names or (("output",) if len(results) == 1 else
                                       tuple(f"output{i}" for i in range(len(results))))
         if len(names) != len(results):
@@ -267,22 +315,51 @@ class _Reader:
                 claimed[ref.index] = i
             else:
                 self.steps.append(Copy(ref, i))
-        self.steps = [_resolve(s, claimed) for s in self.steps]
-        unclaimed = set(range(-self.pending, 0)) - set(claimed)
+        spilled: dict[int, Ref] = {}
+        for k, ref in enumerate(kept):
+            if ref.kind == "output" and ref.index < 0 and ref.index not in claimed:
+                spilled[ref.index] = Ref("storage", len(self.storage_sizes), ref.shape,
+                                         ref.dtype)
+                self.storage_sizes.append((ref.nbytes, ref.dtype))
+            self.steps.append(Keep(ref, k))
+        self.steps = _early_keeps([_resolve(s, claimed, spilled) for s in self.steps])
+        unclaimed = set(range(-self.pending, 0)) - set(claimed) - set(spilled)
         if unclaimed:
             raise ExportError("codegen", "an unplanned tensor is not a model output")
         return [Tensor(c_identifier(n), r.shape, r.dtype)
                 for n, r in zip(names, results, strict=True)]
 
 
-def _resolve(step: Call | Copy, claimed: dict[int, int]) -> Call | Copy:
-    """Replace pending output ids (negative) by output positions."""
+def _early_keeps(steps: list[Call | Copy | Keep]) -> list[Call | Copy | Keep]:
+    """Each Keep moved to right after the last step that reads its state or touches its new
+    value, so the new value's workspace block is free for the steps after it."""
+    def refs(step: Call | Copy | Keep) -> tuple[Ref, ...]:
+        return step.args if isinstance(step, Call) else (step.source,)
+
+    keeps = [s for s in steps if isinstance(s, Keep)]
+    order: list[Call | Copy | Keep] = [s for s in steps if not isinstance(s, Keep)]
+    for keep in keeps:
+        needed = [i for i, s in enumerate(order) for r in refs(s)
+                  if r == keep.source or (r.kind == "state" and r.index == keep.state)]
+        order.insert(max(needed, default=len(order) - 1) + 1, keep)
+    return order
+
+
+def _resolve(step: Call | Copy | Keep, claimed: dict[int, int],
+             spilled: dict[int, Ref]) -> Call | Copy | Keep:
+    """Replace pending output ids (negative) by output positions, or by the workspace block
+    of a state's new value."""
     def fix(r: Ref) -> Ref:
-        return Ref(r.kind, claimed[r.index], r.shape, r.dtype, r.offset) \
-            if r.kind == "output" and r.index < 0 else r
+        if r.kind != "output" or r.index >= 0:
+            return r
+        if r.index in spilled:
+            return spilled[r.index]
+        return Ref(r.kind, claimed[r.index], r.shape, r.dtype, r.offset)
 
     if isinstance(step, Call):
         return Call(step.kernel, tuple(fix(a) for a in step.args))
+    if isinstance(step, Keep):
+        return Keep(fix(step.source), step.state)
     return Copy(fix(step.source), step.output)
 
 
@@ -311,6 +388,10 @@ def build_plan(fn: Any, kernels_c: str, symbol_prefix: str,
                if isinstance(s, Call) and scratch_need.get(s.kernel, 0)}
     placed = _pack(blocks + list(scratch.values()))
     constants = [Tensor(f"p{i}", *_type_of(c)) for i, c in enumerate(reader.constants)]
+    states, at = [], 0
+    for t, fill in zip(reader.states, reader.fills, strict=True):
+        states.append(State(t.name, t.shape, t.dtype, at, fill))
+        at = align(at + t.nbytes)
     return Plan(
         steps=tuple(steps), inputs=tuple(inputs), outputs=tuple(outputs),
         constants=tuple(constants),
@@ -318,10 +399,12 @@ def build_plan(fn: Any, kernels_c: str, symbol_prefix: str,
         storage=tuple(placed[b.key] for b in blocks),
         scratch={i: placed[b.key] for i, b in scratch.items()},
         kernel_scratch=scratch_need,
-        arena_size=max((b.offset + b.size for b in placed.values()), default=0))
+        arena_size=max((b.offset + b.size for b in placed.values()), default=0),
+        states=tuple(states))
 
 
-def _storage_blocks(sizes: list[tuple[int, str]], steps: list[Call | Copy]) -> list[Block]:
+def _storage_blocks(sizes: list[tuple[int, str]],
+                    steps: list[Call | Copy | Keep]) -> list[Block]:
     """TVM's blocks, each live from the first to the last step that touches it."""
     used: dict[int, list[int]] = {}
     for i, step in enumerate(steps):

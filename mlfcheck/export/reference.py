@@ -7,6 +7,9 @@ archive's target: its reference kernels define the integer results a device gets
 reference kernels (OpResolverType.BUILTIN_REF) differ from them by a unit on some int8 outputs
 (FULLY_CONNECTED's rounding), and refuse models TFLite Micro runs (a 1-D tensor whose
 quantized_dimension is not 0), so LiteRT is reported beside TFLite Micro, never instead of it.
+
+A stateful model is compared over consecutive calls: both runtimes keep a model's variable
+tensors across invoke() on one interpreter, so each is created once and invoked once per call.
 """
 
 from __future__ import annotations
@@ -68,6 +71,12 @@ class SecondOpinion:
 
 def litert_outputs(model: Path | bytes, inputs: Sequence[Any]) -> list[Any]:
     """Run `model` (a .tflite path or its bytes) on `inputs`, in the model's input order."""
+    return litert_calls(model, [inputs])[0]
+
+
+def litert_calls(model: Path | bytes, calls: Sequence[Sequence[Any]]) -> list[list[Any]]:
+    """Run `model` on consecutive calls (each call's inputs) on one interpreter, from a fresh
+    state: each call's outputs."""
     try:
         from ai_edge_litert.interpreter import Interpreter, OpResolverType
     except ImportError:
@@ -78,13 +87,17 @@ def litert_outputs(model: Path | bytes, inputs: Sequence[Any]) -> list[Any]:
                                   experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
         interpreter.allocate_tensors()
         details = interpreter.get_input_details()
-        if len(details) != len(inputs):
-            raise ExportError("verify", f"LiteRT expects {len(details)} inputs, "
-                              f"got {len(inputs)}")
-        for detail, x in zip(details, inputs, strict=True):
-            interpreter.set_tensor(detail["index"], x.reshape(detail["shape"]))
-        interpreter.invoke()
-        return [interpreter.get_tensor(d["index"]) for d in interpreter.get_output_details()]
+        out = []
+        for inputs in calls:
+            if len(details) != len(inputs):
+                raise ExportError("verify", f"LiteRT expects {len(details)} inputs, "
+                                  f"got {len(inputs)}")
+            for detail, x in zip(details, inputs, strict=True):
+                interpreter.set_tensor(detail["index"], x.reshape(detail["shape"]))
+            interpreter.invoke()
+            out.append([interpreter.get_tensor(d["index"])
+                        for d in interpreter.get_output_details()])
+        return out
     except (RuntimeError, ValueError) as exc:
         said = first_line(exc)
         said = said if len(said) <= SAID else said[:SAID - 3] + "..."
@@ -93,23 +106,36 @@ def litert_outputs(model: Path | bytes, inputs: Sequence[Any]) -> list[Any]:
 
 def tflm_outputs(model: Path | bytes, inputs: Sequence[Any]) -> list[Any]:
     """Run `model` (a .tflite path or its bytes) on `inputs` with TFLite Micro's interpreter,
-    from a fresh state (variable tensors zero), in the model's input order."""
+    from a fresh state (variable tensors reset), in the model's input order."""
+    return tflm_calls(model, [inputs])[0]
+
+
+def tflm_calls(model: Path | bytes, calls: Sequence[Sequence[Any]]) -> list[list[Any]]:
+    """Run `model` with TFLite Micro on consecutive calls (each call's inputs) on one
+    interpreter, from a fresh state: each call's outputs."""
     try:
         from tflite_micro.python.tflite_micro import runtime
     except ImportError:
         raise ExportError("verify", NEEDS_TFLM) from None
     content = model.read_bytes() if isinstance(model, Path) else model
     counts = _io_counts(content)
-    if counts[0] != len(inputs):
-        raise ExportError("verify", f"TFLite Micro expects {counts[0]} inputs, got {len(inputs)}")
+    for inputs in calls:
+        if counts[0] != len(inputs):
+            raise ExportError("verify", f"TFLite Micro expects {counts[0]} inputs, got "
+                              f"{len(inputs)}")
+    _runs_in_tflm(content)
     printed: list[str] = []
     try:
         with _stderr_into(printed):
             interpreter = runtime.Interpreter.from_bytes(content, arena_size=tflm_arena(content))
-            for i, x in enumerate(inputs):
-                interpreter.set_input(x.reshape(interpreter.get_input_details(i)["shape"]), i)
-            interpreter.invoke()
-            return [interpreter.get_output(i) for i in range(counts[1])]
+            out = []
+            for inputs in calls:
+                for i, x in enumerate(inputs):
+                    interpreter.set_input(x.reshape(interpreter.get_input_details(i)["shape"]),
+                                          i)
+                interpreter.invoke()
+                out.append([interpreter.get_output(i) for i in range(counts[1])])
+            return out
     except (RuntimeError, ValueError) as exc:
         said = [line.strip() for line in "".join(printed).splitlines() if line.strip()]
         raise ExportError("verify", "TFLite Micro could not run the model: "
@@ -136,6 +162,46 @@ def _stderr_into(printed: list[str]) -> Iterator[None]:
             os.close(saved)
             sink.seek(0)
             printed.append(sink.read().decode(errors="replace"))
+
+
+def _integer_svdfs(content: bytes) -> Iterator[tuple[int, list[int]]]:
+    """(operator index, input tensor types, -1 for an absent one) of each SVDF with an int8
+    input in the model's main subgraph."""
+    import tflite
+
+    model = tflite.Model.GetRootAsModel(content, 0)
+    graph = model.Subgraphs(0)
+    for i in range(graph.OperatorsLength()):
+        op = graph.Operators(i)
+        code = model.OperatorCodes(op.OpcodeIndex())
+        if max(code.BuiltinCode(), code.DeprecatedBuiltinCode()) != tflite.BuiltinOperator.SVDF:
+            continue
+        types = [graph.Tensors(int(t)).Type() if t >= 0 else -1 for t in op.InputsAsNumpy()]
+        if types and types[0] == tflite.TensorType.INT8:
+            yield i, types
+
+
+def _runs_in_tflm(content: bytes) -> None:
+    """Raise ExportError for a model TFLite Micro would crash on rather than refuse: an
+    integer SVDF without bias (its Prepare reads the absent bias's scale)."""
+    for i, types in _integer_svdfs(content):
+        if len(types) < 4 or types[3] < 0:
+            raise ExportError("verify", f"TFLite Micro cannot run operator #{i} SVDF: an int8 "
+                              "SVDF without bias (its kernel reads the bias scale); give the "
+                              "SVDF a zero bias to compare with TFLite Micro")
+
+
+def _litert_refusal(content: bytes) -> str | None:
+    """Why LiteRT must not be asked to run the model (it would abort this process), or None:
+    an int8 SVDF with int8 time weights, which LiteRT's integer SVDF (written for int16 time
+    weights and state) reads out of bounds."""
+    import tflite
+
+    for i, types in _integer_svdfs(content):
+        if len(types) > 2 and types[2] == tflite.TensorType.INT8:
+            return (f"LiteRT has no int8-time-weights SVDF (operator #{i}): it corrupts its "
+                    "heap on this model, so it was not run")
+    return None
 
 
 def tflm_arena(content: bytes) -> int:
@@ -196,23 +262,39 @@ def compare(names: Sequence[str], got: Sequence[Any], want: Sequence[Any]) -> tu
     return tuple(out)
 
 
-def check_against_runtime(model: Path, names: Sequence[str], inputs: Sequence[Any],
-                          got: Sequence[Any]) -> tuple[Agreement, ...]:
-    """Outputs `got` (from any run of `model` on `inputs`) compared with the model's own
-    runtime (RUNTIMES by suffix): the check --verify and the fuzzer share."""
+def check_against_runtime(model: Path, names: Sequence[str], calls: Sequence[Sequence[Any]],
+                          got: Sequence[Sequence[Any]]) -> tuple[Agreement, ...]:
+    """Outputs `got` (each call's, from any run of `model` on consecutive `calls` from the
+    reset state) compared with the model's own runtime (RUNTIMES by suffix) over all calls."""
     if model.suffix == ".onnx":
-        return compare(names, got, onnxruntime_outputs(model, inputs))
-    return compare(names, got, tflm_outputs(model, inputs))
+        want = [onnxruntime_outputs(model, inputs) for inputs in calls]
+    else:
+        want = tflm_calls(model, calls)
+    return compare(names, joined(got), joined(want))
 
 
-def second_opinion(model: Path, names: Sequence[str], inputs: Sequence[Any],
-                   got: Sequence[Any]) -> SecondOpinion | None:
-    """Outputs `got` compared with the model's second-opinion runtime (SECOND_OPINIONS by
-    suffix), or why that runtime could not run the model; None when there is none."""
+def joined(calls: Sequence[Sequence[Any]]) -> list[Any]:
+    """Per output: its values over every call, one flat array (comparisons cover all
+    calls)."""
+    import numpy as np
+
+    return [np.concatenate([np.asarray(c[i]).reshape(-1) for c in calls])
+            for i in range(len(calls[0]))]
+
+
+def second_opinion(model: Path, names: Sequence[str], calls: Sequence[Sequence[Any]],
+                   got: Sequence[Sequence[Any]]) -> SecondOpinion | None:
+    """Outputs `got` (each call's) compared with the model's second-opinion runtime
+    (SECOND_OPINIONS by suffix), or why that runtime could not run the model; None when there
+    is none."""
     runtime = SECOND_OPINIONS.get(model.suffix)
     if runtime is None:
         return None
+    refused = _litert_refusal(model.read_bytes())
+    if refused is not None:
+        return SecondOpinion(runtime, None, refused)
     try:
-        return SecondOpinion(runtime, compare(names, got, litert_outputs(model, inputs)))
+        return SecondOpinion(runtime, compare(names, joined(got),
+                                              joined(litert_calls(model, calls))))
     except ExportError as exc:
         return SecondOpinion(runtime, None, str(exc).removeprefix("verify failed: "))

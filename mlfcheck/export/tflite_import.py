@@ -14,9 +14,10 @@ What differs from TVM's converter:
 
 * Screening: before converting anything, each operator is checked in order, and the first one
   that cannot be exported raises UnsupportedModel naming its index and type, the tensor, the
-  reason in TFLite's terms and what the user can do: custom operators, operators that keep state
-  in variable tensors between invocations (SVDF, the LSTMs), builtins TVM does not convert,
-  quantized forms TVM lacks, dynamic-range quantization, a per-channel axis out of range.
+  reason in TFLite's terms and what the user can do: custom operators, operators other than
+  SVDF that keep state in variable tensors between invocations (the LSTMs), SVDF forms TFLite
+  Micro has no kernel for, builtins TVM does not convert, quantized forms TVM lacks,
+  dynamic-range quantization, a per-channel axis out of range.
 * FULLY_CONNECTED on an input of rank > 2 with keep_num_dims false flattens it to [-1, depth]
   first, as TFLite does (TVM multiplies the unflattened input).
 * Quantization is read as TFLite reads it: a per-tensor scale ignores `quantized_dimension`, and
@@ -26,12 +27,10 @@ What differs from TVM's converter:
   int32, and its float rounding differs from TFLite's by one unit on some int16 inputs). int8 →
   int8 stays dequantize → quantize, which the integer lowering (`integer`) turns into its kernel.
 * A failure inside TVM's conversion of an operator names that operator (index, type, tensor).
-
-SVDF is refused, not imported: it keeps a state tensor between invocations (TFLite Micro updates
-it in place on every call), and an archive's run() keeps nothing between calls, so an imported
-SVDF would silently compute every call from a zero state; importing it faithfully needs storage
-that outlives run() in the generated code and an integer SVDF kernel (int16 state), neither of
-which the export has.
+* SVDF is ours (`svdf`), not TVM's: TVM's float conversion reads the state as a constant and
+  computes the output from the state before this step's shift (one step late), and it has no
+  integer form. Ours is TFLite Micro's step, integer where TFLite Micro is, with the state as an
+  explicit parameter and result of `main` that the archive keeps between calls of run().
 """
 
 from __future__ import annotations
@@ -43,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from mlfcheck.errors import ExportError, UnsupportedModel
+from mlfcheck.export import svdf
 from mlfcheck.export.stages import first_line
 
 INTEGER_TYPES = ("int8", "int16", "int32")
@@ -91,7 +91,9 @@ def import_tflite(path: Path, shapes: dict[str, tuple[int, ...]]) -> tuple[Any, 
     model = tflite.Model.GetRootAsModel(path.read_bytes(), 0)
     if model.SubgraphsLength() < 1:
         raise ExportError("import", f"{path}: the model has no subgraph")
-    mod = from_tflite(model, shape_dict=shapes or None, op_converter=_converter_class())
+    states: list[tuple[Any, Any, int]] = []
+    mod = svdf.with_state(from_tflite(model, shape_dict=shapes or None,
+                                      op_converter=_converter_class(states)), states)
     graph = model.Subgraphs(0)
     outputs = tuple(get_tensor_name(graph, graph.Outputs(i)) for i in range(graph.OutputsLength()))
     return mod, outputs
@@ -156,13 +158,15 @@ def _refusal(graph: Any, op: Operator, coverage: _Screen) -> tuple[int, str, str
         return (written, f"custom operator {op.custom!r} is code the runtime registers, not "
                 "an operator the model describes", remedy)
     code = "DETECTION_POSTPROCESS" if op.custom else op.code
+    if code == "SVDF":
+        return _svdf_refusal(graph, op)
     stateful = [t for t in op.inputs if t >= 0 and graph.Tensors(t).IsVariable()]
     if stateful:
         return (stateful[0], f"{code} keeps state in this variable tensor between invocations, "
-                "and an archive's run() keeps nothing between calls (every call would start "
-                "from a zero state)", "export a stateless form of the model (the state as an "
-                "explicit input and output, or one invocation over the whole window), or run "
-                "this model with TFLite Micro")
+                "and the export keeps state between calls of run() only for SVDF (every call "
+                "would start from a zero state)", "export a stateless form of the model (the "
+                "state as an explicit input and output, or one invocation over the whole "
+                "window), or run this model with TFLite Micro")
     if code not in coverage.converts:
         return (written, f"TVM's TFLite converter has no conversion for {code}",
                 f"rewrite the model without {code} (TFLite builtins TVM converts), or run it "
@@ -172,6 +176,79 @@ def _refusal(graph: Any, op: Operator, coverage: _Screen) -> tuple[int, str, str
                 "softmax(x), not softmax(beta·x))", "fold beta into the preceding layer's "
                 "scale (beta 1), or run the model with TFLite Micro")
     return _quantization_refusal(graph, op, code, coverage)
+
+
+def _svdf_refusal(graph: Any, op: Operator) -> tuple[int, str, str] | None:
+    """Why this SVDF cannot be exported (a form TFLite Micro has no kernel for), else None."""
+    from tflite.SVDFOptions import SVDFOptions
+
+    x, wf, wt, bias, state = (list(op.inputs) + [-1] * 5)[:5]
+    types: list[str | None] = [_TYPE_NAMES.get(graph.Tensors(t).Type()) if t >= 0 else None
+                               for t in (x, wf, wt, bias, state, op.outputs[0])]
+    remedy = "re-convert the model with TFLite's converter, or run it with TFLite Micro"
+    if state < 0 or not graph.Tensors(state).IsVariable():
+        return (op.outputs[0], "SVDF without a variable state tensor (input 4)", remedy)
+    shapes = [graph.Tensors(t).ShapeAsNumpy().tolist() if graph.Tensors(t).ShapeLength() else []
+              for t in (x, wf, wt, state)]
+    rank = _svdf_rank(graph, op.index)
+    if len(shapes[0]) != 2 or len(shapes[2]) != 2 or rank < 1 or shapes[1][0] % rank \
+            or shapes[3] != [shapes[0][0], shapes[1][0] * shapes[2][1]]:
+        return (state, f"SVDF shapes input {shapes[0]}, feature weights {shapes[1]}, time "
+                f"weights {shapes[2]}, state {shapes[3]} with rank {rank} are not TFLite's "
+                "(a [batch, input] input, filters divisible by rank, a [batch, filters × "
+                "memory] state)", remedy)
+    if types[0] == "float32":
+        options = SVDFOptions()
+        table = graph.Operators(op.index).BuiltinOptions()
+        options.Init(table.Bytes, table.Pos)
+        if options.FusedActivationFunction() not in svdf.CLIPS:
+            return (op.outputs[0], "float SVDF with a fused activation other than none, RELU, "
+                    "RELU_N1_TO_1 or RELU6", remedy)
+        wanted: list[str | None] = ["float32"] * 6
+    else:
+        wanted = ["int8", "int8", types[2], "int32", types[2], "int8"]
+    if bias < 0:
+        wanted[3] = types[3] = None
+    if types != wanted or types[2] not in ("int8", "int16", "float32"):
+        return (state, "SVDF with tensor types (input, feature weights, time weights, bias, "
+                f"state, output) {tuple(types)}: TFLite Micro has kernels for int8 input with "
+                "int16 or int8 time weights and state of that same type, and for float32",
+                remedy)
+    return _svdf_quantization_refusal(graph, op, types[0] == "float32")
+
+
+def _svdf_rank(graph: Any, index: int) -> int:
+    """The rank of the SVDF at operator `index` (0 when the options leave it out)."""
+    from tflite.SVDFOptions import SVDFOptions
+
+    table = graph.Operators(index).BuiltinOptions()
+    if table is None:
+        return 0
+    options = SVDFOptions()
+    options.Init(table.Bytes, table.Pos)
+    return int(options.Rank())
+
+
+def _svdf_quantization_refusal(graph: Any, op: Operator, floating: bool
+                               ) -> tuple[int, str, str] | None:
+    """An integer SVDF's quantization as TFLite Micro requires it: one scale per tensor, and a
+    bias scale equal to state scale × time weights scale."""
+    if floating:
+        return None
+    x, wf, wt, bias, state = op.inputs[:5]
+    scales = {}
+    for t in (x, wf, wt, state, op.outputs[0]):
+        q = _quantization(graph, t)
+        if q is None or q.ScaleLength() != 1:
+            return (t, "integer SVDF needs one scale per tensor (TFLite Micro reads only the "
+                    "first)", "re-quantize the model per tensor, or run it with TFLite Micro")
+        scales[t] = float(q.Scale(0))
+    if bias >= 0:
+        q = _quantization(graph, bias)
+        if q is None or abs(float(q.Scale(0)) - scales[state] * scales[wt]) >= 1e-5:
+            return (bias, "the bias scale is not state scale × time weights scale, which "
+                    "TFLite Micro requires", "re-convert the model")
+    return None
 
 
 def _softmax_beta(graph: Any, index: int) -> float:
@@ -210,15 +287,16 @@ def _quantization_refusal(graph: Any, op: Operator, code: str,
     return None
 
 
-def _converter_class() -> type:
+def _converter_class(states: list[tuple[Any, Any, int]]) -> type:
     """TVM's OperatorConverter with the corrections this module lists (built on first use so
-    importing this module does not import TVM)."""
+    importing this module does not import TVM); each SVDF's state goes into `states`."""
     from tvm.relax.frontend.tflite.tflite_frontend import OperatorConverter
 
     class Converter(OperatorConverter):  # type: ignore[misc]
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             self.flatten: dict[int, list[int]] = {}
+            self.states = states
             _attribute(self)
 
         def check_unsupported_ops(self) -> None:
@@ -239,6 +317,9 @@ def _converter_class() -> type:
                 return super().convert_fully_connected(op)
             finally:
                 self.flatten = {}
+
+        def convert_svdf(self, op: Any) -> Any:
+            return svdf.convert(self, op)
 
         def convert_quantize(self, op: Any) -> Any:
             requantized = _requantize(self, op)

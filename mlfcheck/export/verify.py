@@ -7,6 +7,10 @@ random inputs, runs the model twice with the workspace filled with two different
 highest byte either run changed is the workspace the run used), and writes the outputs. TVM's
 reference is the same imported model compiled for LLVM and run on the Relax VM.
 
+A stateful model (its plan has states) is run for STATEFUL_CALLS consecutive calls from its
+reset state, each call on its own seeded inputs, as TFLite Micro runs one interpreter invoked
+again and again; every call's outputs are compared, and each comparison covers all calls.
+
 A .tflite model is also run by TFLite Micro, the reference that decides (integer outputs must
 equal it bit for bit), and by LiteRT, a second opinion reported beside it; a quantized .onnx by
 onnxruntime (`reference`).
@@ -36,6 +40,7 @@ from mlfcheck.export.reference import (
     Agreement,
     SecondOpinion,
     check_against_runtime,
+    joined,
     second_opinion,
 )
 from mlfcheck.export.stages import stage
@@ -43,6 +48,9 @@ from mlfcheck.export.stages import stage
 DEFAULT_TOLERANCE = 1e-5
 """Largest absolute difference per output element accepted between the C run and TVM."""
 SEED = 0
+STATEFUL_CALLS = 6
+"""Consecutive calls a stateful model is verified over (more than the state's usual memory of
+4 steps in keyword_scrambled, so values that entered at the first call have left again)."""
 CFLAGS = ("-std=c11", "-O1", "-Wall", "-Werror")
 RUN_TIMEOUT = 120
 RUN_LIMITS = children.Limits(seconds=RUN_TIMEOUT, memory_bytes=None, file_bytes=RUN_FILE_BYTES,
@@ -74,6 +82,9 @@ class Verification:
     """Largest difference from `runtime` accepted on an integer output (REFERENCE_UNITS)."""
     second_opinion: SecondOpinion | None = None
     """For a .tflite model: the same outputs against LiteRT, reported, never deciding `ok`."""
+    calls: int = 1
+    """Consecutive calls compared (STATEFUL_CALLS for a model with state); every figure above
+    covers all of them."""
 
     @property
     def ok(self) -> bool:
@@ -94,11 +105,17 @@ def compiler() -> str:
     return found
 
 
-def random_inputs(tensors: tuple[Tensor, ...]) -> list[Any]:
-    """Seeded inputs: floats uniform in [-1, 1), integers over their whole range."""
+def calls_of(plan: Plan) -> int:
+    """How many consecutive calls verify runs: STATEFUL_CALLS with state, else 1."""
+    return STATEFUL_CALLS if plan.states else 1
+
+
+def random_inputs(tensors: tuple[Tensor, ...], call: int = 0) -> list[Any]:
+    """Seeded inputs (call `call` of a sequence): floats uniform in [-1, 1), integers over
+    their whole range."""
     import numpy as np
 
-    rng = np.random.default_rng(SEED)
+    rng = np.random.default_rng(SEED + call)
     out = []
     for t in tensors:
         dtype = np.dtype("bool" if t.dtype == "bool" else t.dtype)
@@ -114,14 +131,38 @@ def random_inputs(tensors: tuple[Tensor, ...]) -> list[Any]:
 
 def reference_outputs(imported: Imported, inputs: list[Any]) -> list[Any]:
     """TVM's own result: the imported model compiled for LLVM, run on the Relax VM."""
+    return _run_vm(_vm(imported), imported.entry, inputs)
+
+
+def _vm(imported: Imported) -> Any:
+    """The imported model compiled for LLVM, on a Relax VM."""
     import tvm
     from tvm import relax
 
-    executable = tvm.compile(imported.mod, target="llvm")
-    vm = relax.VirtualMachine(executable, tvm.cpu())
-    result = vm[imported.entry](*[tvm.runtime.tensor(x) for x in inputs])
+    return relax.VirtualMachine(tvm.compile(imported.mod, target="llvm"), tvm.cpu())
+
+
+def _run_vm(vm: Any, entry: str, inputs: list[Any]) -> list[Any]:
+    import tvm
+
+    result = vm[entry](*[tvm.runtime.tensor(x) for x in inputs])
     flat = list(result) if not hasattr(result, "numpy") else [result]
     return [r.numpy() for r in flat]
+
+
+def reference_calls(imported: Imported, plan: Plan, calls: list[list[Any]]) -> list[list[Any]]:
+    """TVM's result for each call of a sequence: the states start at their reset values and
+    each call's new states (the results after the outputs) feed the next call."""
+    import numpy as np
+
+    vm = _vm(imported)
+    states = [np.full(st.shape, st.fill, st.dtype) for st in plan.states]
+    out = []
+    for inputs in calls:
+        result = _run_vm(vm, imported.entry, [*inputs, *states])
+        out.append(result[:len(plan.outputs)])
+        states = result[len(plan.outputs):]
+    return out
 
 
 def driver_prelude(plan: Plan, name: str) -> tuple[list[tuple[str, Tensor]], list[str]]:
@@ -134,41 +175,48 @@ def driver_prelude(plan: Plan, name: str) -> tuple[list[tuple[str, Tensor]], lis
     return buffers, lines
 
 
-def driver_source(plan: Plan, name: str, *, link_params: bool) -> str:
-    """main.c for the check: read inputs, run twice over two fill patterns, write outputs."""
+def driver_source(plan: Plan, name: str, *, link_params: bool, calls: int = 1) -> str:
+    """main.c for the check: read the inputs of `calls` consecutive calls, run the sequence
+    twice (each from the reset state) over two workspace fill patterns, write every call's
+    outputs; print the workspace bytes used."""
     ws = f"tvmgen_{name}_workspace"
     buffers, lines = driver_prelude(plan, name)
-    lines += [f"static uint8_t {b}[{max(1, t.nbytes)}] __attribute__((aligned(64)));"
+    lines += [f"static uint8_t {b}[{max(1, t.nbytes * calls)}] __attribute__((aligned(64)));"
               for b, t in buffers]
-    run_args = "&in, &out"
+    run_args = "&in, &out" if link_params else "&in, &out, &constants"
     if not link_params:
-        lines += [constant_array(f"c_{t.name}", t, v, static=True)
-                  for t, v in zip(plan.constants, plan.constant_values, strict=True)]
-        fields = ", ".join(f"c_{t.name}" for t in plan.constants) or "0"
-        lines.append(f"static const struct {constants_struct(name)} constants = {{{fields}}};")
-        run_args += ", &constants"
-    inputs = ", ".join(f"in{i}" for i in range(len(plan.inputs))) or "0"
-    outputs = ", ".join(f"out{i}" for i in range(len(plan.outputs))) or "0"
-    reads = "\n".join(f"  if (fread(in{i}, 1, {t.nbytes}, f) != {t.nbytes}) return 3;"
-                      for i, t in enumerate(plan.inputs))
-    writes = "\n".join(f"  fwrite(out{i}, 1, {t.nbytes}, f);"
+        lines += _driver_constants(plan, name)
+    inputs = ", ".join(f"in{i} + k * {t.nbytes}" for i, t in enumerate(plan.inputs)) or "0"
+    outputs = ", ".join(f"out{i} + k * {t.nbytes}" for i, t in enumerate(plan.outputs)) or "0"
+    reads = "\n".join(f"    if (fread(in{i} + k * {t.nbytes}, 1, {t.nbytes}, f) != {t.nbytes}) "
+                      "return 3;" for i, t in enumerate(plan.inputs))
+    writes = "\n".join(f"    fwrite(out{i} + k * {t.nbytes}, 1, {t.nbytes}, f);"
                        for i, t in enumerate(plan.outputs))
+    reset = f"  tvmgen_{name}_reset();\n" if plan.states else ""
     lines.append(f"""
 static long run(uint8_t fill) {{
-  struct tvmgen_{name}_inputs in = {{{inputs}}};
-  struct tvmgen_{name}_outputs out = {{{outputs}}};
-  size_t n = sizeof({ws});
-  memset({ws}, fill, n);
-  if (tvmgen_{name}_run({run_args}) != 0) return -1;
-  while (n > 0 && {ws}[n - 1] == fill) --n;
-  return (long)n;
+  long used = 0;
+  int k;
+{reset}  for (k = 0; k < {calls}; ++k) {{
+    struct tvmgen_{name}_inputs in = {{{inputs}}};
+    struct tvmgen_{name}_outputs out = {{{outputs}}};
+    size_t n = sizeof({ws});
+    memset({ws}, fill, n);
+    if (tvmgen_{name}_run({run_args}) != 0) return -1;
+    while (n > 0 && {ws}[n - 1] == fill) --n;
+    if ((long)n > used) used = (long)n;
+  }}
+  return used;
 }}
 
 int main(int argc, char** argv) {{
   FILE* f;
   long a, b;
+  int k;
   if (argc != 3 || (f = fopen(argv[1], "rb")) == NULL) return 3;
+  for (k = 0; k < {calls}; ++k) {{
 {reads}
+  }}
   fclose(f);
   a = run(0xA5);
   b = run(0x5A);
@@ -177,13 +225,23 @@ int main(int argc, char** argv) {{
     return 2;
   }}
   if ((f = fopen(argv[2], "wb")) == NULL) return 3;
+  for (k = 0; k < {calls}; ++k) {{
 {writes}
+  }}
   fclose(f);
   printf("%ld\\n", a > b ? a : b);
   return 0;
 }}
 """)
     return "\n".join(lines)
+
+
+def _driver_constants(plan: Plan, name: str) -> list[str]:
+    """The driver's own copy of the constants, when the archive does not link them."""
+    fields = ", ".join(f"c_{t.name}" for t in plan.constants) or "0"
+    return [*(constant_array(f"c_{t.name}", t, v, static=True)
+              for t, v in zip(plan.constants, plan.constant_values, strict=True)),
+            f"static const struct {constants_struct(name)} constants = {{{fields}}};"]
 
 
 def build_archive(root: Path, driver: Path, exe: Path, flags: Sequence[str]) -> children.Ran:
@@ -215,8 +273,16 @@ def build_archive(root: Path, driver: Path, exe: Path, flags: Sequence[str]) -> 
 def build_and_run(root: Path, plan: Plan, name: str, inputs: list[Any], *,
                   link_params: bool) -> tuple[list[Any], int]:
     """Compile the unpacked archive at `root` with the driver, run it: (outputs, used bytes)."""
+    outputs, used = build_and_run_calls(root, plan, name, [inputs], link_params=link_params)
+    return outputs[0], used
+
+
+def build_and_run_calls(root: Path, plan: Plan, name: str, calls: list[list[Any]], *,
+                        link_params: bool) -> tuple[list[list[Any]], int]:
+    """Compile the unpacked archive at `root` with the driver, run it on consecutive calls
+    (each call's inputs) from the reset state: (each call's outputs, used bytes)."""
     driver = root / "mlfcheck_driver.c"
-    driver.write_text(driver_source(plan, name, link_params=link_params))
+    driver.write_text(driver_source(plan, name, link_params=link_params, calls=len(calls)))
     exe = root / "mlfcheck_driver"
     try:
         built = build_archive(root, driver, exe, CFLAGS)
@@ -224,7 +290,7 @@ def build_and_run(root: Path, plan: Plan, name: str, inputs: list[Any], *,
         raise ExportError("verify", f"the archive does not build: {exc}") from None
     if not built.ok:
         raise ExportError("verify", f"the archive does not build: {tool_error(built)}")
-    (root / "in.bin").write_bytes(b"".join(x.tobytes() for x in inputs))
+    (root / "in.bin").write_bytes(b"".join(x.tobytes() for inputs in calls for x in inputs))
     ran = children.run([str(exe), str(root / "in.bin"), str(root / "out.bin")],
                        limits=RUN_LIMITS)
     if ran.timed_out:
@@ -232,19 +298,28 @@ def build_and_run(root: Path, plan: Plan, name: str, inputs: list[Any], *,
     if ran.returncode:
         raise ExportError("verify", f"the built model failed (exit {ran.returncode}): "
                           + (ran.stderr.strip().splitlines() or [""])[0])
-    return decode_outputs(plan, (root / "out.bin").read_bytes()), int(ran.stdout.strip())
+    return (decode_calls(plan, (root / "out.bin").read_bytes(), len(calls)),
+            int(ran.stdout.strip()))
 
 
 def decode_outputs(plan: Plan, raw: bytes) -> list[Any]:
     """The driver's out.bin as one array per output."""
+    return decode_calls(plan, raw, 1)[0]
+
+
+def decode_calls(plan: Plan, raw: bytes, calls: int) -> list[list[Any]]:
+    """The driver's out.bin of `calls` consecutive calls: per call, one array per output."""
     import numpy as np
 
-    outputs, at = [], 0
-    for t in plan.outputs:
-        dtype = np.dtype("bool" if t.dtype == "bool" else t.dtype)
-        outputs.append(np.frombuffer(raw[at:at + t.nbytes], dtype=dtype).reshape(t.shape))
-        at += t.nbytes
-    return outputs
+    out, at = [], 0
+    for _ in range(calls):
+        outputs = []
+        for t in plan.outputs:
+            dtype = np.dtype("bool" if t.dtype == "bool" else t.dtype)
+            outputs.append(np.frombuffer(raw[at:at + t.nbytes], dtype=dtype).reshape(t.shape))
+            at += t.nbytes
+        out.append(outputs)
+    return out
 
 
 def max_abs_errors(plan: Plan, got: list[Any], want: list[Any]) -> dict[str, float]:
@@ -263,20 +338,21 @@ def verify_archive(archive: Path, imported: Imported, plan: Plan, name: str, *,
                    model_file: Path | None = None) -> Verification:
     """Unpack, build, run and compare one archive (and with the runtime of `model_file`)."""
     start = time.perf_counter()
-    inputs = random_inputs(plan.inputs)
+    calls = [random_inputs(plan.inputs, k) for k in range(calls_of(plan))]
     with tempfile.TemporaryDirectory(prefix="mlfcheck-verify-") as tmp:
         root = Path(tmp)
         with stage("verify"):
             with tarfile.open(archive) as tar:
                 tar.extractall(root, filter="data")
-            got, used = build_and_run(root, plan, name, inputs, link_params=link_params)
-            want = reference_outputs(imported, inputs)
+            got, used = build_and_run_calls(root, plan, name, calls, link_params=link_params)
+            want = reference_calls(imported, plan, calls)
             names = [t.name for t in plan.outputs]
             reference = None if model_file is None else check_against_runtime(
-                model_file, names, inputs, got)
+                model_file, names, calls, got)
             opinion = None if model_file is None else second_opinion(
-                model_file, names, inputs, got)
+                model_file, names, calls, got)
     suffix = model_file.suffix if model_file else ""
-    return Verification(max_abs_errors(plan, got, want), tolerance, plan.arena_size, used,
-                        time.perf_counter() - start, reference, RUNTIMES.get(suffix, ""),
-                        REFERENCE_UNITS.get(suffix, 0), opinion)
+    return Verification(max_abs_errors(plan, joined(got), joined(want)), tolerance,
+                        plan.arena_size, used, time.perf_counter() - start, reference,
+                        RUNTIMES.get(suffix, ""), REFERENCE_UNITS.get(suffix, 0), opinion,
+                        len(calls))

@@ -228,7 +228,7 @@ def _module(entry: dict[str, Any], name: str, base: str, version: int) -> Module
                   targets=_targets(entry["target"]), export_datetime=entry["export_datetime"],
                   pointer=base,
                   external_dependencies=tuple(entry.get("external_dependencies", ())),
-                  extra={k: v for k, v in entry.items() if k in ("generator", "storage")})
+                  extra={k: v for k, v in entry.items() if k in ("generator", "storage", "state")})
     if style == "operator":
         buffers = tuple(Buffer(func, b["size_bytes"], tuple(b["shape"]), b["dtype"],
                                b.get("input_binding"))
