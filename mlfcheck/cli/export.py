@@ -11,6 +11,7 @@ import click
 from mlfcheck.board.boards import board, board_names
 from mlfcheck.cli._common import EXIT_CLEAN, EXIT_FOUND, EXIT_TROUBLE
 from mlfcheck.errors import ExportError, UsageError
+from mlfcheck.export.simd import CPUS
 
 NEEDS_TVM = "mlfcheck export needs TVM: pip install 'mlfcheck[tvm]'"
 
@@ -166,6 +167,10 @@ def _boards(ctx: click.Context, param: click.Parameter, values: tuple[str, ...])
               help="Timestamp for export_datetime and tar mtimes [$SOURCE_DATE_EPOCH, else now].")
 @click.option("--input-shape", "input_shapes", multiple=True, callback=_shape,
               metavar="NAME=D0,D1,...", help="Fix an input's shape (repeatable).")
+@click.option("--cpu", type=click.Choice(CPUS), default=None,
+              help="The Cortex-M core the archive is for: on one with the DSP extension (M4, "
+                   "M7, M33, M55, ...) conv2d, depthwise and dense use mlfcheck's SIMD kernels "
+                   "(plain C where the compiler's target has no DSP). Default: portable kernels.")
 @click.option("--integer/--no-integer", default=True, show_default=True,
               help="Lower quantized operators to int8 kernels, or keep the frontend's "
                    "dequantize → float → quantize.")
@@ -173,7 +178,7 @@ def export(model: str | None, output: str, use_default: bool, name: str, verify:
            boards: tuple[Any, ...], board_timeout: float, tolerance: float | None,
            no_runtime: bool, link_params: bool,
            source_date_epoch: int | None, input_shapes: dict[str, tuple[int, ...]],
-           integer: bool) -> None:
+           integer: bool, cpu: str | None) -> None:
     """Compile MODEL (.onnx, .tflite, a Python model file, or 'default') with TVM and write
     an MLF version 8 archive that builds with nothing but a C compiler.
 
@@ -194,7 +199,7 @@ def export(model: str | None, output: str, use_default: bool, name: str, verify:
                                   with_runtime=not no_runtime, link_params=link_params,
                                   epoch=source_date_epoch, input_shapes=input_shapes,
                                   boards=boards, board_timeout=board_timeout,
-                                  integer=integer)
+                                  integer=integer, cpu=cpu)
     except ExportError as exc:
         _fail(f"mlfcheck export: {exc}".splitlines()[0])
     click.echo(_summary(result))

@@ -12,7 +12,7 @@ from pathlib import Path
 from mlfcheck.board.boards import Board
 from mlfcheck.board.crossbuild import RUN_TIMEOUT
 from mlfcheck.errors import ExportError
-from mlfcheck.export import cgen, metadata, onboard, runtime, writer
+from mlfcheck.export import cgen, metadata, onboard, runtime, simd, writer
 from mlfcheck.export.frontends import Imported, Shape, load_model
 from mlfcheck.export.integer import Lowering, lower
 from mlfcheck.export.pipeline import compile_model, kernel_prefix
@@ -60,12 +60,15 @@ def export_model(model: str | Imported, output: str | os.PathLike[str], *,
                  link_params: bool = True, epoch: int | None = None,
                  input_shapes: Mapping[str, Shape] | None = None,
                  boards: Sequence[Board] = (),
-                 board_timeout: float = RUN_TIMEOUT, integer: bool = True) -> ExportResult:
+                 board_timeout: float = RUN_TIMEOUT, integer: bool = True,
+                 cpu: str | None = None) -> ExportResult:
     """Export `model` (a path, 'default', or an already imported model) to a v8 archive;
     with verify, also build, run and compare it on each of `boards` in QEMU.
 
     Quantized operators become int8 kernels unless `integer` is False (the frontend's float
-    lowering). Raises ExportError naming the stage that failed; nothing is left at `output`.
+    lowering). For a `cpu` with the Arm DSP extension (simd.DSP_CPUS) conv2d, depthwise and
+    dense call the SIMD kernel library. Raises ExportError naming the stage that failed;
+    nothing is left at `output`.
     """
     if not _NAME.match(name):
         raise ExportError("write", f"module name {name!r} must match {_NAME.pattern}")
@@ -78,8 +81,13 @@ def export_model(model: str | Imported, output: str | os.PathLike[str], *,
     imported = model if isinstance(model, Imported) else load_model(
         model, input_shapes=input_shapes)
     with stage("compile"):
-        lowering = lower(imported.mod, imported.entry, integer=integer)
+        lowering = lower(imported.mod, imported.entry, integer=integer,
+                         use_simd=cpu in simd.DSP_CPUS)
     lowered = replace(imported, mod=lowering.mod)
+    # TVM runs the reference on LLVM, which cannot call the SIMD library: it runs the same
+    # model with the TIR kernels instead, so --verify also checks the library against them.
+    reference = replace(imported, mod=lower(imported.mod, imported.entry,
+                                            integer=integer).mod) if lowering.simd else lowered
     files, plan = archive_files(lowered, name, link_params=link_params,
                                 with_runtime=with_runtime,
                                 epoch=source_date_epoch(epoch), lowering=lowering)
@@ -88,10 +96,10 @@ def export_model(model: str | Imported, output: str | os.PathLike[str], *,
         imported.kind == "onnx" and lowering.quantized) else None
     with writer.atomic_output(path) as temp:
         temp.write_bytes(writer.tar_bytes(files, source_date_epoch(epoch)))
-        verification = (verify_archive(temp, lowered, plan, name, link_params=link_params,
+        verification = (verify_archive(temp, reference, plan, name, link_params=link_params,
                                        tolerance=tolerance, model_file=model_file)
                         if verify else None)
-        board_runs = onboard.verify_on_boards(temp, lowered, plan, name, boards,
+        board_runs = onboard.verify_on_boards(temp, reference, plan, name, boards,
                                               link_params=link_params, tolerance=tolerance,
                                               timeout=board_timeout) if boards else ()
     sources = {p: len(d) for p, d in files.items() if p.startswith("codegen/")}

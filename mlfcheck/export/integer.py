@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from mlfcheck.export import fixedpoint, qkernels
+from mlfcheck.export import fixedpoint, qkernels, simd
 
 Value = Any
 """What an original binding variable stands for (see the classes below, or a new relax Expr)."""
@@ -47,6 +47,8 @@ class Lowering:
     kernels: dict[str, int] = field(default_factory=dict)
     """Integer kernel kind → how many were emitted."""
     stayed_float: tuple[FloatOperator, ...] = ()
+    simd: bool = False
+    """True when conv2d, depthwise and dense call mlfcheck's SIMD kernel library (`simd`)."""
 
 
 @dataclass(frozen=True)
@@ -139,8 +141,9 @@ class IntegerRule:
 _NO_RULE = "no integer rule for this operator"
 
 
-def lower(mod: Any, entry: str, *, integer: bool = True) -> Lowering:
-    """Rewrite `mod`'s entry function's quantized patterns into int8 kernels."""
+def lower(mod: Any, entry: str, *, integer: bool = True, use_simd: bool = False) -> Lowering:
+    """Rewrite `mod`'s entry function's quantized patterns into int8 kernels; with `use_simd`,
+    conv2d, depthwise and dense call the SIMD kernel library."""
     fn = mod[entry]
     blocks = list(fn.body.blocks)
     quantized = any(_quantized(b) for b in blocks)
@@ -149,16 +152,17 @@ def lower(mod: Any, entry: str, *, integer: bool = True) -> Lowering:
     if len(blocks) != 1:
         return Lowering(mod, True, True, {}, (FloatOperator(
             "relax.dequantize", entry, "the entry function is not one dataflow block"),))
-    rewriter = _Rewriter(fn, blocks[0])
+    rewriter = _Rewriter(fn, blocks[0], use_simd)
     new = rewriter.run(entry)
     if not rewriter.counts and not rewriter.int8_ops:  # nothing became integer: as imported
         return Lowering(mod, True, True, {}, tuple(rewriter.stayed_float))
     for gv, other in mod.functions_items():
         if gv.name_hint != entry:
-            new[gv.name_hint] = other
+            new[gv] = other
     new = new.with_attrs(mod.attrs) if mod.attrs else new
+    simd_used = any(k in rewriter.counts for k in ("conv2d", "depthwise_conv2d", "dense"))
     return Lowering(new, True, True, dict(sorted(rewriter.counts.items())),
-                    tuple(rewriter.stayed_float))
+                    tuple(rewriter.stayed_float), use_simd and simd_used)
 
 
 def _quantized(block: Any) -> bool:
@@ -182,9 +186,10 @@ def _np(const: Any) -> Any:
 class _Rewriter:
     """One pass over the bindings with a BlockBuilder, emitting integer kernels where it can."""
 
-    def __init__(self, fn: Any, block: Any) -> None:
+    def __init__(self, fn: Any, block: Any, use_simd: bool) -> None:
         self.fn = fn
         self.block = block
+        self.use_simd = use_simd
         self.values: dict[Any, Value] = {}
         self.emitted: dict[Any, Any] = {}
         self.uses = self._count_uses()
@@ -519,12 +524,16 @@ class _Rewriter:
         rq = qkernels.Requant(tuple(m for m, _ in pairs), tuple(s for _, s in pairs),
                               int(out.zero_point[0]), lo, hi)
         out_shape = _shape(core.var)
+        geo = None if op == "relax.matmul" else _conv_geometry(
+            core.call, core.call.args[0], core.var, channel_axis == 2)
+        if self.use_simd:
+            return _simd_kernel(self._expr_of(x.source), weights, folded, geo, rq, zp_in,
+                                out_shape)
         args = [self._expr_of(x.source), _const(weights), _const(folded)]
-        if op == "relax.matmul":
+        if geo is None:
             batch, depth = _shape(core.call.args[0])
             return Deferred("dense", lambda r: qkernels.dense(batch, depth, channels, r), args,
                             out_shape, rq)
-        geo = _conv_geometry(core.call, core.call.args[0], core.var, channel_axis == 2)
         return Deferred("depthwise_conv2d" if geo.depthwise else "conv2d",
                         lambda r: qkernels.conv2d(geo, r, zp_in), args, out_shape, rq)
 
@@ -688,6 +697,23 @@ def _unit_output(out: QParams) -> bool:
     (within TFLite's tolerance of 0.1 %) and zero point −128."""
     return abs(float(out.scale[0]) - 1 / 256) <= 0.001 / 256 \
         and int(out.zero_point[0]) == fixedpoint.INT8_MIN
+
+
+def _simd_kernel(x: Any, weights: Any, folded: Any, geo: qkernels.ConvGeometry | None,
+                 rq: qkernels.Requant, zp_in: int, out_shape: tuple[int, ...]) -> Deferred:
+    """The conv2d / depthwise / dense kernel that calls the SIMD library, its weights laid out
+    for it and its requantization per channel."""
+    channels = weights.shape[-1]
+    rq = simd.per_channel(rq, channels)
+    if geo is None:
+        laid = simd.dense_weights(weights)
+        batch, depth = out_shape[0], weights.shape[0]
+        return Deferred("dense", lambda r: simd.dense(batch, depth, channels, r, laid.size),
+                        [x, _const(laid), _const(folded)], out_shape, rq)
+    laid = weights.reshape(-1) if geo.depthwise else simd.conv_weights(weights)
+    return Deferred("depthwise_conv2d" if geo.depthwise else "conv2d",
+                    lambda r: simd.conv2d(geo, r, zp_in, laid.size),
+                    [x, _const(laid), _const(folded)], out_shape, rq)
 
 
 def _rule_of(lazy: Lazy) -> IntegerRule | None:

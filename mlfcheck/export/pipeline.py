@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mlfcheck.errors import UnsupportedModel
+from mlfcheck.export import simd
 from mlfcheck.export.frontends import Imported
 from mlfcheck.export.stages import stage
 
@@ -55,6 +56,7 @@ def kernel_symbol(name: str, kernel: str) -> str:
 
 def _passes() -> tuple[list[Any], list[Any]]:
     """(up to and including memory planning, after it) — tvm.compile's CPU pipeline plus fusion."""
+    import tvm
     from tvm import relax
 
     planning = [
@@ -69,9 +71,31 @@ def _passes() -> tuple[list[Any], list[Any]]:
         relax.transform.RewriteCUDAGraph(), relax.transform.LowerAllocTensor(),
         relax.transform.KillAfterLastUse(), relax.transform.LowerRuntimeBuiltin(),
         relax.transform.ComputePrimValue(), relax.transform.VMShapeLower(),
-        relax.transform.AttachGlobalSymbol(),
+        tvm.transform.module_pass(_attach_global_symbol, opt_level=0,
+                                  name="AttachGlobalSymbolPastLibraryCalls"),
     ]
     return planning, lowering
+
+
+def _attach_global_symbol(mod: Any, ctx: Any) -> Any:
+    """TVM's AttachGlobalSymbol, past the kernels that call the SIMD library: when it renames
+    functions it rewrites every PrimFunc and fails on a call whose arguments are pointers (TVM
+    0.27), so those kernels go through it with an empty body and get theirs back after."""
+    from tvm import relax, tirx
+
+    bodies = {}
+    for gv, func in mod.functions_items():
+        if isinstance(func, tirx.PrimFunc) and func.attrs and simd.ATTR in func.attrs:
+            bodies[gv.name_hint] = func.body
+            mod[gv] = func.with_body(tirx.Evaluate(0))
+    prefix = str(mod.attrs["system_lib_prefix"]) if mod.attrs and \
+        "system_lib_prefix" in mod.attrs else ""
+    mod = relax.transform.AttachGlobalSymbol()(mod)
+    for gv, func in mod.functions_items():
+        body = bodies.get(gv.name_hint.removeprefix(prefix))
+        if body is not None and isinstance(func, tirx.PrimFunc):
+            mod[gv] = func.with_body(body)
+    return mod
 
 
 def relax_pipeline() -> Any:
@@ -130,5 +154,8 @@ def _refuse_half(source: str, name: str) -> None:
 
 def _link_safe(source: str) -> str:
     """Drop the module-loader context TVM defines in every C file (unused, clashes at link),
-    and silence GCC's false maybe-uninitialized warning so `-Wall -Werror` builds work."""
-    return _LIBRARY_CTX.sub(_QUIET_GCC, source, count=1)
+    and silence GCC's false maybe-uninitialized warning so `-Wall -Werror` builds work; the
+    SIMD kernel library goes there too when a kernel calls it."""
+    calls = f"  {simd.CALL_PREFIX}" in source
+    insert = _QUIET_GCC + (simd.source() if calls else "")
+    return _LIBRARY_CTX.sub(lambda _: insert, source, count=1)

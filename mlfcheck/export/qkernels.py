@@ -324,7 +324,7 @@ class SoftmaxParams:
     high: int
 
 
-def _written(args: Sequence[tuple[str, tuple[int, ...], str]],
+def written(args: Sequence[tuple[str, tuple[int, ...], str]],
              body: Callable[..., None]) -> Any:
     """A PrimFunc written statement by statement with TVM's TIR IRBuilder: `body` receives the
     argument buffers (name, shape, dtype each) and emits the loops."""
@@ -390,7 +390,7 @@ def softmax(shape: tuple[int, ...], p: SoftmaxParams) -> Any:
                 builder.buffer_store(out, fixedpoint.to_int8(value, fixedpoint.INT8_MIN, p.low,
                                                              p.high), [*row, c])
 
-    return _written([("x", shape, "int8"), ("out", shape, "int8")], body)
+    return written([("x", shape, "int8"), ("out", shape, "int8")], body)
 
 
 @dataclass(frozen=True)
@@ -427,7 +427,7 @@ def logistic(shape: tuple[int, ...], p: LogisticParams) -> Any:
             builder.buffer_store(out, fixedpoint.to_int8(value, fixedpoint.INT8_MIN, p.low,
                                                          p.high), index)
 
-    return _written([("x", shape, "int8"), ("out", shape, "int8")], body)
+    return written([("x", shape, "int8"), ("out", shape, "int8")], body)
 
 
 def mean(in_shape: tuple[int, ...], axes: tuple[int, ...], out_shape: tuple[int, ...],
