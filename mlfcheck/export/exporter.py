@@ -12,7 +12,7 @@ from pathlib import Path
 from mlfcheck.board.boards import Board
 from mlfcheck.board.crossbuild import RUN_TIMEOUT
 from mlfcheck.errors import ExportError
-from mlfcheck.export import cgen, metadata, onboard, runtime, simd, writer
+from mlfcheck.export import cgen, metadata, onboard, runtime, writer
 from mlfcheck.export.frontends import Imported, Shape, load_model
 from mlfcheck.export.integer import Lowering, lower
 from mlfcheck.export.pipeline import compile_model, kernel_prefix
@@ -81,13 +81,12 @@ def export_model(model: str | Imported, output: str | os.PathLike[str], *,
     imported = model if isinstance(model, Imported) else load_model(
         model, input_shapes=input_shapes)
     with stage("compile"):
-        lowering = lower(imported.mod, imported.entry, integer=integer,
-                         use_simd=cpu in simd.DSP_CPUS)
+        lowering = lower(imported.mod, imported.entry, integer=integer, cpu=cpu)
     lowered = replace(imported, mod=lowering.mod)
     # TVM runs the reference on LLVM, which cannot call the SIMD library: it runs the same
     # model with the TIR kernels instead, so --verify also checks the library against them.
     reference = replace(imported, mod=lower(imported.mod, imported.entry,
-                                            integer=integer).mod) if lowering.simd else lowered
+                                            integer=integer).mod) if lowering.simd_cpu else lowered
     files, plan = archive_files(lowered, name, link_params=link_params,
                                 with_runtime=with_runtime,
                                 epoch=source_date_epoch(epoch), lowering=lowering)

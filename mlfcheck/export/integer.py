@@ -47,8 +47,9 @@ class Lowering:
     kernels: dict[str, int] = field(default_factory=dict)
     """Integer kernel kind → how many were emitted."""
     stayed_float: tuple[FloatOperator, ...] = ()
-    simd: bool = False
-    """True when conv2d, depthwise and dense call mlfcheck's SIMD kernel library (`simd`)."""
+    simd_cpu: str | None = None
+    """The CPU whose DSP extension conv2d, depthwise and dense use through mlfcheck's SIMD
+    kernel library (`simd`); None when no kernel calls it."""
 
 
 @dataclass(frozen=True)
@@ -141,9 +142,9 @@ class IntegerRule:
 _NO_RULE = "no integer rule for this operator"
 
 
-def lower(mod: Any, entry: str, *, integer: bool = True, use_simd: bool = False) -> Lowering:
-    """Rewrite `mod`'s entry function's quantized patterns into int8 kernels; with `use_simd`,
-    conv2d, depthwise and dense call the SIMD kernel library."""
+def lower(mod: Any, entry: str, *, integer: bool = True, cpu: str | None = None) -> Lowering:
+    """Rewrite `mod`'s entry function's quantized patterns into int8 kernels; for a `cpu` with
+    the DSP extension (simd.DSP_CPUS), conv2d, depthwise and dense call the SIMD library."""
     fn = mod[entry]
     blocks = list(fn.body.blocks)
     quantized = any(_quantized(b) for b in blocks)
@@ -152,6 +153,7 @@ def lower(mod: Any, entry: str, *, integer: bool = True, use_simd: bool = False)
     if len(blocks) != 1:
         return Lowering(mod, True, True, {}, (FloatOperator(
             "relax.dequantize", entry, "the entry function is not one dataflow block"),))
+    use_simd = cpu in simd.DSP_CPUS
     rewriter = _Rewriter(fn, blocks[0], use_simd)
     new = rewriter.run(entry)
     if not rewriter.counts and not rewriter.int8_ops:  # nothing became integer: as imported
@@ -160,9 +162,9 @@ def lower(mod: Any, entry: str, *, integer: bool = True, use_simd: bool = False)
         if gv.name_hint != entry:
             new[gv] = other
     new = new.with_attrs(mod.attrs) if mod.attrs else new
-    simd_used = any(k in rewriter.counts for k in ("conv2d", "depthwise_conv2d", "dense"))
+    simd_used = any(k in rewriter.counts for k in simd.KINDS)
     return Lowering(new, True, True, dict(sorted(rewriter.counts.items())),
-                    tuple(rewriter.stayed_float), use_simd and simd_used)
+                    tuple(rewriter.stayed_float), cpu if use_simd and simd_used else None)
 
 
 def _quantized(block: Any) -> bool:

@@ -6,6 +6,7 @@ import json
 from datetime import datetime, timezone
 from typing import Any
 
+from mlfcheck.export import simd
 from mlfcheck.export.integer import Lowering
 from mlfcheck.export.pipeline import kernel_symbol
 from mlfcheck.export.plan import Plan, Tensor
@@ -35,11 +36,17 @@ def _tensors(tensors: tuple[Tensor, ...]) -> dict[str, dict[str, Any]]:
 
 
 def lowering_entry(lowering: Lowering) -> dict[str, Any]:
-    """`lowering`: integer or float, the integer kernels, what stayed float and why."""
-    return {"quantized": "integer" if lowering.integer else "float",
-            "integer_kernels": dict(lowering.kernels),
-            "stayed_float": [{"operator": f.operator, "at": f.at, "reason": f.reason}
-                             for f in lowering.stayed_float]}
+    """`lowering`: integer or float, the integer kernels, what stayed float and why, and the
+    CPU the SIMD kernel library was chosen for."""
+    entry: dict[str, Any] = {
+        "quantized": "integer" if lowering.integer else "float",
+        "integer_kernels": dict(lowering.kernels),
+        "stayed_float": [{"operator": f.operator, "at": f.at, "reason": f.reason}
+                         for f in lowering.stayed_float]}
+    if lowering.simd_cpu is not None:
+        entry["simd"] = {"cpu": lowering.simd_cpu,
+                         "kernels": sorted(k for k in lowering.kernels if k in simd.KINDS)}
+    return entry
 
 
 def state_entry(plan: Plan) -> dict[str, Any]:

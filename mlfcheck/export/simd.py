@@ -19,6 +19,8 @@ DSP_CPUS = ("cortex-m4", "cortex-m7", "cortex-m33", "cortex-m35p", "cortex-m55",
 """CPUs (gcc's -mcpu names) whose cores have the DSP extension the SIMD kernels use."""
 CPUS = ("cortex-m0", "cortex-m0plus", "cortex-m3", "cortex-m23", *DSP_CPUS)
 """Every CPU `export --cpu` knows; those without DSP keep the TIR kernels."""
+KINDS = ("conv2d", "dense", "depthwise_conv2d")
+"""The integer kernel kinds the library computes."""
 ATTR = "mlfcheck.simd"
 """PrimFunc attribute of the kernels that call the library."""
 CALL_PREFIX = "mlfcheck_"

@@ -17,30 +17,47 @@
 #else
 #define MLFCHECK_SIMD 0
 #endif
-/* The inner loops are compiled at -O2 whatever the build's level: at -Os GCC spills one of
-   their registers on every iteration. */
-#if defined(__GNUC__) && !defined(__clang__)
-#define MLFCHECK_HOT static __attribute__((noinline, optimize("O2")))
-#elif defined(__GNUC__)
-#define MLFCHECK_HOT static __attribute__((noinline))
-#else
-#define MLFCHECK_HOT static
-#endif
-#if defined(__GNUC__)
-#define MLFCHECK_KERNEL static __attribute__((unused))
-#define MLFCHECK_INLINE static inline __attribute__((always_inline))
-#else
-#define MLFCHECK_KERNEL static
-#define MLFCHECK_INLINE static inline
-#endif
-
 /* Geometry of an NHWC convolution, as the generated kernel passes it. */
 typedef struct {
   int32_t batches, in_h, in_w, in_c, k_h, k_w, stride_h, stride_w, dil_h, dil_w, pad_t, pad_l;
   int32_t out_h, out_w, out_c, depth, in_zp, out_zp, low, high;
 } mlfcheck_conv_t;
 
-MLFCHECK_INLINE int32_t mlfcheck_load4(const void* p) {
+/* GCC and Clang: the small helpers always inline, the two inner loops never (and, with GCC, at
+   -O2 whatever the build's level: at -Os it spills a register on every iteration), and the two
+   entry points may go unused (a model without dense, say). */
+#if defined(__GNUC__)
+static inline int32_t mlfcheck_load4(const void* p) __attribute__((always_inline));
+static inline int8_t mlfcheck_requant(int32_t acc, int32_t m, int32_t s, int32_t zp,
+                                      int32_t low, int32_t high) __attribute__((always_inline));
+static inline void mlfcheck_put4(int16_t* group, int32_t slot, const int8_t* v)
+    __attribute__((always_inline));
+static int32_t mlfcheck_dense(int8_t* x, int8_t* w, int32_t* bias, int32_t* mult,
+                              int8_t* shift, int8_t* out, int32_t batches, int32_t depth,
+                              int32_t units, int32_t out_zp, int32_t low, int32_t high)
+    __attribute__((unused));
+static int32_t mlfcheck_conv2d(int8_t* x, int8_t* w, int32_t* bias, int32_t* mult,
+                               int8_t* shift, int8_t* out, int8_t* scratch, int32_t depthwise,
+                               int32_t batches, int32_t in_h, int32_t in_w, int32_t in_c,
+                               int32_t k_h, int32_t k_w, int32_t stride_h, int32_t stride_w,
+                               int32_t dil_h, int32_t dil_w, int32_t pad_t, int32_t pad_l,
+                               int32_t out_h, int32_t out_w, int32_t out_c, int32_t depth,
+                               int32_t in_zp, int32_t out_zp, int32_t low, int32_t high)
+    __attribute__((unused));
+#if defined(__clang__)
+static void mlfcheck_dot_2x2(const int8_t* w, const int16_t* col, int32_t groups,
+                             int32_t* acc) __attribute__((noinline));
+static void mlfcheck_dot_2x1(const int8_t* w, const int8_t* x, int32_t depth, int32_t* acc)
+    __attribute__((noinline));
+#else
+static void mlfcheck_dot_2x2(const int8_t* w, const int16_t* col, int32_t groups,
+                             int32_t* acc) __attribute__((noinline, optimize("O2")));
+static void mlfcheck_dot_2x1(const int8_t* w, const int8_t* x, int32_t depth, int32_t* acc)
+    __attribute__((noinline, optimize("O2")));
+#endif
+#endif
+
+static inline int32_t mlfcheck_load4(const void* p) {
   int32_t v;
   memcpy(&v, p, 4);
   return v;
@@ -49,7 +66,7 @@ MLFCHECK_INLINE int32_t mlfcheck_load4(const void* p) {
 /* TFLite's MultiplyByQuantizedMultiplier (acc x 2^max(s,0), the rounded doubling high half of
    the product with m, divided by 2^max(-s,0) rounding half away from zero), plus the zero
    point, clamped to [low, high]. */
-MLFCHECK_INLINE int8_t mlfcheck_requant(int32_t acc, int32_t m, int32_t s, int32_t zp,
+static inline int8_t mlfcheck_requant(int32_t acc, int32_t m, int32_t s, int32_t zp,
                                         int32_t low, int32_t high) {
   int32_t left = s > 0 ? s : 0;
   int32_t right = s > 0 ? 0 : -s;
@@ -61,7 +78,7 @@ MLFCHECK_INLINE int8_t mlfcheck_requant(int32_t acc, int32_t m, int32_t s, int32
 }
 
 #if MLFCHECK_SIMD
-MLFCHECK_INLINE int32_t mlfcheck_odd(int32_t v) { /* bytes 1 and 3 as two int16 */
+static inline int32_t mlfcheck_odd(int32_t v) { /* bytes 1 and 3 as two int16 */
   int32_t r;
   __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(v));
   return r;
@@ -71,7 +88,7 @@ MLFCHECK_INLINE int32_t mlfcheck_odd(int32_t v) { /* bytes 1 and 3 as two int16 
 /* Two channels (w: their interleaved groups) against two patches (col: per group of four,
    patch 0's then patch 1's four int16), over `groups` groups: acc = {w0.p0, w0.p1, w1.p0,
    w1.p1} added to. */
-MLFCHECK_HOT void mlfcheck_dot_2x2(const int8_t* w, const int16_t* col, int32_t groups,
+static void mlfcheck_dot_2x2(const int8_t* w, const int16_t* col, int32_t groups,
                                    int32_t* acc) {
   int32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
 #if MLFCHECK_SIMD
@@ -112,7 +129,7 @@ MLFCHECK_HOT void mlfcheck_dot_2x2(const int8_t* w, const int16_t* col, int32_t 
 }
 
 /* Four int8 values into patch slot `slot` of one group (see mlfcheck_dot_2x2). */
-MLFCHECK_INLINE void mlfcheck_put4(int16_t* group, int32_t slot, const int8_t* v) {
+static inline void mlfcheck_put4(int16_t* group, int32_t slot, const int8_t* v) {
 #if MLFCHECK_SIMD
   int32_t word = mlfcheck_load4(v);
   int32_t even = __sxtb16(word), odd = mlfcheck_odd(word);
@@ -231,7 +248,7 @@ static void mlfcheck_dwconv_s8(const int8_t* x, const int8_t* w, const int32_t* 
 
 /* Two channels (w: their interleaved groups) against one int8 vector x of `depth` values
    (its last group read only as far as it goes): acc = {w0.x, w1.x} added to. */
-MLFCHECK_HOT void mlfcheck_dot_2x1(const int8_t* w, const int8_t* x, int32_t depth,
+static void mlfcheck_dot_2x1(const int8_t* w, const int8_t* x, int32_t depth,
                                    int32_t* acc) {
   int32_t a0 = acc[0], a1 = acc[1];
   int32_t full = depth / 4, rest = depth % 4;
@@ -263,7 +280,7 @@ MLFCHECK_HOT void mlfcheck_dot_2x1(const int8_t* w, const int8_t* x, int32_t dep
 }
 
 /* dense: (batches, depth) . weights + bias, two units at a time. */
-MLFCHECK_KERNEL int32_t mlfcheck_dense(int8_t* x, int8_t* w, int32_t* bias, int32_t* mult,
+static int32_t mlfcheck_dense(int8_t* x, int8_t* w, int32_t* bias, int32_t* mult,
                                        int8_t* shift, int8_t* out, int32_t batches,
                                        int32_t depth, int32_t units, int32_t out_zp,
                                        int32_t low, int32_t high) {
@@ -285,7 +302,7 @@ MLFCHECK_KERNEL int32_t mlfcheck_dense(int8_t* x, int8_t* w, int32_t* bias, int3
 /* The entry point the generated conv2d kernels call: the geometry as scalars. (The kernels'
    C declares both entry points after this, as TVM declares every function it calls; this
    static definition coming first keeps them internal to the file.) */
-MLFCHECK_KERNEL int32_t mlfcheck_conv2d(int8_t* x, int8_t* w, int32_t* bias, int32_t* mult,
+static int32_t mlfcheck_conv2d(int8_t* x, int8_t* w, int32_t* bias, int32_t* mult,
                                      int8_t* shift, int8_t* out,
                                      int8_t* scratch, int32_t depthwise, int32_t batches,
                                      int32_t in_h, int32_t in_w, int32_t in_c, int32_t k_h,

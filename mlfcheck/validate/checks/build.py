@@ -129,7 +129,9 @@ _WORD = re.compile(r"[A-Za-z_]\w*")
 @dataclass(frozen=True)
 class _Read:
     """What the reader says a compiler builds of one source: the definitions it always
-    compiles (outside conditionals; name → function or data), the names it may compile (those
+    compiles (outside conditionals, and not a static function, which a compiler leaves out
+    when it inlines every call or none is left; name → function or data), the names it may
+    compile (those
     and the ones under a conditional a compiler does not skip for certain), and the names a
     `#define` replaces, with the words of the replacement (left to X007, as a definition
     under a conditional is left to X001 and X007)."""
@@ -145,7 +147,8 @@ class _Read:
             *table.functions, *(d for d in table.data if d.defined and "." not in d.name)]
         names = {s.name for s in defined}
         return cls({s.name: "function" if isinstance(s, Function) else "data"
-                    for s in defined if s.condition is None},
+                    for s in defined if s.condition is None
+                    and not (isinstance(s, Function) and s.static)},
                    frozenset(s.name for s in defined if s.compiled),
                    frozenset(word for m in macros if m.replaces in names
                              for word in (m.replaces, *_WORD.findall(m.value))))
