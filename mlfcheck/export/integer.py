@@ -15,7 +15,7 @@ the reason.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from mlfcheck.export import fixedpoint, qkernels, simd
@@ -712,9 +712,12 @@ def _simd_kernel(x: Any, weights: Any, folded: Any, geo: qkernels.ConvGeometry |
         batch, depth = out_shape[0], weights.shape[0]
         return Deferred("dense", lambda r: simd.dense(batch, depth, channels, r, laid.size),
                         [x, _const(laid), _const(folded)], out_shape, rq)
+    kind = "depthwise_conv2d" if geo.depthwise else "conv2d"
+    if geo.depthwise and geo.in_shape[3] == 1:  # one input channel: a plain conv2d
+        geo = replace(geo, depthwise=False)
+        weights = weights.reshape(*weights.shape[:2], 1, weights.shape[2])
     laid = weights.reshape(-1) if geo.depthwise else simd.conv_weights(weights)
-    return Deferred("depthwise_conv2d" if geo.depthwise else "conv2d",
-                    lambda r: simd.conv2d(geo, r, zp_in, laid.size),
+    return Deferred(kind, lambda r: simd.conv2d(geo, r, zp_in, laid.size),
                     [x, _const(laid), _const(folded)], out_shape, rq)
 
 

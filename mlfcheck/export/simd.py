@@ -88,14 +88,15 @@ class _Args:
 
 def _calling(args: _Args, function: str, scratch: int, scalars: list[int]) -> Any:
     """PrimFunc that calls library `function` with the tensors' data, a scratch block of
-    `scratch` bytes (none when 0), and `scalars`."""
+    `scratch` bytes from the workspace (none when 0), and `scalars`."""
     from tvm import tirx
     from tvm.tirx.script.builder import ir as builder
 
     def body(x: Any, w: Any, bias: Any, mult: Any, shift: Any, out: Any) -> None:
         data = [x.data, w.data, bias.data, mult.data, shift.data, out.data]
         if scratch:
-            data.append(builder.alloc_buffer((scratch,), "int8").data)
+            # not "global": TVM would put a block under 1 KiB on the stack
+            data.append(builder.alloc_buffer((scratch,), "int8", scope="global.workspace").data)
         builder.evaluate(tirx.call_extern("int32", function, *data, *scalars))
 
     return qkernels.written(args.buffers(), body).with_attr(ATTR, 1)
@@ -109,7 +110,7 @@ def conv2d(geo: qkernels.ConvGeometry, rq: qkernels.Requant, input_zero_point: i
     kh, kw = geo.kernel
     cout = geo.out_shape[3]
     depth = depth4(kh * kw * cin)
-    scratch = 8 * kh * kw + cin if geo.depthwise else 5 * depth
+    scratch = 8 * kh * kw + cin if geo.depthwise else 2 * depth + (depth if cin % 4 else 0)
     scalars = [int(geo.depthwise), n, h, w, cin, kh, kw, *geo.strides, *geo.dilation,
                geo.padding[0], geo.padding[1], geo.out_shape[1], geo.out_shape[2], cout, depth,
                input_zero_point, rq.zero_point, rq.low, rq.high]

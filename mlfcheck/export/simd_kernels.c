@@ -30,8 +30,6 @@ typedef struct {
 static inline int32_t mlfcheck_load4(const void* p) __attribute__((always_inline));
 static inline int8_t mlfcheck_requant(int32_t acc, int32_t m, int32_t s, int32_t zp,
                                       int32_t low, int32_t high) __attribute__((always_inline));
-static inline void mlfcheck_put4(int16_t* group, int32_t slot, const int8_t* v)
-    __attribute__((always_inline));
 static int32_t mlfcheck_dense(int8_t* x, int8_t* w, int32_t* bias, int32_t* mult,
                               int8_t* shift, int8_t* out, int32_t batches, int32_t depth,
                               int32_t units, int32_t out_zp, int32_t low, int32_t high)
@@ -45,13 +43,22 @@ static int32_t mlfcheck_conv2d(int8_t* x, int8_t* w, int32_t* bias, int32_t* mul
                                int32_t in_zp, int32_t out_zp, int32_t low, int32_t high)
     __attribute__((unused));
 #if defined(__clang__)
-static void mlfcheck_dot_2x2(const int8_t* w, const int16_t* col, int32_t groups,
-                             int32_t* acc) __attribute__((noinline));
+#if MLFCHECK_SIMD
+static void mlfcheck_dw_4(const int8_t** tap, int32_t taps, const int8_t* w,
+                          int32_t stride, int32_t c, int32_t* acc) __attribute__((noinline));
+#endif
+static void mlfcheck_dot_2x2(const int8_t* w, const int8_t* col, int32_t groups, int32_t* acc)
+    __attribute__((noinline));
 static void mlfcheck_dot_2x1(const int8_t* w, const int8_t* x, int32_t depth, int32_t* acc)
     __attribute__((noinline));
 #else
-static void mlfcheck_dot_2x2(const int8_t* w, const int16_t* col, int32_t groups,
-                             int32_t* acc) __attribute__((noinline, optimize("O2")));
+#if MLFCHECK_SIMD
+static void mlfcheck_dw_4(const int8_t** tap, int32_t taps, const int8_t* w,
+                          int32_t stride, int32_t c, int32_t* acc)
+    __attribute__((noinline, optimize("O2")));
+#endif
+static void mlfcheck_dot_2x2(const int8_t* w, const int8_t* col, int32_t groups, int32_t* acc)
+    __attribute__((noinline, optimize("O2")));
 static void mlfcheck_dot_2x1(const int8_t* w, const int8_t* x, int32_t depth, int32_t* acc)
     __attribute__((noinline, optimize("O2")));
 #endif
@@ -85,17 +92,18 @@ static inline int32_t mlfcheck_odd(int32_t v) { /* bytes 1 and 3 as two int16 */
 }
 #endif
 
-/* Two channels (w: their interleaved groups) against two patches (col: per group of four,
-   patch 0's then patch 1's four int16), over `groups` groups: acc = {w0.p0, w0.p1, w1.p0,
-   w1.p1} added to. */
-static void mlfcheck_dot_2x2(const int8_t* w, const int16_t* col, int32_t groups,
-                                   int32_t* acc) {
+/* Two channels (w: their interleaved groups) against two patches (col: per group of four
+   values, patch 0's four bytes then patch 1's) over `groups` groups: acc = {w0.p0, w0.p1,
+   w1.p0, w1.p1} added to. */
+static void mlfcheck_dot_2x2(const int8_t* w, const int8_t* col, int32_t groups, int32_t* acc) {
   int32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
 #if MLFCHECK_SIMD
   const int32_t* wp = (const int32_t*)(const void*)w;
   const int32_t* cp = (const int32_t*)(const void*)col;
   do {
-    int32_t x02 = cp[0], x13 = cp[1], y02 = cp[2], y13 = cp[3];
+    int32_t xv = cp[0], yv = cp[1];
+    int32_t x02 = __sxtb16(xv), x13 = mlfcheck_odd(xv);
+    int32_t y02 = __sxtb16(yv), y13 = mlfcheck_odd(yv);
     int32_t va = wp[0], vb = wp[1];
     int32_t t = __sxtb16(va);
     a00 = __smlad(t, x02, a00);
@@ -110,15 +118,15 @@ static void mlfcheck_dot_2x2(const int8_t* w, const int16_t* col, int32_t groups
     a10 = __smlad(vb, x13, a10);
     a11 = __smlad(vb, y13, a11);
     wp += 2;
-    cp += 4;
+    cp += 2;
   } while (--groups);
 #else
-  for (int32_t g = 0; g < groups; g++, w += 8, col += 8) {
+  for (int32_t i = 0; i < 8 * groups; i += 8) {
     for (int32_t j = 0; j < 4; j++) {
-      a00 += w[j] * col[j];
-      a01 += w[j] * col[4 + j];
-      a10 += w[4 + j] * col[j];
-      a11 += w[4 + j] * col[4 + j];
+      a00 += w[i + j] * col[i + j];
+      a01 += w[i + j] * col[i + 4 + j];
+      a10 += w[i + 4 + j] * col[i + j];
+      a11 += w[i + 4 + j] * col[i + 4 + j];
     }
   }
 #endif
@@ -128,59 +136,77 @@ static void mlfcheck_dot_2x2(const int8_t* w, const int16_t* col, int32_t groups
   acc[3] = a11;
 }
 
-/* Four int8 values into patch slot `slot` of one group (see mlfcheck_dot_2x2). */
-static inline void mlfcheck_put4(int16_t* group, int32_t slot, const int8_t* v) {
-#if MLFCHECK_SIMD
-  int32_t word = mlfcheck_load4(v);
-  int32_t even = __sxtb16(word), odd = mlfcheck_odd(word);
-  memcpy(group + 4 * slot, &even, 4);
-  memcpy(group + 4 * slot + 2, &odd, 4);
-#else
-  for (int32_t j = 0; j < 4; j++) group[4 * slot + j] = v[j];
-#endif
+/* `n` bytes (a multiple of four) from `v` into patch slot `slot` of col from group `group`
+   on (see mlfcheck_dot_2x2); `v` NULL: the zero point `pad` (four bytes of it). */
+static void mlfcheck_put(int8_t* col, int32_t group, int32_t slot, const int8_t* v, int32_t n,
+                         int32_t pad) {
+  int8_t* at = col + 8 * group + 4 * slot;
+  for (int32_t i = 0; i < n; i += 4, at += 8) {
+    int32_t word = v ? mlfcheck_load4(v + i) : pad;
+    memcpy(at, &word, 4);
+  }
 }
 
 /* Output position `pos`'s patch into slot `slot` of col: the taps in (ky, kx, channel) order,
-   the zero point where a tap falls in the padding, zeros after the last tap. */
-static void mlfcheck_patch(const mlfcheck_conv_t* g, const int8_t* x, int8_t* stage,
-                           int16_t* col, int32_t b, int32_t pos, int32_t slot) {
+   the zero point where a tap falls in the padding, zeros after the last tap. Straight from
+   the input when the channels come in fours, else through `stage` (depth bytes). */
+static void mlfcheck_patch(const mlfcheck_conv_t* g, const int8_t* x, int8_t* stage, int8_t* col,
+                           int32_t b, int32_t pos, int32_t slot) {
   int32_t oy = pos / g->out_w, ox = pos % g->out_w;
+  int32_t iy0 = oy * g->stride_h - g->pad_t, ix0 = ox * g->stride_w - g->pad_l;
+  int32_t pad = (int32_t)((uint32_t)(uint8_t)g->in_zp * 0x01010101u);
+  int32_t direct = g->in_c % 4 == 0, group = 0;
   int8_t* s = stage;
   for (int32_t ky = 0; ky < g->k_h; ky++) {
-    int32_t iy = oy * g->stride_h - g->pad_t + ky * g->dil_h;
+    int32_t iy = iy0 + ky * g->dil_h;
     const int8_t* row = x + ((int64_t)b * g->in_h + iy) * g->in_w * g->in_c;
-    for (int32_t kx = 0; kx < g->k_w; kx++, s += g->in_c) {
-      int32_t ix = ox * g->stride_w - g->pad_l + kx * g->dil_w;
-      if (iy >= 0 && iy < g->in_h && ix >= 0 && ix < g->in_w) {
-        memcpy(s, row + ix * g->in_c, (size_t)g->in_c);
+    for (int32_t kx = 0; kx < g->k_w; kx++) {
+      int32_t ix = ix0 + kx * g->dil_w;
+      const int8_t* tap =
+          iy >= 0 && iy < g->in_h && ix >= 0 && ix < g->in_w ? row + ix * g->in_c : 0;
+      if (direct) {
+        mlfcheck_put(col, group, slot, tap, g->in_c, pad);
+        group += g->in_c / 4;
+      } else if (tap && g->dil_w == 1) {  /* the rest of the row's taps inside: one copy */
+        int32_t run = g->k_w - kx < g->in_w - ix ? g->k_w - kx : g->in_w - ix;
+        memcpy(s, tap, (size_t)(run * g->in_c));
+        s += run * g->in_c;
+        kx += run - 1;
       } else {
-        memset(s, g->in_zp, (size_t)g->in_c);
+        if (tap) {
+          memcpy(s, tap, (size_t)g->in_c);
+        } else {
+          memset(s, g->in_zp, (size_t)g->in_c);
+        }
+        s += g->in_c;
       }
     }
   }
-  memset(s, 0, (size_t)(stage + g->depth - s));
-  for (int32_t i = 0; i < g->depth; i += 4) mlfcheck_put4(col + 2 * i, slot, stage + i);
+  if (!direct) {
+    memset(s, 0, (size_t)(stage + g->depth - s));
+    mlfcheck_put(col, 0, slot, stage, g->depth, pad);
+  }
 }
 
-/* conv2d: two output positions at a time (their patches in `scratch`: 4 x depth bytes of
-   patches, then depth bytes of staging), two output channels at a time against them. */
+/* conv2d: two output positions at a time (their patches in `scratch`, 2 x depth bytes, then
+   depth bytes of staging when the input channels are not a multiple of four), two output
+   channels at a time against them. */
 static void mlfcheck_conv_s8(const int8_t* x, const int8_t* w, const int32_t* bias,
                              const int32_t* mult, const int8_t* shift, int8_t* out,
                              int8_t* scratch, const mlfcheck_conv_t* g) {
   int32_t positions = g->out_h * g->out_w, groups = g->depth / 4;
-  int16_t* col = (int16_t*)(void*)scratch;
-  int8_t* stage = scratch + 4 * g->depth;
+  int8_t* stage = scratch + 2 * g->depth;
   for (int32_t b = 0; b < g->batches; b++) {
     for (int32_t p = 0; p < positions; p += 2) {
       int32_t two = p + 1 < positions;
-      mlfcheck_patch(g, x, stage, col, b, p, 0);
-      mlfcheck_patch(g, x, stage, col, b, two ? p + 1 : p, 1);
+      mlfcheck_patch(g, x, stage, scratch, b, p, 0);
+      mlfcheck_patch(g, x, stage, scratch, b, two ? p + 1 : p, 1);
       int8_t* o0 = out + ((int64_t)b * positions + p) * g->out_c;
       int8_t* o1 = o0 + g->out_c;
       for (int32_t c = 0; c < g->out_c; c += 2) {
         int32_t c1 = c + 1 < g->out_c ? c + 1 : c;
         int32_t acc[4] = {bias[c], bias[c], bias[c1], bias[c1]};
-        mlfcheck_dot_2x2(w + (int64_t)c * g->depth, col, groups, acc);
+        mlfcheck_dot_2x2(w + (int64_t)c * g->depth, scratch, groups, acc);
         o0[c] = mlfcheck_requant(acc[0], mult[c], shift[c], g->out_zp, g->low, g->high);
         if (two) o1[c] = mlfcheck_requant(acc[1], mult[c], shift[c], g->out_zp, g->low, g->high);
         if (c1 != c) {
@@ -194,6 +220,30 @@ static void mlfcheck_conv_s8(const int8_t* x, const int8_t* w, const int32_t* bi
   }
 }
 
+#if MLFCHECK_SIMD
+/* Four channels from c of a depthwise tap sum: acc[j] += tap[t][c + j] * w[t * stride + j]
+   over the taps (SMLABB/SMLATT on the SXTB16-unpacked even and odd bytes). */
+static void mlfcheck_dw_4(const int8_t** tap, int32_t taps, const int8_t* w,
+                          int32_t stride, int32_t c, int32_t* acc) {
+  int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+  do {
+    int32_t xv = mlfcheck_load4(*tap++ + c), wv = mlfcheck_load4(w);
+    int32_t x02 = __sxtb16(xv), w02 = __sxtb16(wv);
+    a0 = __smlabb(x02, w02, a0);
+    a2 = __smlatt(x02, w02, a2);
+    xv = mlfcheck_odd(xv);
+    wv = mlfcheck_odd(wv);
+    a1 = __smlabb(xv, wv, a1);
+    a3 = __smlatt(xv, wv, a3);
+    w += stride;
+  } while (--taps);
+  acc[0] = a0;
+  acc[1] = a1;
+  acc[2] = a2;
+  acc[3] = a3;
+}
+#endif
+
 /* depthwise conv2d (output channel c reads input channel c / multiplier): per output position,
    a pointer per tap (`scratch`: 8 bytes a tap, then in_c bytes of the zero point that padded
    taps point at), then four channels at a time. */
@@ -201,7 +251,7 @@ static void mlfcheck_dwconv_s8(const int8_t* x, const int8_t* w, const int32_t* 
                                const int32_t* mult, const int8_t* shift, int8_t* out,
                                int8_t* scratch, const mlfcheck_conv_t* g) {
   int32_t taps = g->k_h * g->k_w, multiplier = g->out_c / g->in_c;
-  const int8_t** tap = (const int8_t**)(void*)scratch;
+  const int8_t** tap = (const int8_t**)(void*)scratch;  /* aligned: the workspace's blocks are */
   int8_t* pad = scratch + 8 * taps;
   memset(pad, g->in_zp, (size_t)g->in_c);
   for (int32_t b = 0; b < g->batches; b++) {
@@ -217,22 +267,15 @@ static void mlfcheck_dwconv_s8(const int8_t* x, const int8_t* w, const int32_t* 
         int32_t c = 0;
 #if MLFCHECK_SIMD
         for (; multiplier == 1 && c + 3 < g->out_c; c += 4) {
-          int32_t a0 = bias[c], a1 = bias[c + 1], a2 = bias[c + 2], a3 = bias[c + 3];
-          const int8_t* wt = w + c;
-          for (int32_t t = 0; t < taps; t++, wt += g->out_c) {
-            int32_t xv = mlfcheck_load4(tap[t] + c), wv = mlfcheck_load4(wt);
-            int32_t x02 = __sxtb16(xv), w02 = __sxtb16(wv);
-            a0 = __smlabb(x02, w02, a0);
-            a2 = __smlatt(x02, w02, a2);
-            xv = mlfcheck_odd(xv);
-            wv = mlfcheck_odd(wv);
-            a1 = __smlabb(xv, wv, a1);
-            a3 = __smlatt(xv, wv, a3);
-          }
-          o[c] = mlfcheck_requant(a0, mult[c], shift[c], g->out_zp, g->low, g->high);
-          o[c + 1] = mlfcheck_requant(a1, mult[c + 1], shift[c + 1], g->out_zp, g->low, g->high);
-          o[c + 2] = mlfcheck_requant(a2, mult[c + 2], shift[c + 2], g->out_zp, g->low, g->high);
-          o[c + 3] = mlfcheck_requant(a3, mult[c + 3], shift[c + 3], g->out_zp, g->low, g->high);
+          int32_t acc[4] = {bias[c], bias[c + 1], bias[c + 2], bias[c + 3]};
+          mlfcheck_dw_4(tap, taps, w + c, g->out_c, c, acc);
+          o[c] = mlfcheck_requant(acc[0], mult[c], shift[c], g->out_zp, g->low, g->high);
+          o[c + 1] = mlfcheck_requant(acc[1], mult[c + 1], shift[c + 1], g->out_zp, g->low,
+                                      g->high);
+          o[c + 2] = mlfcheck_requant(acc[2], mult[c + 2], shift[c + 2], g->out_zp, g->low,
+                                      g->high);
+          o[c + 3] = mlfcheck_requant(acc[3], mult[c + 3], shift[c + 3], g->out_zp, g->low,
+                                      g->high);
         }
 #endif
         for (; c < g->out_c; c++) {
@@ -309,7 +352,8 @@ static int32_t mlfcheck_conv2d(int8_t* x, int8_t* w, int32_t* bias, int32_t* mul
                                      int32_t k_w, int32_t stride_h, int32_t stride_w,
                                      int32_t dil_h, int32_t dil_w, int32_t pad_t, int32_t pad_l,
                                      int32_t out_h, int32_t out_w, int32_t out_c, int32_t depth,
-                                     int32_t in_zp, int32_t out_zp, int32_t low, int32_t high) {
+                                     int32_t in_zp, int32_t out_zp, int32_t low,
+                                     int32_t high) {
   mlfcheck_conv_t g = {batches, in_h, in_w, in_c, k_h, k_w, stride_h, stride_w, dil_h, dil_w,
                        pad_t, pad_l, out_h, out_w, out_c, depth, in_zp, out_zp, low, high};
   if (depthwise) {
