@@ -11,7 +11,7 @@ import click
 from mlfcheck.board.boards import board, board_names
 from mlfcheck.cli._common import EXIT_CLEAN, EXIT_FOUND, EXIT_TROUBLE
 from mlfcheck.errors import ExportError, UsageError
-from mlfcheck.export.simd import CPUS
+from mlfcheck.export.simd import CPUS, KINDS
 
 NEEDS_TVM = "mlfcheck export needs TVM: pip install 'mlfcheck[tvm]'"
 
@@ -61,8 +61,9 @@ def _summary(result: Any) -> str:
     lines += _lowering_lines(result.lowering)
     check = result.verification
     if check is not None:
+        over = f", over {check.calls} consecutive calls" if check.calls > 1 else ""
         lines.append(f"  verify: {'ok' if check.ok else 'MISMATCH'} against TVM's Relax VM on "
-                     f"llvm (tolerance {check.tolerance:g}, {check.seconds:.2f} s)")
+                     f"llvm (tolerance {check.tolerance:g}{over}, {check.seconds:.2f} s)")
         lines += [f"    {name}: max abs error {err:.3g}"
                   for name, err in sorted(check.max_abs_error.items())]
         lines.append(f"    workspace used by the C run: {check.workspace_measured} of "
@@ -103,6 +104,10 @@ def _lowering_lines(lowering: Any) -> list[str]:
         return ["  quantized operators: float (dequantize → float op → quantize, --no-integer)"]
     kernels = ", ".join(f"{kind} ×{n}" for kind, n in lowering.kernels.items()) or "none"
     lines = [f"  quantized operators: integer kernels: {kernels}"]
+    if lowering.simd_cpu is not None:
+        kinds = ", ".join(k for k in lowering.kernels if k in KINDS)
+        lines.append(f"    {kinds}: mlfcheck's SIMD kernels for {lowering.simd_cpu} (SMLAD where "
+                     "the compiler targets a DSP core, plain C elsewhere)")
     lines += [f"    {f.operator} at {f.at} stayed float: {f.reason}"
               for f in lowering.stayed_float]
     return lines
