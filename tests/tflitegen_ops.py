@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from tflitegen import ACTIVATIONS, _build, _Operator, _Tensor
+from tflitegen import ACTIVATIONS, _build, _Graph, _Operator, _Step, _Tensor
 
 Quant = tuple[float, int]
 """A per-tensor (scale, zero point)."""
@@ -42,6 +42,16 @@ def depthwise(*, channels: int, multiplier: int, padding: str = "SAME",
               activation: str = "none", seed: int = 0) -> bytes:
     """DEPTHWISE_CONV_2D of a [1, H, W, channels] input with `multiplier` outputs per channel,
     seeded int8 weights (per output channel or per tensor) and int32 bias."""
+    return _model(depthwise_op(channels=channels, multiplier=multiplier, padding=padding,
+                               strides=strides, per_channel=per_channel, kernel=kernel,
+                               size=size, activation=activation, seed=seed))
+
+
+def depthwise_op(*, channels: int, multiplier: int, padding: str = "SAME",
+                 strides: tuple[int, int] = (1, 1), per_channel: bool = False,
+                 kernel: tuple[int, int] = (3, 3), size: tuple[int, int] = (9, 7),
+                 activation: str = "none", seed: int = 0) -> _Operator:
+    """The operator `depthwise` writes as a model (for `parallel`)."""
     import numpy as np
     import tflite
 
@@ -52,13 +62,8 @@ def depthwise(*, channels: int, multiplier: int, padding: str = "SAME",
     scales = tuple(float(s) for s in rng.uniform(0.002, 0.02, out_c if per_channel else 1))
     w = _Tensor((1, *kernel, out_c), "int8", scales, (0,) * len(scales), 3 if per_channel else 0,
                 rng.integers(-127, 128, (1, *kernel, out_c)).astype("int8"))
-    bias_scales = tuple(float(np.float32(x_q[0]) * np.float32(s)) for s in scales)
-    bias = _Tensor((out_c,), "int32", bias_scales, (0,) * len(scales), 0,
-                   rng.integers(-3000, 3000, out_c).astype("int32"))
-    if padding == "SAME":
-        out_hw = [-(-n // s) for n, s in zip(size, strides, strict=True)]
-    else:
-        out_hw = [(n - k) // s + 1 for n, k, s in zip(size, kernel, strides, strict=True)]
+    bias = _bias(rng, x_q, scales, out_c)
+    out_hw = _out_size(size, kernel, strides, (1, 1), padding)
 
     def options(b: Any) -> Any:
         tflite.DepthwiseConv2DOptionsStart(b)
@@ -72,13 +77,113 @@ def depthwise(*, channels: int, multiplier: int, padding: str = "SAME",
         return tflite.DepthwiseConv2DOptionsEnd(b)
 
     tensors = [_int8((1, *size, channels), x_q), w, bias, _int8((1, *out_hw, out_c), out_q)]
-    return _model(_Operator(tflite.BuiltinOperator.DEPTHWISE_CONV_2D, tensors, [0, 1, 2], [3],
-                            (tflite.BuiltinOptions.DepthwiseConv2DOptions, options)))
+    return _Operator(tflite.BuiltinOperator.DEPTHWISE_CONV_2D, tensors, [0, 1, 2], [3],
+                     (tflite.BuiltinOptions.DepthwiseConv2DOptions, options))
+
+
+def _bias(rng: Any, x_q: Quant, scales: Sequence[float], channels: int) -> _Tensor:
+    """Seeded int32 bias of `channels`, scaled input scale × weight scale (as TFLite
+    requires)."""
+    import numpy as np
+
+    bias_scales = tuple(float(np.float32(x_q[0]) * np.float32(s)) for s in scales)
+    return _Tensor((channels,), "int32", bias_scales, (0,) * len(scales), 0,
+                   rng.integers(-3000, 3000, channels).astype("int32"))
+
+
+def _out_size(size: Sequence[int], kernel: Sequence[int], strides: Sequence[int],
+              dilation: Sequence[int], padding: str) -> list[int]:
+    """Output height and width of a TFLite convolution."""
+    if padding == "SAME":
+        return [-(-n // s) for n, s in zip(size, strides, strict=True)]
+    return [(n - (k - 1) * d - 1) // s + 1
+            for n, k, s, d in zip(size, kernel, strides, dilation, strict=True)]
+
+
+def _weights(rng: Any, shape: tuple[int, ...], axis: int, per_channel: bool) -> _Tensor:
+    """Seeded symmetric int8 weights, scaled per channel along `axis` or per tensor."""
+    channels = shape[axis] if per_channel else 1
+    scales = tuple(float(s) for s in rng.uniform(0.002, 0.02, channels))
+    return _Tensor(shape, "int8", scales, (0,) * channels, axis if per_channel else 0,
+                   rng.integers(-127, 128, shape).astype("int8"))
+
+
+def conv2d_op(*, in_shape: tuple[int, int, int, int], out_channels: int,
+              kernel: tuple[int, int] = (3, 3), strides: tuple[int, int] = (1, 1),
+              dilation: tuple[int, int] = (1, 1), padding: str = "SAME",
+              per_channel: bool = False, activation: str = "none",
+              x_zero_point: int | None = None, out_quant: Quant | None = None,
+              seed: int = 0) -> _Operator:
+    """CONV_2D of an NHWC `in_shape` input to `out_channels`, with any kernel, stride,
+    dilation and padding; seeded weights (per output channel or per tensor), bias and
+    quantization (the input zero point and the output quantization as given, else drawn)."""
+    import numpy as np
+    import tflite
+
+    rng = np.random.default_rng(seed)
+    zp = int(rng.integers(-20, 20))
+    x_q = (float(rng.uniform(0.02, 0.08)), zp if x_zero_point is None else x_zero_point)
+    drawn = (float(rng.uniform(0.05, 0.2)), int(rng.integers(-10, 10)))
+    out_q = drawn if out_quant is None else out_quant
+    w = _weights(rng, (out_channels, *kernel, in_shape[3]), 0, per_channel)
+    out_hw = _out_size(in_shape[1:3], kernel, strides, dilation, padding)
+
+    def options(b: Any) -> Any:
+        tflite.Conv2DOptionsStart(b)
+        tflite.Conv2DOptionsAddPadding(b, PADDING[padding])
+        tflite.Conv2DOptionsAddStrideW(b, strides[1])
+        tflite.Conv2DOptionsAddStrideH(b, strides[0])
+        tflite.Conv2DOptionsAddDilationWFactor(b, dilation[1])
+        tflite.Conv2DOptionsAddDilationHFactor(b, dilation[0])
+        tflite.Conv2DOptionsAddFusedActivationFunction(b, ACTIVATIONS[activation])
+        return tflite.Conv2DOptionsEnd(b)
+
+    tensors = [_int8(in_shape, x_q), w, _bias(rng, x_q, w.scale, out_channels),
+               _int8((in_shape[0], *out_hw, out_channels), out_q)]
+    return _Operator(tflite.BuiltinOperator.CONV_2D, tensors, [0, 1, 2], [3],
+                     (tflite.BuiltinOptions.Conv2DOptions, options))
+
+
+def dense_op(*, batch: int, depth: int, units: int, per_channel: bool = False,
+             activation: str = "none", seed: int = 0) -> _Operator:
+    """FULLY_CONNECTED of a [batch, depth] input to `units`, seeded weights (per unit or per
+    tensor), bias and quantization."""
+    import numpy as np
+    import tflite
+
+    rng = np.random.default_rng(seed)
+    x_q = (float(rng.uniform(0.02, 0.08)), int(rng.integers(-20, 20)))
+    out_q = (float(rng.uniform(0.05, 0.2)), int(rng.integers(-10, 10)))
+    w = _weights(rng, (units, depth), 0, per_channel)
+
+    def options(b: Any) -> Any:
+        tflite.FullyConnectedOptionsStart(b)
+        tflite.FullyConnectedOptionsAddFusedActivationFunction(b, ACTIVATIONS[activation])
+        return tflite.FullyConnectedOptionsEnd(b)
+
+    tensors = [_int8((batch, depth), x_q), w, _bias(rng, x_q, w.scale, units),
+               _int8((batch, units), out_q)]
+    return _Operator(tflite.BuiltinOperator.FULLY_CONNECTED, tensors, [0, 1, 2], [3],
+                     (tflite.BuiltinOptions.FullyConnectedOptions, options))
+
+
+def parallel(ops: Sequence[_Operator]) -> bytes:
+    """One model running each operator side by side: each reads its own inputs and writes its
+    own output, the model's inputs and outputs in the order of `ops`."""
+    tensors: list[_Tensor] = []
+    steps, outputs = [], []
+    for op in ops:
+        base = len(tensors)
+        tensors += op.tensors
+        steps.append(_Step(op.code, [base + i for i in op.inputs],
+                           [base + i for i in op.outputs], op.options))
+        outputs += [base + i for i in op.outputs]
+    return _build(_Graph(tensors, tuple(steps), outputs))
 
 
 def softmax(shape: tuple[int, ...], x: Quant, out: Quant = (1 / 256, -128),
-            beta: float = 1.0) -> bytes:
-    """SOFTMAX over the last axis of an int8 tensor."""
+            beta: float = 1.0, out_dtype: str = "int8") -> bytes:
+    """SOFTMAX over the last axis of an int8 tensor, to int8 or int16."""
     import tflite
 
     def options(b: Any) -> Any:
@@ -86,7 +191,8 @@ def softmax(shape: tuple[int, ...], x: Quant, out: Quant = (1 / 256, -128),
         tflite.SoftmaxOptionsAddBeta(b, beta)
         return tflite.SoftmaxOptionsEnd(b)
 
-    return _model(_Operator(tflite.BuiltinOperator.SOFTMAX, [_int8(shape, x), _int8(shape, out)],
+    output = _Tensor(shape, out_dtype, (out[0],), (out[1],))
+    return _model(_Operator(tflite.BuiltinOperator.SOFTMAX, [_int8(shape, x), output],
                             [0], [1], (tflite.BuiltinOptions.SoftmaxOptions, options)))
 
 

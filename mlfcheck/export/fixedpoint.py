@@ -94,13 +94,13 @@ def rounding_divide(high: Any, shift: Any) -> Any:
     return (high >> right) + tirx.Select((high & mask) > threshold, _i64(1), _i64(0))
 
 
-def to_int8(value: Any, zero_point: int, low: int, high: int) -> Any:
-    """value (int64) + zero point, clamped to [low, high], as int8."""
+def to_int8(value: Any, zero_point: int, low: int, high: int, dtype: str = "int8") -> Any:
+    """value (int64) + zero point, clamped to [low, high], as int8 (or `dtype`)."""
     from tvm import tirx
 
     out = value + tirx.const(zero_point, "int64")
     return tirx.min(tirx.max(out, tirx.const(low, "int64")),
-                    tirx.const(high, "int64")).astype("int8")
+                    tirx.const(high, "int64")).astype(dtype)
 
 
 # -- gemmlowp's fixed-point functions, as TFLite's int8 softmax and logistic use them ----------

@@ -109,6 +109,7 @@ class Deferred:
     args: list[Any]
     shape: tuple[int, ...]
     rq: qkernels.Requant
+    dtype: str = "int8"
 
 
 BindingRule = Callable[["_Rewriter", Any, Any], Value | None]
@@ -140,6 +141,7 @@ class IntegerRule:
 
 
 _NO_RULE = "no integer rule for this operator"
+INT16_MIN, INT16_MAX = -(1 << 15), (1 << 15) - 1
 
 
 def lower(mod: Any, entry: str, *, integer: bool = True, cpu: str | None = None) -> Lowering:
@@ -288,7 +290,7 @@ class _Rewriter:
         gv = self.bb.add_func(func, f"q_{d.kind}")
         args = list(d.args) + [relax.const(a) for a in d.rq.arrays()]
         self.counts[d.kind] = self.counts.get(d.kind, 0) + 1
-        return self.bb.emit(relax.call_tir(gv, args, relax.TensorType(list(d.shape), "int8")))
+        return self.bb.emit(relax.call_tir(gv, args, relax.TensorType(list(d.shape), d.dtype)))
 
     # -- binding rules -----------------------------------------------------------------------
 
@@ -410,8 +412,14 @@ class _Rewriter:
     def _quantize(self, var: Any, call: Any) -> Value | None:
         """A per-tensor quantize to int8: of an int8 tensor, a requantize; of a float operator
         used only here, that operator's integer rule, with the activations folded into the
-        clamp."""
+        clamp. A quantize to int16 of a softmax is TFLite's int8 → int16 softmax."""
         out = self._qparams(call)
+        if out is not None and str(var.ty.dtype) == "int16" and out.per_tensor:
+            softmax = self.values.get(call.args[0])
+            if isinstance(softmax, Lazy) and self.uses.get(call.args[0], 0) == 1 \
+                    and _op(softmax.call) == "relax.nn.softmax":
+                return self._softmax_rule(softmax, out, INT16_MIN, INT16_MAX, dtype="int16")
+            return None
         if out is None or str(var.ty.dtype) != "int8" or not out.per_tensor:
             return None
         source, low, high = self._fold_activations(call.args[0])
@@ -558,10 +566,11 @@ class _Rewriter:
                         [self._expr_of(x.source)], geo.out_shape,
                         qkernels.Requant((1,), (0,), 0, lo, hi))
 
-    def _softmax_rule(self, sm: Lazy, out: QParams, lo: int, hi: int) -> Value | None:
+    def _softmax_rule(self, sm: Lazy, out: QParams, lo: int, hi: int, *,
+                      dtype: str = "int8") -> Value | None:
         """Softmax of an int8 tensor over its last axis to int8 with scale 1/256 and zero
-        point −128 (as TFLite requires): TFLite's integer softmax, exp and reciprocal in
-        gemmlowp's fixed point."""
+        point −128, or to int16 with scale 1/65536 and zero point −32768 (as TFLite requires):
+        TFLite's integer softmax, exp and reciprocal in gemmlowp's fixed point."""
         x = self._int8_input(sm)
         if x is None:
             return None
@@ -569,9 +578,10 @@ class _Rewriter:
         if int(sm.call.attrs.axis) not in (-1, len(shape) - 1):
             self._why(sm, "only softmax over the last axis has an integer rule (as in TFLite)")
             return None
-        if not _unit_output(out):
-            self._why(sm, "the output is not quantized with scale 1/256 and zero point -128, "
-                      "which TFLite's int8 softmax requires")
+        bits = 16 if dtype == "int16" else 8
+        if not _unit_output(out, bits):
+            self._why(sm, f"the output is not quantized with scale 1/{1 << bits} and zero point "
+                      f"{-(1 << (bits - 1))}, which TFLite's {dtype} softmax requires")
             return None
         if shape[-1] >= 1 << fixedpoint.SOFTMAX_SUM_BITS:
             self._why(sm, "TFLite's fixed-point sum of exponentials holds fewer than 4096 "
@@ -583,8 +593,8 @@ class _Rewriter:
             return None
         mult, left, diff_min = params
         return Deferred("softmax", lambda rq: qkernels.softmax(shape, qkernels.SoftmaxParams(
-            mult, left, diff_min, rq.low, rq.high)), [self._expr_of(x.source)], shape,
-            qkernels.Requant((1,), (0,), fixedpoint.INT8_MIN, lo, hi))
+            mult, left, diff_min, rq.low, rq.high, dtype)), [self._expr_of(x.source)], shape,
+            qkernels.Requant((1,), (0,), -(1 << (bits - 1)), lo, hi), dtype)
 
     def _logistic_rule(self, op: Lazy, out: QParams, lo: int, hi: int) -> Value | None:
         """Sigmoid of an int8 tensor to int8 with scale 1/256 and zero point −128: TFLite's
@@ -694,11 +704,11 @@ def _same_axis(old: tuple[int, ...], axis: int, new: tuple[int, ...]) -> int | N
     return None
 
 
-def _unit_output(out: QParams) -> bool:
-    """True for TFLite's fixed output quantization of int8 softmax and logistic: scale 1/256
-    (within TFLite's tolerance of 0.1 %) and zero point −128."""
-    return abs(float(out.scale[0]) - 1 / 256) <= 0.001 / 256 \
-        and int(out.zero_point[0]) == fixedpoint.INT8_MIN
+def _unit_output(out: QParams, bits: int = 8) -> bool:
+    """True for TFLite's fixed output quantization of softmax and logistic: scale 1/2**bits
+    (within TFLite's tolerance of 0.1 %) and zero point −2**(bits − 1)."""
+    return abs(float(out.scale[0]) * (1 << bits) - 1) <= 0.001 \
+        and int(out.zero_point[0]) == -(1 << (bits - 1))
 
 
 def _simd_kernel(x: Any, weights: Any, folded: Any, geo: qkernels.ConvGeometry | None,

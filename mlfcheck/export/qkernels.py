@@ -322,6 +322,8 @@ class SoftmaxParams:
     diff_min: int
     low: int
     high: int
+    dtype: str = "int8"
+    """int8 (scale 1/256, zero point −128) or int16 (scale 1/65536, zero point −32768)."""
 
 
 def written(args: Sequence[tuple[str, tuple[int, ...], str]],
@@ -346,14 +348,16 @@ def _grid_index(loop_vars: Any) -> list[Any]:
 
 
 def softmax(shape: tuple[int, ...], p: SoftmaxParams) -> Any:
-    """TFLite's int8 SOFTMAX over the last axis, output scale 1/256 and zero point −128: per
-    row, exp of each scaled difference from the maximum (Q5.26 → Q0.31), their sum (Q12.19),
-    its reciprocal, and each exp times it; differences below diff_min give −128."""
+    """TFLite's SOFTMAX of int8 over the last axis, to int8 (scale 1/256, zero point −128) or
+    int16 (1/65536, −32768): per row, exp of each scaled difference from the maximum (Q5.26 →
+    Q0.31), their sum (Q12.19), its reciprocal, and each exp times it; differences below
+    diff_min give the output's minimum."""
     from tvm import tirx
     from tvm.tirx.script.builder import ir as builder
 
     depth = shape[-1]
     i64 = fixedpoint.as_i64
+    out_bits = 16 if p.dtype == "int16" else 8
 
     def body(x: Any, out: Any) -> None:
         top = builder.alloc_buffer((1,), "int8")
@@ -383,14 +387,14 @@ def softmax(shape: tuple[int, ...], p: SoftmaxParams) -> Any:
                 builder.buffer_store(total, total[0] + term.astype("int32"), [0])
             inverse, bits = fixedpoint.reciprocal(total[0].astype("int64"),
                                                   fixedpoint.SOFTMAX_SUM_BITS)
-            with builder.serial(0, depth) as c:  # exp / sum, from Q0.31 to 8 bits
+            with builder.serial(0, depth) as c:  # exp / sum, from Q0.31 to the output's bits
                 counted, e = exp_of(row, c)
                 value = tirx.Select(counted, fixedpoint.divide_by_pot(
-                    fixedpoint.high_mul(inverse, e), bits + i64(31 - 8)), i64(0))
-                builder.buffer_store(out, fixedpoint.to_int8(value, fixedpoint.INT8_MIN, p.low,
-                                                             p.high), [*row, c])
+                    fixedpoint.high_mul(inverse, e), bits + i64(31 - out_bits)), i64(0))
+                builder.buffer_store(out, fixedpoint.to_int8(value, -(1 << (out_bits - 1)),
+                                                             p.low, p.high, p.dtype), [*row, c])
 
-    return written([("x", shape, "int8"), ("out", shape, "int8")], body)
+    return written([("x", shape, "int8"), ("out", shape, p.dtype)], body)
 
 
 @dataclass(frozen=True)

@@ -117,6 +117,19 @@ def test_softmax_equals_tflm_and_leaves_no_float(tmp_path: Path, shape: tuple[in
     assert "expf" not in kernels and "float" not in kernels
 
 
+@pytest.mark.parametrize(("shape", "quant"), SOFTMAX[:3],
+                         ids=[f"{'x'.join(map(str, s))}-{q[0]:g}-{q[1]}" for s, q in SOFTMAX[:3]])
+def test_softmax_to_int16_equals_tflm_and_leaves_no_float(tmp_path: Path,
+                                                          shape: tuple[int, ...],
+                                                          quant: tuple[float, int]) -> None:
+    """TFLite's int8 → int16 softmax (scale 1/65536, zero point −32768; keyword_scrambled)."""
+    model = gen.softmax(shape, quant, out=(1 / 65536, -32768), out_dtype="int16")
+    result = _equal_to_tflm(tmp_path, model)
+    assert result.lowering.kernels == {"softmax": 1}
+    assert result.lowering.stayed_float == ()
+    assert "expf" not in _kernels_c(result.path)
+
+
 def test_softmax_rows_at_the_edges_equal_tflm(tmp_path: Path) -> None:
     """Rows all equal, one maximum among minima, the full range, differences around diff_min."""
     rows = np.array([[-128] * 10, [127] * 10, [127] + [-128] * 9, list(range(-128, 128, 26)),
