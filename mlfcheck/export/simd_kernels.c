@@ -23,6 +23,12 @@ typedef struct {
   int32_t out_h, out_w, out_c, depth, in_zp, out_zp, low, high;
 } mlfcheck_conv_t;
 
+/* One output channel's rescaling, ready to apply: the multiplier and TFLite's shift split into
+   a left shift, a right shift and that right shift's remainder mask. */
+typedef struct {
+  int32_t m, left, right, mask;
+} mlfcheck_scale_t;
+
 /* GCC and Clang: the small helpers always inline, the two inner loops never (and, with GCC, at
    -O2 whatever the build's level: at -Os it spills a register on every iteration), and the two
    entry points may go unused (a model without dense, say). */
@@ -30,6 +36,8 @@ typedef struct {
 static inline int32_t mlfcheck_load4(const void* p) __attribute__((always_inline));
 static inline int8_t mlfcheck_requant(int32_t acc, int32_t m, int32_t s, int32_t zp,
                                       int32_t low, int32_t high) __attribute__((always_inline));
+static inline int8_t mlfcheck_out(int32_t acc, mlfcheck_scale_t k, int32_t zp, int32_t low,
+                                  int32_t high) __attribute__((always_inline));
 static int32_t mlfcheck_dense(int8_t* x, int8_t* w, int32_t* bias, int32_t* mult,
                               int8_t* shift, int8_t* out, int32_t batches, int32_t depth,
                               int32_t units, int32_t out_zp, int32_t low, int32_t high)
@@ -73,15 +81,27 @@ static inline int32_t mlfcheck_load4(const void* p) {
 /* TFLite's MultiplyByQuantizedMultiplier (acc x 2^max(s,0), the rounded doubling high half of
    the product with m, divided by 2^max(-s,0) rounding half away from zero), plus the zero
    point, clamped to [low, high]. */
-static inline int8_t mlfcheck_requant(int32_t acc, int32_t m, int32_t s, int32_t zp,
-                                        int32_t low, int32_t high) {
-  int32_t left = s > 0 ? s : 0;
-  int32_t right = s > 0 ? 0 : -s;
-  int32_t v = (int32_t)((uint32_t)acc << left);
-  int32_t hi = (int32_t)(((int64_t)v * m + ((int64_t)1 << 30)) >> 31);
-  int32_t mask = (int32_t)((UINT32_C(1) << right) - 1u);
-  int32_t out = (hi >> right) + ((hi & mask) > ((mask >> 1) + (hi < 0))) + zp;
+static inline mlfcheck_scale_t mlfcheck_scale(int32_t m, int32_t s) {
+  mlfcheck_scale_t k;
+  k.m = m;
+  k.left = s > 0 ? s : 0;
+  k.right = s > 0 ? 0 : -s;
+  k.mask = (int32_t)((UINT32_C(1) << k.right) - 1u);
+  return k;
+}
+
+/* acc rescaled by k, plus the zero point, clamped to [low, high]. */
+static inline int8_t mlfcheck_out(int32_t acc, mlfcheck_scale_t k, int32_t zp, int32_t low,
+                                  int32_t high) {
+  int32_t v = (int32_t)((uint32_t)acc << k.left);
+  int32_t hi = (int32_t)(((int64_t)v * k.m + ((int64_t)1 << 30)) >> 31);
+  int32_t out = (hi >> k.right) + ((hi & k.mask) > ((k.mask >> 1) + (hi < 0))) + zp;
   return (int8_t)(out < low ? low : out > high ? high : out);
+}
+
+static inline int8_t mlfcheck_requant(int32_t acc, int32_t m, int32_t s, int32_t zp,
+                                      int32_t low, int32_t high) {
+  return mlfcheck_out(acc, mlfcheck_scale(m, s), zp, low, high);
 }
 
 #if MLFCHECK_SIMD
@@ -207,13 +227,13 @@ static void mlfcheck_conv_s8(const int8_t* x, const int8_t* w, const int32_t* bi
         int32_t c1 = c + 1 < g->out_c ? c + 1 : c;
         int32_t acc[4] = {bias[c], bias[c], bias[c1], bias[c1]};
         mlfcheck_dot_2x2(w + (int64_t)c * g->depth, scratch, groups, acc);
-        o0[c] = mlfcheck_requant(acc[0], mult[c], shift[c], g->out_zp, g->low, g->high);
-        if (two) o1[c] = mlfcheck_requant(acc[1], mult[c], shift[c], g->out_zp, g->low, g->high);
+        mlfcheck_scale_t k0 = mlfcheck_scale(mult[c], shift[c]);
+        o0[c] = mlfcheck_out(acc[0], k0, g->out_zp, g->low, g->high);
+        if (two) o1[c] = mlfcheck_out(acc[1], k0, g->out_zp, g->low, g->high);
         if (c1 != c) {
-          o0[c1] = mlfcheck_requant(acc[2], mult[c1], shift[c1], g->out_zp, g->low, g->high);
-          if (two) {
-            o1[c1] = mlfcheck_requant(acc[3], mult[c1], shift[c1], g->out_zp, g->low, g->high);
-          }
+          mlfcheck_scale_t k1 = mlfcheck_scale(mult[c1], shift[c1]);
+          o0[c1] = mlfcheck_out(acc[2], k1, g->out_zp, g->low, g->high);
+          if (two) o1[c1] = mlfcheck_out(acc[3], k1, g->out_zp, g->low, g->high);
         }
       }
     }
