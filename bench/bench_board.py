@@ -12,13 +12,15 @@ symbols; the peak stack the run used.
 Then (`--part tflm`; `--part both` is the default), per int8 model (the four MLPerf Tiny
 models, hello_world_int8 and micro_speech_quantized), on the same board: the instructions one
 inference executes (counted in QEMU by mlfcheck.board.icount between markers around the call)
-for mlfcheck's archive (tvmgen_default_run), TFLite Micro with its reference kernels and with
-CMSIS-NN (Invoke()), all from the same seeded inputs; the ratios; whether the three outputs are
-bit-exact; each image's flash, static RAM and peak stack; TFLM's arena_used_bytes() against
-mlfcheck's workspace + I/O buffers. TFLM and CMSIS-NN are built from fetched sources at pinned
-commits (bench/tflm_build.py; git mirrors in --mirrors), the library cached in .cache/tflm/
-(the first build takes 10-25 minutes per variant on two cores). Instruction counts are
-deterministic: they are measured once.
+for mlfcheck's archive (tvmgen_default_run) exported for the board's CPU (`--cpu`, the -mcpu=
+of its flags: the SIMD kernel library on a core with DSP) and without it (the portable TIR
+kernels, "before"), TFLite Micro with its reference kernels and with CMSIS-NN (Invoke()), all
+from the same seeded inputs; the ratios; whether the outputs are bit-exact; each image's
+flash, static RAM and peak stack (mlfcheck's: the --cpu archive; "before" beside it); TFLM's
+arena_used_bytes() against mlfcheck's workspace + I/O buffers. TFLM and CMSIS-NN are built
+from fetched sources at pinned commits (bench/tflm_build.py; git mirrors in --mirrors), the
+library cached in .cache/tflm/ (the first build takes 10-25 minutes per variant on two
+cores). Instruction counts are deterministic: they are measured once.
 """
 
 from __future__ import annotations
@@ -180,21 +182,45 @@ def _same(a: bytes, b: bytes) -> str:
     return f"no (max |Δ| {worst})"
 
 
+def board_cpu(target: Any) -> str:
+    """The board's CPU as `export --cpu` names it: the -mcpu= of its compiler flags."""
+    return next(str(f).split("=", 1)[1] for f in target.cpu_flags if f.startswith("-mcpu="))
+
+
+@dataclass(frozen=True)
+class Ours:
+    """mlfcheck's archive counted: exported for the board's CPU, and without --cpu."""
+
+    simd: Counted | None
+    """None when the --cpu export failed (`refused` says why)."""
+    before: Counted
+    refused: str = ""
+
+
 def compare_model(tools: Any, target: Any, plugin: Any, libs: dict[str, Any],
-                  model: Path, work: Path) -> tuple[Counted, dict[str, Any]]:
-    """One model: exported and counted with mlfcheck, then on each TFLM variant."""
+                  model: Path, work: Path) -> tuple[Ours, dict[str, Any]]:
+    """One model: exported with and without --cpu and counted with mlfcheck, then on each
+    TFLM variant."""
+    from mlfcheck.errors import BoardError, ExportError
     from mlfcheck.export import export_model
     from mlfcheck.export.verify import random_inputs
 
     work.mkdir()
-    result = export_model(str(model), work / "model.tar", epoch=0)
-    inputs = b"".join(x.tobytes() for x in random_inputs(result.plan.inputs))
-    (work / "mlfcheck").mkdir()
-    ours = mlfcheck_counted(tools, target, plugin, model, inputs, result, work / "mlfcheck")
+    before = export_model(str(model), work / "before.tar", epoch=0)
+    inputs = b"".join(x.tobytes() for x in random_inputs(before.plan.inputs))
+    (work / "before").mkdir()
+    portable = mlfcheck_counted(tools, target, plugin, model, inputs, before, work / "before")
+    simd, refused = None, ""
+    try:  # a failure of the --cpu archive is a row of the table, not the end of the run
+        result = export_model(str(model), work / "simd.tar", epoch=0, cpu=board_cpu(target))
+        (work / "simd").mkdir()
+        simd = mlfcheck_counted(tools, target, plugin, model, inputs, result, work / "simd")
+    except (ExportError, BoardError) as exc:
+        refused = str(exc)
     theirs = {variant: run_tflm(tools, target, lib, built, model, inputs, work / variant,
                                 plugin, RUN_TIMEOUT)
               for variant, (lib, built) in libs.items()}
-    return ours, theirs
+    return Ours(simd, portable, refused), theirs
 
 
 def _million(n: int) -> str:
@@ -218,36 +244,64 @@ def tflm_table(target: Any, mirrors: Path, jobs: int, kernels_o2: bool) -> None:
         libs[variant] = (lib, built)
         print(f"TFLM library ({variant}): {len(built.objects)} objects, "
               f"{'cached' if built.cached else 'compiled'} in {built.seconds:.1f} s")
-    rows, mem = [], []
+    rows, mem, notes = [], [], []
+    cpu = board_cpu(target)
     with tempfile.TemporaryDirectory(prefix="mlfcheck-bench-tflm-") as tmp:
         plugin = icount.build(Path(tmp))
         for model in TFLM_MODELS:
             ours, theirs = compare_model(tools, target, plugin, libs, model_path(mirrors, model),
                                          Path(tmp) / Path(model).stem)
-            ref, nn = theirs["ref"], theirs["cmsis_nn"]
-            rows.append(f"| {Path(model).stem} | {_million(ours.instructions)} | "
-                        f"{_million(ref.instructions)} | {_million(nn.instructions)} | "
-                        f"{ours.instructions / nn.instructions:.2f}× | "
-                        f"{ours.instructions / ref.instructions:.2f}× | "
-                        f"{_same(ours.outputs, ref.outputs)} | {_same(ref.outputs, nn.outputs)} |")
-            mem.append(f"| {Path(model).stem} | {ours.size.flash} / {ref.size.flash} / "
-                       f"{nn.size.flash} | {ours.size.ram} / {ref.size.ram} / {nn.size.ram} | "
-                       f"{ours.workspace} + {ours.io} = {ours.workspace + ours.io} "
-                       f"({ours.workspace_used} used) | {ref.arena_used} ({ref.arena}) / "
-                       f"{nn.arena_used} ({nn.arena}) | "
-                       f"{ours.stack} / {ref.stack} / {nn.stack} |")
-            print(f"  {model}: counted (QEMU {ours.seconds:.1f} / {ref.seconds:.1f} / "
-                  f"{nn.seconds:.1f} s)", flush=True)
-    print("\n| model | mlfcheck | TFLM ref | TFLM + CMSIS-NN | mlfcheck / TFLM + CMSIS-NN | "
-          "mlfcheck / TFLM ref | bit-exact mlfcheck = TFLM ref | TFLM ref = TFLM + CMSIS-NN |")
-    print("|---|---:|---:|---:|---:|---:|---|---|")
+            stem = Path(model).stem
+            rows.append(_row(stem, ours, theirs["ref"], theirs["cmsis_nn"]))
+            mem.append(_memory(stem, ours, theirs["ref"], theirs["cmsis_nn"]))
+            if ours.refused:
+                notes.append(f"{stem}: the --cpu {cpu} archive failed: {ours.refused}")
+            simd_s = f"{ours.simd.seconds:.1f}" if ours.simd else "-"
+            print(f"  {model}: counted (QEMU {simd_s} / {ours.before.seconds:.1f} / "
+                  f"{theirs['ref'].seconds:.1f} / {theirs['cmsis_nn'].seconds:.1f} s)",
+                  flush=True)
+    print(f"\n| model | mlfcheck --cpu {cpu} | mlfcheck before (no --cpu) | TFLM ref | "
+          "TFLM + CMSIS-NN | --cpu / TFLM + CMSIS-NN | before / TFLM + CMSIS-NN | "
+          "--cpu / TFLM ref | bit-exact --cpu = TFLM ref | before = TFLM ref | "
+          "TFLM ref = TFLM + CMSIS-NN |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---|---|---|")
     print("\n".join(rows))
-    print("\nmlfcheck / TFLM ref / TFLM + CMSIS-NN images (bytes; flash: every loaded section, "
-          "RAM: .data + .bss, the arena and I/O buffers included):\n")
+    for note in notes:
+        print(f"\n{note}")
+    print(f"\nmlfcheck --cpu {cpu} / TFLM ref / TFLM + CMSIS-NN images (bytes; flash: every "
+          "loaded section, RAM: .data + .bss, the arena and I/O buffers included); mlfcheck "
+          "before (no --cpu) in the last column:\n")
     print("| model | flash | static RAM | mlfcheck workspace + I/O | TFLM arena_used_bytes "
-          "(least arena AllocateTensors accepts) ref / CMSIS-NN | peak stack |")
-    print("|---|---:|---:|---:|---:|---:|")
+          "(least arena AllocateTensors accepts) ref / CMSIS-NN | peak stack | before: flash, "
+          "workspace + I/O |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     print("\n".join(mem))
+
+
+def _ratio(ours: Counted | None, theirs: Any) -> str:
+    return f"{ours.instructions / theirs.instructions:.2f}×" if ours else "-"
+
+
+def _row(stem: str, ours: Ours, ref: Any, nn: Any) -> str:
+    """One row of the instructions table."""
+    simd, before = ours.simd, ours.before
+    return (f"| {stem} | {_million(simd.instructions) if simd else 'refused'} | "
+            f"{_million(before.instructions)} | {_million(ref.instructions)} | "
+            f"{_million(nn.instructions)} | {_ratio(simd, nn)} | {_ratio(before, nn)} | "
+            f"{_ratio(simd, ref)} | {_same(simd.outputs, ref.outputs) if simd else '-'} | "
+            f"{_same(before.outputs, ref.outputs)} | {_same(ref.outputs, nn.outputs)} |")
+
+
+def _memory(stem: str, ours: Ours, ref: Any, nn: Any) -> str:
+    """One row of the memory table: the --cpu archive's figures beside TFLM's, then the
+    portable archive's flash and workspace + I/O."""
+    shown, before = ours.simd or ours.before, ours.before
+    return (f"| {stem}{'' if ours.simd else ' (no --cpu)'} | {shown.size.flash} / "
+            f"{ref.size.flash} / {nn.size.flash} | {shown.size.ram} / {ref.size.ram} / "
+            f"{nn.size.ram} | {shown.workspace} + {shown.io} = {shown.workspace + shown.io} "
+            f"({shown.workspace_used} used) | {ref.arena_used} ({ref.arena}) / "
+            f"{nn.arena_used} ({nn.arena}) | {shown.stack} / {ref.stack} / {nn.stack} | "
+            f"{before.size.flash}, {before.workspace + before.io} |")
 
 
 def main(argv: list[str] | None = None) -> int:

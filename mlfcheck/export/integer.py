@@ -110,6 +110,9 @@ class Deferred:
     shape: tuple[int, ...]
     rq: qkernels.Requant
     dtype: str = "int8"
+    library: bool = False
+    """True when the kernel calls the SIMD library, which reads (multiplier, shift) arrays even
+    for one channel."""
 
 
 BindingRule = Callable[["_Rewriter", Any, Any], Value | None]
@@ -288,7 +291,8 @@ class _Rewriter:
 
         func = d.build(d.rq)
         gv = self.bb.add_func(func, f"q_{d.kind}")
-        args = list(d.args) + [relax.const(a) for a in d.rq.arrays()]
+        arrays = simd.requant_arrays(d.rq) if d.library else d.rq.arrays()
+        args = list(d.args) + [relax.const(a) for a in arrays]
         self.counts[d.kind] = self.counts.get(d.kind, 0) + 1
         return self.bb.emit(relax.call_tir(gv, args, relax.TensorType(list(d.shape), d.dtype)))
 
@@ -721,14 +725,14 @@ def _simd_kernel(x: Any, weights: Any, folded: Any, geo: qkernels.ConvGeometry |
         laid = simd.dense_weights(weights)
         batch, depth = out_shape[0], weights.shape[0]
         return Deferred("dense", lambda r: simd.dense(batch, depth, channels, r, laid.size),
-                        [x, _const(laid), _const(folded)], out_shape, rq)
+                        [x, _const(laid), _const(folded)], out_shape, rq, library=True)
     kind = "depthwise_conv2d" if geo.depthwise else "conv2d"
     if geo.depthwise and geo.in_shape[3] == 1:  # one input channel: a plain conv2d
         geo = replace(geo, depthwise=False)
         weights = weights.reshape(*weights.shape[:2], 1, weights.shape[2])
     laid = weights.reshape(-1) if geo.depthwise else simd.conv_weights(weights)
     return Deferred(kind, lambda r: simd.conv2d(geo, r, zp_in, laid.size),
-                    [x, _const(laid), _const(folded)], out_shape, rq)
+                    [x, _const(laid), _const(folded)], out_shape, rq, library=True)
 
 
 def _rule_of(lazy: Lazy) -> IntegerRule | None:

@@ -71,6 +71,14 @@ def per_channel(rq: qkernels.Requant, channels: int) -> qkernels.Requant:
                             rq.low, rq.high)
 
 
+def requant_arrays(rq: qkernels.Requant) -> list[Any]:
+    """The (multiplier int32, shift int8) arrays a library kernel takes, one entry per channel
+    (also for a single channel, where `Requant.arrays` gives none)."""
+    import numpy as np
+
+    return [np.array(rq.multipliers, "int32"), np.array(rq.shifts, "int8")]
+
+
 @dataclass(frozen=True)
 class _Args:
     """The tensors a library kernel's PrimFunc takes, as (name, shape, dtype)."""

@@ -118,13 +118,14 @@ static inline int32_t mlfcheck_odd(int32_t v) { /* bytes 1 and 3 as two int16 */
 static void mlfcheck_dot_2x2(const int8_t* w, const int8_t* col, int32_t groups, int32_t* acc) {
   int32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
 #if MLFCHECK_SIMD
-  const int32_t* wp = (const int32_t*)(const void*)w;
+  /* col is a workspace block (aligned); the weights may be anywhere (the application passes
+     them with --no-link-params), so they are read as bytes: LDR, never LDRD. */
   const int32_t* cp = (const int32_t*)(const void*)col;
   do {
     int32_t xv = cp[0], yv = cp[1];
     int32_t x02 = __sxtb16(xv), x13 = mlfcheck_odd(xv);
     int32_t y02 = __sxtb16(yv), y13 = mlfcheck_odd(yv);
-    int32_t va = wp[0], vb = wp[1];
+    int32_t va = mlfcheck_load4(w), vb = mlfcheck_load4(w + 4);
     int32_t t = __sxtb16(va);
     a00 = __smlad(t, x02, a00);
     a01 = __smlad(t, y02, a01);
@@ -137,7 +138,7 @@ static void mlfcheck_dot_2x2(const int8_t* w, const int8_t* col, int32_t groups,
     vb = mlfcheck_odd(vb);
     a10 = __smlad(vb, x13, a10);
     a11 = __smlad(vb, y13, a11);
-    wp += 2;
+    w += 8;
     cp += 2;
   } while (--groups);
 #else
