@@ -161,15 +161,36 @@ def lower(mod: Any, entry: str, *, integer: bool = True, cpu: str | None = None)
     use_simd = cpu in simd.DSP_CPUS
     rewriter = _Rewriter(fn, blocks[0], use_simd)
     new = rewriter.run(entry)
+    imported = _imported_kernels(mod, blocks[0])
     if not rewriter.counts and not rewriter.int8_ops:  # nothing became integer: as imported
-        return Lowering(mod, True, True, {}, tuple(rewriter.stayed_float))
+        return Lowering(mod, True, True, imported, tuple(rewriter.stayed_float))
     for gv, other in mod.functions_items():
         if gv.name_hint != entry:
             new[gv] = other
     new = new.with_attrs(mod.attrs) if mod.attrs else new
     simd_used = any(k in rewriter.counts for k in simd.KINDS)
-    return Lowering(new, True, True, dict(sorted(rewriter.counts.items())),
+    counts = dict(imported)
+    for kind, n in rewriter.counts.items():
+        counts[kind] = counts.get(kind, 0) + n
+    return Lowering(new, True, True, dict(sorted(counts.items())),
                     tuple(rewriter.stayed_float), cpu if use_simd and simd_used else None)
+
+
+def _imported_kernels(mod: Any, block: Any) -> dict[str, int]:
+    """Kind → how many calls of the integer kernels the importer emitted (qkernels.KIND)."""
+    from tvm import relax
+
+    counts: dict[str, int] = {}
+    for binding in block.bindings:
+        call = binding.value
+        if not isinstance(call, relax.Call) or str(getattr(call.op, "name", "")) != \
+                "relax.call_tir":
+            continue
+        attrs = mod[call.args[0]].attrs
+        if attrs is not None and qkernels.KIND in attrs:
+            kind = str(attrs[qkernels.KIND])
+            counts[kind] = counts.get(kind, 0) + 1
+    return dict(sorted(counts.items()))
 
 
 def _quantized(block: Any) -> bool:

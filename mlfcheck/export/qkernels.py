@@ -17,6 +17,9 @@ from mlfcheck.export import fixedpoint
 
 OPAQUE = 8
 """TVM's kOpaque op pattern: FuseOps leaves these kernels alone."""
+KIND = "mlfcheck.kernel"
+"""PrimFunc attribute naming the integer kernel kind of a kernel the importer emits (svdf,
+requantize), so that the lowering counts it with its own."""
 
 
 @dataclass(frozen=True)

@@ -242,6 +242,8 @@ def convert(conv: Any, op: Any) -> Any:
     from tvm import relax
     from tvm.relax.frontend.tflite.tflite_frontend import get_tensor_name
 
+    from mlfcheck.export import qkernels
+
     x, wf, wt, bias, state = conv.get_input_tensors(op)
     options = SVDFOptions()
     table = op.BuiltinOptions()
@@ -265,6 +267,8 @@ def convert(conv: Any, op: Any) -> Any:
     name = get_tensor_name(conv.subgraph, state.tensor_idx)
     var = relax.Var(name, relax.TensorType(shape, dtype))
     args = [conv.get_tensor_expr(t) for t in (x, wf, wt, *([bias] if has_bias else []))]
+    if dtype != "float32":  # counted with the lowering's integer kernels
+        kernel = kernel.with_attr(qkernels.KIND, "svdf")
     gv = conv.bb.add_func(kernel, f"tflite_svdf_{dtype}")
     out_type = "float32" if dtype == "float32" else "int8"
     pair = conv.bb.emit(relax.call_tir(gv, [*args, var], [

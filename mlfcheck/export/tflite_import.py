@@ -403,7 +403,7 @@ def _requantize(conv: Any, op: Any) -> Any | None:
     kernel. None when TVM's conversion applies."""
     from tvm import relax
 
-    from mlfcheck.export import fixedpoint
+    from mlfcheck.export import fixedpoint, qkernels
 
     (x,), (out,) = conv.get_input_tensors(op), conv.get_output_tensors(op)
     types = (conv.get_tensor_type_str(x.tensor.Type()),
@@ -417,7 +417,8 @@ def _requantize(conv: Any, op: Any) -> Any | None:
     shape = [int(d) for d in x.tensor.ShapeAsNumpy()] if x.tensor.ShapeLength() else []
     kernel = _requantize_kernel(tuple(shape), types, (zp_in, int(_scalar(
         out.qnn_params["zero_point"]))), (multiplier, shift))
-    gv = conv.bb.add_func(kernel, f"tflite_requantize_{types[0]}_{types[1]}")
+    gv = conv.bb.add_func(kernel.with_attr(qkernels.KIND, "requantize"),
+                          f"tflite_requantize_{types[0]}_{types[1]}")
     return relax.call_tir(gv, [conv.get_tensor_expr(x)], relax.TensorType(shape, types[1]))
 
 

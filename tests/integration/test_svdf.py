@@ -132,6 +132,7 @@ def test_int8_svdf_equals_tflite_micro_over_consecutive_calls(
                           epoch=EPOCH)
     _identical_to_tflm(result)
     assert result.lowering.stayed_float == ()
+    assert result.lowering.kernels.get("svdf") == 1  # counted with the integer kernels
     (kept,) = result.plan.states
     assert (kept.shape, kept.dtype) == ((1, UNITS * rank * MEMORY), state)
     outputs = np.concatenate([c[0] for c in tflm_calls(model, _calls(result))])
@@ -308,7 +309,8 @@ def test_keyword_scrambled_exports_and_equals_tflite_micro(tmp_path: Path, name:
                           epoch=EPOCH)
     _identical_to_tflm(result)
     assert len(result.plan.states) == 7 and result.plan.state_size == state_bytes
-    assert result.lowering.kernels.get("dense") == 5
+    assert result.lowering.kernels.get("dense") == 5 and result.lowering.kernels["svdf"] == 7
+    assert result.lowering.stayed_float == ()
 
 
 def test_the_v8_schema_accepts_the_state_and_checks_it(tmp_path: Path) -> None:
