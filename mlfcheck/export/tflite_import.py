@@ -217,16 +217,23 @@ def _svdf_refusal(graph: Any, op: Operator) -> tuple[int, str, str] | None:
     return _svdf_quantization_refusal(graph, op, types[0] == "float32")
 
 
+def _options(graph: Any, index: int, kind: type) -> Any | None:
+    """The builtin options of operator `index` read as `kind` (a tflite *Options class), or
+    None when the model leaves them out."""
+    table = graph.Operators(index).BuiltinOptions()
+    if table is None:
+        return None
+    options = kind()
+    options.Init(table.Bytes, table.Pos)
+    return options
+
+
 def _svdf_rank(graph: Any, index: int) -> int:
     """The rank of the SVDF at operator `index` (0 when the options leave it out)."""
     from tflite.SVDFOptions import SVDFOptions
 
-    table = graph.Operators(index).BuiltinOptions()
-    if table is None:
-        return 0
-    options = SVDFOptions()
-    options.Init(table.Bytes, table.Pos)
-    return int(options.Rank())
+    options = _options(graph, index, SVDFOptions)
+    return 0 if options is None else int(options.Rank())
 
 
 def _svdf_quantization_refusal(graph: Any, op: Operator, floating: bool
@@ -255,12 +262,8 @@ def _softmax_beta(graph: Any, index: int) -> float:
     """The beta of the SOFTMAX at operator `index` (1 when the options leave it out)."""
     from tflite.SoftmaxOptions import SoftmaxOptions
 
-    table = graph.Operators(index).BuiltinOptions()
-    if table is None:
-        return 1.0
-    options = SoftmaxOptions()
-    options.Init(table.Bytes, table.Pos)
-    return float(options.Beta())
+    options = _options(graph, index, SoftmaxOptions)
+    return 1.0 if options is None else float(options.Beta())
 
 
 def _quantization_refusal(graph: Any, op: Operator, code: str,
