@@ -17,6 +17,7 @@
 #else
 #define MLFCHECK_SIMD 0
 #endif
+
 /* Geometry of an NHWC convolution, as the generated kernel passes it. */
 typedef struct {
   int32_t batches, in_h, in_w, in_c, k_h, k_w, stride_h, stride_w, dil_h, dil_w, pad_t, pad_l;
@@ -29,8 +30,8 @@ typedef struct {
   int32_t m, left, right, mask;
 } mlfcheck_scale_t;
 
-/* GCC and Clang: the small helpers always inline, the two inner loops never (and, with GCC, at
-   -O2 whatever the build's level: at -Os it spills a register on every iteration), and the two
+/* GCC and Clang: the small helpers always inline, the inner loops never (and, with GCC, at -O2
+   whatever the build's level: at -Os it spills a register on every iteration), and the two
    entry points may go unused (a model without dense, say). */
 #if defined(__GNUC__)
 static inline int32_t mlfcheck_load4(const void* p) __attribute__((always_inline));
@@ -78,9 +79,9 @@ static inline int32_t mlfcheck_load4(const void* p) {
   return v;
 }
 
-/* TFLite's MultiplyByQuantizedMultiplier (acc x 2^max(s,0), the rounded doubling high half of
-   the product with m, divided by 2^max(-s,0) rounding half away from zero), plus the zero
-   point, clamped to [low, high]. */
+/* Channel rescaling (m, s) as TFLite's MultiplyByQuantizedMultiplier applies it: acc x
+   2^max(s,0), the rounded doubling high half of the product with m, divided by 2^max(-s,0)
+   rounding half away from zero. */
 static inline mlfcheck_scale_t mlfcheck_scale(int32_t m, int32_t s) {
   mlfcheck_scale_t k;
   k.m = m;
@@ -99,6 +100,7 @@ static inline int8_t mlfcheck_out(int32_t acc, mlfcheck_scale_t k, int32_t zp, i
   return (int8_t)(out < low ? low : out > high ? high : out);
 }
 
+/* acc rescaled by (m, s), plus the zero point, clamped to [low, high]. */
 static inline int8_t mlfcheck_requant(int32_t acc, int32_t m, int32_t s, int32_t zp,
                                       int32_t low, int32_t high) {
   return mlfcheck_out(acc, mlfcheck_scale(m, s), zp, low, high);
