@@ -9,14 +9,20 @@ prints for each: examples/min, wall time, the counts, how many models reached in
 how many ran in C. Then a campaign with shrinking on, against a planted planner bug
 (`bench/mutants.json` "pack-overlap", so there is something to shrink): shrinking time per
 counterexample against mlfcheck.fuzz.campaign.SHRINK_SECONDS. The load average is printed at the
-start and the end: the figures are only comparable within one run on a quiet machine.
+start and the end: the wall-clock figures are only comparable within one run on a quiet machine.
+So each row also gives the CPU seconds the campaign's whole process tree used (this script is
+their subreaper, so the fork server and every example's child and compiler are counted) and
+the quiet-machine estimate: examples per minute if the campaign had all the cores alone,
+`cores × 60 × examples / CPU seconds` (an upper bound: it assumes no core idles).
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import os
+import resource
 import sys
 import time
 from pathlib import Path
@@ -28,27 +34,50 @@ sys.path.insert(0, str(REPO))
 from mlfcheck.fuzz.campaign import SHRINK_ATTEMPTS, SHRINK_SECONDS  # noqa: E402
 from mlfcheck.fuzz.mutants import PACKAGE, Mutant, load_mutants, run_with  # noqa: E402
 
+PR_SET_CHILD_SUBREAPER = 36
 
-def campaign(package: Path, mutant: Mutant | None, args: list[str]) -> tuple[dict[str, Any],
-                                                                             float]:
-    """The JSON report of `mlfcheck fuzz ARGS` on a copy of `package` (with `mutant` planted)
-    and its wall time."""
+
+def children_cpu() -> float:
+    """User + system CPU seconds of every descendant reaped so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def reap_orphans() -> None:
+    """Wait for every descendant left (as subreaper, the campaign's fork server comes here
+    when the campaign ends), so its CPU time is counted."""
+    while True:
+        try:
+            os.wait()
+        except ChildProcessError:
+            return
+
+
+def campaign(package: Path, mutant: Mutant | None,
+             args: list[str]) -> tuple[dict[str, Any], float, float]:
+    """The JSON report of `mlfcheck fuzz ARGS` on a copy of `package` (with `mutant` planted),
+    its wall time and the CPU seconds of its whole process tree."""
+    cpu = children_cpu()
     start = time.perf_counter()
     done = run_with(mutant, ["fuzz", *args, "--format", "json"], package=package)
     took = time.perf_counter() - start
+    reap_orphans()
     if done.returncode not in (0, 1):
         raise SystemExit(f"campaign could not run ({done.returncode}): {done.stderr.strip()}")
     report: dict[str, Any] = json.loads(done.stdout)
-    return report, took
+    return report, took, children_cpu() - cpu
 
 
-def row(label: str, report: dict[str, Any], took: float) -> str:
+def row(label: str, report: dict[str, Any], took: float, cpu: float) -> str:
     """One Markdown row of a throughput table."""
     content = report.get("distribution", {}).get("content", {})
     counts = ", ".join(f"{k} {v}" for k, v in sorted(report["counts"].items()))
+    quiet = (os.cpu_count() or 1) * 60.0 * report["ran"] / cpu if cpu > 0 else 0.0
     return (f"| {label} | {report['ran']} | {report['per_minute']:.0f} | {report['seconds']:.0f} "
-            f"| {took:.0f} | {content.get('integer kernels', '–')} | "
-            f"{content.get('run in C', '–')} | {counts} |")
+            f"| {took:.0f} | {cpu:.0f} | {cpu / max(1, report['ran']):.2f} | {quiet:.0f} | "
+            f"{content.get('integer kernels', '–')} | "
+            f"{content.get('int8 patterns checked', '–')} | {content.get('run in C', '–')} | "
+            f"{content.get('every deep oracle', '–')} | {counts} |")
 
 
 def load() -> str:
@@ -66,18 +95,20 @@ def main() -> None:
     parser.add_argument("--shrink-examples", type=int, default=20,
                         help="examples of the shrinking run (0: skip it)")
     ns = parser.parse_args()
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     args = ["--examples", str(ns.examples), "--seed", str(ns.seed), "--jobs", str(ns.jobs),
             "--no-shrink"]
     print(f"mlfcheck fuzz {' '.join(args)}; at the start: {load()}")
     print()
-    print("| fuzzer | examples | examples/min | campaign s | wall s | with integer kernels "
-          "| run in C | outcomes |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| fuzzer | examples | examples/min | campaign s | wall s | CPU s | CPU s/example "
+          "| quiet-machine examples/min | with integer kernels | int8 patterns checked "
+          "| run in C | every deep oracle | outcomes |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     found: list[str] = []
     for label, package in ([(f"before ({ns.before})", ns.before)] if ns.before else []) + [
             ("after (this tree)", PACKAGE)]:
-        report, took = campaign(package, None, args)
-        print(row(label, report, took), flush=True)
+        report, took, cpu = campaign(package, None, args)
+        print(row(label, report, took, cpu), flush=True)
         found += [f"{label}: {c['bucket']}: {c['signature']} (×{c['count']}, first #"
                   f"{c['example']}): {c['detail'].splitlines()[0][:200]}"
                   for c in report["counterexamples"]]
@@ -87,7 +118,7 @@ def main() -> None:
     if ns.shrink_examples:
         planted = next(m for m in load_mutants(REPO / "bench" / "mutants.json")
                        if m.name == "pack-overlap")
-        report, _ = campaign(PACKAGE, planted, ["--examples", str(ns.shrink_examples),
+        report, _, _ = campaign(PACKAGE, planted, ["--examples", str(ns.shrink_examples),
                                                 "--seed", str(ns.seed), "--jobs", str(ns.jobs)])
         found = len(report["counterexamples"])
         print()

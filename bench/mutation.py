@@ -29,7 +29,14 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from mlfcheck.fuzz.mutants import PACKAGE, Mutant, load_mutants, run_with  # noqa: E402
+from mlfcheck.fuzz.mutants import (  # noqa: E402
+    PACKAGE,
+    Mutant,
+    MutantError,
+    load_mutants,
+    plant,
+    run_with,
+)
 
 
 def campaign(mutant: Mutant | None, examples: int, seed: int, jobs: int,
@@ -80,11 +87,31 @@ def signatures(report: dict[str, Any]) -> set[tuple[str, str]]:
 
 
 def tests_fail(mutant: Mutant, paths: list[str], package: Path) -> str:
-    """'yes (N failed)' when pytest on `paths` fails against the mutant, else 'no'."""
-    done = run_with(mutant, ["-q", "-x", "-p", "no:cacheprovider", *paths], module="pytest",
-                    cwd=REPO, package=package)
-    last = (done.stdout.strip().splitlines() or ["?"])[-1]
-    return f"yes ({last})" if done.returncode == 1 else f"no ({last})"
+    """'yes: <the first failing test>' when pytest on `paths` (stopping at the first failure)
+    fails against the mutant, else 'no (<pytest's last line>)'."""
+    done = run_with(mutant, ["-q", "-x", "-rf", "-p", "no:cacheprovider", *paths],
+                    module="pytest", cwd=REPO, package=package)
+    lines = done.stdout.strip().splitlines() or ["?"]
+    failed = next((ln.removeprefix("FAILED ").split(" - ")[0] for ln in lines
+                   if ln.startswith("FAILED ")), None)
+    if done.returncode == 1 and failed:
+        return f"yes: {failed}"
+    return f"no ({lines[-1]})"
+
+
+def check_patches(mutants: list[Mutant], package: Path) -> None:
+    """Stop with one line per mutant whose edits do not apply to `package` as it is now (the
+    text to replace is not there exactly once), before any campaign runs."""
+    broken = []
+    for m in mutants:
+        with tempfile.TemporaryDirectory(prefix="mlfcheck-mutant-") as tmp:
+            try:
+                plant(m, Path(tmp), package=package)
+            except MutantError as exc:
+                broken.append(str(exc))
+    if broken:
+        raise SystemExit("bench/mutants.json does not apply to this package:\n"
+                         + "\n".join(broken))
 
 
 def main() -> None:
@@ -101,6 +128,7 @@ def main() -> None:
     ns = parser.parse_args()
     mutants = [m for m in load_mutants(REPO / "bench" / "mutants.json")
                if ns.only is None or m.name in ns.only]
+    check_patches(mutants, ns.package)
 
     base, base_s = campaign(None, ns.examples, ns.seed, ns.jobs, False, ns.package)
     print(f"baseline (unmutated), {ns.examples} examples, seed {ns.seed}: "

@@ -7,7 +7,9 @@
   UndefinedBehaviorSanitizer. A byte written outside its block names the block and the offset.
 
 Both run on several input sets (seeded random, zeros, extremes); their outputs must be equal
-bit for bit, and equal TVM's Relax VM within the tolerance.
+bit for bit, and equal TVM's Relax VM within the tolerance. The VM the oracles compare with is
+made here too (`relax_vm`): LLVM at opt-level 0, as a reference needs no optimising and that
+halves `tvm.compile`'s time.
 """
 
 from __future__ import annotations
@@ -40,6 +42,10 @@ SANITIZED_RUN_LIMITS = replace(RUN_LIMITS, memory_bytes=resource.RLIM_INFINITY)
 """A run of the spread build: as --verify's runs, with the soft address-space limit lifted to
 the hard one (the sanitizers reserve terabytes of address space)."""
 GUARD_EXIT = 4
+VM_TARGET = {"kind": "llvm", "opt-level": 0}
+"""Target of the reference VMs: LLVM without its IR optimisations (the same arithmetic, IEEE
+float either way), which take half of `tvm.compile`'s time on the fuzz models (the machine
+code the VM then makes is unchanged: TVM's JIT always optimises)."""
 
 
 @dataclass(frozen=True)
@@ -102,6 +108,23 @@ def inputs_for(tensors: tuple[Tensor, ...]) -> dict[str, list[Any]]:
             values.append(np.full(t.shape, value, dtype=dtype))
         out[name] = values
     return out
+
+
+def relax_vm(mod: Any) -> Any:
+    """TVM's Relax VM on the CPU running `mod`, compiled for VM_TARGET."""
+    import tvm
+    from tvm import relax
+
+    return relax.VirtualMachine(tvm.compile(mod, target=tvm.target.Target(VM_TARGET)),
+                                tvm.cpu())
+
+
+def run_vm(vm: Any, entry: str, inputs: list[Any]) -> list[Any]:
+    """The outputs (numpy arrays, a tuple flattened) of `vm`'s function `entry` on `inputs`."""
+    import tvm
+
+    result = vm[entry](*[tvm.runtime.tensor(x) for x in inputs])
+    return [r.numpy() for r in (list(result) if not hasattr(result, "numpy") else [result])]
 
 
 def _random(rng: Any, shape: tuple[int, ...], dtype: Any) -> Any:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from mlfcheck.diff import Rule
 from mlfcheck.diff.result import Change
@@ -175,18 +174,18 @@ def patterns_agree(patterns: str, workdir: Path) -> None:
     from mlfcheck.export.frontends import load_model
     from mlfcheck.export.integer import lower
     from mlfcheck.export.plan import Tensor
-    from mlfcheck.fuzz.builds import inputs_for
+    from mlfcheck.fuzz.builds import inputs_for, relax_vm, run_vm
 
     model, reference = workdir / "patterns.py", workdir / "patterns_float.py"
     model.write_text(patterns)
     reference.write_text(float_reference(patterns))
     imported = load_model(str(model))
     lowered = lower(imported.mod, imported.entry)
-    got_vm, want_vm = _vm(lowered.mod), _vm(load_model(str(reference)).mod)
+    got_vm, want_vm = relax_vm(lowered.mod), relax_vm(load_model(str(reference)).mod)
     params = imported.mod[imported.entry].params
     tensors = tuple(Tensor(p.name, tuple(int(d) for d in p.ty.shape.values), "int8")
                     for p in params)
-    runs = {name: (_run(got_vm, imported.entry, xs), _run(want_vm, imported.entry, xs))
+    runs = {name: (run_vm(got_vm, imported.entry, xs), run_vm(want_vm, imported.entry, xs))
             for name, xs in inputs_for(tensors).items()}
     for i, output in enumerate(imported.output_names or ()):
         diffs = {name: np.abs(got[i].astype(np.int64) - want[i].astype(np.int64)).reshape(-1)
@@ -207,17 +206,3 @@ def _kernel_line(source: str, i: int) -> str:
     lines = [ln.strip() for ln in source.splitlines() if "op.quantize(" in ln
              or "op.astype(op.nn.avg_pool2d" in ln]
     return lines[i][:160] if i < len(lines) else "?"
-
-
-def _vm(mod: Any) -> Any:
-    import tvm
-    from tvm import relax
-
-    return relax.VirtualMachine(tvm.compile(mod, target="llvm"), tvm.cpu())
-
-
-def _run(vm: Any, entry: str, inputs: list[Any]) -> list[Any]:
-    import tvm
-
-    result = vm[entry](*[tvm.runtime.tensor(x) for x in inputs])
-    return [r.numpy() for r in (list(result) if not hasattr(result, "numpy") else [result])]

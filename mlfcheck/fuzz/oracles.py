@@ -589,9 +589,6 @@ def c_builds_agree(model: Path, result: ExportResult, tolerance: float) -> None:
     beyond the plan, both give the same bytes, and both are within `tolerance` (relative
     above 1) of TVM's Relax VM running what the C was compiled from: the model imported
     afresh and integer-lowered as the exporter lowers it (as --verify compares)."""
-    import tvm
-    from tvm import relax
-
     from mlfcheck.export.frontends import load_model
     from mlfcheck.export.integer import lower
     from mlfcheck.fuzz import builds
@@ -604,12 +601,10 @@ def c_builds_agree(model: Path, result: ExportResult, tolerance: float) -> None:
         imported = load_model(str(model))
         lowered = lower(imported.mod, imported.entry).mod
         source_is_the_model(files[f"src/{result.name}.relax"], lowered)
-        vm = relax.VirtualMachine(tvm.compile(lowered, target="llvm"), tvm.cpu())
+        vm = builds.relax_vm(lowered)
         for inputs_name, inputs in builds.input_sets(result.plan).items():
             got = _both_agree(result.plan, (packed, spread), spread_plan, inputs_name, inputs)
-            result_vm = vm[imported.entry](*[tvm.runtime.tensor(x) for x in inputs])
-            want = [r.numpy() for r in (list(result_vm) if not hasattr(result_vm, "numpy")
-                                        else [result_vm])]
+            want = builds.run_vm(vm, imported.entry, inputs)
             _within_tolerance(result.plan, got, want, inputs_name, tolerance)
 
 
