@@ -131,7 +131,7 @@ def random_inputs(tensors: tuple[Tensor, ...], call: int = 0) -> list[Any]:
 
 def reference_outputs(imported: Imported, inputs: list[Any]) -> list[Any]:
     """TVM's own result: the imported model compiled for LLVM, run on the Relax VM."""
-    return _run_vm(_vm(imported), imported.entry, inputs)
+    return run_vm(_vm(imported), imported.entry, inputs)
 
 
 def _vm(imported: Imported) -> Any:
@@ -142,7 +142,8 @@ def _vm(imported: Imported) -> Any:
     return relax.VirtualMachine(tvm.compile(imported.mod, target="llvm"), tvm.cpu())
 
 
-def _run_vm(vm: Any, entry: str, inputs: list[Any]) -> list[Any]:
+def run_vm(vm: Any, entry: str, inputs: list[Any]) -> list[Any]:
+    """The outputs (numpy arrays, a tuple flattened) of `vm`'s function `entry` on `inputs`."""
     import tvm
 
     result = vm[entry](*[tvm.runtime.tensor(x) for x in inputs])
@@ -159,7 +160,7 @@ def reference_calls(imported: Imported, plan: Plan, calls: list[list[Any]]) -> l
     states = [np.full(st.shape, st.fill, st.dtype) for st in plan.states]
     out = []
     for inputs in calls:
-        result = _run_vm(vm, imported.entry, [*inputs, *states])
+        result = run_vm(vm, imported.entry, [*inputs, *states])
         out.append(result[:len(plan.outputs)])
         states = result[len(plan.outputs):]
     return out

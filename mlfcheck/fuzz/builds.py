@@ -119,14 +119,6 @@ def relax_vm(mod: Any) -> Any:
                                 tvm.cpu())
 
 
-def run_vm(vm: Any, entry: str, inputs: list[Any]) -> list[Any]:
-    """The outputs (numpy arrays, a tuple flattened) of `vm`'s function `entry` on `inputs`."""
-    import tvm
-
-    result = vm[entry](*[tvm.runtime.tensor(x) for x in inputs])
-    return [r.numpy() for r in (list(result) if not hasattr(result, "numpy") else [result])]
-
-
 def _random(rng: Any, shape: tuple[int, ...], dtype: Any) -> Any:
     import numpy as np
 

@@ -174,7 +174,8 @@ def patterns_agree(patterns: str, workdir: Path) -> None:
     from mlfcheck.export.frontends import load_model
     from mlfcheck.export.integer import lower
     from mlfcheck.export.plan import Tensor
-    from mlfcheck.fuzz.builds import inputs_for, relax_vm, run_vm
+    from mlfcheck.export.verify import run_vm
+    from mlfcheck.fuzz.builds import inputs_for, relax_vm
 
     model, reference = workdir / "patterns.py", workdir / "patterns_float.py"
     model.write_text(patterns)

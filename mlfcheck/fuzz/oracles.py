@@ -591,6 +591,7 @@ def c_builds_agree(model: Path, result: ExportResult, tolerance: float) -> None:
     afresh and integer-lowered as the exporter lowers it (as --verify compares)."""
     from mlfcheck.export.frontends import load_model
     from mlfcheck.export.integer import lower
+    from mlfcheck.export.verify import run_vm
     from mlfcheck.fuzz import builds
 
     if not result.link_params:
@@ -604,7 +605,7 @@ def c_builds_agree(model: Path, result: ExportResult, tolerance: float) -> None:
         vm = builds.relax_vm(lowered)
         for inputs_name, inputs in builds.input_sets(result.plan).items():
             got = _both_agree(result.plan, (packed, spread), spread_plan, inputs_name, inputs)
-            want = builds.run_vm(vm, imported.entry, inputs)
+            want = run_vm(vm, imported.entry, inputs)
             _within_tolerance(result.plan, got, want, inputs_name, tolerance)
 
 
