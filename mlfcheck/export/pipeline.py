@@ -114,6 +114,7 @@ def compile_model(imported: Imported, name: str) -> Compiled:
 
     planning, lowering = _passes()
     target = tvm.target.Target(TARGET)
+    _lower_fabs_in_c()
     mod = imported.mod.with_attr("system_lib_prefix", kernel_prefix(name))
     with stage("compile"), target:
         planned = tvm.transform.Sequential(planning)(mod)
@@ -124,6 +125,24 @@ def compile_model(imported: Imported, name: str) -> Compiled:
         source = executable.mod.imports[0].inspect_source()
     _refuse_half(source, name)
     return Compiled(planned[imported.entry], _link_safe(source), str(target))
+
+
+def _lower_fabs_in_c() -> None:
+    """TVM 0.27's C target cannot emit `tirx.fabs` (abs, isinf, isfinite of floats): give it
+    a lowering to C's fabsf/fabs. TVM keeps it with the operator for the process, so it is
+    registered once."""
+    import tvm
+
+    if not tvm.ir.Op.get("tirx.fabs").has_attr(f"{TARGET}.FLowerIntrinsic"):
+        tvm.tirx.register_intrin_lowering("tirx.fabs", target=TARGET, f=_fabs_in_c, level=99)
+
+
+def _fabs_in_c(op: Any) -> Any:
+    import tvm
+
+    dtype = str(op.ty.dtype)
+    function = {"float32": "fabsf", "float64": "fabs"}.get(dtype)
+    return tvm.tirx.call_pure_extern(dtype, function, op.args[0]) if function else op
 
 
 def _failing_kernel(final: Any, target: Any, name: str) -> str | None:

@@ -349,3 +349,23 @@ def test_input_shape_fixes_a_dynamic_dimension(tmp_path: Path) -> None:
 def test_a_malformed_input_shape_is_a_usage_error(value: str, tmp_path: Path) -> None:
     done = run_cli("--default", "-o", str(tmp_path / "m.tar"), "--input-shape", value)
     assert done.returncode == 2 and "is not name=d0,d1,... with positive dims" in done.stderr
+
+
+def test_float_abs_exports_as_fabsf_and_verifies(tmp_path: Path) -> None:
+    """TVM 0.27's C target cannot emit tirx.fabs on its own (abs, isinf): the exporter lowers
+    it to fabsf, and the C equals TVM."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3])
+    graph = helper.make_graph([helper.make_node("Abs", ["x"], ["t"]),
+                               helper.make_node("Sqrt", ["t"], ["y"])], "abs", [x], [y])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.save(model, str(tmp_path / "abs.onnx"))
+    result = export_model(str(tmp_path / "abs.onnx"), tmp_path / "abs.tar", verify=True)
+    assert result.verification is not None and result.verification.ok
+    with tarfile.open(result.path) as tar:
+        kernels = tar.extractfile(f"./codegen/host/src/{result.name}_lib0.c")
+        assert kernels is not None and b"fabsf(" in kernels.read()
