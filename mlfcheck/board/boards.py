@@ -24,6 +24,10 @@ FAULT_PREFIX = "mlfcheck-fault:"
 """The fault handler's line: `mlfcheck-fault: exception <n> pc 0x… cfsr 0x… hfsr 0x…`."""
 PAINT = 0xC5A3E1F7
 """The word the startup code paints the free stack with before main runs."""
+DSP_CPUS = ("cortex-m4", "cortex-m7", "cortex-m33", "cortex-m35p", "cortex-m55", "cortex-m85")
+"""Cortex-M cores (gcc's -mcpu names) with the DSP extension mlfcheck's SIMD kernels use."""
+CPUS = ("cortex-m0", "cortex-m0plus", "cortex-m3", "cortex-m23", *DSP_CPUS)
+"""Every core `export --cpu` knows; those without DSP keep the TIR kernels."""
 
 
 @dataclass(frozen=True)

@@ -8,10 +8,9 @@ from typing import Any, NoReturn
 
 import click
 
-from mlfcheck.board.boards import board, board_names
+from mlfcheck.board.boards import CPUS, board, board_names
 from mlfcheck.cli._common import EXIT_CLEAN, EXIT_FOUND, EXIT_TROUBLE
 from mlfcheck.errors import ExportError, UsageError
-from mlfcheck.export.simd import CPUS, KINDS
 
 NEEDS_TVM = "mlfcheck export needs TVM: pip install 'mlfcheck[tvm]'"
 
@@ -105,6 +104,8 @@ def _lowering_lines(lowering: Any) -> list[str]:
     kernels = ", ".join(f"{kind} ×{n}" for kind, n in lowering.kernels.items()) or "none"
     lines = [f"  quantized operators: integer kernels: {kernels}"]
     if lowering.simd_cpu is not None:
+        from mlfcheck.export.simd import KINDS
+
         kinds = ", ".join(k for k in lowering.kernels if k in KINDS)
         lines.append(f"    {kinds}: mlfcheck's SIMD kernels for {lowering.simd_cpu} (SMLAD where "
                      "the compiler targets a DSP core, plain C elsewhere)")

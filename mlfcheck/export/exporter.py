@@ -66,7 +66,7 @@ def export_model(model: str | Imported, output: str | os.PathLike[str], *,
     with verify, also build, run and compare it on each of `boards` in QEMU.
 
     Quantized operators become int8 kernels unless `integer` is False (the frontend's float
-    lowering). For a `cpu` with the Arm DSP extension (simd.DSP_CPUS) conv2d, depthwise and
+    lowering). For a `cpu` with the Arm DSP extension (boards.DSP_CPUS) conv2d, depthwise and
     dense call the SIMD kernel library. Raises ExportError naming the stage that failed;
     nothing is left at `output`.
     """

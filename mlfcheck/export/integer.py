@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from mlfcheck.board.boards import DSP_CPUS
 from mlfcheck.export import fixedpoint, qkernels, simd
 
 Value = Any
@@ -149,7 +150,7 @@ INT16_MIN, INT16_MAX = -(1 << 15), (1 << 15) - 1
 
 def lower(mod: Any, entry: str, *, integer: bool = True, cpu: str | None = None) -> Lowering:
     """Rewrite `mod`'s entry function's quantized patterns into int8 kernels; for a `cpu` with
-    the DSP extension (simd.DSP_CPUS), conv2d, depthwise and dense call the SIMD library."""
+    the DSP extension (boards.DSP_CPUS), conv2d, depthwise and dense call the SIMD library."""
     fn = mod[entry]
     blocks = list(fn.body.blocks)
     quantized = any(_quantized(b) for b in blocks)
@@ -158,7 +159,7 @@ def lower(mod: Any, entry: str, *, integer: bool = True, cpu: str | None = None)
     if len(blocks) != 1:
         return Lowering(mod, True, True, {}, (FloatOperator(
             "relax.dequantize", entry, "the entry function is not one dataflow block"),))
-    use_simd = cpu in simd.DSP_CPUS
+    use_simd = cpu in DSP_CPUS
     rewriter = _Rewriter(fn, blocks[0], use_simd)
     new = rewriter.run(entry)
     imported = _imported_kernels(mod, blocks[0])

@@ -3,8 +3,9 @@
 On a core with the Arm DSP extension these kernels run their dot products on SMLAD/SMLABB; the
 library's own `#if` picks that path from the compiler's target, so the archive builds and runs
 (in plain C) anywhere else too. The exporter uses them when the archive is for such a core
-(`DSP_CPUS`). This module owns the library's source, the weight layouts its loops read, and the
-PrimFuncs through which the generated kernels call it (scratch from TVMBackendAllocWorkspace).
+(`mlfcheck.board.boards.DSP_CPUS`). This module owns the library's source, the weight layouts
+its loops read, and the PrimFuncs through which the generated kernels call it (scratch from
+TVMBackendAllocWorkspace).
 """
 
 from __future__ import annotations
@@ -15,10 +16,6 @@ from typing import Any
 
 from mlfcheck.export import qkernels
 
-DSP_CPUS = ("cortex-m4", "cortex-m7", "cortex-m33", "cortex-m35p", "cortex-m55", "cortex-m85")
-"""CPUs (gcc's -mcpu names) whose cores have the DSP extension the SIMD kernels use."""
-CPUS = ("cortex-m0", "cortex-m0plus", "cortex-m3", "cortex-m23", *DSP_CPUS)
-"""Every CPU `export --cpu` knows; those without DSP keep the TIR kernels."""
 KINDS = ("conv2d", "dense", "depthwise_conv2d")
 """The integer kernel kinds the library computes."""
 ATTR = "mlfcheck.simd"
