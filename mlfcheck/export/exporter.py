@@ -85,8 +85,8 @@ def export_model(model: str | Imported, output: str | os.PathLike[str], *,
     lowered = replace(imported, mod=lowering.mod)
     # TVM runs the reference on LLVM, which cannot call the SIMD library: it runs the same
     # model with the TIR kernels instead, so --verify also checks the library against them.
-    reference = replace(imported, mod=lower(imported.mod, imported.entry,
-                                            integer=integer).mod) if lowering.simd_cpu else lowered
+    reference = replace(imported, mod=lower(imported.mod, imported.entry, integer=integer).mod) \
+        if verify and lowering.simd_cpu else lowered
     files, plan = archive_files(lowered, name, link_params=link_params,
                                 with_runtime=with_runtime,
                                 epoch=source_date_epoch(epoch), lowering=lowering)

@@ -112,8 +112,8 @@ class Deferred:
     rq: qkernels.Requant
     dtype: str = "int8"
     library: bool = False
-    """True when the kernel calls the SIMD library, which reads (multiplier, shift) arrays even
-    for one channel."""
+    """True when the kernel calls the SIMD library, which reads (multiplier, shift) arrays one
+    entry per output channel, also for a per-tensor rescaling."""
 
 
 BindingRule = Callable[["_Rewriter", Any, Any], Value | None]
@@ -313,7 +313,7 @@ class _Rewriter:
 
         func = d.build(d.rq)
         gv = self.bb.add_func(func, f"q_{d.kind}")
-        arrays = simd.requant_arrays(d.rq) if d.library else d.rq.arrays()
+        arrays = simd.requant_arrays(d.rq, d.shape[-1]) if d.library else d.rq.arrays()
         args = list(d.args) + [relax.const(a) for a in arrays]
         self.counts[d.kind] = self.counts.get(d.kind, 0) + 1
         return self.bb.emit(relax.call_tir(gv, args, relax.TensorType(list(d.shape), d.dtype)))
@@ -411,8 +411,7 @@ class _Rewriter:
             return None
         lo, hi = int(call.args[1].value), int(call.args[2].value)
         self.emitted.pop(call.args[0], None)
-        return Deferred(source.kind, source.build, source.args, source.shape,
-                        source.rq.clamped(lo, hi))
+        return replace(source, rq=source.rq.clamped(lo, hi))
 
     def _avg_pool_int(self, var: Any, call: Any) -> Value | None:
         """astype(int8) ∘ avg_pool2d(int32) ∘ astype(int32) of int8: TFLite's integer pool."""
@@ -605,9 +604,7 @@ class _Rewriter:
             self._why(sm, "only softmax over the last axis has an integer rule (as in TFLite)")
             return None
         bits = 16 if dtype == "int16" else 8
-        if not _unit_output(out, bits):
-            self._why(sm, f"the output is not quantized with scale 1/{1 << bits} and zero point "
-                      f"{-(1 << (bits - 1))}, which TFLite's {dtype} softmax requires")
+        if not self._unit_output(sm, out, "softmax", bits):
             return None
         if shape[-1] >= 1 << fixedpoint.SOFTMAX_SUM_BITS:
             self._why(sm, "TFLite's fixed-point sum of exponentials holds fewer than 4096 "
@@ -628,9 +625,7 @@ class _Rewriter:
         x = self._int8_input(op)
         if x is None:
             return None
-        if not _unit_output(out):
-            self._why(op, "the output is not quantized with scale 1/256 and zero point -128, "
-                      "which TFLite's int8 logistic requires")
+        if not self._unit_output(op, out, "logistic"):
             return None
         params = fixedpoint.logistic_parameters(float(x.q.scale[0]))
         if params is None:
@@ -693,6 +688,17 @@ class _Rewriter:
             return None
         return x
 
+    def _unit_output(self, lazy: Lazy, out: QParams, name: str, bits: int = 8) -> bool:
+        """True when `out` is TFLite's fixed output quantization of softmax and logistic with
+        `bits` bits: scale 1/2**bits (within TFLite's 0.1 %), zero point −2**(bits − 1); else
+        the operator stays float with that reason."""
+        if abs(float(out.scale[0]) * (1 << bits) - 1) <= 0.001 \
+                and int(out.zero_point[0]) == -(1 << (bits - 1)):
+            return True
+        self._why(lazy, f"the output is not quantized with scale 1/{1 << bits} and zero point "
+                  f"{-(1 << (bits - 1))}, which TFLite's int{bits} {name} requires")
+        return False
+
     def _why(self, lazy: Lazy, reason: str) -> None:
         """Give the binding a specific reason, for when it is emitted in float."""
         self.values[lazy.var] = Lazy(lazy.call, lazy.var, reason)
@@ -730,19 +736,11 @@ def _same_axis(old: tuple[int, ...], axis: int, new: tuple[int, ...]) -> int | N
     return None
 
 
-def _unit_output(out: QParams, bits: int = 8) -> bool:
-    """True for TFLite's fixed output quantization of softmax and logistic: scale 1/2**bits
-    (within TFLite's tolerance of 0.1 %) and zero point −2**(bits − 1)."""
-    return abs(float(out.scale[0]) * (1 << bits) - 1) <= 0.001 \
-        and int(out.zero_point[0]) == -(1 << (bits - 1))
-
-
 def _simd_kernel(x: Any, weights: Any, folded: Any, geo: qkernels.ConvGeometry | None,
                  rq: qkernels.Requant, zp_in: int, out_shape: tuple[int, ...]) -> Deferred:
     """The conv2d / depthwise / dense kernel that calls the SIMD library, its weights laid out
-    for it and its requantization per channel."""
+    for it."""
     channels = weights.shape[-1]
-    rq = simd.per_channel(rq, channels)
     if geo is None:
         laid = simd.dense_weights(weights)
         batch, depth = out_shape[0], weights.shape[0]

@@ -175,6 +175,6 @@ def _link_safe(source: str) -> str:
     """Drop the module-loader context TVM defines in every C file (unused, clashes at link),
     and silence GCC's false maybe-uninitialized warning so `-Wall -Werror` builds work; the
     SIMD kernel library goes there too when a kernel calls it."""
-    calls = f"  {simd.CALL_PREFIX}" in source
+    calls = re.search(rf"\b{simd.CALL_PREFIX}\w+\(", source) is not None
     insert = _QUIET_GCC + (simd.source() if calls else "")
     return _LIBRARY_CTX.sub(lambda _: insert, source, count=1)

@@ -60,20 +60,13 @@ def dense_weights(depth_units: Any) -> Any:
     return paired_rows(depth_units.T)
 
 
-def per_channel(rq: qkernels.Requant, channels: int) -> qkernels.Requant:
-    """`rq` with one (multiplier, shift) per channel: the library always reads them as arrays."""
-    if rq.per_channel:
-        return rq
-    return qkernels.Requant(rq.multipliers * channels, rq.shifts * channels, rq.zero_point,
-                            rq.low, rq.high)
-
-
-def requant_arrays(rq: qkernels.Requant) -> list[Any]:
+def requant_arrays(rq: qkernels.Requant, channels: int) -> list[Any]:
     """The (multiplier int32, shift int8) arrays a library kernel takes, one entry per channel
-    (also for a single channel, where `Requant.arrays` gives none)."""
+    (`Requant.arrays` gives none for a per-tensor rescaling)."""
     import numpy as np
 
-    return [np.array(rq.multipliers, "int32"), np.array(rq.shifts, "int8")]
+    return [np.broadcast_to(np.array(rq.multipliers, "int32"), (channels,)).copy(),
+            np.broadcast_to(np.array(rq.shifts, "int8"), (channels,)).copy()]
 
 
 @dataclass(frozen=True)
@@ -110,7 +103,7 @@ def _calling(args: _Args, function: str, scratch: int, scalars: list[int]) -> An
 def conv2d(geo: qkernels.ConvGeometry, rq: qkernels.Requant, input_zero_point: int,
            weights: int) -> Any:
     """int8 NHWC conv2d or depthwise conv2d through the library (`weights` int8 values in the
-    library's layout; `rq` per channel)."""
+    library's layout; the rescaling arrives as `requant_arrays`)."""
     n, h, w, cin = geo.in_shape
     kh, kw = geo.kernel
     cout = geo.out_shape[3]
@@ -124,7 +117,8 @@ def conv2d(geo: qkernels.ConvGeometry, rq: qkernels.Requant, input_zero_point: i
 
 
 def dense(batch: int, depth: int, units: int, rq: qkernels.Requant, weights: int) -> Any:
-    """int8 (batch, depth) · weights + int32 bias through the library (`rq` per channel)."""
+    """int8 (batch, depth) · weights + int32 bias through the library (the rescaling arrives
+    as `requant_arrays`)."""
     return _calling(_Args((batch, depth), weights, units, (batch, units)),
                     f"{CALL_PREFIX}dense", 0,
                     [batch, depth, units, rq.zero_point, rq.low, rq.high])
