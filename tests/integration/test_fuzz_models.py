@@ -24,24 +24,34 @@ from mlfcheck.fuzz.models import (
 from mlfcheck.fuzz.strategies import models
 
 RENDER_AND_DRAW = """
+import importlib, sys
+for name in sys.argv[1:]:
+    importlib.import_module(name)
 from mlfcheck.fuzz.campaign import draw
 from mlfcheck.fuzz.models import render
 from mlfcheck.fuzz.strategies import models
-print("\\n".join(render(spec).source for spec in draw(models(), 10, 5)))
+print("\\n".join(render(spec).source for spec in draw(models(max_ops=30), 30, 5)))
 """
 
 
-def _in_a_fresh_process(hash_seed: str) -> str:
+def _in_a_fresh_process(hash_seed: str, *imports: str) -> str:
     env = {**os.environ, "PYTHONHASHSEED": hash_seed}
-    done = subprocess.run([sys.executable, "-c", RENDER_AND_DRAW], env=env, capture_output=True,
-                          text=True, check=True)
+    done = subprocess.run([sys.executable, "-c", RENDER_AND_DRAW, *imports], env=env,
+                          capture_output=True, text=True, check=True)
     return done.stdout
 
 
 def test_the_same_seed_draws_and_renders_the_same_models_in_any_process() -> None:
     first, second = _in_a_fresh_process("1"), _in_a_fresh_process("2")
-    assert first.count("bb.get()") == 10
+    assert first.count("bb.get()") == 30
     assert first == second
+
+
+def test_what_a_seed_draws_does_not_depend_on_the_modules_loaded() -> None:
+    """Hypothesis mixes the literal constants of loaded local modules into its draws: loading
+    the exporter first (hundreds of constants) must not change a campaign's examples."""
+    assert _in_a_fresh_process("1") == _in_a_fresh_process("1", "mlfcheck.export",
+                                                            "mlfcheck.fuzz.builds")
 
 
 def test_a_spec_renders_its_output_shapes() -> None:
