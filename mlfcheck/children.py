@@ -103,9 +103,9 @@ def _command_child(limits: Limits, parent: int) -> None:
         os._exit(1)
 
 
-def _contain(limits: Limits) -> None:
-    """In a Python child: own process group, the limits, SIGTERM's default action, stdin from
-    /dev/null."""
+def contain(limits: Limits) -> None:
+    """In a Python child (this process, freshly forked): own process group, the limits,
+    SIGTERM's default action, stdin from /dev/null."""
     os.setpgid(0, 0)
     _apply_limits(limits)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -121,7 +121,7 @@ def _kill_group(pgid: int) -> None:
         os.killpg(pgid, signal.SIGKILL)
 
 
-def _kill(pid: int) -> None:
+def kill(pid: int) -> None:
     """SIGKILL a running child's process group, or the child alone when it has not made its
     group yet."""
     try:
@@ -189,7 +189,7 @@ def run(argv: Sequence[str], *, limits: Limits, cwd: Path | str | None = None,
         ended = ended and _await_exit(process, deadline)
     finally:
         if process.returncode is None:  # not reaped yet, so its group id is still its own
-            _kill(process.pid)
+            kill(process.pid)
         for stream in (process.stdout, process.stderr):
             if stream is not None:
                 stream.close()
@@ -430,7 +430,7 @@ def _stop(child: _Child, *, running: bool) -> None:
     if child.stopped:
         return
     if running:
-        _kill(child.pid)
+        kill(child.pid)
     else:  # it has ended: only stragglers it left in its group
         _kill_group(child.pid)
     child.process.join()
@@ -476,7 +476,7 @@ def _child(fn: Callable[[Any], Any], arg: Any, limits: Limits, folder: str) -> N
 def _outcome(fn: Callable[[Any], Any], arg: Any, limits: Limits) -> bytes:
     """The pickled (status, value, detail) of fn(arg) run contained."""
     try:
-        _contain(limits)
+        contain(limits)
         outcome: tuple[str, Any, str] = ("returned", fn(arg), "")
     except BaseException as exc:  # the child reports everything, SystemExit included
         outcome = ("raised", type(exc).__name__, "".join(traceback.format_exception(exc)))
@@ -589,7 +589,7 @@ def _forked_child(fn: Callable[[T], R], part: T, limits: Limits, writing: int,
     try:
         for fd in unused:
             os.close(fd)
-        _contain(limits)
+        contain(limits)
         _write_all(writing, pickle.dumps(fn(part), pickle.HIGHEST_PROTOCOL))
         code = 0
     finally:
@@ -628,7 +628,7 @@ def _reap(child: _Forked) -> None:
     """Kill the child's group (whatever is left of it) and reap the child, once."""
     if child.reaped:
         return
-    _kill(child.pid)  # it is not reaped yet, so its pid still names it and its group
+    kill(child.pid)  # it is not reaped yet, so its pid still names it and its group
     os.waitpid(child.pid, 0)
     os.close(child.fd)
     child.reaped = True

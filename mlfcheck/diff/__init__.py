@@ -187,8 +187,10 @@ def _side(label: str, ctx: Loaded, report: Report) -> Side:
 def _metrics(old: Snapshot, new: Snapshot) -> tuple[Metric, ...]:
     """Archive-wide bytes of code (as D406 counts them: no comments, no layout), constants and
     workspace, for the headline."""
+    sizes: dict[bytes, int] = {}
+
     def totals(s: Snapshot) -> tuple[int, int, int]:
-        code = sum(code_bytes(s.code(m).functions.values()) for m in s.model.modules)
+        code = sum(code_bytes(s.code(m).functions.values(), sizes) for m in s.model.modules)
         constants = sum(e.constants_size_bytes for m in s.model.modules for e in m.main)
         workspace = sum(e.workspace_size_bytes for m in s.model.modules for e in m.main)
         return code, constants, workspace

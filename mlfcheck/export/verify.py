@@ -5,7 +5,8 @@ driver, contained (`mlfcheck.board.containment`: it may read only the archive an
 compiler's own headers; every compile and the link within limits). The driver reads seeded
 random inputs, runs the model twice with the workspace filled with two different patterns (the
 highest byte either run changed is the workspace the run used), and writes the outputs. TVM's
-reference is the same imported model compiled for LLVM and run on the Relax VM.
+reference is the same imported model compiled for LLVM (`reference_vm`) and run on the Relax
+VM.
 
 A stateful model (its plan has states) is run for STATEFUL_CALLS consecutive calls from its
 reset state, each call on its own seeded inputs, as TFLite Micro runs one interpreter invoked
@@ -22,7 +23,7 @@ import shutil
 import tarfile
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,19 @@ RUN_LIMITS = children.Limits(seconds=RUN_TIMEOUT, memory_bytes=None, file_bytes=
                              cpu_seconds=RUN_TIMEOUT)
 """What one run of a built archive may use: RUN_TIMEOUT seconds of wall clock and of CPU (so a
 run whose caller was killed still ends), this process's address space, files up to 256 MiB."""
+REFERENCE_TARGET = {"kind": "llvm", "opt-level": 0}
+"""What TVM's reference runs are compiled for: LLVM without its IR optimisations (the same
+arithmetic, IEEE float either way), which took half of `tvm.compile`'s time (the machine code
+the VM then makes is unchanged: TVM's JIT always optimises)."""
+REFERENCE_TIR = "mlfcheck-reference"
+"""The TIR pipeline of the reference runs (`_reference_tir`): TVM's default lowering for the
+CPU (s_tir) keeping only the passes that turn blocks into loops, flatten buffers, legalise
+types and make the packed API, plus RewriteUnsafeSelect (a select whose untaken branch could
+read out of bounds); simplification, unrolling, hoisting, loop partitioning, storage rewriting
+and CSE go. Those took three quarters of what was left of `tvm.compile`'s time on the fuzz
+models; the outputs were bit for bit TVM's default's on all 280 modules of 100 fuzz examples
+(seeds 20261126 and 0: the models, their int8 patterns and float references), each on five
+input sets."""
 REFERENCE_UNITS = {".tflite": 0, ".onnx": 1}
 """Model file suffix → largest difference from its runtime accepted on an integer output, in
 quantized units: none from TFLite Micro (its integer kernels are the definition the archive's
@@ -135,11 +149,55 @@ def reference_outputs(imported: Imported, inputs: list[Any]) -> list[Any]:
 
 
 def _vm(imported: Imported) -> Any:
-    """The imported model compiled for LLVM, on a Relax VM."""
+    return reference_vm(imported.mod)
+
+
+def reference_vm(mod: Any) -> Any:
+    """TVM's Relax VM on the CPU running `mod`, compiled for REFERENCE_TARGET with the
+    REFERENCE_TIR pipeline: every reference run of TVM (--verify's, the fuzz oracles') is
+    made here."""
     import tvm
     from tvm import relax
+    from tvm.tirx import compilation_pipeline
 
-    return relax.VirtualMachine(tvm.compile(imported.mod, target="llvm"), tvm.cpu())
+    if REFERENCE_TIR not in compilation_pipeline.PIPELINE_MAP:  # TVM keeps it for the process
+        compilation_pipeline.register_tir_pipeline(REFERENCE_TIR, _reference_tir)
+    executable = tvm.compile(mod, target=tvm.target.Target(REFERENCE_TARGET),
+                             tir_pipeline=REFERENCE_TIR)
+    return relax.VirtualMachine(executable, tvm.cpu())
+
+
+def _reference_tir() -> tuple[Any, Any, Any]:
+    """The REFERENCE_TIR pipeline (pass list, host and device finalisation), as TVM's
+    pipeline registry takes it: TVM's default CPU lowering without its optimising passes."""
+    import tvm
+    from tvm import s_tir, tirx
+    from tvm.s_tir import pipeline
+
+    def lowering(mod: Any, _ctx: Any) -> Any:
+        return tvm.transform.Sequential([
+            s_tir.transform.LowerInitBlock(),
+            s_tir.transform.PlanAndUpdateBufferAllocationLocation(),
+            s_tir.transform.ConvertBlocksToOpaque(),
+            s_tir.transform.CompactBufferAllocation(),
+            s_tir.transform.LowerMatchBuffer(),
+            s_tir.transform.LowerOpaqueBlock(),
+            tirx.transform.FlattenBuffer(),
+            tirx.transform.BF16ComputeLegalize(),
+            tirx.transform.NarrowDataType(32),
+            tirx.transform.VectorizeLoop(False),
+            s_tir.transform.RewriteUnsafeSelect(),
+            tirx.transform.FP8ComputeLegalize(),
+            tirx.transform.VerifyMemory(),
+            tirx.transform.AnnotateEntryFunc(),
+            tirx.transform.SplitHostDevice(),
+            tirx.transform.MakePackedAPI(),
+            tirx.transform.FP8StorageLegalize(),
+            tirx.transform.BF16StorageLegalize(),
+        ])(mod)
+
+    return (tvm.transform.module_pass(lowering, opt_level=0, name="MlfcheckReferenceLowering"),
+            pipeline.finalize_host_passes, pipeline.finalize_device_passes)
 
 
 def run_vm(vm: Any, entry: str, inputs: list[Any]) -> list[Any]:
@@ -245,30 +303,40 @@ def _driver_constants(plan: Plan, name: str) -> list[str]:
             f"static const struct {constants_struct(name)} constants = {{{fields}}};"]
 
 
-def build_archive(root: Path, driver: Path, exe: Path, flags: Sequence[str]) -> children.Ran:
+def build_archive(root: Path, driver: Path, exe: Path, flags: Sequence[str], *,
+                  prebuilt: Mapping[str, Path] | None = None) -> children.Ran:
     """Compile the unpacked archive at `root` and `driver` with the system C compiler into
-    `exe`, contained: each source checked, compiled to an object, then the objects linked (with
-    -lm). The run that failed (its output rewritten), else the link's. Raises Refused, OverLimit
-    or BoardError (headers missing) before anything compiles."""
+    `exe`, contained: each source checked, compiled to an object (`object_file`), then the
+    objects linked (with -lm). `prebuilt` maps a source (its path under `root`) to the object
+    another build compiled from the same bytes with the same `flags`: linked, not compiled
+    again. The run that failed (its output rewritten), else the link's. Raises Refused,
+    OverLimit or BoardError (headers missing) before anything compiles."""
     cc = containment.compiler(compiler())
+    reused = prebuilt or {}
     sources = sorted((root / "codegen/host/src").glob("*.c"))
     sources += [*sorted((root / "runtime/src").glob("*.c")), driver]
+    own = [s for s in sources if s.relative_to(root).as_posix() not in reused]
     includes = [root / d for d in ("codegen/host/include", "runtime/include")
                 if (root / d).is_dir()]
-    work = exe.parent / f".{exe.name}-objects"
-    work.mkdir(exist_ok=True)
-    build = Build(cc, Tree(root), work)
-    failed = build.check(sources, flags, includes)
+    object_file(exe, root, driver).parent.mkdir(exist_ok=True)
+    build = Build(cc, Tree(root), object_file(exe, root, driver).parent)
+    failed = build.check(own, flags, includes)
     if failed:
         return failed[0][1]
-    objects = []
-    for i, source in enumerate(sources):
-        objects.append(work / f"{i:03d}-{source.stem}.o")
-        done = build.compile(source, objects[-1], flags, includes)
+    for source in own:
+        done = build.compile(source, object_file(exe, root, source), flags, includes)
         if not done.ok:
             return done
+    objects = [reused.get(s.relative_to(root).as_posix()) or object_file(exe, root, s)
+               for s in sources]
     return build.command([cc.path, *cc.flags, *flags, *map(str, objects), "-o", str(exe),
                           "-lm"], what=f"linking {exe.name}")
+
+
+def object_file(exe: Path, root: Path, source: Path) -> Path:
+    """Where `build_archive` puts the object of `source` (below `root`) when it builds `exe`."""
+    return exe.parent / f".{exe.name}-objects" / \
+        (source.relative_to(root).as_posix().replace("/", "__") + ".o")
 
 
 def build_and_run(root: Path, plan: Plan, name: str, inputs: list[Any], *,

@@ -1,20 +1,21 @@
 """Extra C builds of an exported archive for the fuzz oracles, and the inputs they run on.
 
-* The packed build: the archive as written, with --verify's driver.
-* The spread build: the same kernels, with the AOT entry regenerated from the plan with every
+* The spread build: the kernels, with the AOT entry regenerated from the plan with every
   storage block and kernel scratch in its own region (no packing), canary bytes before, between
   and after them and around every input and output, compiled with AddressSanitizer and
   UndefinedBehaviorSanitizer. A byte written outside its block names the block and the offset.
+* The packed build: the archive as written, with --verify's driver, its entry compiled with
+  the same sanitizers and linked with the spread build's kernel objects (the kernels compile
+  once: most of a build's time).
 
 Both run on several input sets (seeded random, zeros, extremes); their outputs must be equal
-bit for bit, and equal TVM's Relax VM within the tolerance. The VM the oracles compare with is
-made here too (`relax_vm`): LLVM at opt-level 0, as a reference needs no optimising and that
-halves `tvm.compile`'s time.
+bit for bit, and equal TVM's Relax VM (`verify.reference_vm`) within the tolerance.
 """
 
 from __future__ import annotations
 
 import resource
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -39,13 +40,9 @@ SANITIZE = ("-O0", "-fsanitize=address,undefined", "-fno-sanitize-recover=all",
 so signed overflow is left out; every other undefined behaviour stops the run."""
 INPUT_SETS = ("random-1", "random-2", "zeros", "maximum", "minimum")
 SANITIZED_RUN_LIMITS = replace(RUN_LIMITS, memory_bytes=resource.RLIM_INFINITY)
-"""A run of the spread build: as --verify's runs, with the soft address-space limit lifted to
-the hard one (the sanitizers reserve terabytes of address space)."""
+"""A run of either build: as --verify's runs, with the soft address-space limit lifted to the
+hard one (the sanitizers reserve terabytes of address space)."""
 GUARD_EXIT = 4
-VM_TARGET = {"kind": "llvm", "opt-level": 0}
-"""Target of the reference VMs: LLVM without its IR optimisations (the same arithmetic, IEEE
-float either way), which take half of `tvm.compile`'s time on the fuzz models (the machine
-code the VM then makes is unchanged: TVM's JIT always optimises)."""
 
 
 @dataclass(frozen=True)
@@ -108,15 +105,6 @@ def inputs_for(tensors: tuple[Tensor, ...]) -> dict[str, list[Any]]:
             values.append(np.full(t.shape, value, dtype=dtype))
         out[name] = values
     return out
-
-
-def relax_vm(mod: Any) -> Any:
-    """TVM's Relax VM on the CPU running `mod`, compiled for VM_TARGET."""
-    import tvm
-    from tvm import relax
-
-    return relax.VirtualMachine(tvm.compile(mod, target=tvm.target.Target(VM_TARGET)),
-                                tvm.cpu())
 
 
 def _random(rng: Any, shape: tuple[int, ...], dtype: Any) -> Any:
@@ -188,12 +176,14 @@ int main(int argc, char** argv) {{
     return "\n".join(lines)
 
 
-def compile_archive(root: Path, driver: str, exe: str, flags: tuple[str, ...]) -> Path:
+def compile_archive(root: Path, driver: str, exe: str, flags: tuple[str, ...], *,
+                    prebuilt: Mapping[str, Path] | None = None) -> Path:
     """Compile the unpacked archive at `root` with `driver` into root/`exe` (contained, as
-    --verify builds)."""
+    --verify builds; `prebuilt` as verify.build_archive takes it)."""
     (root / f"{exe}.c").write_text(driver)
     try:
-        built = build_archive(root, root / f"{exe}.c", root / exe, (*CFLAGS, *flags))
+        built = build_archive(root, root / f"{exe}.c", root / exe, (*CFLAGS, *flags),
+                              prebuilt=prebuilt)
     except BoardError as exc:
         raise RunFailed(str(exc)) from None
     if built.returncode:
@@ -202,15 +192,15 @@ def compile_archive(root: Path, driver: str, exe: str, flags: tuple[str, ...]) -
     return root / exe
 
 
-def run(exe: Path, plan: Plan, inputs: list[Any], *,
-        sanitized: bool) -> tuple[list[Any], int]:
-    """Run a built archive on `inputs`: its outputs and the number its driver printed (the
-    packed driver: workspace bytes the run changed), or RunFailed with the first line that
-    says what went wrong (a canary, a sanitizer report, the platform's error)."""
+def run(exe: Path, plan: Plan, inputs: list[Any]) -> tuple[list[Any], int]:
+    """Run a built archive (either build: both are sanitized) on `inputs`: its outputs and the
+    number its driver printed (the packed driver: workspace bytes the run changed), or
+    RunFailed with the first line that says what went wrong (a canary, a sanitizer report, the
+    platform's error)."""
     folder = exe.parent
     (folder / "in.bin").write_bytes(b"".join(x.tobytes() for x in inputs))
     done = children.run([str(exe), str(folder / "in.bin"), str(folder / "out.bin")],
-                        limits=SANITIZED_RUN_LIMITS if sanitized else RUN_LIMITS)
+                        limits=SANITIZED_RUN_LIMITS)
     if done.timed_out:
         raise RunTimedOut(f"the run did not finish within {done.seconds:.0f} s")
     if done.returncode:

@@ -20,7 +20,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -32,6 +32,7 @@ from hypothesis.strategies import SearchStrategy
 from mlfcheck.children import Call, Ended, Limits, Starter, call_all
 from mlfcheck.errors import ExportError, UnsupportedModel
 from mlfcheck.fuzz.exports import export_error_signature
+from mlfcheck.fuzz.fresh import FreshExporter
 from mlfcheck.fuzz.models import (
     FLOAT,
     Q_OPS,
@@ -240,7 +241,8 @@ def exporter_task(arg: dict[str, Any]) -> dict[str, Any]:
 
     try:
         exporter_properties(model, workdir, verify=arg["verify"], deep=deep,
-                            patterns=arg["patterns"])
+                            patterns=arg["patterns"],
+                            fresh=None if arg["fresh"] is None else Path(arg["fresh"]))
         outcome = Outcome(Bucket.OK, "", "")
     except PropertyFailure as failure:
         outcome = Outcome(failure.bucket, failure.signature, failure.detail)
@@ -418,13 +420,14 @@ class _Tally:
 @dataclass(frozen=True)
 class _Run:
     """What running a campaign's examples takes besides its options: how children start, the
-    folder they work in, and the reader's fixtures (loaded once; a batch's child gets the ones
-    it reads)."""
+    folder they work in, the reader's fixtures (loaded once; a batch's child gets the ones it
+    reads), and the exporter's fresh-process server (`fresh.FreshExporter`)."""
 
     options: Options
     starter: Starter
     root: Path
     fixtures: dict[str, bytes]
+    fresh: Path | None = None
 
 
 def run_campaign(options: Options, *, starter: Starter,
@@ -433,8 +436,9 @@ def run_campaign(options: Options, *, starter: Starter,
     it PRELOAD); raise CampaignError when it cannot start."""
     tvm_version = _prepare(options)
     fixtures = _reader_fixtures(options)
-    with tempfile.TemporaryDirectory(prefix="mlfcheck-fuzz-") as tmp:
-        run = _Run(options, starter, Path(tmp), fixtures)
+    with tempfile.TemporaryDirectory(prefix="mlfcheck-fuzz-") as tmp, \
+            FreshExporter(Path(tmp)) if options.target == "exporter" else nullcontext() as fresh:
+        run = _Run(options, starter, Path(tmp), fixtures, fresh)
         tally = _Tally()
         start = time.monotonic()
         run_examples = _run_exporter if options.target == "exporter" else _run_reader
@@ -518,13 +522,15 @@ def _over_budget(options: Options, start: float) -> bool:
     return options.time_budget is not None and time.monotonic() - start > options.time_budget
 
 
-def _exporter_arg(spec: ModelSpec, workdir: Path, *, verify: bool,
+def _exporter_arg(run: _Run, spec: ModelSpec, workdir: Path, *, verify: bool,
                   level: int | None) -> dict[str, Any]:
-    """A child's argument: the model's source, its int8 patterns, where to work, and which
-    deep oracles run: all (`verify`), those of `level`, or (None) as chosen by content."""
+    """A child's argument: the model's source, its int8 patterns, where to work, which deep
+    oracles run (all with `verify`, those of `level`, or (None) as chosen by content), and
+    where the fresh-process server listens."""
     patterns = render_patterns(spec)
     return {"source": render(spec).source, "workdir": str(workdir), "verify": verify,
-            "level": level, "patterns": patterns.source if patterns else None}
+            "level": level, "patterns": patterns.source if patterns else None,
+            "fresh": None if run.fresh is None else str(run.fresh)}
 
 
 def expected_cost(spec: ModelSpec) -> int:
@@ -548,7 +554,8 @@ def _run_exporter(run: _Run, tally: _Tally, progress: Callable[[int], None],
     groups = list(by_source.values())
     if options.time_budget is None:  # the longest first: no core idles at the end
         groups.sort(key=lambda indices: -expected_cost(specs[indices[0]]))
-    calls = [Call(n, exporter_task, _exporter_arg(specs[indices[0]], run.root / f"e{indices[0]}",
+    calls = [Call(n, exporter_task, _exporter_arg(run, specs[indices[0]],
+                                                  run.root / f"e{indices[0]}",
                                                   verify=options.verify, level=None))
              for n, indices in enumerate(groups)]
     ended_calls = 0
@@ -735,8 +742,8 @@ def _rerun_all(run: _Run, scratch: Path, first: int, examples: list[Any], *,
     for n, example in enumerate(examples):
         where = scratch / f"a{first + n}"
         if isinstance(example, ModelSpec):
-            calls.append(Call(n, exporter_task, _exporter_arg(example, where, verify=False,
-                                                              level=deep)))
+            calls.append(Call(n, exporter_task, _exporter_arg(run, example, where,
+                                                              verify=False, level=deep)))
         else:
             calls.append(Call(n, reader_task, _reader_arg(run, where, [example], [0])))
     limits = options.limits if isinstance(examples[0], ModelSpec) else replace(

@@ -174,15 +174,15 @@ def patterns_agree(patterns: str, workdir: Path) -> None:
     from mlfcheck.export.frontends import load_model
     from mlfcheck.export.integer import lower
     from mlfcheck.export.plan import Tensor
-    from mlfcheck.export.verify import run_vm
-    from mlfcheck.fuzz.builds import inputs_for, relax_vm
+    from mlfcheck.export.verify import reference_vm, run_vm
+    from mlfcheck.fuzz.builds import inputs_for
 
     model, reference = workdir / "patterns.py", workdir / "patterns_float.py"
     model.write_text(patterns)
     reference.write_text(float_reference(patterns))
     imported = load_model(str(model))
     lowered = lower(imported.mod, imported.entry)
-    got_vm, want_vm = relax_vm(lowered.mod), relax_vm(load_model(str(reference)).mod)
+    got_vm, want_vm = reference_vm(lowered.mod), reference_vm(load_model(str(reference)).mod)
     params = imported.mod[imported.entry].params
     tensors = tuple(Tensor(p.name, tuple(int(d) for d in p.ty.shape.values), "int8")
                     for p in params)

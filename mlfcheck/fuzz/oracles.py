@@ -14,18 +14,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import sys
 import tempfile
 from dataclasses import dataclass
 from math import prod
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlfcheck import children
 from mlfcheck.board.containment import tool_error
-from mlfcheck.fuzz.exports import EPOCH, exports_are_identical
+from mlfcheck.fuzz.exports import exports_are_identical
 from mlfcheck.fuzz.outcomes import Bucket, PropertyFailure, normalise
 
 if TYPE_CHECKING:
@@ -33,11 +30,6 @@ if TYPE_CHECKING:
     from mlfcheck.export.plan import Plan
     from mlfcheck.reading.csource import SymbolTable
 
-FRESH_HASH_SEED = "4242"
-"""PYTHONHASHSEED of the fresh process (the campaign's own children hash with a random seed)."""
-FRESH_EXPORT_LIMITS = children.Limits(seconds=600.0, memory_bytes=None, cpu_seconds=600)
-"""The fresh process's export: ten minutes of wall clock and of CPU (so it ends even when the
-example's child was killed first), the example's address-space limit."""
 _KERNEL_DEF = re.compile(r"^TVM_DLL int32_t (\w+)\([^;{]*\)\s*\{", re.M)
 _ALLOC = re.compile(r"TVMBackendAllocWorkspace\([^,]+,[^,]+,\s*\(uint64_t\)(\d+)")
 
@@ -538,17 +530,17 @@ def dtypes_agree(result: ExportResult) -> None:
                               "\n".join(problems))
 
 
-def exports_agree_across_processes(model: Path, first: Path, workdir: Path) -> None:
-    """A second export in a fresh process with another PYTHONHASHSEED (and another second on
-    the clock) gives the same bytes as the first."""
+def exports_agree_across_processes(model: Path, first: Path, workdir: Path,
+                                   server: Path | None = None) -> None:
+    """A second export in a fresh process with another PYTHONHASHSEED (`fresh.export`, through
+    a campaign's `server` when given) gives the same bytes as the first."""
+    from mlfcheck.fuzz import fresh
+
     second = workdir / "fresh.tar"
-    env = dict(os.environ, PYTHONHASHSEED=FRESH_HASH_SEED, PYTHONSAFEPATH="1")
-    done = children.run([sys.executable, "-m", "mlfcheck", "export", str(model), "-o",
-                         str(second), "--source-date-epoch", str(EPOCH)],
-                        limits=FRESH_EXPORT_LIMITS, env=env)
-    if not done.ok:
+    why = fresh.export(model, second, server)
+    if why is not None:
         raise PropertyFailure(Bucket.NONDETERMINISTIC, "a fresh process could not export it",
-                              done.stderr or tool_error(done))
+                              why)
     exports_are_identical(first, second)
 
 
@@ -591,7 +583,7 @@ def c_builds_agree(model: Path, result: ExportResult, tolerance: float) -> None:
     afresh and integer-lowered as the exporter lowers it (as --verify compares)."""
     from mlfcheck.export.frontends import load_model
     from mlfcheck.export.integer import lower
-    from mlfcheck.export.verify import run_vm
+    from mlfcheck.export.verify import reference_vm, run_vm
     from mlfcheck.fuzz import builds
 
     if not result.link_params:
@@ -602,7 +594,7 @@ def c_builds_agree(model: Path, result: ExportResult, tolerance: float) -> None:
         imported = load_model(str(model))
         lowered = lower(imported.mod, imported.entry).mod
         source_is_the_model(files[f"src/{result.name}.relax"], lowered)
-        vm = builds.relax_vm(lowered)
+        vm = reference_vm(lowered)
         for inputs_name, inputs in builds.input_sets(result.plan).items():
             got = _both_agree(result.plan, (packed, spread), spread_plan, inputs_name, inputs)
             want = run_vm(vm, imported.entry, inputs)
@@ -611,10 +603,11 @@ def c_builds_agree(model: Path, result: ExportResult, tolerance: float) -> None:
 
 def _build_both(result: ExportResult, files: dict[str, bytes],
                 root: Path) -> tuple[Path, Path, Plan]:
-    """The packed build and the spread one, unpacked and compiled below `root`: both
-    executables and the spread plan."""
+    """The packed build and the spread one, unpacked and compiled below `root` (the spread
+    one first: the packed one links its kernel objects): both executables and the spread
+    plan."""
     from mlfcheck.export import cgen
-    from mlfcheck.export.verify import driver_source
+    from mlfcheck.export.verify import driver_source, object_file
     from mlfcheck.fuzz import builds
 
     plan, name = result.plan, result.name
@@ -625,11 +618,16 @@ def _build_both(result: ExportResult, files: dict[str, bytes],
     _unpack(files, spread)
     (spread / f"codegen/host/src/{name}_lib1.c").write_text(generated.entry_c)
     (spread / f"codegen/host/include/tvmgen_{name}.h").write_text(generated.header)
+    entry = f"codegen/host/src/{name}_lib1.c"
+    kernels = {member: object_file(spread / "spread", spread, spread / member)
+               for member in files if member != entry and member.endswith(".c")
+               and member.rpartition("/")[0] in ("codegen/host/src", "runtime/src")}
     try:
-        exe_packed = builds.compile_archive(
-            packed, driver_source(plan, name, link_params=True), "packed", ())
         exe_spread = builds.compile_archive(
             spread, builds.guarded_driver(spread_plan, name, guards), "spread", builds.SANITIZE)
+        exe_packed = builds.compile_archive(
+            packed, driver_source(plan, name, link_params=True), "packed", builds.SANITIZE,
+            prebuilt=kernels)
     except builds.RunFailed as exc:
         raise PropertyFailure(Bucket.DOES_NOT_COMPILE, normalise(str(exc)), str(exc)) from exc
     return exe_packed, exe_spread, spread_plan
@@ -641,8 +639,8 @@ def _both_agree(plan: Plan, exes: tuple[Path, Path], spread_plan: Plan, inputs_n
     no canary or sanitizer fired, the packed run stayed within the plan's workspace and both
     gave the same bytes."""
     packed, spread = exes
-    unpacked, _ = _run_build(spread, spread_plan, inputs, inputs_name, sanitized=True)
-    got, used = _run_build(packed, plan, inputs, inputs_name, sanitized=False)
+    unpacked, _ = _run_build(spread, spread_plan, inputs, inputs_name, "spread build")
+    got, used = _run_build(packed, plan, inputs, inputs_name, "packed build")
     if used > plan.arena_size:
         raise PropertyFailure(Bucket.MEMORY_MAP, "the C run used more workspace than "
                               "planned", f"used {used} > planned {plan.arena_size}")
@@ -654,21 +652,21 @@ def _both_agree(plan: Plan, exes: tuple[Path, Path], spread_plan: Plan, inputs_n
     return got
 
 
-def _run_build(exe: Path, plan: Plan, inputs: list[Any], inputs_name: str, *,
-               sanitized: bool) -> tuple[list[Any], int]:
-    """One run of the spread (`sanitized`) or the packed build: a failed run is a memory-safety
-    failure (the spread build's signature is its first report line), a hang a timeout."""
+def _run_build(exe: Path, plan: Plan, inputs: list[Any], inputs_name: str,
+               build: str) -> tuple[list[Any], int]:
+    """One run of the spread or the packed `build`: a failed run is a memory-safety failure
+    (signature: its first report line; the packed build's names it), a hang a timeout."""
     from mlfcheck.fuzz import builds
 
-    build = "spread build" if sanitized else "packed build"
     try:
-        return builds.run(exe, plan, inputs, sanitized=sanitized)
+        return builds.run(exe, plan, inputs)
     except builds.RunTimedOut as exc:
         raise PropertyFailure(Bucket.TIMEOUT, f"the {build} ran past its time limit",
                               f"{build} on {inputs_name} inputs: {exc}") from exc
     except builds.RunFailed as exc:
-        raise PropertyFailure(Bucket.MEMORY_SAFETY, normalise(str(exc)) if sanitized
-                              else f"the {build} failed",
+        said = normalise(str(exc))
+        raise PropertyFailure(Bucket.MEMORY_SAFETY,
+                              said if build == "spread build" else f"{build}: {said}",
                               f"{build} on {inputs_name} inputs: {exc}") from exc
 
 

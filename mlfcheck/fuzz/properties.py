@@ -46,18 +46,21 @@ diffs and --verify's own comparison failing on a wrong output)."""
 def exporter_properties(model: Path, workdir: Path, *, verify: bool,
                         tolerance: float | None = None,
                         deep: Callable[[ExportResult], int] | None = None,
-                        patterns: str | None = None) -> ExportResult:
+                        patterns: str | None = None, fresh: Path | None = None) -> ExportResult:
     """Every exporter invariant on one model file, in order; ExportError passes through.
-    The cheap ones always; the deep ones at the level `deep` gives the first export (PATTERNS,
-    C_RUN or ALL), all of them with `verify`. `patterns` is the model's int8 patterns alone
-    (`models.render_patterns`, checked by metamorphic.patterns_agree). The cheaper deep
-    oracles run first."""
+    The cheap ones always (archive_compiles only where no C build follows: those compile every
+    file fully); the deep ones at the level `deep` gives the first export (PATTERNS, C_RUN or
+    ALL), all of them with `verify`. `patterns` is the model's int8 patterns alone
+    (`models.render_patterns`, checked by metamorphic.patterns_agree); `fresh` a campaign's
+    fresh-process server (`fresh.FreshExporter`). The cheaper deep oracles run first."""
     first = export_is_clean(model, workdir / "first.tar")
     second = export_is_clean(model, workdir / "second.tar")
+    level = ALL if verify else deep(first) if deep is not None else 0
     archive_validates(first.path)
     exports_are_identical(first.path, second.path)
     diff_is_empty(first.path, second.path)
-    oracles.archive_compiles(first)
+    if level < C_RUN or not first.link_params:  # the C builds compile every file, fully
+        oracles.archive_compiles(first)
     oracles.params_are_the_constants(first)
     oracles.header_matches_metadata(first)
     oracles.operator_workspace_matches(first)
@@ -65,11 +68,10 @@ def exporter_properties(model: Path, workdir: Path, *, verify: bool,
     oracles.plan_matches_use(first)
     oracles.output_copies_are_whole(first)
     oracles.dtypes_agree(first)
-    level = ALL if verify else deep(first) if deep is not None else 0
     if level >= PATTERNS and patterns is not None:
         metamorphic.patterns_agree(patterns, workdir)
     if level >= ALL:
-        oracles.exports_agree_across_processes(model, first.path, workdir)
+        oracles.exports_agree_across_processes(model, first.path, workdir, fresh)
         metamorphic.diffs_are_expected(model, first.path, workdir)
         verify_catches_a_wrong_output(model, first, workdir)
     if level >= C_RUN:

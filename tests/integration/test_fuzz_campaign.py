@@ -131,8 +131,9 @@ def test_shards_merge_into_the_unsharded_campaign(tmp_path: Path) -> None:
 
 
 def test_the_c_run_goes_to_the_models_rich_in_what_only_c_checks() -> None:
-    rich = {"kernels": {"conv2d": 1, "dense": 2, "add": 1, "requantize": 1}, "copies": 1,
-            "bool": True}
+    kinds = ("conv2d", "dense", "add", "requantize", "avg_pool2d", "depthwise_conv2d")
+    rich = {"kernels": dict.fromkeys(kinds[:campaign.RICH - 2], 1), "copies": 1,
+            "bool": True}  # exactly RICH things only C checks
     almost = {**rich, "bool": False}
     integer = {"kernels": {"requantize": 1}, "copies": 0, "bool": True}
     poor = {"kernels": {}, "copies": 0, "bool": True}

@@ -41,9 +41,12 @@ def function_changes(p: Pair, old_m: Module, new_m: Module, m: Matching, label: 
                      reason="body differs while IR text, parameters and target are unchanged"
                      if same_model else "body differs",
                      details=unified(m.substitute(a.text), b.text, name))
-    old_size = code_bytes(old.functions.values())
-    new_size = code_bytes(new.functions.values())
-    if old_size != new_size and (m.changed or m.added or m.removed):  # not renames alone
+    if not (m.changed or m.added or m.removed):  # renames alone change no size
+        return
+    sizes: dict[bytes, int] = {}
+    old_size = code_bytes(old.functions.values(), sizes)
+    new_size = code_bytes(new.functions.values(), sizes)
+    if old_size != new_size:
         over, why = p.thresholds["code"].judge("code", old_size, new_size)
         yield change(rule=Rule.D406 if over else Rule.D407, module=label,
                      subject="generated code size", old=Size(old_size), new=Size(new_size),
