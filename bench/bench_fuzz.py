@@ -1,10 +1,11 @@
 """Benchmark: the exporter campaign's throughput with every oracle on, before and after, in one
 run, and the bound on shrinking.
 
-Usage: python bench/bench_fuzz.py [--examples N] [--seed S] [--jobs J] [--before PACKAGE]
+Usage: python bench/bench_fuzz.py [--examples N] [--seed S] [--jobs J] [--before PACKAGE ...]
                                   [--shrink-examples M]
-Runs `mlfcheck fuzz --no-shrink --format json` on a copy of this package (and, with --before, on
-a copy of another `mlfcheck` package folder, e.g. an older checkout's, over the same seeds), and
+Runs `mlfcheck fuzz --no-shrink --format json` on a copy of this package (and, with --before,
+first on a copy of each other `mlfcheck` package folder, e.g. older checkouts', over the same
+seeds: a package whose draws mix in its own constants, as before the fix, draws other models), and
 prints for each: examples/min, wall time, the counts, how many models reached integer kernels and
 how many ran in C. Then a campaign with shrinking on, against a planted planner bug
 (`bench/mutants.json` "pack-overlap", so there is something to shrink): shrinking time per
@@ -90,8 +91,9 @@ def main() -> None:
     parser.add_argument("--examples", type=int, default=100)
     parser.add_argument("--seed", type=int, default=20261126)
     parser.add_argument("--jobs", type=int, default=2)
-    parser.add_argument("--before", type=Path, default=None,
-                        help="another mlfcheck package folder to measure over the same seeds")
+    parser.add_argument("--before", type=Path, action="append", default=[],
+                        help="another mlfcheck package folder to measure over the same seeds "
+                             "(repeatable)")
     parser.add_argument("--shrink-examples", type=int, default=20,
                         help="examples of the shrinking run (0: skip it)")
     ns = parser.parse_args()
@@ -105,7 +107,7 @@ def main() -> None:
           "| run in C | every deep oracle | outcomes |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     found: list[str] = []
-    for label, package in ([(f"before ({ns.before})", ns.before)] if ns.before else []) + [
+    for label, package in [(f"before ({b})", b) for b in ns.before] + [
             ("after (this tree)", PACKAGE)]:
         report, took, cpu = campaign(package, None, args)
         print(row(label, report, took, cpu), flush=True)
@@ -120,11 +122,11 @@ def main() -> None:
                        if m.name == "pack-overlap")
         report, _, _ = campaign(PACKAGE, planted, ["--examples", str(ns.shrink_examples),
                                                 "--seed", str(ns.seed), "--jobs", str(ns.jobs)])
-        found = len(report["counterexamples"])
+        shrunk = len(report["counterexamples"])
         print()
         print(f"shrinking ({planted.description}, {ns.shrink_examples} examples): "
-              f"{found} counterexamples shrunk in {report['shrink_seconds']:.0f} s "
-              f"({report['shrink_seconds'] / max(1, found):.0f} s each; bound: "
+              f"{shrunk} counterexamples shrunk in {report['shrink_seconds']:.0f} s "
+              f"({report['shrink_seconds'] / max(1, shrunk):.0f} s each; bound: "
               f"{SHRINK_SECONDS:.0f} s or {SHRINK_ATTEMPTS} candidate runs each, plus the "
               "candidates running when it is reached)")
     print()
