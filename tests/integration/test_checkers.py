@@ -218,3 +218,40 @@ def test_verify_fails_when_the_c_writes_one_wrong_element(tmp_path: Path) -> Non
     assert check.max_abs_error == {"t1": 1.0}
     assert check.reference is not None
     assert [(a.differing, a.max_diff) for a in check.reference] == [(1, 1.0)]
+
+
+def test_the_reference_vm_gives_tvms_default_outputs_bit_for_bit(tmp_path: Path) -> None:
+    """verify.reference_vm drops TVM's optimising TIR passes and LLVM's IR optimisations: on a
+    model of float operators and int8 patterns the integer pass lowered, every output on every
+    input set equals TVM's default compilation's."""
+    pytest.importorskip("tvm")
+    import numpy as np
+    import tvm
+    from tvm import relax
+
+    from mlfcheck.export.frontends import load_model
+    from mlfcheck.export.integer import lower
+    from mlfcheck.export.plan import Tensor
+    from mlfcheck.export.verify import reference_vm, run_vm
+    from mlfcheck.fuzz.builds import inputs_for
+    from mlfcheck.fuzz.models import Input, Layer, ModelSpec, render
+
+    spec = ModelSpec((Input((1, 3, 8, 8), "float32"), Input((1, 40), "int8")), tuple(
+        Layer(op, selector, 0, option) for op, selector, option in (
+            ("qconv2d", 1, 3), ("qdepthwise", 0, 5), ("qpool", 0, 1), ("conv2d", 2, 3),
+            ("sigmoid", 0, 0), ("avg_pool2d", 0, 1), ("requantize", 4, 2), ("qdense", 0, 7),
+            ("softmax", 2, 0), ("mean", 0, 1))), (0, 1, 2), seed=7)
+    model = tmp_path / "model.py"
+    model.write_text(render(spec).source)
+    imported = load_model(str(model))
+    lowered = lower(imported.mod, imported.entry)
+    assert lowered.kernels, "the int8 patterns reach integer kernels"
+    default = relax.VirtualMachine(tvm.compile(lowered.mod, target="llvm"), tvm.cpu())
+    reference = reference_vm(lowered.mod)
+    tensors = tuple(Tensor(p.name, tuple(int(d) for d in p.ty.shape.values), str(p.ty.dtype))
+                    for p in lowered.mod[imported.entry].params)
+    for inputs in inputs_for(tensors).values():
+        got = run_vm(reference, imported.entry, inputs)
+        want = run_vm(default, imported.entry, inputs)
+        assert [g.tobytes() for g in got] == [w.tobytes() for w in want]
+        assert all(np.asarray(g).size for g in got)

@@ -149,3 +149,12 @@ def test_outputs_may_repeat_as_duplicates_or_views_and_pick_a_bool() -> None:
     assert shapes[0] == shapes[2] and shapes[1] == ((shapes[0][0][1] * 16,), "float32")
     assert shapes[3] == ((1, 2, 4, 4), "bool")
     assert "out = bb.emit_output(relax.Tuple([v4, v5, v4, v1]))" in rendered.source
+
+
+def test_a_bool_output_is_made_when_no_layer_made_a_bool() -> None:
+    spec = ModelSpec((Input((1, 6), "float32"),), (Layer("relu"), Layer("dense")),
+                     (0, BOOL_OUTPUT))
+    rendered = render(spec)
+    (_, first, dtype), (_, shape, bool_dtype) = rendered.output_shapes
+    assert (bool_dtype, shape) == ("bool", first) and dtype == "float32"
+    assert "op.less(v2, " in rendered.source  # the newest value (v2) compared with 0
