@@ -145,11 +145,7 @@ def random_inputs(tensors: tuple[Tensor, ...], call: int = 0) -> list[Any]:
 
 def reference_outputs(imported: Imported, inputs: list[Any]) -> list[Any]:
     """TVM's own result: the imported model compiled for LLVM, run on the Relax VM."""
-    return run_vm(_vm(imported), imported.entry, inputs)
-
-
-def _vm(imported: Imported) -> Any:
-    return reference_vm(imported.mod)
+    return run_vm(reference_vm(imported.mod), imported.entry, inputs)
 
 
 def reference_vm(mod: Any) -> Any:
@@ -214,7 +210,7 @@ def reference_calls(imported: Imported, plan: Plan, calls: list[list[Any]]) -> l
     each call's new states (the results after the outputs) feed the next call."""
     import numpy as np
 
-    vm = _vm(imported)
+    vm = reference_vm(imported.mod)
     states = [np.full(st.shape, st.fill, st.dtype) for st in plan.states]
     out = []
     for inputs in calls:
@@ -313,13 +309,13 @@ def build_archive(root: Path, driver: Path, exe: Path, flags: Sequence[str], *,
     OverLimit or BoardError (headers missing) before anything compiles."""
     cc = containment.compiler(compiler())
     reused = prebuilt or {}
-    sources = sorted((root / "codegen/host/src").glob("*.c"))
-    sources += [*sorted((root / "runtime/src").glob("*.c")), driver]
+    sources = [*archive_sources(root), driver]
     own = [s for s in sources if s.relative_to(root).as_posix() not in reused]
     includes = [root / d for d in ("codegen/host/include", "runtime/include")
                 if (root / d).is_dir()]
-    object_file(exe, root, driver).parent.mkdir(exist_ok=True)
-    build = Build(cc, Tree(root), object_file(exe, root, driver).parent)
+    work = object_file(exe, root, driver).parent
+    work.mkdir(exist_ok=True)
+    build = Build(cc, Tree(root), work)
     failed = build.check(own, flags, includes)
     if failed:
         return failed[0][1]
@@ -331,6 +327,13 @@ def build_archive(root: Path, driver: Path, exe: Path, flags: Sequence[str], *,
                for s in sources]
     return build.command([cc.path, *cc.flags, *flags, *map(str, objects), "-o", str(exe),
                           "-lm"], what=f"linking {exe.name}")
+
+
+def archive_sources(root: Path) -> list[Path]:
+    """The C files of the unpacked archive at `root` that `build_archive` compiles: the
+    generated code's, then the runtime's."""
+    return [*sorted((root / "codegen/host/src").glob("*.c")),
+            *sorted((root / "runtime/src").glob("*.c"))]
 
 
 def object_file(exe: Path, root: Path, source: Path) -> Path:

@@ -13,6 +13,7 @@ of a fork. Without a server (tests, replays) `export` starts the process as befo
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import signal
@@ -35,6 +36,8 @@ FRESH_EXPORT_LIMITS = children.Limits(seconds=600.0, memory_bytes=None, cpu_seco
 example's child was killed first), the example's address-space limit."""
 START_SECONDS = 30.0
 """How long a campaign waits for the server's socket before it goes without one."""
+PRELOAD = ("tvm", "mlfcheck.cli", "mlfcheck.export")
+"""What the server imports before it forks: most of an export's start (TVM above all)."""
 STDERR_CHARACTERS = 20_000
 """The end of a served export's stderr that comes back with its exit code."""
 
@@ -49,9 +52,8 @@ class FreshExporter:
         self._process: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> Path | None:
-        env = dict(os.environ, PYTHONHASHSEED=FRESH_HASH_SEED, PYTHONSAFEPATH="1")
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "mlfcheck.fuzz.fresh", str(self.socket)], env=env,
+            [sys.executable, "-m", "mlfcheck.fuzz.fresh", str(self.socket)], env=_fresh_env(),
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             start_new_session=True)
         deadline = time.monotonic() + START_SECONDS
@@ -77,10 +79,15 @@ def export(model: Path, output: Path, server: Path | None) -> str | None:
             return _served(server, argv)
         except OSError:  # the server is gone: start the process instead
             pass
-    env = dict(os.environ, PYTHONHASHSEED=FRESH_HASH_SEED, PYTHONSAFEPATH="1")
     done = children.run([sys.executable, "-m", "mlfcheck", *argv], limits=FRESH_EXPORT_LIMITS,
-                        env=env)
+                        env=_fresh_env())
     return None if done.ok else (done.stderr or tool_error(done))
+
+
+def _fresh_env() -> dict[str, str]:
+    """The environment of a fresh process (the server's, or one started for one export): this
+    one's, with FRESH_HASH_SEED and no working directory on the module path."""
+    return dict(os.environ, PYTHONHASHSEED=FRESH_HASH_SEED, PYTHONSAFEPATH="1")
 
 
 def _served(server: Path, argv: list[str]) -> str | None:
@@ -110,11 +117,8 @@ def serve(path: Path) -> None:
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(str(path))
     listener.listen(16)
-    import tvm  # noqa: F401  (what each fork is spared: most of an export's start)
-
-    import mlfcheck.cli
-    import mlfcheck.export
-
+    for name in PRELOAD:
+        importlib.import_module(name)
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the forks are reaped by the system
     parent = os.getppid()
     listener.settimeout(1.0)
@@ -127,18 +131,17 @@ def serve(path: Path) -> None:
             code = 1
             try:
                 listener.close()
-                _answer(conn, mlfcheck.cli.main)
+                _answer(conn)
                 code = 0
             finally:
                 os._exit(code)
         conn.close()
 
 
-def _answer(conn: socket.socket, main: object) -> None:  # pragma: no cover - in the fork
+def _answer(conn: socket.socket) -> None:  # pragma: no cover - in the fork
     """Run the request's command line contained, send back its exit code and stderr."""
-    from click import Command
+    from mlfcheck.cli import main  # (imported by the server before it forked)
 
-    assert isinstance(main, Command)
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     argv = json.loads(_read_all(conn))["argv"]
     children.contain(FRESH_EXPORT_LIMITS)

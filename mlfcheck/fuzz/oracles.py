@@ -607,7 +607,7 @@ def _build_both(result: ExportResult, files: dict[str, bytes],
     one first: the packed one links its kernel objects): both executables and the spread
     plan."""
     from mlfcheck.export import cgen
-    from mlfcheck.export.verify import driver_source, object_file
+    from mlfcheck.export.verify import archive_sources, driver_source, object_file
     from mlfcheck.fuzz import builds
 
     plan, name = result.plan, result.name
@@ -618,10 +618,9 @@ def _build_both(result: ExportResult, files: dict[str, bytes],
     _unpack(files, spread)
     (spread / f"codegen/host/src/{name}_lib1.c").write_text(generated.entry_c)
     (spread / f"codegen/host/include/tvmgen_{name}.h").write_text(generated.header)
-    entry = f"codegen/host/src/{name}_lib1.c"
-    kernels = {member: object_file(spread / "spread", spread, spread / member)
-               for member in files if member != entry and member.endswith(".c")
-               and member.rpartition("/")[0] in ("codegen/host/src", "runtime/src")}
+    entry = spread / f"codegen/host/src/{name}_lib1.c"
+    kernels = {source.relative_to(spread).as_posix(): object_file(spread / "spread", spread, source)
+               for source in archive_sources(spread) if source != entry}
     try:
         exe_spread = builds.compile_archive(
             spread, builds.guarded_driver(spread_plan, name, guards), "spread", builds.SANITIZE)
