@@ -234,20 +234,17 @@ def _quant(tensor: Any) -> tuple[float, int]:
     return float(q.Scale(0)), int(q.ZeroPoint(0)) if q.ZeroPointLength() else 0
 
 
-def convert(conv: Any, op: Any) -> Any:
-    """One SVDF of the model (`conv`: the TFLite converter converting it): its kernel called on
-    the input, weights, bias and its state parameter; the new state recorded in `conv.states`
-    as (parameter, new value, reset fill). The output expression."""
-    from tflite.SVDFOptions import SVDFOptions
+def convert(conv: Any, op: Any, options: Any) -> Any:
+    """One SVDF of the model (`conv`: the TFLite converter converting it; `options` its
+    SVDFOptions): its kernel called on the input, weights, bias and its state parameter; the
+    new state recorded in `conv.states` as (parameter, new value, reset fill). The output
+    expression."""
     from tvm import relax
     from tvm.relax.frontend.tflite.tflite_frontend import get_tensor_name
 
     from mlfcheck.export import qkernels
 
     x, wf, wt, bias, state = conv.get_input_tensors(op)
-    options = SVDFOptions()
-    table = op.BuiltinOptions()
-    options.Init(table.Bytes, table.Pos)
     shape = [int(d) for d in state.tensor.ShapeAsNumpy()]
     g = Geometry(int(x.tensor.ShapeAsNumpy()[0]), int(x.tensor.ShapeAsNumpy()[1]),
                  int(wf.tensor.ShapeAsNumpy()[0]), int(wt.tensor.ShapeAsNumpy()[1]),

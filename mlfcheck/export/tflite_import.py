@@ -198,10 +198,8 @@ def _svdf_refusal(graph: Any, op: Operator) -> tuple[int, str, str] | None:
                 "(a [batch, input] input, filters divisible by rank, a [batch, filters × "
                 "memory] state)", remedy)
     if types[0] == "float32":
-        options = SVDFOptions()
-        table = graph.Operators(op.index).BuiltinOptions()
-        options.Init(table.Bytes, table.Pos)
-        if options.FusedActivationFunction() not in svdf.CLIPS:
+        options = builtin_options(graph.Operators(op.index), SVDFOptions)
+        if options is not None and options.FusedActivationFunction() not in svdf.CLIPS:
             return (op.outputs[0], "float SVDF with a fused activation other than none, RELU, "
                     "RELU_N1_TO_1 or RELU6", remedy)
         wanted: list[str | None] = ["float32"] * 6
@@ -217,10 +215,10 @@ def _svdf_refusal(graph: Any, op: Operator) -> tuple[int, str, str] | None:
     return _svdf_quantization_refusal(graph, op, types[0] == "float32")
 
 
-def _options(graph: Any, index: int, kind: type) -> Any | None:
-    """The builtin options of operator `index` read as `kind` (a tflite *Options class), or
-    None when the model leaves them out."""
-    table = graph.Operators(index).BuiltinOptions()
+def builtin_options(operator: Any, kind: type) -> Any | None:
+    """A tflite Operator's builtin options read as `kind` (a tflite *Options class), or None
+    when the model leaves them out."""
+    table = operator.BuiltinOptions()
     if table is None:
         return None
     options = kind()
@@ -232,7 +230,7 @@ def _svdf_rank(graph: Any, index: int) -> int:
     """The rank of the SVDF at operator `index` (0 when the options leave it out)."""
     from tflite.SVDFOptions import SVDFOptions
 
-    options = _options(graph, index, SVDFOptions)
+    options = builtin_options(graph.Operators(index), SVDFOptions)
     return 0 if options is None else int(options.Rank())
 
 
@@ -262,7 +260,7 @@ def _softmax_beta(graph: Any, index: int) -> float:
     """The beta of the SOFTMAX at operator `index` (1 when the options leave it out)."""
     from tflite.SoftmaxOptions import SoftmaxOptions
 
-    options = _options(graph, index, SoftmaxOptions)
+    options = builtin_options(graph.Operators(index), SoftmaxOptions)
     return 1.0 if options is None else float(options.Beta())
 
 
@@ -322,7 +320,11 @@ def _converter_class(states: list[tuple[Any, Any, int]]) -> type:
                 self.flatten = {}
 
         def convert_svdf(self, op: Any) -> Any:
-            return svdf.convert(self, op)
+            from tflite.SVDFOptions import SVDFOptions
+
+            options = builtin_options(op, SVDFOptions)
+            assert options is not None  # screening refused an SVDF without them (rank 0)
+            return svdf.convert(self, op, options)
 
         def convert_quantize(self, op: Any) -> Any:
             requantized = _requantize(self, op)
@@ -376,12 +378,9 @@ def _fc_flatten(conv: Any, op: Any) -> dict[int, list[int]]:
     false and the input has rank > 2: {tensor index: new shape}, or {} when nothing to do."""
     from tflite.FullyConnectedOptions import FullyConnectedOptions
 
-    options = FullyConnectedOptions()
-    table = op.BuiltinOptions()
-    if table is not None:
-        options.Init(table.Bytes, table.Pos)
-        if options.KeepNumDims():
-            return {}
+    options = builtin_options(op, FullyConnectedOptions)
+    if options is not None and options.KeepNumDims():
+        return {}
     x, weights = conv.get_input_tensors(op)[:2]
     shape = [int(d) for d in x.tensor.ShapeAsNumpy()] if x.tensor.ShapeLength() else []
     depth = int(weights.tensor.ShapeAsNumpy()[-1])
